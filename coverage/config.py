@@ -1,0 +1,493 @@
+"""Typed, closed region configuration loaded from ``layers/<region>/coverage.toml``.
+
+Every concern is one frozen dataclass. The loader rejects unknown keys, wrong types and
+out-of-range values, collecting every problem in the file and raising ONE :class:`ConfigError`
+whose message names the file, each bad key, its value and what is allowed.
+
+Paths in the file are relative to the folder holding the TOML file; the loader resolves them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+# --------------------------------------------------------------------------------------------
+# Canonical vocabularies
+# --------------------------------------------------------------------------------------------
+
+#: Canonical facility kinds (DOMAIN.md glossary). Free-text types in municipal files are mapped
+#: onto these by :mod:`coverage.layers`.
+FACILITY_KINDS: dict[str, str] = {
+    "elderly_institution": "养老机构",
+    "community_complex": "社区养老服务综合体",
+    "embedded_nursing_home": "嵌入式社区养老院",
+    "daycare_center": "日间照料中心",
+    "meal_point": "助餐点/长寿食堂/老年餐桌",
+    "central_kitchen": "中央厨房",
+    "town_regional_center": "乡镇区域性养老服务中心",
+    "village_mutual_aid": "村级互助养老服务点",
+    "welfare_home": "敬老院/特困供养服务设施",
+    "childcare": "托育机构/托育点",
+    "kindergarten": "幼儿园(托班)",
+    "old_young_complex": "老幼复合型社区综合体",
+    "health_center": "社区卫生服务中心/站",
+    "township_hospital": "乡镇卫生院",
+    "hospital": "医院",
+}
+
+SERVICES = ("elderly", "childcare", "meal", "health")
+COORD_HINTS = ("wgs84", "cgcs2000", "gcj02", "bd09")
+UNIT_TYPES = ("街道", "镇", "乡")
+UNIT_CLASSES = ("城区", "郊区")
+BASEMAPS = ("none", "osm", "amap", "tianditu")
+
+# Default e-bike / tricycle delivery speeds by OSM highway class (km/h).
+DEFAULT_DELIVERY_SPEEDS_KPH: dict[str, float] = {
+    "trunk": 25.0, "trunk_link": 20.0, "primary": 22.0, "primary_link": 20.0,
+    "secondary": 20.0, "secondary_link": 18.0, "tertiary": 18.0, "tertiary_link": 16.0,
+    "unclassified": 15.0, "residential": 15.0, "living_street": 10.0, "service": 10.0,
+    "road": 15.0, "track": 10.0,
+}
+
+
+class ConfigError(ValueError):
+    """A region config that cannot be used; the message lists every problem."""
+
+
+# --------------------------------------------------------------------------------------------
+# Dataclasses (one per concern)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegionConfig:
+    """Identity of the region and its metric CRS."""
+
+    name: str
+    title: str = ""
+    #: "auto" = UTM zone of the study area's centroid, else any projected CRS ("EPSG:4545").
+    metric_crs: str = "auto"
+
+
+@dataclass(frozen=True)
+class UnitsConfig:
+    """街道/乡镇 polygons (and optionally 社区/村 polygons) with their attribute fields."""
+
+    path: Path
+    layer: str = ""
+    crs: str = ""  # override when the file has no CRS ("EPSG:4490")
+    encoding: str = "auto"
+    code_field: str = "code"
+    name_field: str = "name"
+    type_field: str = "type"  # 街道 / 镇 / 乡
+    class_field: str = "class"  # 城区 / 郊区 (default from type when empty)
+    area_type_field: str = "area_type"  # "old" / "new" / "mixed"
+    communities_path: Path | None = None
+    communities_layer: str = ""
+    community_code_field: str = "code"
+    community_name_field: str = "name"
+    community_parent_field: str = "parent_code"
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Where the road network comes from."""
+
+    source: Literal["osm_file", "road_layer", "osmnx"] = "osm_file"
+    path: Path | None = None  # .osm, .osm.bz2, .osm.pbf, or the road-line layer
+    place: str = ""  # for source = "osmnx" (needs internet)
+    #: components with fewer nodes than this are dropped and reported (never "keep only the largest")
+    min_component_nodes: int = 5
+    # road_layer field mapping
+    class_field: str = "highway"
+    speed_field: str = ""  # km/h; empty: the delivery profile's speed per class
+    oneway_field: str = ""
+    name_field: str = "name"
+    crs: str = ""
+    encoding: str = "auto"
+
+
+@dataclass(frozen=True)
+class WalkProfile:
+    """Walking (elderly) profile. 1.0 m/s = 900 m in 15 min; 0.8 m/s is the documented alternative."""
+
+    speed_mps: float = 1.0
+    access_speed_mps: float = 1.0  # off-network leg from a point to its snapped road position
+
+
+@dataclass(frozen=True)
+class DeliveryProfile:
+    """E-bike / tricycle meal-delivery profile: speed per OSM highway class."""
+
+    speeds_kph: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_DELIVERY_SPEEDS_KPH))
+    default_speed_kph: float = 15.0
+    access_speed_mps: float = 1.0  # last leg on foot from the road to the door
+    respect_oneway: bool = True
+
+
+@dataclass(frozen=True)
+class SnappingConfig:
+    """Snapping rule: nearest point on the nearest network edge, within a maximum distance."""
+
+    facility_max_snap_m: float = 300.0
+    cell_max_snap_m: float = 500.0
+
+
+@dataclass(frozen=True)
+class PopulationConfig:
+    """Population rasters (persons per cell) or census totals per unit."""
+
+    total: Path | None = None
+    age_60plus: Path | None = None
+    age_0to3: Path | None = None
+    #: CSV with unit_code and share_60plus / share_0to3 columns, used when an age raster is missing
+    ratios_csv: Path | None = None
+    #: CSV of unit totals (unit_code, pop_total[, pop_60plus, pop_0to3]) when there is no raster
+    census_csv: Path | None = None
+    census_weight: Literal["residential_road_length", "building_footprint"] = "residential_road_length"
+    census_cell_m: float = 100.0
+    conservation_tolerance: float = 0.001  # 0.1 %
+
+
+@dataclass(frozen=True)
+class FacilityLayerConfig:
+    """One facility input layer as a municipality sends it."""
+
+    name: str
+    path: Path
+    layer: str = ""
+    crs: str = ""  # override for files without a .prj / CRS
+    encoding: str = "auto"
+    coords: Literal["wgs84", "cgcs2000", "gcj02", "bd09"] = "wgs84"
+    x_field: str = ""  # coordinate columns for CSV/XLSX (auto-detected when empty)
+    y_field: str = ""
+    header_rows: int = 1
+    default_kind: str = ""  # kind for rows without a type column (e.g. a list of meal points)
+    #: explicit canonical-field -> source-column mapping, e.g. {name = "机构名称"}
+    fields: dict[str, str] = field(default_factory=dict)
+    #: extra free-text type -> canonical kind mapping
+    kinds: dict[str, str] = field(default_factory=dict)
+    #: for OSM sources: read facilities from the network's OSM file by tag
+    from_osm: bool = False
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Which facility kinds serve an indicator, on which mode, within which thresholds."""
+
+    kinds: tuple[str, ...]
+    mode: Literal["walk", "delivery"] = "walk"
+    thresholds_min: tuple[float, ...] = (15.0,)
+    #: meal only: threshold of 城区 and 郊区 units
+    urban_threshold_min: float = 15.0
+    suburban_threshold_min: float = 30.0
+
+
+@dataclass(frozen=True)
+class StandardsConfig:
+    """Values of the DOMAIN.md standards (sources are fixed in :mod:`coverage.standards`)."""
+
+    elderly_circle_min: float = 15.0
+    childcare_circle_min: float = 15.0
+    elderly_land_m2_per_resident: float = 0.1
+    childcare_slots_new_per_1000: float = 10.0
+    childcare_slots_old_per_1000: float = 8.0
+    childcare_slots_target_per_1000: float = 4.5
+    street_institution_old_m2: float = 1500.0
+    street_institution_new_m2: float = 3000.0
+    community_daycare_m2: float = 750.0
+    street_complex_min: int = 1
+    daycare_coverage_share: float = 0.95
+    nursing_bed_share: float = 0.55
+    colocation_max_m: float = 100.0
+    town_regional_center_min: int = 1
+    #: 2SFCA catchment (minutes) and Gaussian decay on/off
+    fca_catchment_min: float = 15.0
+
+
+@dataclass(frozen=True)
+class IsochroneConfig:
+    frontage_m: float = 50.0  # buffer around reachable segments
+
+
+@dataclass(frozen=True)
+class MapsConfig:
+    basemap: Literal["none", "osm", "amap", "tianditu"] = "none"
+    tianditu_key: str = ""
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole region config."""
+
+    path: Path
+    region: RegionConfig
+    units: UnitsConfig
+    network: NetworkConfig
+    population: PopulationConfig
+    facilities: tuple[FacilityLayerConfig, ...]
+    services: dict[str, ServiceConfig]
+    walk: WalkProfile = WalkProfile()
+    delivery: DeliveryProfile = DeliveryProfile()
+    snapping: SnappingConfig = SnappingConfig()
+    standards: StandardsConfig = StandardsConfig()
+    isochrones: IsochroneConfig = IsochroneConfig()
+    maps: MapsConfig = MapsConfig()
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+
+DEFAULT_SERVICES: dict[str, ServiceConfig] = {
+    "elderly": ServiceConfig(
+        kinds=("community_complex", "embedded_nursing_home", "daycare_center", "town_regional_center",
+               "village_mutual_aid", "elderly_institution", "welfare_home", "old_young_complex"),
+        mode="walk", thresholds_min=(5.0, 10.0, 15.0)),
+    "childcare": ServiceConfig(kinds=("childcare", "kindergarten", "old_young_complex"), mode="walk",
+                               thresholds_min=(15.0,)),
+    "meal": ServiceConfig(kinds=("meal_point", "central_kitchen"), mode="delivery",
+                          thresholds_min=(15.0, 30.0), urban_threshold_min=15.0,
+                          suburban_threshold_min=30.0),
+    "health": ServiceConfig(kinds=("health_center", "township_hospital", "hospital"), mode="walk",
+                            thresholds_min=(15.0,)),
+}
+
+# --------------------------------------------------------------------------------------------
+# Range rules: (key -> (predicate, description of what is allowed))
+# --------------------------------------------------------------------------------------------
+
+_RANGES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
+    "walk.speed_mps": (lambda v: 0.3 <= v <= 3.0, "a walking speed between 0.3 and 3.0 m/s (elderly default 1.0)"),
+    "walk.access_speed_mps": (lambda v: 0.3 <= v <= 3.0, "a speed between 0.3 and 3.0 m/s"),
+    "delivery.default_speed_kph": (lambda v: 3 <= v <= 60, "a speed between 3 and 60 km/h"),
+    "delivery.access_speed_mps": (lambda v: 0.3 <= v <= 3.0, "a speed between 0.3 and 3.0 m/s"),
+    "snapping.facility_max_snap_m": (lambda v: 0 < v <= 5000, "a distance in metres, 0 < d <= 5000"),
+    "snapping.cell_max_snap_m": (lambda v: 0 < v <= 5000, "a distance in metres, 0 < d <= 5000"),
+    "network.min_component_nodes": (lambda v: 1 <= v <= 100000, "an integer >= 1"),
+    "population.conservation_tolerance": (lambda v: 0 < v <= 0.05, "a fraction in (0, 0.05]"),
+    "population.census_cell_m": (lambda v: 10 <= v <= 1000, "a cell size between 10 and 1000 m"),
+    "isochrones.frontage_m": (lambda v: 0 <= v <= 500, "a distance between 0 and 500 m"),
+    "standards.daycare_coverage_share": (lambda v: 0 <= v <= 1, "a share between 0 and 1"),
+    "standards.nursing_bed_share": (lambda v: 0 <= v <= 1, "a share between 0 and 1"),
+}
+_POSITIVE_PREFIXES = ("standards.",)
+
+
+def _type_name(tp: Any) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false", Path: "a path string"}
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp) if a is not type(None))
+    if origin is tuple:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}s".replace("a list of a ", "a list of ")
+    if origin is dict:
+        k, v = typing.get_args(tp)
+        return f"a table of {_type_name(k)} -> {_type_name(v)}"
+    return names.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+class _Loader:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.problems: list[str] = []
+
+    def bad(self, key: str, value: Any, allowed: str) -> None:
+        self.problems.append(f"  {key} = {value!r}: expected {allowed}")
+
+    def convert(self, key: str, value: Any, tp: Any) -> Any:
+        origin = typing.get_origin(tp)
+        if origin is Literal:
+            if value not in typing.get_args(tp):
+                self.bad(key, value, _type_name(tp))
+            return value
+        if origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            return self.convert(key, value, args[0])
+        if origin is tuple:
+            inner = typing.get_args(tp)[0]
+            if not isinstance(value, list):
+                self.bad(key, value, _type_name(tp))
+                return ()
+            return tuple(self.convert(f"{key}[{i}]", v, inner) for i, v in enumerate(value))
+        if origin is dict:
+            kt, vt = typing.get_args(tp)
+            if not isinstance(value, dict):
+                self.bad(key, value, _type_name(tp))
+                return {}
+            return {str(k): self.convert(f"{key}.{k}", v, vt) for k, v in value.items()}
+        if tp is Path:
+            if not isinstance(value, str) or not value:
+                self.bad(key, value, "a non-empty path string (relative to the config's folder)")
+                return Path(".")
+            p = Path(value)
+            return p if p.is_absolute() else (self.path.parent / p)
+        if tp is bool:
+            if not isinstance(value, bool):
+                self.bad(key, value, "true or false")
+            return value
+        if tp is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                self.bad(key, value, "an integer")
+                return 0
+            return value
+        if tp is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                self.bad(key, value, "a number")
+                return 0.0
+            return float(value)
+        if tp is str:
+            if not isinstance(value, str):
+                self.bad(key, value, "a string")
+            return value
+        raise TypeError(f"unsupported config type {tp!r}")
+
+    def build(self, cls: type, prefix: str, table: Any, extra: dict[str, Any] | None = None) -> Any:
+        if not isinstance(table, dict):
+            self.bad(prefix, table, "a table")
+            table = {}
+        hints = typing.get_type_hints(cls)
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        kwargs: dict[str, Any] = dict(extra or {})
+        for k, v in table.items():
+            key = f"{prefix}.{k}" if prefix else k
+            if k not in fields or k in (extra or {}):
+                allowed = ", ".join(n for n in fields if n not in (extra or {}) and n != "path" or cls is not Config)
+                self.problems.append(f"  {key}: unknown key (allowed keys: {allowed})")
+                continue
+            val = self.convert(key, v, hints[k])
+            rng = _RANGES.get(key)
+            if rng and isinstance(val, (int, float)) and not rng[0](val):
+                self.bad(key, v, rng[1])
+            elif (key.startswith(_POSITIVE_PREFIXES) and isinstance(val, (int, float))
+                  and not isinstance(val, bool) and val < 0):
+                self.bad(key, v, "a value >= 0")
+            kwargs[k] = val
+        missing = [n for n, f in fields.items()
+                   if n not in kwargs and f.default is dataclasses.MISSING
+                   and f.default_factory is dataclasses.MISSING]  # type: ignore[misc]
+        for n in missing:
+            self.problems.append(f"  {prefix + '.' if prefix else ''}{n}: missing (required)")
+        if missing:
+            return None
+        return cls(**kwargs)
+
+
+def load_config(path: str | Path) -> Config:
+    """Load and validate ``coverage.toml``.
+
+    Raises
+    ------
+    ConfigError
+        Listing every unknown key, wrong type, out-of-range value and missing required key, each
+        with the value found and what is allowed.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: region config not found. Create it (see layers/demo/coverage.toml "
+                          f"for a complete example) or pass REGION=<folder under layers/>.")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid UTF-8 TOML: {exc}") from None
+    ld = _Loader(path)
+    sections = {"region", "units", "network", "population", "facilities", "services", "walk", "delivery",
+                "snapping", "standards", "isochrones", "maps"}
+    for k in raw:
+        if k not in sections:
+            ld.problems.append(f"  {k}: unknown section (allowed: {', '.join(sorted(sections))})")
+    region = ld.build(RegionConfig, "region", raw.get("region", {}))
+    units = ld.build(UnitsConfig, "units", raw.get("units", {}))
+    network = ld.build(NetworkConfig, "network", raw.get("network", {}))
+    population = ld.build(PopulationConfig, "population", raw.get("population", {}))
+    kw: dict[str, Any] = {}
+    for sec, cls in (("walk", WalkProfile), ("delivery", DeliveryProfile), ("snapping", SnappingConfig),
+                     ("standards", StandardsConfig), ("isochrones", IsochroneConfig), ("maps", MapsConfig)):
+        if sec in raw:
+            kw[sec] = ld.build(cls, sec, raw[sec])
+    if "delivery" in kw and kw["delivery"] is not None:
+        for cls_name, sp in kw["delivery"].speeds_kph.items():
+            if not 3 <= sp <= 60:
+                ld.bad(f"delivery.speeds_kph.{cls_name}", sp, "a speed between 3 and 60 km/h")
+
+    facilities: list[FacilityLayerConfig] = []
+    fac_raw = raw.get("facilities", [])
+    if not isinstance(fac_raw, list):
+        ld.bad("facilities", fac_raw, "an array of tables: [[facilities]] name = ... path = ...")
+        fac_raw = []
+    names: set[str] = set()
+    for i, t in enumerate(fac_raw):
+        f = ld.build(FacilityLayerConfig, f"facilities[{i}]", t)
+        if f is None:
+            continue
+        if f.name in names:
+            ld.bad(f"facilities[{i}].name", f.name, "a name not used by another [[facilities]] layer")
+        names.add(f.name)
+        if f.default_kind and f.default_kind not in FACILITY_KINDS:
+            ld.bad(f"facilities[{i}].default_kind", f.default_kind,
+                   "one of the canonical kinds: " + ", ".join(FACILITY_KINDS))
+        for txt, kind in f.kinds.items():
+            if kind not in FACILITY_KINDS:
+                ld.bad(f"facilities[{i}].kinds.{txt}", kind, "one of the canonical kinds: " + ", ".join(FACILITY_KINDS))
+        facilities.append(f)
+
+    services = dict(DEFAULT_SERVICES)
+    svc_raw = raw.get("services", {})
+    if not isinstance(svc_raw, dict):
+        ld.bad("services", svc_raw, "a table of [services.<name>] tables")
+        svc_raw = {}
+    for name, t in svc_raw.items():
+        if name not in SERVICES:
+            ld.problems.append(f"  services.{name}: unknown service (allowed: {', '.join(SERVICES)})")
+            continue
+        base = dataclasses.asdict(DEFAULT_SERVICES[name])
+        merged = {**{k: list(v) if isinstance(v, tuple) else v for k, v in base.items()},
+                  **(t if isinstance(t, dict) else {})}
+        s = ld.build(ServiceConfig, f"services.{name}", merged)
+        if s is None:
+            continue
+        for k in s.kinds:
+            if k not in FACILITY_KINDS:
+                ld.bad(f"services.{name}.kinds", k, "canonical kinds: " + ", ".join(FACILITY_KINDS))
+        for th in (*s.thresholds_min, s.urban_threshold_min, s.suburban_threshold_min):
+            if not 0 < th <= 120:
+                ld.bad(f"services.{name}.thresholds_min", th, "minutes in (0, 120]")
+        services[name] = s
+
+    if region is not None and region.metric_crs != "auto":
+        from pyproj import CRS
+        from pyproj.exceptions import CRSError
+        try:
+            crs = CRS.from_user_input(region.metric_crs)
+            if not crs.is_projected:
+                ld.bad("region.metric_crs", region.metric_crs,
+                       "a PROJECTED CRS in metres (e.g. 'EPSG:4545' CGCS2000 GK 108E) or 'auto'")
+        except CRSError:
+            ld.bad("region.metric_crs", region.metric_crs, "'auto' or a CRS pyproj understands ('EPSG:32649')")
+    if region is not None and not re.fullmatch(r"[A-Za-z0-9_\-]+", region.name or ""):
+        ld.bad("region.name", region.name, "letters, digits, '_' or '-' (it names build/ and maps/ folders)")
+    if network is not None and network.source in ("osm_file", "road_layer") and network.path is None:
+        ld.problems.append(f"  network.path: missing (required when network.source = {network.source!r})")
+    if network is not None and network.source == "osmnx" and not network.place:
+        ld.problems.append("  network.place: missing (required when network.source = 'osmnx')")
+    if population is not None and population.total is None and population.census_csv is None:
+        ld.problems.append("  population: give `total` (a raster of persons per cell) or `census_csv`")
+
+    if ld.problems:
+        raise ConfigError(f"{path}: {len(ld.problems)} problem(s) in the region config:\n" + "\n".join(ld.problems))
+    return Config(path=path, region=region, units=units, network=network, population=population,
+                  facilities=tuple(facilities), services=services, **kw)
+
+
+def unit_threshold_min(service: ServiceConfig, unit_class: str) -> float:
+    """The meal threshold for a unit of class 城区 / 郊区 (urban / suburban)."""
+    return service.urban_threshold_min if unit_class == "城区" else service.suburban_threshold_min

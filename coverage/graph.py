@@ -1,0 +1,123 @@
+"""The routable network as compact arrays: the one data type shared by network building,
+travel times, isochrones and exports.
+
+A :class:`Network` holds ONE travel mode (``walk`` or ``delivery``) in ONE metric CRS.
+Every traversable direction of a road is its own directed edge row: a two-way street is two
+rows (``u->v`` and ``v->u``) whose geometries are each other's reverse and which point at each
+other through ``edge_reverse``; a one-way street (for a mode that respects one-way tags) is one
+row with ``edge_reverse == -1``.
+
+Nothing here reads files; :mod:`coverage.network` builds networks and :mod:`coverage.traveltime`
+routes on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+MODES = ("walk", "delivery")
+
+
+@dataclass(frozen=True, eq=False)
+class Network:
+    """A directed road network for one travel mode, as arrays.
+
+    Attributes
+    ----------
+    mode : str
+        ``"walk"`` or ``"delivery"``.
+    crs : str
+        Metric CRS of all coordinates and geometries (e.g. ``"EPSG:32649"``).
+    node_id : ndarray[int64], shape (n_nodes,)
+        External node ids (OSM node ids, or generated ids for road-line layers).
+    node_x, node_y : ndarray[float64], shape (n_nodes,)
+        Node coordinates in ``crs`` (metres).
+    node_component : ndarray[int32], shape (n_nodes,)
+        Weakly-connected component label of each node (0..k-1). Every kept component is routable;
+        fragments below the configured minimum size are dropped by the builder, never the
+        non-largest components.
+    edge_u, edge_v : ndarray[int32], shape (n_edges,)
+        Tail and head node INDEX (position in the node arrays, not the external id).
+    edge_length_m : ndarray[float64]
+        Length of the edge geometry measured in ``crs``.
+    edge_time_s : ndarray[float64]
+        Travel time of the whole edge for this mode, seconds (> 0).
+    edge_reverse : ndarray[int64]
+        Index of the twin edge running ``v->u`` over the same geometry, or -1.
+    edge_geometry : ndarray[object]
+        shapely LineStrings in ``crs``, oriented from ``u`` to ``v``.
+    edge_attrs : DataFrame
+        One row per edge, same order: at least ``highway`` (str), ``name`` (str, may be ""),
+        ``osmid`` (int64 way id or layer row id), ``oneway`` (bool: the source way is one-way).
+    source : str
+        Human-readable description of where the network came from (file path, layer, place).
+    """
+
+    mode: str
+    crs: str
+    node_id: np.ndarray
+    node_x: np.ndarray
+    node_y: np.ndarray
+    node_component: np.ndarray
+    edge_u: np.ndarray
+    edge_v: np.ndarray
+    edge_length_m: np.ndarray
+    edge_time_s: np.ndarray
+    edge_reverse: np.ndarray
+    edge_geometry: np.ndarray
+    edge_attrs: pd.DataFrame
+    source: str = ""
+    report: dict = field(default_factory=dict)
+
+    @property
+    def n_nodes(self) -> int:
+        return int(self.node_id.shape[0])
+
+    @property
+    def n_edges(self) -> int:
+        return int(self.edge_u.shape[0])
+
+    def physical_edges(self) -> np.ndarray:
+        """Indices of one representative directed edge per physical road segment.
+
+        For a two-way pair the lower index is the representative. Used for snapping (a point
+        snaps to a road, not to a direction) and for exports.
+        """
+        idx = np.arange(self.n_edges)
+        return idx[(self.edge_reverse < 0) | (idx < self.edge_reverse)]
+
+    def csr(self, weight: str = "time") -> sp.csr_matrix:
+        """Sparse adjacency (n_nodes x n_nodes) weighted by ``time`` (s) or ``length`` (m).
+
+        Parallel edges keep the minimum weight (scipy's csgraph would otherwise SUM duplicates).
+        """
+        w = self.edge_time_s if weight == "time" else self.edge_length_m
+        n = self.n_nodes
+        order = np.lexsort((w, self.edge_v, self.edge_u))
+        u, v, ww = self.edge_u[order], self.edge_v[order], w[order]
+        keep = np.ones(len(u), dtype=bool)
+        keep[1:] = (u[1:] != u[:-1]) | (v[1:] != v[:-1])
+        return sp.csr_matrix((ww[keep], (u[keep], v[keep])), shape=(n, n))
+
+    def validate(self) -> None:
+        """Raise ValueError if the arrays are inconsistent (lengths, indices, positive times)."""
+        problems: list[str] = []
+        n, m = self.n_nodes, self.n_edges
+        for name in ("node_x", "node_y", "node_component"):
+            if getattr(self, name).shape[0] != n:
+                problems.append(f"{name} has {getattr(self, name).shape[0]} rows, expected {n}")
+        for name in ("edge_v", "edge_length_m", "edge_time_s", "edge_reverse", "edge_geometry"):
+            if getattr(self, name).shape[0] != m:
+                problems.append(f"{name} has {getattr(self, name).shape[0]} rows, expected {m}")
+        if len(self.edge_attrs) != m:
+            problems.append(f"edge_attrs has {len(self.edge_attrs)} rows, expected {m}")
+        if m and (self.edge_u.min() < 0 or self.edge_u.max() >= n or self.edge_v.max() >= n):
+            problems.append("edge_u/edge_v hold node indices outside 0..n_nodes-1")
+        if m and not np.all(self.edge_time_s > 0):
+            problems.append("edge_time_s must be > 0 on every edge")
+        if problems:
+            raise ValueError(f"invalid {self.mode} network from {self.source}: " + "; ".join(problems))

