@@ -364,9 +364,12 @@ class _Loader:
                 allowed = ", ".join(n for n in fields if n not in (extra or {}) and n != "path" or cls is not Config)
                 self.problems.append(f"  {key}: unknown key (allowed keys: {allowed})")
                 continue
+            before = len(self.problems)
             val = self.convert(key, v, hints[k])
             rng = _RANGES.get(key)
-            if rng and isinstance(val, (int, float)) and not rng[0](val):
+            if len(self.problems) > before:
+                pass  # wrong type already reported; no range message on a placeholder
+            elif rng and isinstance(val, (int, float)) and not rng[0](val):
                 self.bad(key, v, rng[1])
             elif (key.startswith(_POSITIVE_PREFIXES) and isinstance(val, (int, float))
                   and not isinstance(val, bool) and val < 0):

@@ -1,0 +1,77 @@
+# 一老一小 service-coverage analyzer: make targets (run `make help`).
+# Real file targets chained in data-flow order; a failed step deletes its half-written target.
+.DELETE_ON_ERROR:
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+REGION ?= demo
+LAYERS := layers/$(REGION)
+BUILD := build/$(REGION)
+MAPS := maps/$(REGION)
+CONFIG := $(LAYERS)/coverage.toml
+SRC := $(wildcard coverage/*.py)
+# input layer files of the region (the demo's are generated into layers/demo by `make demo`)
+INPUTS = $(filter-out %/coverage.toml,$(shell find $(LAYERS) -type f -not -name '.*' 2>/dev/null))
+UNITS = $(shell cat $(BUILD)/unit_codes.txt 2>/dev/null)
+PAGES = $(UNITS:%=$(MAPS)/%.html)
+
+.PHONY: help setup demo run check maps pages test bench lint fetch-network clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+
+setup: $(VENV)/.installed ## create .venv and install the project into it (idempotent)
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+demo: setup layers/demo/.generated ## build the demo county's layers and run the whole pipeline on it, ending with the maps
+	@$(MAKE) --no-print-directory run REGION=demo
+
+layers/demo/.generated: coverage/demo.py | $(VENV)/.installed
+	$(PY) -m coverage demo-data layers/demo
+	@touch $@
+
+run: setup $(BUILD)/indicators.gpkg ## run the pipeline on layers/$(REGION)/coverage.toml, ending with the maps
+	@$(MAKE) --no-print-directory pages REGION=$(REGION)
+	@echo "open: $(MAPS)/index.html"
+
+check: setup ## report every input layer of REGION (rows, accepted, rejected by reason) before a run
+	$(PY) -m coverage check-layers --region $(REGION)
+
+$(BUILD)/indicators.gpkg: $(CONFIG) $(INPUTS) $(SRC)
+	$(PY) -m coverage run --region $(REGION)
+
+maps: setup $(BUILD)/indicators.gpkg ## (re)write the overview map, PNG and every unit page of REGION
+	$(PY) -m coverage maps --region $(REGION)
+
+pages: $(MAPS)/index.html $(PAGES) ## overview + unit pages, each rebuilt only when its inputs changed
+
+$(MAPS)/index.html: $(BUILD)/indicators.gpkg coverage/maps.py
+	$(PY) -m coverage maps --region $(REGION) --index-only
+
+$(MAPS)/%.html: $(BUILD)/indicators.gpkg coverage/maps.py
+	$(PY) -m coverage map-unit --region $(REGION) $*
+
+test: setup ## run the test suite
+	$(PY) -m pytest -q
+
+bench: setup ## travel-time engine benchmark (ratios against baselines run in the same process)
+	$(PY) scripts/bench.py
+
+lint: setup ## ruff
+	$(PY) -m ruff check coverage tests scripts
+
+fetch-network: setup ## download a road network with osmnx: make fetch-network PLACE='...' OUT=layers/x/roads.osm (needs internet)
+	$(PY) -m coverage fetch-network --place "$(PLACE)" --out "$(or $(OUT),$(LAYERS)/roads.osm)"
+
+clean: ## remove generated outputs (build/, maps/*, generated demo layers); keeps .venv
+	rm -rf build
+	find maps -mindepth 1 -not -name .gitkeep -exec rm -rf {} +
+	find layers/demo -mindepth 1 -not -name coverage.toml -exec rm -rf {} +

@@ -1,0 +1,156 @@
+"""Command line: the only place that reads argv and configures logging.
+
+``python -m coverage <command>``; the Makefile calls these. Every user-facing error (bad config,
+bad layer, bad population data, ...) ends in a one-paragraph message and exit code 2, never a
+traceback; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger("coverage")
+
+
+def _config_path(args: argparse.Namespace) -> Path:
+    if getattr(args, "config", None):
+        return Path(args.config)
+    return Path("layers") / args.region / "coverage.toml"
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exception types that mean "bad input", reported without a traceback."""
+    from coverage.config import ConfigError
+
+    errors: list[type[BaseException]] = [ConfigError, FileNotFoundError]
+    for mod, name in (("coverage.layers", "LayerError"), ("coverage.population", "PopulationError"),
+                      ("coverage.network", "NetworkError"), ("coverage.pipeline", "PipelineError")):
+        try:
+            errors.append(getattr(__import__(mod, fromlist=[name]), name))
+        except (ImportError, AttributeError):
+            pass
+    return tuple(errors)
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    from coverage.demo import build_demo
+
+    paths = build_demo(Path(args.out_dir))
+    log.info("Wrote %d demo layer files to %s", len(paths), args.out_dir)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from coverage.config import load_config
+    from coverage.pipeline import run
+
+    cfg = load_config(_config_path(args))
+    out = run(cfg, build_root=Path(args.build_root))
+    print(f"results: {out}")
+    return 0
+
+
+def cmd_check_layers(args: argparse.Namespace) -> int:
+    from coverage.config import load_config
+    from coverage.layers import check_layers
+
+    cfg = load_config(_config_path(args))
+    report = check_layers(cfg)
+    print(report.text())
+    return 0 if report.ok else 1
+
+
+def cmd_maps(args: argparse.Namespace) -> int:
+    from coverage.config import load_config
+    from coverage.maps import write_maps, write_overview_png
+
+    cfg = load_config(_config_path(args))
+    build_dir = Path(args.build_root) / cfg.region.name
+    maps_dir = Path(args.maps_root) / cfg.region.name
+    write_maps(build_dir, maps_dir, basemap=cfg.maps.basemap, region_title=cfg.region.title,
+               unit_pages=not args.index_only)
+    write_overview_png(build_dir, maps_dir / "overview.png")
+    print(f"maps: {maps_dir / 'index.html'}")
+    return 0
+
+
+def cmd_map_unit(args: argparse.Namespace) -> int:
+    from coverage.config import load_config
+    from coverage.maps import write_unit_page
+
+    cfg = load_config(_config_path(args))
+    build_dir = Path(args.build_root) / cfg.region.name
+    maps_dir = Path(args.maps_root) / cfg.region.name
+    for code in args.unit_code:
+        write_unit_page(build_dir, maps_dir, code, basemap=cfg.maps.basemap)
+    return 0
+
+
+def cmd_fetch_network(args: argparse.Namespace) -> int:
+    from coverage.network import fetch_osmnx_network
+
+    out = fetch_osmnx_network(args.place, Path(args.out))
+    print(f"network: {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m coverage",
+                                description="一老一小 service-coverage analyzer (elderly care and childcare)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks and DEBUG logs")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def region_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--region", default="demo", help="folder under layers/ holding coverage.toml")
+        sp.add_argument("--config", help="explicit path to a coverage.toml (overrides --region)")
+        sp.add_argument("--build-root", default="build")
+        sp.add_argument("--maps-root", default="maps")
+
+    sp = sub.add_parser("demo-data", help="generate the built-in demo county's input layers")
+    sp.add_argument("out_dir", nargs="?", default="layers/demo")
+    sp.set_defaults(func=cmd_demo_data)
+
+    sp = sub.add_parser("run", help="run the whole analysis of a region into build/<region>/")
+    region_args(sp)
+    sp.set_defaults(func=cmd_run)
+
+    sp = sub.add_parser("check-layers", help="report every input layer (rows, accepted, rejected by reason)")
+    region_args(sp)
+    sp.set_defaults(func=cmd_check_layers)
+
+    sp = sub.add_parser("maps", help="write maps/<region>/index.html, unit pages and overview.png")
+    region_args(sp)
+    sp.add_argument("--index-only", action="store_true", help="do not write the per-unit pages")
+    sp.set_defaults(func=cmd_maps)
+
+    sp = sub.add_parser("map-unit", help="write maps/<region>/<unit_code>.html for the given units")
+    region_args(sp)
+    sp.add_argument("unit_code", nargs="+")
+    sp.set_defaults(func=cmd_map_unit)
+
+    sp = sub.add_parser("fetch-network", help="download a road network with osmnx (needs internet)")
+    sp.add_argument("--place", required=True, help="place name, e.g. '万源市, 四川省, 中国'")
+    sp.add_argument("--out", required=True, help="output .osm file")
+    sp.set_defaults(func=cmd_fetch_network)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("fiona", "rasterio", "pyogrio", "matplotlib", "PIL", "urllib3", "shapely"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if args.debug:
+        return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except _user_errors() as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; no partial outputs were kept", file=sys.stderr)
+        return 130

@@ -1,0 +1,128 @@
+"""Region config: the demo config loads; every kind of bad value is rejected with file/key/value/allowed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from coverage.config import ConfigError, load_config, unit_threshold_min
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "layers" / "demo" / "coverage.toml"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "coverage.toml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+MINIMAL = """
+[region]
+name = "t"
+[units]
+path = "units.geojson"
+[network]
+path = "roads.osm"
+[population]
+total = "pop.tif"
+"""
+
+
+def test_demo_config_loads_with_paths_resolved() -> None:
+    cfg = load_config(DEMO)
+    assert cfg.region.name == "demo"
+    assert cfg.walk.speed_mps == 1.0
+    assert cfg.network.path == DEMO.parent / "roads.osm"
+    assert [f.name for f in cfg.facilities] == ["elderly_childcare", "meal_points", "health"]
+    assert cfg.facilities[1].coords == "gcj02"
+    assert cfg.services["elderly"].thresholds_min == (5.0, 10.0, 15.0)
+    meal = cfg.services["meal"]
+    assert (unit_threshold_min(meal, "城区"), unit_threshold_min(meal, "郊区")) == (15.0, 30.0)
+
+
+def test_minimal_config_gets_documented_defaults(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, MINIMAL))
+    assert cfg.region.metric_crs == "auto"
+    assert cfg.snapping.cell_max_snap_m == 500.0
+    assert cfg.standards.childcare_slots_new_per_1000 == 10.0
+    assert cfg.standards.childcare_slots_old_per_1000 == 8.0
+    assert cfg.services["childcare"].mode == "walk"
+    assert cfg.services["meal"].mode == "delivery"
+    assert cfg.delivery.speeds_kph["residential"] == 15.0
+
+
+def test_config_is_frozen(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, MINIMAL))
+    with pytest.raises(AttributeError):
+        cfg.walk.speed_mps = 2.0  # type: ignore[misc]
+
+
+def test_unknown_key_names_file_key_and_allowed(tmp_path: Path) -> None:
+    p = write(tmp_path, MINIMAL + "[walk]\nspeeed_mps = 1.0\n")
+    with pytest.raises(ConfigError, match=r"coverage\.toml.*\n.*walk\.speeed_mps: unknown key \(allowed keys: speed_mps"):
+        load_config(p)
+
+
+def test_wrong_type_and_range_are_all_reported_at_once(tmp_path: Path) -> None:
+    p = write(tmp_path, MINIMAL + '[walk]\nspeed_mps = "fast"\n[snapping]\ncell_max_snap_m = -5\n'
+              '[delivery]\nspeeds_kph = {residential = 200}\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(p)
+    msg = str(err.value)
+    assert "3 problem(s)" in msg
+    assert "walk.speed_mps = 'fast': expected a number" in msg
+    assert "snapping.cell_max_snap_m = -5: expected a distance in metres, 0 < d <= 5000" in msg
+    assert "delivery.speeds_kph.residential = 200.0: expected a speed between 3 and 60 km/h" in msg
+
+
+def test_walking_speed_out_of_range(tmp_path: Path) -> None:
+    p = write(tmp_path, MINIMAL + "[walk]\nspeed_mps = 5.0\n")
+    with pytest.raises(ConfigError, match=r"walk\.speed_mps = 5\.0: expected a walking speed between 0\.3 and 3\.0"):
+        load_config(p)
+
+
+def test_unknown_section_service_and_kind(tmp_path: Path) -> None:
+    p = write(tmp_path, MINIMAL + '[servces]\n[services.dentist]\n[services.meal]\nkinds = ["pizza"]\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(p)
+    msg = str(err.value)
+    assert "servces: unknown section" in msg
+    assert "services.dentist: unknown service (allowed: elderly, childcare, meal, health)" in msg
+    assert "services.meal.kinds = 'pizza': expected canonical kinds" in msg
+
+
+def test_missing_required_and_bad_literal(tmp_path: Path) -> None:
+    p = write(tmp_path, '[region]\nname = "t"\n[network]\nsource = "shapefile"\n[population]\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(p)
+    msg = str(err.value)
+    assert "units.path: missing (required)" in msg
+    assert "network.source = 'shapefile': expected one of 'osm_file', 'road_layer', 'osmnx'" in msg
+    assert "population: give `total`" in msg
+
+
+def test_geographic_metric_crs_rejected(tmp_path: Path) -> None:
+    p = write(tmp_path, MINIMAL.replace('name = "t"', 'name = "t"\nmetric_crs = "EPSG:4490"'))
+    with pytest.raises(ConfigError, match=r"region\.metric_crs = 'EPSG:4490': expected a PROJECTED CRS"):
+        load_config(p)
+
+
+def test_facility_layers_validated(tmp_path: Path) -> None:
+    p = write(tmp_path, MINIMAL + '[[facilities]]\nname = "a"\npath = "a.csv"\ncoords = "wgs-84"\n'
+              '[[facilities]]\nname = "a"\npath = "b.csv"\ndefault_kind = "canteen"\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(p)
+    msg = str(err.value)
+    assert "facilities[0].coords = 'wgs-84': expected one of 'wgs84', 'cgcs2000', 'gcj02', 'bd09'" in msg
+    assert "facilities[1].name = 'a': expected a name not used by another" in msg
+    assert "facilities[1].default_kind = 'canteen'" in msg
+
+
+def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="region config not found"):
+        load_config(tmp_path / "nope.toml")
+    p = write(tmp_path, "[region\nname=")
+    with pytest.raises(ConfigError, match="not valid UTF-8 TOML"):
+        load_config(p)
