@@ -81,6 +81,12 @@ class UnitsConfig:
     """街道/乡镇 polygons (and optionally 社区/村 polygons) with their attribute fields."""
 
     path: Path
+    #: "file": a polygon layer; "osm": administrative boundaries of `admin_level` from an OSM file
+    source: Literal["file", "osm"] = "file"
+    admin_level: int = 8
+    #: unit type / class given to every unit when the layer has no such field (e.g. OSM units)
+    default_type: str = ""
+    default_class: str = ""
     layer: str = ""
     crs: str = ""  # override when the file has no CRS ("EPSG:4490")
     encoding: str = "auto"
@@ -275,6 +281,7 @@ _RANGES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "population.conservation_tolerance": (lambda v: 0 < v <= 0.05, "a fraction in (0, 0.05]"),
     "population.census_cell_m": (lambda v: 10 <= v <= 1000, "a cell size between 10 and 1000 m"),
     "isochrones.frontage_m": (lambda v: 0 <= v <= 500, "a distance between 0 and 500 m"),
+    "units.admin_level": (lambda v: 2 <= v <= 11, "an OSM admin_level between 2 and 11"),
     "standards.daycare_coverage_share": (lambda v: 0 <= v <= 1, "a share between 0 and 1"),
     "standards.nursing_bed_share": (lambda v: 0 <= v <= 1, "a share between 0 and 1"),
 }
@@ -476,6 +483,11 @@ def load_config(path: str | Path) -> Config:
                        "a PROJECTED CRS in metres (e.g. 'EPSG:4545' CGCS2000 GK 108E) or 'auto'")
         except CRSError:
             ld.bad("region.metric_crs", region.metric_crs, "'auto' or a CRS pyproj understands ('EPSG:32649')")
+    if units is not None:
+        if units.default_type and units.default_type not in UNIT_TYPES:
+            ld.bad("units.default_type", units.default_type, "one of " + ", ".join(UNIT_TYPES))
+        if units.default_class and units.default_class not in UNIT_CLASSES:
+            ld.bad("units.default_class", units.default_class, "one of " + ", ".join(UNIT_CLASSES))
     if region is not None and not re.fullmatch(r"[A-Za-z0-9_\-]+", region.name or ""):
         ld.bad("region.name", region.name, "letters, digits, '_' or '-' (it names build/ and maps/ folders)")
     if network is not None and network.source in ("osm_file", "road_layer") and network.path is None:
