@@ -103,6 +103,24 @@ class Network:
         keep[1:] = (u[1:] != u[:-1]) | (v[1:] != v[:-1])
         return sp.csr_matrix((ww[keep], (u[keep], v[keep])), shape=(n, n))
 
+    def to_networkx(self):  # -> networkx.MultiDiGraph (lazy import keeps networkx optional here)
+        """The network as a ``networkx.MultiDiGraph`` (for oracles, benchmarks and OSMnx interop).
+
+        Nodes are the node INDEX (0..n_nodes-1) with attributes ``x``, ``y`` (metres, ``crs``) and
+        ``osmid`` (external id); edges are keyed by their directed edge index with attributes
+        ``length_m``, ``travel_time_s`` and ``geometry``. Graph attribute ``crs``.
+        """
+        import networkx as nx
+
+        g = nx.MultiDiGraph(crs=self.crs, mode=self.mode)
+        g.add_nodes_from((int(i), {"x": float(x), "y": float(y), "osmid": int(o)})
+                         for i, (x, y, o) in enumerate(zip(self.node_x, self.node_y, self.node_id)))
+        g.add_edges_from(
+            (int(u), int(v), int(k), {"length_m": float(ln), "travel_time_s": float(t), "geometry": geom})
+            for k, (u, v, ln, t, geom) in enumerate(zip(self.edge_u, self.edge_v, self.edge_length_m,
+                                                        self.edge_time_s, self.edge_geometry)))
+        return g
+
     def validate(self) -> None:
         """Raise ValueError if the arrays are inconsistent (lengths, indices, positive times)."""
         problems: list[str] = []

@@ -1,0 +1,439 @@
+"""Travel times on a :class:`~coverage.graph.Network`: snapping, multi-source nearest facility,
+and the sparse facility x target coverage matrix.
+
+Everything here is a pure function of ``(network, sources, targets, limit)``: no global state, no
+caching, inputs never mutated, so a caller can run it county by county on any executor.
+
+Model
+-----
+A point is *snapped* to the nearest point on the nearest physical road edge (not the nearest node).
+Its position is ``(edge, frac)``: a directed edge index and the fraction ``0..1`` along that edge's
+geometry from its tail ``u``. Time is uniform along an edge, so the part of the edge from ``u`` to the
+snapped point takes ``frac * edge_time_s``. The off-network leg from the point to its snapped position
+takes ``dist_m / access_speed_mps`` and is added at BOTH ends (facility and home).
+
+Travel direction is facility -> home (meal delivery); on a one-way edge a facility can only move
+towards the edge's head and a home can only be entered from the edge's tail side. Walking networks
+are symmetric, so the direction does not matter there.
+
+The shortest paths are ONE pass of scipy's compiled Dijkstra (``min_only=True``) over the network's
+CSR augmented with one virtual node per snapped source: the virtual node's out-edges carry the access
+time plus the along-edge offset to the edge's head (and to its tail when the twin direction exists).
+Targets are then finished exactly in numpy: the best of entering their edge from the tail, from the
+head (via the twin) and, when source and target share a physical edge, the direct along-edge time.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import dijkstra
+
+from coverage.graph import Network
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Snap", "NearestResult", "snap_points", "nearest_facility_times", "coverage_matrix",
+           "covered", "ZERO_TIME_S"]
+
+#: Travel times of exactly 0 s are stored as this value in :func:`coverage_matrix`, because a sparse
+#: matrix cannot tell an explicit 0 from "not covered". It is far below any meaningful time.
+ZERO_TIME_S = 1e-9
+
+
+@dataclass(frozen=True, eq=False)
+class Snap:
+    """Points snapped onto a network (one row per input point, in input order; none dropped).
+
+    Attributes
+    ----------
+    edge : ndarray[int64]
+        Directed edge index the point snapped to, -1 when it is not snapped (beyond ``max_snap_m``
+        or no network).
+    frac : ndarray[float64]
+        Position along ``edge`` from its tail ``u`` (0..1); NaN when not snapped.
+    dist_m : ndarray[float64]
+        Distance from the point to the nearest road, metres (also for points that were not snapped;
+        inf when the network has no edges).
+    snapped : ndarray[bool]
+        ``dist_m <= max_snap_m``.
+    x, y : ndarray[float64]
+        The nearest position on the road, metres (also reported for points that were not snapped).
+    """
+
+    edge: np.ndarray
+    frac: np.ndarray
+    dist_m: np.ndarray
+    snapped: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.edge.shape[0])
+
+    def take(self, idx: np.ndarray) -> Snap:
+        """A new Snap with the rows ``idx`` (any integer or boolean index)."""
+        return Snap(*(np.asarray(getattr(self, f))[idx] for f in ("edge", "frac", "dist_m", "snapped", "x", "y")))
+
+
+@dataclass(frozen=True, eq=False)
+class NearestResult:
+    """Result of :func:`nearest_facility_times`.
+
+    Attributes
+    ----------
+    node_time_s : ndarray[float64], shape (n_nodes,)
+        Travel time from the nearest source to each network node, seconds (inf beyond ``limit_s``
+        or unreachable).
+    node_source : ndarray[int64], shape (n_nodes,)
+        Index (into ``sources``) of that nearest source, -1 when unreached.
+    target_time_s : ndarray[float64], shape (n_targets,)
+        Travel time from the nearest source to each target including both access legs, seconds;
+        inf when unreachable, beyond ``limit_s`` or the target is not snapped.
+    target_source : ndarray[int64], shape (n_targets,)
+        Index into ``sources`` of the nearest source, -1 when none.
+    """
+
+    node_time_s: np.ndarray
+    node_source: np.ndarray
+    target_time_s: np.ndarray
+    target_source: np.ndarray
+
+
+# --------------------------------------------------------------------------------------------------
+# Snapping
+# --------------------------------------------------------------------------------------------------
+
+
+def snap_points(net: Network, xy: np.ndarray, *, max_snap_m: float) -> Snap:
+    """Snap points to the nearest position on the nearest road edge.
+
+    Parameters
+    ----------
+    net : Network
+        The network (metric CRS); ``xy`` must be in the same CRS.
+    xy : ndarray, shape (n, 2)
+        Point coordinates in metres.
+    max_snap_m : float
+        Points farther than this from every road are kept but marked ``snapped=False`` (edge -1).
+
+    Returns
+    -------
+    Snap
+        One row per input point, in input order. ``edge`` is the representative directed edge of
+        the physical road (:meth:`Network.physical_edges`); ``frac`` is measured along it.
+    """
+    import shapely
+
+    xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+    n = xy.shape[0]
+    if not np.isfinite(max_snap_m) and max_snap_m != np.inf or max_snap_m < 0:
+        raise ValueError(f"max_snap_m={max_snap_m!r}: expected a distance >= 0 in metres")
+    edge = np.full(n, -1, dtype=np.int64)
+    frac = np.full(n, np.nan)
+    dist = np.full(n, np.inf)
+    sx = np.full(n, np.nan)
+    sy = np.full(n, np.nan)
+    phys = net.physical_edges()
+    ok = np.isfinite(xy).all(axis=1)
+    if n == 0 or phys.size == 0 or not ok.any():
+        return Snap(edge, frac, dist, np.zeros(n, dtype=bool), sx, sy)
+    geoms = net.edge_geometry[phys]
+    tree = shapely.STRtree(geoms)
+    pts = shapely.points(xy[ok])
+    (qi, ti), d = tree.query_nearest(pts, return_distance=True, all_matches=False)
+    # all_matches=False gives exactly one nearest edge per point, in input order
+    order = np.argsort(qi, kind="stable")
+    qi, ti, d = qi[order], ti[order], d[order]
+    g = geoms[ti]
+    p = pts[qi]
+    f = shapely.line_locate_point(g, p, normalized=True)
+    f = np.clip(np.nan_to_num(f, nan=0.0), 0.0, 1.0)
+    on = shapely.get_coordinates(shapely.line_interpolate_point(g, f, normalized=True))
+    rows = np.flatnonzero(ok)[qi]
+    dist[rows] = d
+    sx[rows] = on[:, 0]
+    sy[rows] = on[:, 1]
+    snapped = dist <= max_snap_m
+    sel = snapped[rows]
+    edge[rows[sel]] = phys[ti[sel]]
+    frac[rows[sel]] = f[sel]
+    log.info("Snapped %d of %d points to %s network edges (max %.0f m)", int(snapped.sum()), n,
+             net.mode, max_snap_m)
+    return Snap(edge, frac, dist, snapped, sx, sy)
+
+
+# --------------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------------
+
+
+def _canonical(net: Network, snap: Snap) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices of usable rows and their (representative edge, frac along it)."""
+    e = np.asarray(snap.edge, dtype=np.int64)
+    use = np.flatnonzero((e >= 0) & np.asarray(snap.snapped, dtype=bool))
+    e = e[use]
+    f = np.asarray(snap.frac, dtype=float)[use]
+    rev = net.edge_reverse[e]
+    flip = (rev >= 0) & (rev < e)
+    e = np.where(flip, rev, e)
+    f = np.where(flip, 1.0 - f, f)
+    return use, e, np.clip(f, 0.0, 1.0)
+
+
+def _source_arcs(net: Network, e: np.ndarray, f: np.ndarray, a: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Arcs (source row, node, time) from snapped sources to the ends of their edges."""
+    k = np.arange(e.shape[0])
+    w = net.edge_time_s[e]
+    rev = net.edge_reverse[e]
+    has = rev >= 0
+    rows = np.concatenate([k, k[has]])
+    nodes = np.concatenate([net.edge_v[e], net.edge_u[e][has]])
+    times = np.concatenate([a + (1.0 - f) * w, a[has] + f[has] * net.edge_time_s[rev[has]]])
+    return rows, nodes, times
+
+
+def _augmented_csr(net: Network, rows: np.ndarray, nodes: np.ndarray, times: np.ndarray,
+                   k: int) -> sp.csr_matrix:
+    """The network CSR plus ``k`` virtual source rows (no in-edges), duplicates kept at minimum."""
+    base = net.csr("time")
+    n = net.n_nodes
+    order = np.lexsort((times, nodes, rows))
+    rows, nodes, times = rows[order], nodes[order], times[order]
+    keep = np.ones(rows.shape[0], dtype=bool)
+    keep[1:] = (rows[1:] != rows[:-1]) | (nodes[1:] != nodes[:-1])
+    rows, nodes, times = rows[keep], nodes[keep], times[keep]
+    counts = np.bincount(rows, minlength=k)
+    indptr = np.concatenate([base.indptr, base.indptr[-1] + np.cumsum(counts)])
+    indices = np.concatenate([base.indices, nodes]).astype(np.int32)
+    data = np.concatenate([base.data, times])
+    # built from raw arrays so explicit 0-time arcs survive (csgraph treats them as edges)
+    return sp.csr_matrix((data, indices, indptr), shape=(n + k, n + k))
+
+
+def _finish_targets(net: Network, node_time: np.ndarray, te: np.ndarray, tf: np.ndarray,
+                    tb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Best time to each target from node times (rows of node_time = sources or 1 row).
+
+    Returns (time, which_end) where which_end is 0 (via tail u) or 1 (via head v through the twin).
+    """
+    w = net.edge_time_s[te]
+    via_u = node_time[..., net.edge_u[te]] + tf * w + tb
+    rev = net.edge_reverse[te]
+    has = rev >= 0
+    wr = np.where(has, net.edge_time_s[np.where(has, rev, 0)], np.inf)
+    via_v = node_time[..., net.edge_v[te]] + (1.0 - tf) * wr + tb
+    return np.minimum(via_u, via_v), (via_v < via_u).astype(np.int8)
+
+
+def _same_edge_pairs(net: Network, se: np.ndarray, sf: np.ndarray, sa: np.ndarray,
+                     te: np.ndarray, tf: np.ndarray, tb: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Direct along-edge times for (source, target) pairs on the same physical edge."""
+    order = np.argsort(se, kind="stable")
+    ses = se[order]
+    lo = np.searchsorted(ses, te, side="left")
+    hi = np.searchsorted(ses, te, side="right")
+    cnt = hi - lo
+    if cnt.sum() == 0:
+        z = np.zeros(0, dtype=np.int64)
+        return z, z, np.zeros(0)
+    ti = np.repeat(np.arange(te.shape[0]), cnt)
+    start = np.repeat(lo - np.cumsum(cnt) + cnt, cnt)
+    si = order[np.arange(ti.shape[0]) + start]
+    e = te[ti]
+    s, t = sf[si], tf[ti]
+    fwd = np.where(s <= t, sa[si] + (t - s) * net.edge_time_s[e] + tb[ti], np.inf)
+    rev = net.edge_reverse[e]
+    has = (rev >= 0) & (s >= t)
+    bwd = np.full(e.shape[0], np.inf)
+    bwd[has] = sa[si][has] + (s[has] - t[has]) * net.edge_time_s[rev[has]] + tb[ti][has]
+    return si, ti, np.minimum(fwd, bwd)
+
+
+def _check_speed(access_speed_mps: float) -> None:
+    if not access_speed_mps > 0:
+        raise ValueError(f"access_speed_mps={access_speed_mps!r}: expected a speed > 0 in m/s "
+                         f"(walk.access_speed_mps / delivery.access_speed_mps in coverage.toml)")
+
+
+# --------------------------------------------------------------------------------------------------
+# Multi-source nearest facility
+# --------------------------------------------------------------------------------------------------
+
+
+def nearest_facility_times(net: Network, sources: Snap, targets: Snap, *, access_speed_mps: float,
+                           limit_s: float = np.inf) -> NearestResult:
+    """Travel time from the nearest source (facility) to every node and every target (home/cell).
+
+    Parameters
+    ----------
+    net : Network
+    sources, targets : Snap
+        Snapped facilities and targets; rows that are not snapped are ignored (targets get inf).
+    access_speed_mps : float
+        Speed of the off-network legs (point to its snapped road position), m/s.
+    limit_s : float
+        Search radius in seconds; anything slower is inf.
+
+    Returns
+    -------
+    NearestResult
+        ``node_time_s``/``node_source`` per node, ``target_time_s``/``target_source`` per target
+        (indices into ``sources``, -1 when none). Times are seconds.
+    """
+    _check_speed(access_speed_mps)
+    n = net.n_nodes
+    nt = len(targets)
+    node_time = np.full(n, np.inf)
+    node_src = np.full(n, -1, dtype=np.int64)
+    t_time = np.full(nt, np.inf)
+    t_src = np.full(nt, -1, dtype=np.int64)
+    s_use, se, sf = _canonical(net, sources)
+    k = s_use.shape[0]
+    if k == 0:
+        return NearestResult(node_time, node_src, t_time, t_src)
+    sa = np.asarray(sources.dist_m, dtype=float)[s_use] / access_speed_mps
+    rows, nodes, times = _source_arcs(net, se, sf, sa)
+    g = _augmented_csr(net, rows, nodes, times, k)
+    dist, _pred, srcs = dijkstra(g, directed=True, indices=np.arange(n, n + k), min_only=True,
+                                 limit=limit_s, return_predecessors=True)
+    node_time = dist[:n].copy()
+    reached = np.isfinite(node_time) & (srcs[:n] >= n)
+    node_src[reached] = s_use[srcs[:n][reached] - n]
+    node_time[~reached] = np.inf
+
+    t_use, te, tf = _canonical(net, targets)
+    if t_use.size:
+        tb = np.asarray(targets.dist_m, dtype=float)[t_use] / access_speed_mps
+        best, end = _finish_targets(net, node_time, te, tf, tb)
+        via_node = np.where(end == 0, net.edge_u[te], net.edge_v[te])
+        bsrc = node_src[via_node]
+        si, ti, direct = _same_edge_pairs(net, se, sf, sa, te, tf, tb)
+        if ti.size:
+            # best direct pair per target, then compare with the via-node time
+            o = np.lexsort((direct, ti))
+            first = np.ones(o.shape[0], dtype=bool)
+            first[1:] = ti[o][1:] != ti[o][:-1]
+            o = o[first]
+            better = direct[o] < best[ti[o]]
+            best[ti[o][better]] = direct[o][better]
+            bsrc[ti[o][better]] = s_use[si[o][better]]
+        ok = best <= limit_s
+        t_time[t_use[ok]] = best[ok]
+        t_src[t_use[ok]] = bsrc[ok]
+    log.info("Multi-source travel times from %d sources: %d of %d nodes and %d of %d targets reached "
+             "(limit %s s)", k, int(np.isfinite(node_time).sum()), n, int(np.isfinite(t_time).sum()),
+             nt, limit_s)
+    return NearestResult(node_time, node_src, t_time, t_src)
+
+
+# --------------------------------------------------------------------------------------------------
+# Per-source limited searches
+# --------------------------------------------------------------------------------------------------
+
+
+def _per_source_chunks(net: Network, sources: Snap, *, access_speed_mps: float, limit_s: float,
+                       max_cells: int = 20_000_000, extra_cols: int = 0):
+    """Yield (source rows, dist matrix (chunk, n_nodes)) of limited single-source searches.
+
+    Shared by :func:`coverage_matrix` and :mod:`coverage.isochrones`. Chunked so the dense
+    (chunk x (n_nodes + extra_cols)) working arrays stay under ``max_cells`` floats.
+    """
+    s_use, se, sf = _canonical(net, sources)
+    k = s_use.shape[0]
+    if k == 0:
+        return
+    n = net.n_nodes
+    sa = np.asarray(sources.dist_m, dtype=float)[s_use] / access_speed_mps
+    rows, nodes, times = _source_arcs(net, se, sf, sa)
+    g = _augmented_csr(net, rows, nodes, times, k)
+    chunk = max(1, min(k, max_cells // max(n + k + extra_cols, 1)))
+    for a in range(0, k, chunk):
+        b = min(k, a + chunk)
+        d = dijkstra(g, directed=True, indices=np.arange(n + a, n + b), limit=limit_s)
+        yield np.arange(a, b), s_use, se, sf, sa, d[:, :n]
+
+
+def coverage_matrix(net: Network, sources: Snap, targets: Snap, *, access_speed_mps: float,
+                    limit_s: float) -> sp.csr_matrix:
+    """Sparse source x target travel-time matrix, entries only where time <= ``limit_s``.
+
+    Parameters
+    ----------
+    net, sources, targets, access_speed_mps
+        As in :func:`nearest_facility_times`.
+    limit_s : float
+        Coverage radius in seconds (finite); covered means time <= limit_s (inclusive).
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix, shape (len(sources), len(targets))
+        Travel time in seconds for every (source, target) pair within ``limit_s``. A time of
+        exactly 0 s (target at the facility's own snapped position, no access legs) is stored as
+        :data:`ZERO_TIME_S` so that it is not confused with "not covered". Rows of sources that are
+        not snapped are empty.
+    """
+    _check_speed(access_speed_mps)
+    if not np.isfinite(limit_s) or limit_s < 0:
+        raise ValueError(f"limit_s={limit_s!r}: coverage_matrix needs a finite radius >= 0 in seconds")
+    ns, nt = len(sources), len(targets)
+    t_use, te, tf = _canonical(net, targets)
+    tb = np.asarray(targets.dist_m, dtype=float)[t_use] / access_speed_mps
+    out_r: list[np.ndarray] = []
+    out_c: list[np.ndarray] = []
+    out_v: list[np.ndarray] = []
+    for chunk_rows, s_use, se, sf, sa, d in _per_source_chunks(
+            net, sources, access_speed_mps=access_speed_mps, limit_s=limit_s, extra_cols=2 * t_use.size):
+        if t_use.size == 0:
+            break
+        tt, _ = _finish_targets(net, d, te, tf, tb)  # (chunk, n_t)
+        r, c = np.nonzero(tt <= limit_s)
+        out_r.append(s_use[chunk_rows[r]])
+        out_c.append(t_use[c])
+        out_v.append(tt[r, c])
+    # same-edge direct pairs (all sources at once)
+    s_use, se, sf = _canonical(net, sources)
+    if s_use.size and t_use.size:
+        sa = np.asarray(sources.dist_m, dtype=float)[s_use] / access_speed_mps
+        si, ti, direct = _same_edge_pairs(net, se, sf, sa, te, tf, tb)
+        ok = direct <= limit_s
+        out_r.append(s_use[si[ok]])
+        out_c.append(t_use[ti[ok]])
+        out_v.append(direct[ok])
+    if not out_r:
+        return sp.csr_matrix((ns, nt))
+    r = np.concatenate(out_r)
+    c = np.concatenate(out_c)
+    v = np.maximum(np.concatenate(out_v), ZERO_TIME_S)
+    # keep the minimum per (source, target) pair (direct vs via-node duplicates)
+    o = np.lexsort((v, c, r))
+    r, c, v = r[o], c[o], v[o]
+    keep = np.ones(r.shape[0], dtype=bool)
+    keep[1:] = (r[1:] != r[:-1]) | (c[1:] != c[:-1])
+    m = sp.csr_matrix((v[keep], (r[keep], c[keep])), shape=(ns, nt))
+    log.info("Coverage matrix %d x %d within %.0f s: %d pairs", ns, nt, limit_s, m.nnz)
+    return m
+
+
+def covered(times_s: np.ndarray, threshold_min: float) -> np.ndarray:
+    """``times_s <= threshold_min * 60`` (inclusive; inf and NaN are never covered).
+
+    Parameters
+    ----------
+    times_s : array of float
+        Travel times in seconds.
+    threshold_min : float
+        Threshold in minutes.
+
+    Returns
+    -------
+    ndarray[bool]
+    """
+    t = np.asarray(times_s, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return t <= float(threshold_min) * 60.0
