@@ -84,6 +84,9 @@ class UnitsConfig:
     #: "file": a polygon layer; "osm": administrative boundaries of `admin_level` from an OSM file
     source: Literal["file", "osm"] = "file"
     admin_level: int = 8
+    #: OSM tag giving the unit code (e.g. "ISO3166-2", "ref"); boundaries without it are skipped and
+    #: reported (extracts carry neighbouring countries' boundaries too). "" = the relation id.
+    osm_code_tag: str = ""
     #: unit type / class given to every unit when the layer has no such field (e.g. OSM units)
     default_type: str = ""
     default_class: str = ""
