@@ -45,9 +45,10 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from coverage.config import load_config
-    from coverage.pipeline import run
 
     cfg = load_config(_config_path(args))
+    from coverage.pipeline import run
+
     out = run(cfg, build_root=Path(args.build_root))
     print(f"results: {out}")
     return 0
@@ -55,9 +56,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_check_layers(args: argparse.Namespace) -> int:
     from coverage.config import load_config
-    from coverage.layers import check_layers
 
     cfg = load_config(_config_path(args))
+    from coverage.layers import check_layers
+
     report = check_layers(cfg)
     print(report.text())
     return 0 if report.ok else 1

@@ -1,0 +1,38 @@
+"""The command line: user errors end in one clear message and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "coverage", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_bad_config_is_one_message_without_traceback(tmp_path: Path) -> None:
+    cfg = tmp_path / "coverage.toml"
+    cfg.write_text('[region]\nname = "x"\n[walk]\nspeed_mps = 9\n', encoding="utf-8")
+    res = run_cli("run", "--config", str(cfg), "--build-root", str(tmp_path / "build"))
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr
+    assert "walk.speed_mps = 9" in res.stderr and "units.path: missing (required)" in res.stderr
+    assert not (tmp_path / "build" / "x").exists()
+
+
+def test_missing_region_names_the_fix(tmp_path: Path) -> None:
+    res = run_cli("check-layers", "--region", "no_such_region")
+    assert res.returncode == 2
+    assert "layers/no_such_region/coverage.toml: region config not found" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_help_lists_commands() -> None:
+    res = run_cli("--help")
+    assert res.returncode == 0
+    for cmd in ("demo-data", "run", "check-layers", "maps", "map-unit", "fetch-network"):
+        assert cmd in res.stdout
