@@ -1,0 +1,851 @@
+"""Routable road networks, one :class:`coverage.graph.Network` per travel mode.
+
+Sources
+-------
+* an OSM file (``.osm``, ``.osm.bz2``, ``.osm.pbf``) read with pyosmium: :func:`read_osm_ways` parses
+  the highway ways ONCE, :func:`network_from_osm_ways` turns them into a network for one mode;
+* a municipal road-line layer (shapefile / GeoPackage, often GBK attributes and Chinese road
+  classes): :func:`network_from_road_layer`;
+* an osmnx download (needs internet), saved as OSM XML and read like an OSM file:
+  :func:`fetch_osmnx_network`.
+
+Topology: graph nodes are way (line) endpoints and vertices shared by two or more kept ways;
+edges are the way pieces between them, carrying the full polyline geometry in the metric CRS.
+Every traversable direction is its own directed edge; two-way twins point at each other through
+``edge_reverse``. Weakly-connected components smaller than ``min_component_nodes`` are dropped and
+reported; every larger component is kept (an island or a river bank without a bridge stays routable).
+
+Mode rules
+----------
+walk
+    excludes ``highway`` in :data:`WALK_EXCLUDED_HIGHWAYS` (motorways, construction, proposed, ...),
+    ``foot=no``, ``area=yes``, and ``access=no/private`` unless ``foot=yes/designated/permissive``.
+    Trunk roads are kept unless ``foot=no``. One-way tags are ignored (pedestrians walk both ways)
+    but kept in ``edge_attrs["oneway"]``. Speed: ``WalkProfile.speed_mps``.
+delivery (e-bike / tricycle)
+    excludes ``highway`` in :data:`DELIVERY_EXCLUDED_HIGHWAYS` (motorways and foot-only ways:
+    footway, path, steps, pedestrian, corridor, bridleway, ... unless ``bicycle=yes/designated``),
+    ``access=no/private`` unless ``bicycle=yes/designated/permissive``. Respects one-way
+    (``oneway=yes/true/1``, ``oneway=-1``, ``junction=roundabout/circular``; ``oneway:bicycle=no``
+    makes a road two-way for e-bikes) when ``DeliveryProfile.respect_oneway``. Speed: per highway
+    class from ``DeliveryProfile.speeds_kph`` else ``default_speed_kph``, capped by a lower numeric
+    ``maxspeed``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS, Transformer
+from scipy.sparse.csgraph import connected_components
+
+from coverage.config import DeliveryProfile, WalkProfile
+from coverage.graph import MODES, Network
+
+if TYPE_CHECKING:
+    from coverage.config import Config
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "CHINESE_ROAD_CLASSES",
+    "DELIVERY_EXCLUDED_HIGHWAYS",
+    "NetworkInputError",
+    "OsmWays",
+    "WALK_EXCLUDED_HIGHWAYS",
+    "build_networks",
+    "estimate_utm_crs",
+    "export_network_gpkg",
+    "fetch_osmnx_network",
+    "network_from_osm",
+    "network_from_osm_ways",
+    "network_from_road_layer",
+    "read_osm_ways",
+]
+
+#: OSM way tags read from the file (every other tag is ignored).
+WAY_TAGS = ("highway", "name", "oneway", "junction", "foot", "bicycle", "access", "area", "maxspeed",
+            "oneway:bicycle")
+
+#: Highway values that are not usable ways at all (planned, demolished, non-ways).
+_NOT_A_WAY = frozenset({"construction", "proposed", "planned", "abandoned", "disused", "razed", "raceway",
+                        "bus_guideway", "escape", "no", "emergency_bay", "rest_area", "services",
+                        "elevator", "bus_stop", "via_ferrata"})
+#: Walk mode: highway values pedestrians may not use.
+WALK_EXCLUDED_HIGHWAYS = frozenset({"motorway", "motorway_link"}) | _NOT_A_WAY
+#: Delivery mode (e-bike / tricycle): motorways and foot-only ways.
+DELIVERY_EXCLUDED_HIGHWAYS = frozenset({"motorway", "motorway_link", "footway", "path", "steps",
+                                        "pedestrian", "corridor", "bridleway", "platform"}) | _NOT_A_WAY
+#: foot-only ways that e-bikes may use when explicitly tagged bicycle=yes/designated
+_SHARED_IF_BICYCLE = frozenset({"footway", "path", "pedestrian", "bridleway"})
+
+_YES = frozenset({"yes", "true", "1"})
+_ALLOWED = frozenset({"yes", "designated", "permissive"})
+_NO_ACCESS = frozenset({"no", "private"})
+
+#: Default road-class table for road-line layers: source class (Chinese or OSM) -> OSM highway.
+#: OSM highway values map to themselves (see :data:`_OSM_HIGHWAYS`).
+CHINESE_ROAD_CLASSES: dict[str, str] = {
+    # 公路 (highway administrative classes)
+    "高速公路": "motorway", "高速": "motorway", "高速公路匝道": "motorway_link",
+    "国道": "trunk", "省道": "primary", "县道": "secondary", "乡道": "tertiary", "村道": "unclassified",
+    "专用公路": "service", "乡村道路": "unclassified", "农村公路": "unclassified",
+    # 公路 (technical grades)
+    "一级公路": "primary", "二级公路": "secondary", "三级公路": "tertiary", "四级公路": "unclassified",
+    "等外公路": "track", "机耕路": "track", "机耕道": "track", "田间道路": "track",
+    # 城市道路 (GB 50220 / CJJ 37 urban road classes)
+    "城市快速路": "trunk", "快速路": "trunk", "主干路": "primary", "主干道": "primary", "城市主干路": "primary",
+    "次干路": "secondary", "次干道": "secondary", "城市次干路": "secondary", "支路": "tertiary",
+    "城市支路": "tertiary", "匝道": "primary_link", "街巷": "residential", "巷道": "residential",
+    "小巷": "residential", "胡同": "residential", "街坊路": "residential", "小区道路": "service",
+    "小区路": "service", "内部道路": "service", "居住区道路": "residential",
+    # 慢行 (non-motorised)
+    "步行道": "footway", "人行道": "footway", "步道": "footway", "绿道": "cycleway", "步行街": "pedestrian",
+    "非机动车道": "cycleway", "自行车道": "cycleway", "台阶": "steps", "梯道": "steps",
+}
+_OSM_HIGHWAYS = frozenset({
+    "motorway", "motorway_link", "trunk", "trunk_link", "primary", "primary_link", "secondary",
+    "secondary_link", "tertiary", "tertiary_link", "unclassified", "residential", "living_street",
+    "service", "road", "track", "footway", "path", "steps", "pedestrian", "corridor", "bridleway",
+    "cycleway", "platform"})
+
+_ONEWAY_FWD = frozenset({"yes", "true", "1", "t", "y", "是", "单向", "正向", "ft"})
+_ONEWAY_BWD = frozenset({"-1", "reverse", "反向", "tf"})
+
+
+class NetworkInputError(ValueError):
+    """A network input that cannot be used; the message lists every problem and its fix."""
+
+
+# --------------------------------------------------------------------------------------------
+# OSM reading (mode independent, done once)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class OsmWays:
+    """Highway ways of an OSM file as flat arrays (mode independent, WGS84).
+
+    Attributes
+    ----------
+    way_id : ndarray[int64], shape (n_ways,)
+    tags : DataFrame
+        One row per way, columns :data:`WAY_TAGS` (str, ``""`` when absent).
+    way_ptr : ndarray[int64], shape (n_ways + 1,)
+        Way ``i`` holds node refs ``node_ref[way_ptr[i]:way_ptr[i+1]]``.
+    node_ref : ndarray[int64]
+        OSM node ids, in way order.
+    lon, lat : ndarray[float64]
+        Location of each ref (degrees, WGS84).
+    source : str
+    n_missing_locations : int
+        Refs dropped because the file has no location for them (ways cut by the extract border).
+    """
+
+    way_id: np.ndarray
+    tags: pd.DataFrame
+    way_ptr: np.ndarray
+    node_ref: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+    source: str = ""
+    n_missing_locations: int = 0
+
+    @property
+    def n_ways(self) -> int:
+        return int(self.way_id.shape[0])
+
+    def subset(self, keep: np.ndarray) -> OsmWays:
+        """The ways where ``keep`` (bool, n_ways) is true, as a new object."""
+        keep = np.asarray(keep, dtype=bool)
+        counts = np.diff(self.way_ptr)
+        ref_keep = np.repeat(keep, counts)
+        ptr = np.concatenate([[0], np.cumsum(counts[keep])]).astype(np.int64)
+        return OsmWays(self.way_id[keep], self.tags[keep].reset_index(drop=True), ptr,
+                       self.node_ref[ref_keep], self.lon[ref_keep], self.lat[ref_keep], self.source,
+                       self.n_missing_locations)
+
+
+def read_osm_ways(path: str | Path) -> OsmWays:
+    """Read every ``highway=*`` way of an OSM file with node locations.
+
+    Parameters
+    ----------
+    path : .osm, .osm.bz2 or .osm.pbf file.
+
+    Returns
+    -------
+    OsmWays
+        Ways with at least two located nodes. Refs without a location (outside the extract) are
+        dropped from their way and counted in ``n_missing_locations``.
+    """
+    import osmium
+
+    path = Path(path)
+    if not path.is_file():
+        raise NetworkInputError(f"{path}: OSM file not found. Check `network.path` in the region config "
+                                f"(a .osm, .osm.bz2 or .osm.pbf file).")
+    t0 = time.perf_counter()
+    way_ids: list[int] = []
+    tag_rows: list[tuple[str, ...]] = []
+    ptr: list[int] = [0]
+    refs: list[int] = []
+    lons: list[float] = []
+    lats: list[float] = []
+    missing = 0
+    try:
+        fp = (osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY)
+              .with_locations()
+              .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
+              .with_filter(osmium.filter.KeyFilter("highway")))
+        for w in fp:
+            n0 = len(refs)
+            for nd in w.nodes:
+                loc = nd.location
+                if loc.valid():
+                    refs.append(nd.ref)
+                    lons.append(loc.lon)
+                    lats.append(loc.lat)
+                else:
+                    missing += 1
+            if len(refs) - n0 < 2:
+                del refs[n0:], lons[n0:], lats[n0:]
+                continue
+            tags = w.tags
+            way_ids.append(w.id)
+            tag_rows.append(tuple(tags.get(k, "") for k in WAY_TAGS))
+            ptr.append(len(refs))
+    except RuntimeError as exc:
+        raise NetworkInputError(f"{path}: cannot read as OSM data ({exc}). Give a .osm, .osm.bz2 or "
+                                f".osm.pbf file in `network.path`.") from None
+    ways = OsmWays(
+        way_id=np.asarray(way_ids, dtype=np.int64),
+        tags=pd.DataFrame(tag_rows, columns=list(WAY_TAGS), dtype=object) if tag_rows
+        else pd.DataFrame({k: pd.Series(dtype=object) for k in WAY_TAGS}),
+        way_ptr=np.asarray(ptr, dtype=np.int64),
+        node_ref=np.asarray(refs, dtype=np.int64),
+        lon=np.asarray(lons, dtype=np.float64),
+        lat=np.asarray(lats, dtype=np.float64),
+        source=str(path),
+        n_missing_locations=missing,
+    )
+    log.info("Read %d highway ways (%d node refs, %d refs without location) from %s in %.1f s",
+             ways.n_ways, len(refs), missing, path, time.perf_counter() - t0)
+    return ways
+
+
+def clip_ways(ways: OsmWays, polygon_wgs84: Any) -> OsmWays:
+    """Ways with at least one node inside ``polygon_wgs84`` (shapely geometry, lon/lat)."""
+    shapely.prepare(polygon_wgs84)
+    inside = shapely.contains_xy(polygon_wgs84, ways.lon, ways.lat)
+    counts = np.diff(ways.way_ptr)
+    way_of = np.repeat(np.arange(ways.n_ways), counts)
+    keep = np.bincount(way_of, weights=inside, minlength=ways.n_ways) > 0
+    log.info("Clipped ways to the study area: kept %d of %d", int(keep.sum()), ways.n_ways)
+    return ways.subset(keep)
+
+
+# --------------------------------------------------------------------------------------------
+# Mode rules
+# --------------------------------------------------------------------------------------------
+
+
+def _parse_maxspeed_kph(value: str) -> float:
+    m = re.match(r"^\s*(\d+(?:\.\d+)?)\s*(mph|km/h|kmh|kph)?\s*$", value or "")
+    if not m:
+        return math.nan
+    v = float(m.group(1)) * (1.609344 if m.group(2) == "mph" else 1.0)
+    return v if v > 0 else math.nan
+
+
+def _source_oneway(t: dict[str, str]) -> int:
+    """+1 one-way forward, -1 one-way against the drawing direction, 0 two-way (tags only)."""
+    ow = t.get("oneway", "").strip().lower()
+    if ow in _YES:
+        return 1
+    if ow in ("-1", "reverse"):
+        return -1
+    if ow == "no":
+        return 0
+    if t.get("junction", "") in ("roundabout", "circular") or t.get("highway", "") in ("motorway",):
+        return 1
+    return 0
+
+
+def _mode_rules(tags: pd.DataFrame, *, mode: str, walk: WalkProfile,
+                delivery: DeliveryProfile) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
+    """Per way: (keep, direction, source_oneway, speed_mps, excluded-by-reason counts).
+
+    direction: 0 both ways, 1 forward only, -1 backward only (for this mode).
+    """
+    n = len(tags)
+    keep = np.zeros(n, dtype=bool)
+    direction = np.zeros(n, dtype=np.int8)
+    src_oneway = np.zeros(n, dtype=bool)
+    speed = np.zeros(n, dtype=np.float64)
+    reasons: dict[str, int] = {}
+    records = tags.to_dict("records")
+    for i, t in enumerate(records):
+        t = {k: (v if isinstance(v, str) else "") for k, v in t.items()}
+        hw = t.get("highway", "")
+        ow = _source_oneway(t)
+        src_oneway[i] = ow != 0
+        access, foot, bicycle = t.get("access", ""), t.get("foot", ""), t.get("bicycle", "")
+        reason = ""
+        if mode == "walk":
+            if hw in WALK_EXCLUDED_HIGHWAYS:
+                reason = f"highway={hw}"
+            elif foot in ("no", "private", "use_sidepath"):
+                reason = f"foot={foot}"
+            elif t.get("area", "") == "yes":
+                reason = "area=yes"
+            elif access in _NO_ACCESS and foot not in _ALLOWED:
+                reason = f"access={access}"
+            speed[i] = walk.speed_mps
+        else:
+            if hw in DELIVERY_EXCLUDED_HIGHWAYS and not (hw in _SHARED_IF_BICYCLE and bicycle in ("yes", "designated")):
+                reason = f"highway={hw}"
+            elif bicycle in ("no", "use_sidepath") and hw != "cycleway":
+                reason = f"bicycle={bicycle}"
+            elif t.get("area", "") == "yes":
+                reason = "area=yes"
+            elif access in _NO_ACCESS and bicycle not in _ALLOWED:
+                reason = f"access={access}"
+            if delivery.respect_oneway and t.get("oneway:bicycle", "") != "no":
+                direction[i] = ow
+            kph = float(delivery.speeds_kph.get(hw, delivery.default_speed_kph))
+            cap = _parse_maxspeed_kph(t.get("maxspeed", ""))
+            if cap == cap and cap < kph:
+                kph = cap
+            speed[i] = kph / 3.6
+        if reason:
+            reasons[reason] = reasons.get(reason, 0) + 1
+        else:
+            keep[i] = True
+    return keep, direction, src_oneway, speed, dict(sorted(reasons.items(), key=lambda kv: -kv[1]))
+
+
+# --------------------------------------------------------------------------------------------
+# Topology (shared by OSM and road layers)
+# --------------------------------------------------------------------------------------------
+
+
+def _assemble(*, mode: str, crs: str, source: str, way_ptr: np.ndarray, key: np.ndarray,
+              x: np.ndarray, y: np.ndarray, osmid: np.ndarray, highway: np.ndarray, name: np.ndarray,
+              src_oneway: np.ndarray, direction: np.ndarray, speed_mps: np.ndarray,
+              min_component_nodes: int, report: dict[str, Any]) -> Network:
+    """Split ways at graph nodes, build directed edges, drop small fragments."""
+    n_ways = len(way_ptr) - 1
+    counts = np.diff(way_ptr)
+    way_of = np.repeat(np.arange(n_ways), counts)
+    m = key.shape[0]
+    is_end = np.zeros(m, dtype=bool)
+    if n_ways:
+        is_end[way_ptr[:-1]] = True
+        is_end[way_ptr[1:] - 1] = True
+    uniq, inv, cnt = np.unique(key, return_inverse=True, return_counts=True)
+    is_node = is_end | (cnt[inv] >= 2)
+    pos = np.flatnonzero(is_node)
+    same = way_of[pos[:-1]] == way_of[pos[1:]] if pos.size else np.zeros(0, dtype=bool)
+    s, e = pos[:-1][same], pos[1:][same]
+    d = np.hypot(np.diff(x), np.diff(y)) if m else np.zeros(0)
+    cum = np.concatenate([[0.0], np.cumsum(d)])
+    length = cum[e] - cum[s]
+    pu, pv = key[s], key[e]
+    zero = length <= 1e-6
+    degenerate = zero & (pu == pv)
+    n_self_loops = int(((pu == pv) & ~zero).sum())
+    n_zero_kept = int((zero & (pu != pv)).sum())
+    # distinct nodes at the same spot stay connected with a 1 cm edge (time must be > 0)
+    length = np.where(zero, 0.01, length)
+    ok = ~degenerate
+    s, e, length, pu, pv = s[ok], e[ok], length[ok], pu[ok], pv[ok]
+    pway = way_of[s]
+    npts = e - s + 1
+    offs = np.concatenate([[0], np.cumsum(npts)[:-1]])
+    idx = np.repeat(s - offs, npts) + np.arange(int(npts.sum()))
+    geoms = (shapely.linestrings(x[idx], y[idx], indices=np.repeat(np.arange(len(s)), npts))
+             if len(s) else np.empty(0, dtype=object))
+
+    # nodes
+    node_keys = np.unique(np.concatenate([pu, pv]))
+    first_pos = np.full(uniq.shape[0], -1, dtype=np.int64)
+    first_pos[inv[::-1]] = np.arange(m)[::-1]
+    kpos = first_pos[np.searchsorted(uniq, node_keys)]
+    node_x, node_y = x[kpos], y[kpos]
+    iu = np.searchsorted(node_keys, pu).astype(np.int32)
+    iv = np.searchsorted(node_keys, pv).astype(np.int32)
+
+    # components (weak) over physical pieces
+    import scipy.sparse as sp
+
+    nn = node_keys.shape[0]
+    adj = sp.csr_matrix((np.ones(len(iu)), (iu, iv)), shape=(nn, nn))
+    ncomp, labels = connected_components(adj, directed=True, connection="weak")
+    sizes = np.bincount(labels, minlength=ncomp)
+    big = sizes >= min_component_nodes
+    # relabel kept components by size, largest first
+    order = np.argsort(-sizes, kind="stable")
+    order = order[big[order]]
+    newlab = np.full(ncomp, -1, dtype=np.int32)
+    newlab[order] = np.arange(order.shape[0], dtype=np.int32)
+    node_lab = newlab[labels]
+    piece_keep = node_lab[iu] >= 0
+    total_len = float(length.sum())
+    dropped_len = float(length[~piece_keep].sum())
+    node_keep = node_lab >= 0
+    remap = np.cumsum(node_keep) - 1
+    iu, iv = remap[iu[piece_keep]].astype(np.int32), remap[iv[piece_keep]].astype(np.int32)
+    length, geoms, pway = length[piece_keep], geoms[piece_keep], pway[piece_keep]
+    node_keys, node_x, node_y, node_lab = (node_keys[node_keep], node_x[node_keep], node_y[node_keep],
+                                           node_lab[node_keep])
+
+    # directed rows: forward row then its backward twin, piece by piece
+    pdir = direction[pway]
+    fw, bw = np.flatnonzero(pdir >= 0), np.flatnonzero(pdir <= 0)
+    piece = np.concatenate([fw, bw])
+    back = np.concatenate([np.zeros(fw.shape[0], np.int8), np.ones(bw.shape[0], np.int8)])
+    o = np.lexsort((back, piece))
+    piece, back = piece[o], back[o].astype(bool)
+    both = pdir[piece] == 0
+    rows = np.arange(piece.shape[0], dtype=np.int64)
+    reverse = np.full(piece.shape[0], -1, dtype=np.int64)
+    reverse[both & ~back] = rows[both & ~back] + 1
+    reverse[both & back] = rows[both & back] - 1
+    eu = np.where(back, iv[piece], iu[piece]).astype(np.int32)
+    ev = np.where(back, iu[piece], iv[piece]).astype(np.int32)
+    elen = length[piece]
+    egeom = geoms[piece].copy()
+    if back.any():
+        egeom[back] = shapely.reverse(egeom[back])
+    ew = pway[piece]
+    etime = elen / speed_mps[ew]
+    attrs = pd.DataFrame({
+        "highway": highway[ew].astype(str), "name": name[ew].astype(str),
+        "osmid": osmid[ew].astype(np.int64), "oneway": src_oneway[ew].astype(bool),
+        "speed_kph": speed_mps[ew] * 3.6,
+    })
+    n_frag = int((~big).sum())
+    report = {
+        **report,
+        "n_nodes": int(node_keys.shape[0]), "n_edges": int(eu.shape[0]),
+        "n_components_kept": int(order.shape[0]), "n_fragments_dropped": n_frag,
+        "dropped_nodes": int((sizes[~big]).sum()), "dropped_length_m": dropped_len,
+        "total_length_m": total_len, "kept_length_m": total_len - dropped_len,
+        "n_self_loops": n_self_loops, "n_zero_length_pieces": n_zero_kept,
+        "n_degenerate_pieces_dropped": int(degenerate.sum()),
+        "component_sizes": [int(v) for v in sizes[order][:20]],
+    }
+    log.info("%s network: %d pieces between %d graph nodes; %d components (%d kept with >= %d nodes, "
+             "%d fragments dropped, %.0f m of %.0f m)", mode, len(s), nn, ncomp, order.shape[0],
+             min_component_nodes, n_frag, dropped_len, total_len)
+    net = Network(mode=mode, crs=crs, node_id=node_keys.astype(np.int64), node_x=node_x.astype(np.float64),
+                  node_y=node_y.astype(np.float64), node_component=node_lab.astype(np.int32), edge_u=eu,
+                  edge_v=ev, edge_length_m=elen.astype(np.float64), edge_time_s=etime.astype(np.float64),
+                  edge_reverse=reverse, edge_geometry=np.asarray(egeom, dtype=object), edge_attrs=attrs,
+                  source=source, report=report)
+    net.validate()
+    log.info("Built %s network with %d nodes and %d directed edges (%.1f km) from %s", mode, net.n_nodes,
+             net.n_edges, report["kept_length_m"] / 1000.0, source)
+    return net
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode={mode!r}: expected one of {', '.join(MODES)}")
+
+
+def _check_metric_crs(metric_crs: str) -> CRS:
+    crs = CRS.from_user_input(metric_crs)
+    if not crs.is_projected:
+        raise ValueError(f"metric_crs={metric_crs!r} is not a projected CRS in metres; use a UTM zone "
+                         f"(estimate_utm_crs) or a CGCS2000 Gauss-Kruger zone such as 'EPSG:4545'")
+    return crs
+
+
+def network_from_osm_ways(ways: OsmWays, *, mode: str, metric_crs: str, walk: WalkProfile,
+                          delivery: DeliveryProfile, min_component_nodes: int = 5) -> Network:
+    """Build the ``mode`` network from ways already read by :func:`read_osm_ways`.
+
+    Returns
+    -------
+    Network
+        In ``metric_crs``; ``edge_attrs`` columns ``highway``, ``name``, ``osmid`` (way id),
+        ``oneway`` (bool, the way is one-way by its tags), ``speed_kph`` (speed used for this mode).
+        ``report`` holds ``n_nodes``, ``n_edges``, ``n_components_kept``, ``n_fragments_dropped``,
+        ``dropped_length_m``, ``total_length_m``, ``excluded_ways`` (reason -> count) and more.
+    """
+    _check_mode(mode)
+    crs = _check_metric_crs(metric_crs)
+    keep, direction, src_oneway, speed, reasons = _mode_rules(ways.tags, mode=mode, walk=walk, delivery=delivery)
+    log.info("%s: kept %d of %d highway ways; excluded %s", mode, int(keep.sum()), ways.n_ways,
+             reasons or "none")
+    sub = ways.subset(keep)
+    tr = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    x, y = tr.transform(sub.lon, sub.lat)
+    report = {"source": ways.source, "n_ways_read": ways.n_ways, "n_ways_kept": int(keep.sum()),
+              "excluded_ways": reasons, "n_missing_locations": ways.n_missing_locations}
+    return _assemble(mode=mode, crs=crs.to_string(), source=ways.source, way_ptr=sub.way_ptr,
+                     key=sub.node_ref, x=np.asarray(x), y=np.asarray(y), osmid=sub.way_id,
+                     highway=sub.tags["highway"].to_numpy(dtype=object),
+                     name=sub.tags["name"].to_numpy(dtype=object), src_oneway=src_oneway[keep],
+                     direction=direction[keep], speed_mps=speed[keep],
+                     min_component_nodes=min_component_nodes, report=report)
+
+
+def network_from_osm(path: str | Path, *, mode: str, metric_crs: str, walk: WalkProfile,
+                     delivery: DeliveryProfile, min_component_nodes: int = 5,
+                     clip_polygon_wgs84: Any = None) -> Network:
+    """Read an OSM file and build the routable network of one mode.
+
+    Parameters
+    ----------
+    path : .osm, .osm.bz2 or .osm.pbf
+    mode : "walk" or "delivery"
+    metric_crs : projected CRS of the output (metres)
+    walk, delivery : mode profiles (speeds, one-way handling)
+    min_component_nodes : weakly-connected components with fewer nodes are dropped and reported
+    clip_polygon_wgs84 : keep only ways with a node inside this lon/lat polygon (None: all)
+
+    Returns
+    -------
+    Network
+        See :func:`network_from_osm_ways`.
+    """
+    _check_mode(mode)
+    ways = read_osm_ways(path)
+    if clip_polygon_wgs84 is not None:
+        ways = clip_ways(ways, clip_polygon_wgs84)
+    return network_from_osm_ways(ways, mode=mode, metric_crs=metric_crs, walk=walk, delivery=delivery,
+                                 min_component_nodes=min_component_nodes)
+
+
+# --------------------------------------------------------------------------------------------
+# Road-line layers
+# --------------------------------------------------------------------------------------------
+
+
+def _read_layer(path: Path, encoding: str) -> Any:
+    import pyogrio
+
+    if encoding != "auto":
+        return pyogrio.read_dataframe(path, encoding=encoding)
+    if path.suffix.lower() == ".shp" and not path.with_suffix(".cpg").exists():
+        # municipal shapefiles without .cpg: UTF-8 if it decodes, else GBK/GB18030
+        try:
+            return pyogrio.read_dataframe(path, encoding="utf-8")
+        except UnicodeDecodeError:
+            log.info("%s: no .cpg and not UTF-8; reading attributes as GB18030 (GBK)", path)
+            return pyogrio.read_dataframe(path, encoding="gb18030")
+    return pyogrio.read_dataframe(path)
+
+
+def _norm_class(v: Any) -> str:
+    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v).strip()
+
+
+def network_from_road_layer(path: str | Path, *, mode: str, metric_crs: str, walk: WalkProfile,
+                            delivery: DeliveryProfile, class_field: str, speed_field: str = "",
+                            oneway_field: str = "", name_field: str = "name", crs: str = "",
+                            encoding: str = "auto", min_component_nodes: int = 5,
+                            class_map: dict[str, str] | None = None) -> Network:
+    """Build the ``mode`` network from a municipal road-line layer (shapefile, GeoPackage, GeoJSON).
+
+    Road classes in ``class_field`` are mapped to OSM highway values through
+    :data:`CHINESE_ROAD_CLASSES` (高速公路, 国道, 省道, ..., 主干路, 次干路, 支路, 街巷, 步行道 ...),
+    OSM highway values, and ``class_map`` (extra source class -> OSM highway) and then filtered
+    with the same mode rules as OSM ways. Lines meet where they share an endpoint OR an interior
+    vertex (coordinates rounded to 1 cm in ``metric_crs``).
+
+    Parameters
+    ----------
+    speed_field : km/h per line; when > 0 it replaces the delivery class speed (walk ignores it)
+    oneway_field : yes/true/1/是/单向 = one-way along the line, -1/反向 = against it, else two-way
+    crs : CRS to assume when the file has none (config key ``network.crs``)
+    encoding : attribute encoding, ``"auto"`` = the .cpg, else UTF-8, else GB18030
+
+    Returns
+    -------
+    Network
+        ``edge_attrs``: ``highway`` (mapped), ``name``, ``osmid`` (1-based source row), ``oneway``,
+        ``speed_kph``; ``node_id`` are generated (1..n).
+
+    Raises
+    ------
+    NetworkInputError
+        Listing every problem: missing file, no CRS, missing fields, unmapped road classes.
+    """
+    _check_mode(mode)
+    mcrs = _check_metric_crs(metric_crs)
+    path = Path(path)
+    if not path.exists():
+        raise NetworkInputError(f"{path}: road layer not found. Check `network.path` in the region config.")
+    gdf = _read_layer(path, encoding)
+    problems: list[str] = []
+    if gdf.crs is None and not crs:
+        problems.append(f"the layer has no CRS (no .prj): set `network.crs` in the region config "
+                        f"(e.g. 'EPSG:4490' for CGCS2000 lon/lat or 'EPSG:4545' for a Gauss-Kruger zone)")
+    fields = {"network.class_field": class_field, "network.speed_field": speed_field,
+              "network.oneway_field": oneway_field, "network.name_field": name_field}
+    for key, f in fields.items():
+        if f and f not in gdf.columns:
+            if key == "network.name_field" and f == "name":
+                continue  # default name field is optional
+            problems.append(f"{key} = {f!r}: no such field (fields: {', '.join(map(str, gdf.columns[:-1]))})")
+    table = {**CHINESE_ROAD_CLASSES, **{k: k for k in _OSM_HIGHWAYS}, **(class_map or {})}
+    table_lower = {k.lower(): v for k, v in table.items()}
+    hw = np.full(len(gdf), "", dtype=object)
+    n_missing_class = 0
+    if class_field in gdf.columns:
+        raw = [_norm_class(v) for v in gdf[class_field]]
+        unknown: dict[str, int] = {}
+        for i, v in enumerate(raw):
+            if not v:  # no class at all: OSM's "road of unknown type", counted in the report
+                n_missing_class += 1
+                hw[i] = "road"
+                continue
+            mapped = table.get(v) or table_lower.get(v.lower())
+            if mapped is None:
+                unknown[v] = unknown.get(v, 0) + 1
+            else:
+                hw[i] = mapped
+        if unknown:
+            listing = ", ".join(f"{k!r} ({n} lines)" for k, n in sorted(unknown.items(), key=lambda kv: -kv[1]))
+            problems.append(f"unknown road classes in field {class_field!r}: {listing}. Fix: recode them to a "
+                            f"known class (OSM highway values or 高速公路, 国道, 省道, 县道, 乡道, 村道, 城市快速路, "
+                            f"主干路, 次干路, 支路, 街巷, 步行道, 人行道 ...) or pass class_map")
+    if problems:
+        raise NetworkInputError(f"{path}: {len(problems)} problem(s) in the road layer:\n  " + "\n  ".join(problems))
+    if n_missing_class:
+        log.warning("%s: %d lines have an empty %r; treated as highway=road", path, n_missing_class, class_field)
+    if crs:
+        gdf = gdf.set_crs(crs, allow_override=True)
+    n_rows = len(gdf)
+    tags = pd.DataFrame({k: [""] * n_rows for k in WAY_TAGS}, dtype=object)
+    tags["highway"] = hw
+    if name_field in gdf.columns:
+        tags["name"] = [_norm_class(v) for v in gdf[name_field]]
+    if oneway_field:
+        ow = [_norm_class(v).lower() for v in gdf[oneway_field]]
+        tags["oneway"] = ["yes" if v in _ONEWAY_FWD else "-1" if v in _ONEWAY_BWD else "no" for v in ow]
+    keep, direction, src_oneway, speed, reasons = _mode_rules(tags, mode=mode, walk=walk, delivery=delivery)
+    if speed_field and mode == "delivery":
+        sp_kph = pd.to_numeric(gdf[speed_field], errors="coerce").to_numpy(dtype=float)
+        good = np.isfinite(sp_kph) & (sp_kph > 0)
+        speed = np.where(good, sp_kph / 3.6, speed)
+    geom = gdf.geometry.to_crs(mcrs).to_numpy()
+    empty = shapely.is_missing(geom) | shapely.is_empty(geom)
+    lines_ok = np.isin(shapely.get_type_id(geom), (1, 5))  # LineString, MultiLineString
+    n_bad = int((~empty & ~lines_ok).sum())
+    keep &= ~empty & lines_ok
+    log.info("%s: kept %d of %d road lines from %s; excluded %s; %d empty, %d not lines", mode,
+             int(keep.sum()), n_rows, path, reasons or "none", int(empty.sum()), n_bad)
+    rows = np.flatnonzero(keep)
+    parts, part_row = shapely.get_parts(geom[rows], return_index=True)
+    coords, ci = shapely.get_coordinates(parts, return_index=True)
+    npart = parts.shape[0]
+    cnt = np.bincount(ci, minlength=npart)
+    good = cnt >= 2
+    if not good.all():
+        sel = np.repeat(good, cnt)
+        coords, cnt, part_row = coords[sel], cnt[good], part_row[good]
+    way_ptr = np.concatenate([[0], np.cumsum(cnt)]).astype(np.int64)
+    grid = np.round(coords * 100.0).astype(np.int64)  # 1 cm
+    _, vkey = np.unique(grid, axis=0, return_inverse=True)
+    vkey = vkey.reshape(-1).astype(np.int64) + 1
+    xr, yr = grid[:, 0] / 100.0, grid[:, 1] / 100.0
+    src_rows = rows[part_row]
+    report = {"source": str(path), "n_ways_read": n_rows, "n_ways_kept": int(keep.sum()),
+              "excluded_ways": reasons, "n_missing_class": n_missing_class, "n_empty_geometries": int(empty.sum()), "n_not_lines": n_bad}
+    return _assemble(mode=mode, crs=mcrs.to_string(), source=str(path), way_ptr=way_ptr, key=vkey, x=xr, y=yr,
+                     osmid=(src_rows + 1).astype(np.int64), highway=hw[src_rows],
+                     name=tags["name"].to_numpy(dtype=object)[src_rows], src_oneway=src_oneway[src_rows],
+                     direction=direction[src_rows], speed_mps=speed[src_rows],
+                     min_component_nodes=min_component_nodes, report=report)
+
+
+# --------------------------------------------------------------------------------------------
+# osmnx download
+# --------------------------------------------------------------------------------------------
+
+
+def fetch_osmnx_network(place_or_polygon: Any, out_path: str | Path) -> Path:
+    """Download all ways of a place (name) or lon/lat polygon with osmnx and save them as OSM XML.
+
+    The saved file is read by :func:`network_from_osm` like any OSM extract. Needs internet.
+
+    Returns
+    -------
+    Path
+        ``out_path`` (written atomically).
+
+    Raises
+    ------
+    RuntimeError
+        When the download fails (offline, unknown place, Overpass error), with the fix.
+    """
+    import osmnx as ox
+
+    out_path = Path(out_path)
+    saved = {k: getattr(ox.settings, k) for k in ("all_oneway", "useful_tags_way")}
+    try:
+        ox.settings.all_oneway = True  # save_graph_xml needs the unsimplified, all-oneway graph
+        ox.settings.useful_tags_way = sorted(set(saved["useful_tags_way"]) | set(WAY_TAGS))
+        try:
+            if isinstance(place_or_polygon, str):
+                G = ox.graph_from_place(place_or_polygon, network_type="all", simplify=False, retain_all=True)
+            else:
+                G = ox.graph_from_polygon(place_or_polygon, network_type="all", simplify=False, retain_all=True)
+        except Exception as exc:  # noqa: BLE001 - any network/Overpass failure ends the same way
+            raise RuntimeError(
+                f"osmnx download of {place_or_polygon!r} failed ({type(exc).__name__}: {exc}). This needs "
+                f"internet access to Overpass/Nominatim. Fix: run where the network is reachable, or download "
+                f"an extract (e.g. from download.geofabrik.de) and set network.source = 'osm_file' with "
+                f"network.path") from exc
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out_path.with_name(out_path.name + f".tmp-{os.getpid()}")
+        ox.io.save_graph_xml(G, filepath=tmp)
+        os.replace(tmp, out_path)
+    finally:
+        for k, v in saved.items():
+            setattr(ox.settings, k, v)
+    log.info("Saved osmnx network of %r (%d nodes, %d edges) to %s", place_or_polygon, len(G.nodes),
+             len(G.edges), out_path)
+    return out_path
+
+
+# --------------------------------------------------------------------------------------------
+# Both modes from a config
+# --------------------------------------------------------------------------------------------
+
+
+def _halo_wgs84(study_area_wgs84: Any, *, metric_crs: str, halo_m: float) -> Any:
+    import geopandas as gpd
+
+    s = gpd.GeoSeries([study_area_wgs84], crs="EPSG:4326").to_crs(metric_crs).buffer(halo_m)
+    return s.to_crs("EPSG:4326").iloc[0]
+
+
+def build_networks(cfg: Config, *, metric_crs: str, study_area_wgs84: Any = None, halo_m: float = 3000.0,
+                   cache_dir: str | Path | None = None) -> dict[str, Network]:
+    """Build the ``walk`` and ``delivery`` networks of a region, reading the source once.
+
+    Parameters
+    ----------
+    cfg : region config (``network``, ``walk``, ``delivery`` sections)
+    metric_crs : projected CRS of the networks
+    study_area_wgs84 : lon/lat (multi)polygon; when given, OSM ways are clipped to it buffered by
+        ``halo_m`` (metres) so routes may leave and re-enter the area
+    cache_dir : where ``network.source = "osmnx"`` saves its download (default
+        ``<config folder>/cache``); an existing download is reused
+
+    Returns
+    -------
+    dict[str, Network]
+        ``{"walk": ..., "delivery": ...}``.
+    """
+    nc = cfg.network
+    t0 = time.perf_counter()
+    clip = (_halo_wgs84(study_area_wgs84, metric_crs=metric_crs, halo_m=halo_m)
+            if study_area_wgs84 is not None else None)
+    nets: dict[str, Network] = {}
+    if nc.source in ("osm_file", "osmnx"):
+        if nc.source == "osmnx":
+            cdir = Path(cache_dir) if cache_dir is not None else cfg.base_dir / "cache"
+            slug = re.sub(r"[^\w\-]+", "_", nc.place).strip("_") or "place"
+            path = cdir / f"osmnx_{slug}.osm"
+            if not path.is_file():
+                fetch_osmnx_network(nc.place, path)
+        else:
+            assert nc.path is not None  # guaranteed by load_config
+            path = nc.path
+        ways = read_osm_ways(path)
+        if clip is not None:
+            ways = clip_ways(ways, clip)
+        for mode in MODES:
+            nets[mode] = network_from_osm_ways(ways, mode=mode, metric_crs=metric_crs, walk=cfg.walk,
+                                               delivery=cfg.delivery,
+                                               min_component_nodes=nc.min_component_nodes)
+    else:
+        assert nc.path is not None
+        for mode in MODES:
+            nets[mode] = network_from_road_layer(
+                nc.path, mode=mode, metric_crs=metric_crs, walk=cfg.walk, delivery=cfg.delivery,
+                class_field=nc.class_field, speed_field=nc.speed_field, oneway_field=nc.oneway_field,
+                name_field=nc.name_field, crs=nc.crs, encoding=nc.encoding,
+                min_component_nodes=nc.min_component_nodes)
+    for net in nets.values():
+        net.report["build_s"] = round(time.perf_counter() - t0, 3)
+    log.info("Built networks %s in %.1f s", {m: (n.n_nodes, n.n_edges) for m, n in nets.items()},
+             time.perf_counter() - t0)
+    return nets
+
+
+# --------------------------------------------------------------------------------------------
+# Export and helpers
+# --------------------------------------------------------------------------------------------
+
+
+def network_frames(net: Network) -> tuple[Any, Any]:
+    """(nodes, edges) GeoDataFrames in ``net.crs``.
+
+    nodes: ``node_id``, ``component``, ``x``, ``y`` (metres), Point geometry.
+    edges: ``u``, ``v`` (node ids), ``osmid``, ``highway``, ``name``, ``oneway``, ``length_m``,
+    ``travel_time_s``, ``component``, LineString geometry (one row per DIRECTED edge).
+    """
+    import geopandas as gpd
+
+    nodes = gpd.GeoDataFrame(
+        {"node_id": net.node_id, "component": net.node_component, "x": net.node_x, "y": net.node_y},
+        geometry=shapely.points(net.node_x, net.node_y), crs=net.crs)
+    a = net.edge_attrs
+    edges = gpd.GeoDataFrame({
+        "u": net.node_id[net.edge_u], "v": net.node_id[net.edge_v],
+        "osmid": a["osmid"].to_numpy(dtype=np.int64), "highway": a["highway"].astype(str).to_numpy(),
+        "name": a["name"].astype(str).to_numpy(), "oneway": a["oneway"].to_numpy(dtype=bool),
+        "length_m": net.edge_length_m, "travel_time_s": net.edge_time_s,
+        "component": net.node_component[net.edge_u],
+    }, geometry=list(net.edge_geometry), crs=net.crs)
+    return nodes, edges
+
+
+def export_network_gpkg(networks: dict[str, Network], path: str | Path) -> None:
+    """Write layers ``<mode>_nodes`` and ``<mode>_edges`` (see :func:`network_frames`) atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp.gpkg", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    tmp.unlink()
+    try:
+        for mode, net in networks.items():
+            nodes, edges = network_frames(net)
+            nodes.to_file(tmp, layer=f"{mode}_nodes", driver="GPKG", engine="pyogrio")
+            edges.to_file(tmp, layer=f"{mode}_edges", driver="GPKG", engine="pyogrio")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    log.info("Wrote %s to %s", ", ".join(f"{m} ({n.n_nodes} nodes, {n.n_edges} edges)" for m, n in networks.items()),
+             path)
+
+
+def estimate_utm_crs(geom_wgs84: Any) -> str:
+    """UTM zone CRS (``EPSG:326xx`` north, ``EPSG:327xx`` south) of a lon/lat geometry's centre."""
+    c = shapely.centroid(geom_wgs84)
+    lon, lat = float(c.x), float(c.y)
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        raise ValueError(f"estimate_utm_crs: centre ({lon}, {lat}) is not lon/lat in degrees")
+    zone = min(int((lon + 180) // 6) + 1, 60)
+    return f"EPSG:{32600 + zone if lat >= 0 else 32700 + zone}"
