@@ -191,9 +191,12 @@ def _source_arcs(net: Network, e: np.ndarray, f: np.ndarray, a: np.ndarray
     w = net.edge_time_s[e]
     rev = net.edge_reverse[e]
     has = rev >= 0
-    rows = np.concatenate([k, k[has]])
-    nodes = np.concatenate([net.edge_v[e], net.edge_u[e][has]])
-    times = np.concatenate([a + (1.0 - f) * w, a[has] + f[has] * net.edge_time_s[rev[has]]])
+    # a source exactly at the tail of a one-way edge IS that node (offset 0)
+    tail = has | (f <= 0.0)
+    wr = np.where(has, net.edge_time_s[np.where(has, rev, 0)], 0.0)
+    rows = np.concatenate([k, k[tail]])
+    nodes = np.concatenate([net.edge_v[e], net.edge_u[e][tail]])
+    times = np.concatenate([a + (1.0 - f) * w, a[tail] + f[tail] * wr[tail]])
     return rows, nodes, times
 
 
@@ -225,8 +228,9 @@ def _finish_targets(net: Network, node_time: np.ndarray, te: np.ndarray, tf: np.
     via_u = node_time[..., net.edge_u[te]] + tf * w + tb
     rev = net.edge_reverse[te]
     has = rev >= 0
-    wr = np.where(has, net.edge_time_s[np.where(has, rev, 0)], np.inf)
-    via_v = node_time[..., net.edge_v[te]] + (1.0 - tf) * wr + tb
+    wr = np.where(has, net.edge_time_s[np.where(has, rev, 0)], 0.0)
+    # a target exactly at the head of a one-way edge IS that node (offset 0)
+    via_v = np.where(has | (tf >= 1.0), node_time[..., net.edge_v[te]] + (1.0 - tf) * wr + tb, np.inf)
     return np.minimum(via_u, via_v), (via_v < via_u).astype(np.int8)
 
 

@@ -98,6 +98,14 @@ def test_one_way_street_only_head_direction():
     src2 = snap_points(net, np.array([[150.0, 0.0]]), max_snap_m=10)
     r2 = nearest_facility_times(net, src2, tg, access_speed_mps=1.0)
     np.testing.assert_allclose(r2.target_time_s, [np.inf, np.inf, 0.0])
+    # the ends of the one-way edge are its nodes: head B is reached (50 s from C), tail A is not;
+    # a facility at the tail A reaches B in 100 s and C in 200 s
+    ends = Snap(np.array([0, 0]), np.array([1.0, 0.0]), np.zeros(2), np.ones(2, bool), np.zeros(2), np.zeros(2))
+    np.testing.assert_allclose(nearest_facility_times(net, src2, ends, access_speed_mps=1.0).target_time_s,
+                               [50, np.inf])
+    r3 = nearest_facility_times(net, ends.take(np.array([1])), tg, access_speed_mps=1.0)
+    np.testing.assert_allclose(r3.node_time_s, [0, 100, 200])
+    np.testing.assert_allclose(r3.target_time_s, [20, 80, 150])
 
 
 def test_limit_and_inclusive_boundary():
