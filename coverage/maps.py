@@ -1,0 +1,793 @@
+"""Gap maps a GIS officer opens offline: an overview page, one page per 街道/乡镇, and a PNG.
+
+Reads only the files of ``build/<region>/`` (docs/ARCHITECTURE.md, "Files in build/<region>/") and
+writes ``maps/<region>/``:
+
+- ``index.html``: every unit with switchable choropleths (elderly 15-minute coverage share, meal
+  coverage under the 城区15/郊区30 rule, childcare slots per 1000 residents, number of failed
+  standards), a legend for each, and a sortable table of units (worst first by uncovered elderly)
+  linking to the unit pages;
+- ``<unit_code>.html``: unit boundary, 5/10/15-minute elderly isochrone bands and the unit's meal
+  radius clipped to the unit's surroundings, facilities by kind with popups, uncovered elderly cells
+  coloured by count, gap areas, and a side panel with the unit's standards checklist;
+- ``assets/``: Leaflet and the page script/style, copied from ``coverage/assets/`` and referenced by
+  relative URLs, so the pages need no network at all.
+
+Every municipal string reaches the pages escaped: server-side HTML goes through :func:`html.escape`,
+and map popups/tooltips are built by ``assets/coverage-map.js`` from JSON with ``textContent``.
+The snapping rule text of ``run_info.json`` is shown on every page (results depend on it).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import math
+import re
+import shutil
+import subprocess
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+
+from coverage.config import BASEMAPS, DEFAULT_SERVICES, FACILITY_KINDS
+
+log = logging.getLogger(__name__)
+
+ASSETS_DIR = Path(__file__).resolve().parent / "assets"
+#: files copied to maps/<region>/assets/ (relative to coverage/assets/)
+ASSET_FILES = ("leaflet/leaflet.js", "leaflet/leaflet.css", "leaflet/images/layers.png",
+               "leaflet/images/layers-2x.png", "leaflet/LICENSE", "coverage-map.js", "coverage-map.css")
+
+#: metres added around a unit's bounding box for the "surroundings" clip of isochrones/facilities
+SURROUNDINGS_M = 1500.0
+ELDERLY_BANDS_MIN = (5, 10, 15)
+
+# Colours: coverage shares red (low) -> green (high); counts light -> dark.
+_SHARE_COLORS = ("#d73027", "#fc8d59", "#fee08b", "#d9ef8b", "#91cf60", "#1a9850")
+_SHARE_BREAKS = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95)
+_SLOT_COLORS = ("#f7fbff", "#c6dbef", "#6baed6", "#2171b5", "#08306b")
+_SLOT_BREAKS = (0.0, 2.0, 4.5, 8.0, 10.0)
+_FAIL_COLORS = ("#1a9850", "#fee08b", "#fc8d59", "#d73027", "#7f0000")
+_FAIL_BREAKS = (0.0, 1.0, 2.0, 3.0, 5.0)
+_COUNT_COLORS = ("#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15")
+_BAND_COLORS = {5: "#1a9850", 10: "#91cf60", 15: "#d9ef8b"}
+_NODATA = "#bdbdbd"
+_KIND_COLORS = ("#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#ffff33", "#a65628", "#f781bf",
+                "#999999", "#66c2a5", "#fc8d62", "#8da0cb", "#e78ac3", "#a6d854", "#ffd92f")
+KIND_COLORS: dict[str, str] = dict(zip(FACILITY_KINDS, _KIND_COLORS, strict=True))
+_CHILDCARE_KINDS = ("childcare", "kindergarten")
+
+
+class MapsError(ValueError):
+    """The build directory cannot be mapped; the message lists every problem and the fix."""
+
+
+# --------------------------------------------------------------------------------------------
+# Reading build/<region>/
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Build:
+    """What the pages read from ``build/<region>/`` (units and facilities in the metric CRS)."""
+
+    path: Path
+    units: gpd.GeoDataFrame  # + computed indicator columns (see _unit_indicators)
+    facilities: gpd.GeoDataFrame
+    standards: pd.DataFrame
+    labels: dict[str, str]
+    run_info: dict[str, Any]
+    iso_layers: dict[tuple[str, float], str]  # (service, threshold_min) -> dissolved layer name
+
+    def label(self, column: str, english: str) -> str:
+        """Chinese label from data_dictionary.csv, else the English fallback."""
+        return self.labels.get(column) or english
+
+    @property
+    def crs(self) -> Any:
+        return self.units.crs
+
+
+def _required(build_dir: Path) -> list[str]:
+    names = ("indicators.gpkg", "standards.csv", "isochrones.gpkg", "facilities.gpkg", "cells.parquet",
+             "gaps.gpkg", "data_dictionary.csv", "run_info.json")
+    return [f"  {build_dir / n}: missing" for n in names if not (build_dir / n).is_file()]
+
+
+def _parse_passed(v: Any) -> bool | None:
+    s = str(v).strip().lower()
+    if s in ("true", "1", "1.0", "yes", "pass"):
+        return True
+    if s in ("false", "0", "0.0", "no", "fail"):
+        return False
+    return None
+
+
+def _read_build(build_dir: str | Path, *, with_indicators: bool = True) -> _Build:
+    build_dir = Path(build_dir)
+    problems = _required(build_dir)
+    if problems:
+        raise MapsError(f"{build_dir}: cannot write maps, {len(problems)} build file(s) missing:\n"
+                        + "\n".join(problems) + "\nRun the pipeline first (make build REGION=<region>).")
+    units = gpd.read_file(build_dir / "indicators.gpkg", layer="units")
+    missing = [c for c in ("unit_code", "unit_name", "unit_class") if c not in units.columns]
+    if missing or units.crs is None or not units.crs.is_projected:
+        raise MapsError(f"{build_dir / 'indicators.gpkg'} layer 'units': needs columns unit_code, unit_name, "
+                        f"unit_class (missing: {missing or 'none'}) in a projected metric CRS "
+                        f"(found {units.crs}); re-run the indicators stage.")
+    units = units.assign(unit_code=units["unit_code"].astype(str))
+    fac = gpd.read_file(build_dir / "facilities.gpkg")
+    if fac.crs is not None and fac.crs != units.crs:
+        fac = fac.to_crs(units.crs)
+    std = pd.read_csv(build_dir / "standards.csv", dtype={"unit_code": str}, keep_default_na=False)
+    if len(std):
+        std = std.assign(passed=[_parse_passed(v) for v in std["passed"]])
+    dd = pd.read_csv(build_dir / "data_dictionary.csv", keep_default_na=False, dtype=str)
+    labels = {r["column"]: r["label_zh"] for _, r in dd.iterrows() if r.get("label_zh", "")}
+    run_info = json.loads((build_dir / "run_info.json").read_text(encoding="utf-8"))
+    iso: dict[tuple[str, float], str] = {}
+    for name, _geom in pyogrio.list_layers(build_dir / "isochrones.gpkg"):
+        m = re.fullmatch(r"([a-z]+)_(\d+(?:\.\d+)?)min_dissolved", str(name))
+        if m:
+            iso[(m.group(1), float(m.group(2)))] = str(name)
+    b = _Build(build_dir, units, fac, std, labels, run_info, iso)
+    if with_indicators:
+        b = _Build(build_dir, _unit_indicators(b), fac, std, labels, run_info, iso)
+    return b
+
+
+def _read_cells(build_dir: Path, *, columns: Sequence[str] | None = None,
+                unit_code: str | None = None) -> pd.DataFrame:
+    """cells.parquet (all units, or one unit's rows via a parquet filter)."""
+    filters = [("unit_code", "=", unit_code)] if unit_code is not None else None
+    path = build_dir / "cells.parquet"
+    if columns is not None:
+        return pd.read_parquet(path, columns=list(columns), filters=filters)
+    return gpd.read_parquet(path, filters=filters)
+
+
+def _unit_indicators(b: _Build) -> gpd.GeoDataFrame:
+    """Add the mapped indicators to the units table (values from indicators.gpkg when it has them).
+
+    Columns added: ``pop_60plus`` (persons), ``uncovered_60plus`` (persons 60+ beyond 15 min walk),
+    ``share_elderly_15min`` and ``share_meal`` (0..1 of persons 60+), ``childcare_slots_per_1000``
+    (slots per 1000 residents), ``n_failed_standards`` (unit-level standards with passed = false).
+    """
+    cols = ["unit_code", "pop_total", "pop_60plus", "covered_elderly_15min", "covered_meal"]
+    cells = _read_cells(b.path, columns=cols)
+    p60 = cells["pop_60plus"].astype(float)
+    agg = pd.DataFrame({
+        "unit_code": cells["unit_code"].astype(str),
+        "pop_total": cells["pop_total"].astype(float),
+        "pop_60plus": p60,
+        "cov15": p60 * cells["covered_elderly_15min"].astype(bool),
+        "covmeal": p60 * cells["covered_meal"].astype(bool),
+    }).groupby("unit_code").sum()
+    u = b.units.copy()
+    by = u["unit_code"]
+    pop_total = by.map(agg["pop_total"]).astype(float)
+    pop60 = by.map(agg["pop_60plus"]).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        computed = {
+            "pop_60plus": pop60,
+            "uncovered_60plus": pop60 - by.map(agg["cov15"]).astype(float),
+            "share_elderly_15min": by.map(agg["cov15"]).astype(float) / pop60,
+            "share_meal": by.map(agg["covmeal"]).astype(float) / pop60,
+        }
+    fac = b.facilities
+    if len(fac) and "childcare_slots" in fac.columns:
+        kids = fac[fac["kind"].isin(_CHILDCARE_KINDS + ("old_young_complex",))]
+        j = gpd.sjoin(kids[["childcare_slots", "geometry"]], u[["unit_code", "geometry"]], predicate="within")
+        slots = j.groupby("unit_code")["childcare_slots"].sum(min_count=1)
+        s = by.map(slots).astype(float).fillna(0.0)
+    else:
+        s = pd.Series(np.nan, index=u.index)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        computed["childcare_slots_per_1000"] = s / pop_total * 1000.0
+    std = b.standards
+    if len(std):
+        lvl = std[std["level"].astype(str) == "unit"] if "level" in std.columns else std
+        failed = lvl[lvl["passed"].map(lambda v: v is False)].groupby("unit_code").size()
+        computed["n_failed_standards"] = by.map(failed).fillna(0).astype(float)
+    else:
+        computed["n_failed_standards"] = pd.Series(np.nan, index=u.index)
+    for col, values in computed.items():
+        if col not in u.columns or u[col].isna().all():
+            u[col] = values.replace([np.inf, -np.inf], np.nan)
+    return u
+
+
+# --------------------------------------------------------------------------------------------
+# Geometry to page coordinates
+# --------------------------------------------------------------------------------------------
+
+
+def _shift_fn(basemap: str) -> Callable[[np.ndarray], np.ndarray] | None:
+    if basemap != "amap":
+        return None
+    from coverage.coords import wgs84_to_gcj02  # AMap tiles are drawn in GCJ-02
+
+    def shift(xy: np.ndarray) -> np.ndarray:
+        lon, lat = wgs84_to_gcj02(xy[:, 0], xy[:, 1])
+        return np.column_stack([lon, lat])
+
+    return shift
+
+
+def _to_page(gdf: gpd.GeoDataFrame, basemap: str, *, simplify_m: float = 0.0) -> gpd.GeoDataFrame:
+    """Reproject to WGS84 (and shift into GCJ-02 for the amap basemap), rounding to ~0.1 m."""
+    if gdf.crs is None:
+        raise MapsError("a build layer has no CRS; re-run the pipeline")
+    g = gdf
+    if simplify_m > 0 and g.crs.is_projected and len(g):
+        g = g.set_geometry(g.geometry.simplify(simplify_m, preserve_topology=True))
+    g = g.to_crs("EPSG:4326")
+    shift = _shift_fn(basemap)
+    geoms = g.geometry.values
+    if shift is not None and len(g):
+        geoms = shapely.transform(geoms, shift)
+    geoms = shapely.transform(geoms, lambda xy: np.round(xy, 6))
+    return g.set_geometry(gpd.GeoSeries(geoms, index=g.index, crs="EPSG:4326"))
+
+
+def _fmt(v: Any, *, digits: int = 0, unit: str = "", pct: bool = False) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)) or v is pd.NA:
+        return "—"
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        x = float(v) * (100.0 if pct else 1.0)
+        s = f"{x:,.{digits}f}"
+        return s + ("%" if pct else (f" {unit}" if unit else ""))
+    return str(v)
+
+
+def _features(gdf: gpd.GeoDataFrame, props: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    feats = []
+    for row, geom in zip(gdf.itertuples(index=False), gdf.geometry.values, strict=True):
+        if geom is None or geom.is_empty:
+            continue
+        feats.append({"type": "Feature", "properties": props(row), "geometry": json.loads(shapely.to_geojson(geom))})
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def _bin_color(v: float, breaks: Sequence[float], colors: Sequence[str]) -> str:
+    if v is None or not math.isfinite(v):
+        return _NODATA
+    i = int(np.searchsorted(np.asarray(breaks), v, side="right")) - 1
+    return colors[max(0, min(i, len(colors) - 1))]
+
+
+def _legend(title: str, breaks: Sequence[float], colors: Sequence[str], *, pct: bool = False,
+            nodata: bool = True, digits: int = 0) -> dict[str, Any]:
+    items = []
+    for i, c in enumerate(colors):
+        lo = breaks[i]
+        hi = breaks[i + 1] if i + 1 < len(breaks) else None
+        f = (lambda x: _fmt(x, pct=True)) if pct else (lambda x: _fmt(x, digits=digits))
+        items.append({"color": c, "label": f"≥ {f(lo)}" + (f" – < {f(hi)}" if hi is not None else "")})
+    if nodata:
+        items.append({"color": _NODATA, "label": "无数据 / no data"})
+    return {"title": title, "items": items}
+
+
+def _count_breaks(values: np.ndarray) -> list[float]:
+    v = values[np.isfinite(values) & (values > 0)]
+    if not len(v):
+        return [0.0, 1.0, 2.0, 3.0, 4.0]
+    qs = np.quantile(v, [0, 0.2, 0.4, 0.6, 0.8])
+    out: list[float] = []
+    for q in qs:
+        r = float(np.floor(q)) if q >= 1 else round(float(q), 2)
+        if not out or r > out[-1]:
+            out.append(r)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Basemap tiles, page shell
+# --------------------------------------------------------------------------------------------
+
+
+def _tiles(basemap: str, tianditu_key: str) -> list[dict[str, Any]]:
+    if basemap not in BASEMAPS:
+        raise MapsError(f"basemap = {basemap!r}: expected one of {', '.join(BASEMAPS)} ([maps] basemap in coverage.toml)")
+    if basemap == "none":
+        return []
+    if basemap == "osm":
+        return [{"url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png", "subdomains": "abc", "max_zoom": 19,
+                 "attribution": "© OpenStreetMap contributors"}]
+    if basemap == "amap":
+        return [{"url": "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}",
+                 "subdomains": "1234", "max_zoom": 18, "attribution": "© 高德地图 (GCJ-02)"}]
+    if not tianditu_key:
+        raise MapsError("basemap = 'tianditu' needs a key: set [maps] tianditu_key in coverage.toml "
+                        "(or use basemap = 'none' offline)")
+    tmpl = ("https://t{s}.tianditu.gov.cn/%s_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=%s"
+            "&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk=")
+    return [{"url": tmpl % (lyr, lyr) + tianditu_key, "subdomains": "01234567", "max_zoom": 18,
+             "attribution": "© 天地图"} for lyr in ("vec", "cva")]
+
+
+def _json_script(data: dict[str, Any]) -> str:
+    """Page data as a non-executed JSON block; '<', '>' and '&' escaped so no tag can close it."""
+    s = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    s = s.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return f'<script type="application/json" id="coverage-data">{s}</script>'
+
+
+def snapping_rule_text(run_info: dict[str, Any]) -> str:
+    """The snapping rule sentence of run_info.json (key ``snapping_rule``, else any ``*snap*`` text)."""
+    for key in ("snapping_rule", "snap_rule", "snapping"):
+        v = run_info.get(key)
+        if isinstance(v, str) and v:
+            return v
+        if isinstance(v, dict):
+            for k in ("rule", "text", "rule_text"):
+                if isinstance(v.get(k), str) and v[k]:
+                    return v[k]
+    for k, v in run_info.items():
+        if "snap" in k.lower() and isinstance(v, str) and v:
+            return v
+    return "snapping rule not recorded in run_info.json"
+
+
+def _page(title: str, rule: str, body: str, data: dict[str, Any] | None) -> str:
+    e = html.escape
+    return (
+        "<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        f"<title>{e(title)}</title>\n"
+        "<link rel=\"stylesheet\" href=\"assets/leaflet/leaflet.css\">\n"
+        "<link rel=\"stylesheet\" href=\"assets/coverage-map.css\">\n"
+        "<script src=\"assets/leaflet/leaflet.js\"></script>\n"
+        "<script src=\"assets/coverage-map.js\"></script>\n"
+        "</head>\n<body>\n<div class=\"cov-page\">\n<header class=\"cov-header\">\n"
+        f"<h1>{e(title)}</h1>\n<p class=\"cov-rule\" id=\"snapping-rule\">设施与人口落点规则 (snapping rule): {e(rule)}</p>\n"
+        f"</header>\n{body}\n</div>\n" + (_json_script(data) if data is not None else "") + "\n</body>\n</html>\n"
+    )
+
+
+def _write_text(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def copy_assets(maps_dir: str | Path) -> Path:
+    """Copy the vendored assets to ``<maps_dir>/assets/`` (unchanged files are left untouched)."""
+    out = Path(maps_dir) / "assets"
+    for rel in ASSET_FILES:
+        src, dst = ASSETS_DIR / rel, out / rel
+        if not src.is_file():
+            raise MapsError(f"{src}: vendored asset missing; run python scripts/vendor_assets.py")
+        if dst.is_file() and dst.read_bytes() == src.read_bytes():
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)
+    return out
+
+
+def unit_page_name(unit_code: str) -> str:
+    """File name of a unit's page: the code when it is filename-safe, else a sanitised form."""
+    safe = re.sub(r"[^A-Za-z0-9_\-]", "_", str(unit_code))
+    return f"{safe or 'unit'}.html"
+
+
+# --------------------------------------------------------------------------------------------
+# Overview page
+# --------------------------------------------------------------------------------------------
+
+_TABLE_COLS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("unit_name", "Unit", {}),
+    ("unit_code", "Code", {}),
+    ("unit_type", "Type", {}),
+    ("unit_class", "Class", {}),
+    ("pop_60plus", "Population 60+", {"digits": 0}),
+    ("uncovered_60plus", "Uncovered 60+ (15 min)", {"digits": 0}),
+    ("share_elderly_15min", "Elderly 15-min coverage", {"pct": True}),
+    ("share_meal", "Meal coverage (15/30 rule)", {"pct": True}),
+    ("childcare_slots_per_1000", "Childcare slots per 1000", {"digits": 2}),
+    ("n_failed_standards", "Failed standards", {"digits": 0}),
+)
+
+_CHOROPLETHS: tuple[tuple[str, str, Sequence[float], Sequence[str], dict[str, Any]], ...] = (
+    ("share_elderly_15min", "Elderly 15-min coverage share", _SHARE_BREAKS, _SHARE_COLORS, {"pct": True}),
+    ("share_meal", "Meal coverage (城区15/郊区30 min)", _SHARE_BREAKS, _SHARE_COLORS, {"pct": True}),
+    ("childcare_slots_per_1000", "Childcare slots per 1000 residents", _SLOT_BREAKS, _SLOT_COLORS, {"digits": 1}),
+    ("n_failed_standards", "Number of failed standards", _FAIL_BREAKS, _FAIL_COLORS, {"digits": 0}),
+)
+
+
+def _overview_html(b: _Build, *, basemap: str, tianditu_key: str, region_title: str) -> str:
+    e = html.escape
+    u = b.units.sort_values("uncovered_60plus", ascending=False, na_position="last")
+    page = _to_page(u, basemap, simplify_m=5.0)
+    fields = [{"key": c, "label": b.label(c, en)} for c, en, _ in _TABLE_COLS if c in u.columns]
+    fmt = {c: kw for c, _en, kw in _TABLE_COLS}
+
+    base_layers = []
+    for col, en, breaks, colors, kw in _CHOROPLETHS:
+        title = b.label(col, en)
+
+        def props(row: Any, col: str = col, breaks: Sequence[float] = breaks,
+                  colors: Sequence[str] = colors) -> dict[str, Any]:
+            d = row._asdict()
+            p = {f["key"]: _fmt(d.get(f["key"]), **fmt.get(f["key"], {})) for f in fields}
+            p["_color"] = _bin_color(float(d.get(col, np.nan)), breaks, colors)
+            p["_title"] = f"{d['unit_name']} ({d['unit_code']})"
+            p["_href"] = unit_page_name(d["unit_code"])
+            return p
+
+        base_layers.append({
+            "name": title, "geojson": _features(page, props),
+            "style": {"color": "#333", "weight": 1, "fillOpacity": 0.75},
+            "popup": {"title_key": "_title", "fields": fields, "href_key": "_href", "href_text": "打开街道/乡镇页面 →"},
+            "tooltip_key": "_title",
+            "legend": _legend(title, breaks, colors, pct=kw.get("pct", False), digits=kw.get("digits", 0)),
+        })
+    bounds = page.total_bounds
+    data = {"page": "overview", "tiles": _tiles(basemap, tianditu_key), "base_layers": base_layers,
+            "overlays": [], "bounds": [[bounds[1], bounds[0]], [bounds[3], bounds[2]]]}
+
+    head = "".join(f"<th>{e(f['label'])}</th>" for f in fields)
+    rows = []
+    for _, r in u.iterrows():
+        cells = []
+        for f in fields:
+            c = f["key"]
+            v = r.get(c)
+            txt = e(_fmt(v, **fmt.get(c, {})))
+            if c == "unit_name":
+                txt = f'<a href="{e(unit_page_name(r["unit_code"]))}">{txt}</a>'
+            num = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+            sort = (f"{float(v):.6g}" if math.isfinite(float(v)) else "") if num else str(v)
+            cls = ' class="num"' if num else ""
+            cells.append(f'<td{cls} data-sort="{e(sort)}">{txt}</td>')
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    table = (f'<div class="cov-table-wrap"><table class="cov-table cov-sortable" id="units-table">'
+             f"<thead><tr>{head}</tr></thead><tbody>\n" + "\n".join(rows) + "\n</tbody></table></div>")
+    title = region_title or str(b.run_info.get("region_title") or b.run_info.get("region") or "")
+    body = f'<div class="cov-main"><div id="map"></div></div>\n{table}'
+    return _page(f"{title} 一老一小服务覆盖 — 总览".strip(), snapping_rule_text(b.run_info), body, data)
+
+
+# --------------------------------------------------------------------------------------------
+# Unit page
+# --------------------------------------------------------------------------------------------
+
+
+def _meal_threshold(b: _Build, unit_class: str) -> float:
+    ri = b.run_info
+    meal = DEFAULT_SERVICES["meal"]
+    urban = ri.get("meal_urban_threshold_min", meal.urban_threshold_min)
+    suburban = ri.get("meal_suburban_threshold_min", meal.suburban_threshold_min)
+    return float(urban if unit_class == "城区" else suburban)
+
+
+def _iso_clip(b: _Build, layer: str, box: Any) -> gpd.GeoDataFrame:
+    g = gpd.read_file(b.path / "isochrones.gpkg", layer=layer, bbox=tuple(box.bounds))
+    if g.crs is not None and g.crs != b.crs:
+        g = g.to_crs(b.crs)
+    g = g.set_geometry(g.geometry.intersection(box))
+    return g[~g.geometry.is_empty]
+
+
+def _facility_props(row: Any) -> dict[str, Any]:
+    d = row._asdict()
+    kind = str(d.get("kind", ""))
+    cap = []
+    for col, lab in (("beds", "床位"), ("nursing_beds", "护理型床位"), ("childcare_slots", "托位")):
+        v = d.get(col)
+        if v is not None and isinstance(v, (int, float)) and math.isfinite(float(v)):
+            cap.append(f"{lab} {float(v):,.0f}")
+    snaps = []
+    for mode, lab in (("walk", "步行路网"), ("delivery", "配送路网")):
+        v = d.get(f"snap_dist_{mode}_m")
+        if v is not None and isinstance(v, (int, float)):
+            snaps.append(f"{lab} {_fmt(float(v), unit='m')}")
+    return {
+        "name": str(d.get("name", "")), "kind": FACILITY_KINDS.get(kind, kind), "capacity": "; ".join(cap),
+        "floor_area": _fmt(d.get("floor_area_m2"), unit="m²"), "snap": "; ".join(snaps),
+        "status": str(d.get("status", "") or ""), "fac_id": str(d.get("fac_id", "")),
+        "_color": KIND_COLORS.get(kind, "#777777"),
+    }
+
+
+def _checklist_html(b: _Build, unit_code: str) -> str:
+    e = html.escape
+    std = b.standards
+    if not len(std):
+        return "<p>standards.csv 无记录 / no standards rows</p>"
+    rows = std[std["unit_code"].astype(str) == unit_code]
+    if "level" in rows.columns:
+        rows = rows[rows["level"].astype(str) == "unit"]
+    if not len(rows):
+        return "<p>本单元无标准检查记录 / no standards rows for this unit</p>"
+    heads = [("title_zh", "Standard"), ("passed", "Passed"), ("value", "Value"), ("required", "Required"),
+             ("shortfall", "Shortfall"), ("source", "Source")]
+    th = "".join(f"<th>{e(b.label(c, en))}</th>" for c, en in heads)
+    out = []
+    for _, r in rows.iterrows():
+        p = r["passed"]
+        mark = ('<span class="pass">✓ 达标</span>' if p is True else
+                '<span class="fail">✗ 未达标</span>' if p is False else '<span class="na">— 无法检查</span>')
+        title = str(r.get("title_zh", "") or r.get("standard_id", ""))
+        tds = [e(title), mark] + [e(str(r.get(c, ""))) for c in ("value", "required", "shortfall", "source")]
+        out.append("<tr>" + "".join(f"<td>{t}</td>" for t in tds) + "</tr>")
+    return (f'<table class="cov-table" id="standards-checklist"><thead><tr>{th}</tr></thead><tbody>'
+            + "".join(out) + "</tbody></table>")
+
+
+def _unit_html(b: _Build, unit_code: str, *, basemap: str, tianditu_key: str) -> str:
+    e = html.escape
+    sel = b.units[b.units["unit_code"] == str(unit_code)]
+    if not len(sel):
+        known = ", ".join(b.units["unit_code"].head(10))
+        raise MapsError(f"unit_code {unit_code!r} is not in {b.path / 'indicators.gpkg'} (known: {known}, ...)")
+    unit = sel.iloc[0]
+    geom = unit.geometry
+    minx, miny, maxx, maxy = geom.bounds
+    box = shapely.box(minx - SURROUNDINGS_M, miny - SURROUNDINGS_M, maxx + SURROUNDINGS_M, maxy + SURROUNDINGS_M)
+    unit_class = str(unit.get("unit_class", ""))
+    overlays: list[dict[str, Any]] = []
+
+    # elderly isochrone bands, widest first so the 5-min band draws on top
+    band_items = []
+    for t in sorted(ELDERLY_BANDS_MIN, reverse=True):
+        layer = b.iso_layers.get(("elderly", float(t)))
+        if layer is None:
+            continue
+        g = _to_page(_iso_clip(b, layer, box), basemap, simplify_m=2.0)
+        name = f"养老服务步行 {t} 分钟 (elderly {t} min walk)"
+        col = _BAND_COLORS[t]
+        band_items.append({"color": col, "label": f"{t} 分钟"})
+        overlays.append({"name": name, "geojson": _features(g, lambda r, t=t: {"band": f"{t} 分钟"}),
+                         "style": {"color": col, "weight": 1, "fillColor": col, "fillOpacity": 0.35},
+                         "tooltip_key": "band"})
+    if overlays:
+        overlays[-1]["legend"] = {"title": "养老服务步行圈 (elderly walk bands)", "items": band_items[::-1]}
+
+    meal_t = _meal_threshold(b, unit_class)
+    meal_layer = b.iso_layers.get(("meal", meal_t))
+    if meal_layer is not None:
+        g = _to_page(_iso_clip(b, meal_layer, box), basemap, simplify_m=2.0)
+        lab = f"助餐配送 {meal_t:g} 分钟 ({unit_class}) (meal radius)"
+        overlays.append({"name": lab, "geojson": _features(g, lambda r: {"band": lab}),
+                         "style": {"color": "#6a3d9a", "weight": 2, "dashArray": "6 4", "fill": False},
+                         "tooltip_key": "band", "checked": True,
+                         "legend": {"title": "助餐配送半径 (meal radius)", "items": [{"color": "#6a3d9a", "label": lab}]}})
+
+    # uncovered elderly cells of this unit, coloured by count
+    cells = _read_cells(b.path, unit_code=str(unit_code))
+    if len(cells):
+        unc = cells[~cells["covered_elderly_15min"].astype(bool) & (cells["pop_60plus"].astype(float) > 0)]
+        breaks = _count_breaks(unc["pop_60plus"].to_numpy(float))
+        colors = _COUNT_COLORS[: len(breaks)]
+        if unc.crs is None:
+            unc = unc.set_crs("EPSG:4326")
+        g = _to_page(unc, basemap)
+        title = f"未覆盖老年人口 (15分钟) — {b.label('pop_60plus', 'Population 60+')}"
+        overlays.append({
+            "name": title,
+            "geojson": _features(g, lambda r: {"pop": _fmt(float(r.pop_60plus), digits=1),
+                                               "_color": _bin_color(float(r.pop_60plus), breaks, colors)}),
+            "style": {"stroke": False, "fillOpacity": 0.7},
+            "popup": {"fields": [{"key": "pop", "label": b.label("pop_60plus", "Population 60+")}]},
+            "legend": _legend(title, breaks, colors, nodata=False, digits=1)})
+
+    gaps = gpd.read_file(b.path / "gaps.gpkg", layer="gaps")
+    if gaps.crs is not None and gaps.crs != b.crs:
+        gaps = gaps.to_crs(b.crs)
+    gaps = gaps[gaps["unit_code"].astype(str) == str(unit_code)]
+    gap_cols = [("service", "Service", {}), ("rank", "Rank", {}), ("pop_60plus", "Population 60+", {"digits": 0}),
+                ("pop_0to3", "Population 0-3", {"digits": 0}), ("nearest_tt_min", "Nearest facility (min)",
+                                                                 {"digits": 1})]
+    gap_fields = [{"key": c, "label": b.label(c, en)} for c, en, _ in gap_cols]
+    g = _to_page(gaps, basemap)
+    overlays.append({
+        "name": "缺口区域 (gap areas)",
+        "geojson": _features(g, lambda r: {c: _fmt(getattr(r, c, None), **kw) for c, _en, kw in gap_cols}),
+        "style": {"color": "#b10026", "weight": 2.5, "fillColor": "#b10026", "fillOpacity": 0.12},
+        "popup": {"fields": gap_fields},
+        "legend": {"title": "缺口区域 (gap areas)", "items": [{"color": "#b10026", "label": "缺口 gap"}]}})
+
+    fac = b.facilities
+    fac = fac[fac.geometry.within(box)] if len(fac) else fac
+    fpage = _to_page(fac, basemap)
+    fac_fields = [{"key": "kind", "label": "类型 (kind)"},
+                  {"key": "capacity", "label": "容量 (capacity)"},
+                  {"key": "floor_area", "label": b.label("floor_area_m2", "Floor area")},
+                  {"key": "snap", "label": "落点距离 (snap distance)"},
+                  {"key": "status", "label": b.label("status", "Status")},
+                  {"key": "fac_id", "label": b.label("fac_id", "Facility id")}]
+    kinds = [k for k in FACILITY_KINDS if len(fac) and (fac["kind"] == k).any()]
+    overlays.append({
+        "name": "设施 (facilities)", "geojson": _features(fpage, _facility_props),
+        "style": {"radius": 7, "color": "#222", "weight": 1.5, "fillOpacity": 0.95},
+        "popup": {"title_key": "name", "fields": fac_fields}, "tooltip_key": "name",
+        "legend": {"title": "设施类型 (facility kinds)",
+                   "items": [{"color": KIND_COLORS[k], "label": FACILITY_KINDS[k], "shape": "circle"} for k in kinds]}})
+
+    upage = _to_page(sel, basemap)
+    overlays.append({"name": "单元边界 (unit boundary)",
+                     "geojson": _features(upage, lambda r: {"name": f"{r.unit_name} ({r.unit_code})"}),
+                     "style": {"color": "#000", "weight": 3, "fill": False}, "tooltip_key": "name"})
+    bx = _to_page(gpd.GeoDataFrame(geometry=[geom], crs=b.crs), basemap).total_bounds
+    data = {"page": "unit", "unit_code": str(unit_code), "tiles": _tiles(basemap, tianditu_key),
+            "base_layers": [], "overlays": overlays, "bounds": [[bx[1], bx[0]], [bx[3], bx[2]]]}
+
+    def val(col: str, en: str, **kw: Any) -> str:
+        return f"<tr><th>{e(b.label(col, en))}</th><td>{e(_fmt(unit.get(col), **kw))}</td></tr>"
+
+    facts = "".join([
+        val("unit_code", "Code"), val("unit_type", "Type"), val("unit_class", "Class"),
+        val("area_type", "Area type"), val("pop_60plus", "Population 60+"),
+        val("uncovered_60plus", "Uncovered 60+ (15 min)"),
+        val("share_elderly_15min", "Elderly 15-min coverage", pct=True),
+        val("share_meal", "Meal coverage (15/30 rule)", pct=True),
+        val("childcare_slots_per_1000", "Childcare slots per 1000", digits=2),
+    ])
+    panel = (f'<aside class="cov-panel" id="side-panel"><p><a href="index.html">← 总览 (overview)</a></p>'
+             f'<h2>{e(str(unit["unit_name"]))}</h2><table class="cov-table">{facts}</table>'
+             f"<p>助餐配送半径：{e(unit_class)} {meal_t:g} 分钟 (城区15分钟、郊区30分钟)</p>"
+             f"<h2>标准核查 (standards checklist)</h2>{_checklist_html(b, str(unit_code))}</aside>")
+    body = f'<div class="cov-main"><div id="map"></div>{panel}</div>'
+    title = f"{unit['unit_name']} ({unit_code}) — 一老一小服务覆盖"
+    return _page(title, snapping_rule_text(b.run_info), body, data)
+
+
+# --------------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------------
+
+
+def write_unit_page(build_dir: str | Path, maps_dir: str | Path, unit_code: str, *, basemap: str = "none",
+                    tianditu_key: str = "", _build: _Build | None = None) -> Path:
+    """Write ``<maps_dir>/<unit_code>.html`` (one 街道/乡镇) and the assets it needs.
+
+    Parameters
+    ----------
+    build_dir : the region's ``build/<region>/`` folder.
+    maps_dir : the region's ``maps/<region>/`` folder (created).
+    unit_code : a ``unit_code`` of ``indicators.gpkg`` layer ``units``.
+    basemap : "none" (offline, no tile URL at all), "osm", "amap" (overlays shifted into GCJ-02) or
+        "tianditu" (needs ``tianditu_key``).
+
+    Returns
+    -------
+    Path of the page. Reads only what the unit needs, so pages can be rebuilt one at a time.
+    """
+    b = _build if _build is not None else _read_build(build_dir)
+    maps_dir = Path(maps_dir)
+    copy_assets(maps_dir)
+    out = _write_text(maps_dir / unit_page_name(unit_code),
+                      _unit_html(b, str(unit_code), basemap=basemap, tianditu_key=tianditu_key))
+    log.debug("Wrote unit page %s", out)
+    return out
+
+
+def write_maps(build_dir: str | Path, maps_dir: str | Path, *, basemap: str = "none", region_title: str = "",
+               tianditu_key: str = "", unit_codes: Iterable[str] | None = None) -> list[Path]:
+    """Write the overview ``index.html`` and one page per unit into ``maps_dir`` (``maps/<region>/``).
+
+    Parameters
+    ----------
+    build_dir : ``build/<region>/``.
+    maps_dir : ``maps/<region>/``; ``assets/`` (Leaflet, page script and style) is copied inside.
+    basemap : see :func:`write_unit_page`.
+    region_title : page title; default ``run_info.json`` ``region_title`` or ``region``.
+    unit_codes : only these unit pages (default: every unit).
+
+    Returns
+    -------
+    The written pages: ``index.html`` first, then the unit pages in table order.
+    """
+    from tqdm import tqdm
+
+    _tiles(basemap, tianditu_key)  # validate the basemap before any work
+    b = _read_build(build_dir)
+    maps_dir = Path(maps_dir)
+    copy_assets(maps_dir)
+    written = [_write_text(maps_dir / "index.html",
+                           _overview_html(b, basemap=basemap, tianditu_key=tianditu_key, region_title=region_title))]
+    codes = list(unit_codes) if unit_codes is not None else list(b.units["unit_code"])
+    for code in tqdm(codes, desc="unit pages", unit="unit", disable=len(codes) < 2, leave=False):
+        written.append(write_unit_page(build_dir, maps_dir, code, basemap=basemap, tianditu_key=tianditu_key,
+                                       _build=b))
+    log.info("Wrote %d map pages (%s basemap) to %s", len(written), basemap, maps_dir)
+    return written
+
+
+# --------------------------------------------------------------------------------------------
+# Static PNG
+# --------------------------------------------------------------------------------------------
+
+CJK_FONT_NAMES = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Micro Hei",
+                  "WenQuanYi Zen Hei", "Droid Sans Fallback", "AR PL UMing CN", "SimHei", "Microsoft YaHei",
+                  "PingFang SC")
+
+
+def find_cjk_font() -> str | None:
+    """Name of an installed font that renders Chinese (matplotlib's list, then ``fc-list :lang=zh``)."""
+    from matplotlib import font_manager
+
+    names = {f.name for f in font_manager.fontManager.ttflist}
+    for n in CJK_FONT_NAMES:
+        if n in names:
+            return n
+    try:
+        out = subprocess.run(["fc-list", ":lang=zh", "file"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in out.splitlines():
+        path = line.split(":")[0].strip()
+        if not path:
+            continue
+        try:
+            font_manager.fontManager.addfont(path)
+            return font_manager.FontProperties(fname=path).get_name()
+        except (OSError, RuntimeError, ValueError):
+            continue
+    return None
+
+
+def write_overview_png(build_dir: str | Path, out_png: str | Path, *, region_title: str = "",
+                       dpi: int = 120) -> Path:
+    """Static overview: units coloured by elderly 15-minute coverage share, labelled.
+
+    Labels are unit names when a CJK font is installed (``fc-list :lang=zh``), else unit codes
+    (no missing-glyph warnings). Returns ``out_png``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+
+    b = _read_build(build_dir)
+    font = find_cjk_font()
+    u = b.units
+    out_png = Path(out_png)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    rc = {"font.family": "sans-serif", "font.sans-serif": [font, "DejaVu Sans"]} if font else {}
+    with plt.rc_context(rc):
+        fig, ax = plt.subplots(figsize=(9, 8))
+        cmap = ListedColormap(list(_SHARE_COLORS))
+        norm = BoundaryNorm([*_SHARE_BREAKS, 1.0 + 1e-9], cmap.N)
+        vals = u["share_elderly_15min"].astype(float)
+        has = vals.notna()
+        if has.any():
+            u[has].plot(ax=ax, column="share_elderly_15min", cmap=cmap, norm=norm, edgecolor="#333", linewidth=0.8)
+        if (~has).any():
+            u[~has].plot(ax=ax, color=_NODATA, edgecolor="#333", linewidth=0.8)
+        for _, r in u.iterrows():
+            p = r.geometry.representative_point()
+            name = f"{r['unit_name']}\n{_fmt(r['share_elderly_15min'], pct=True)}" if font else \
+                f"{r['unit_code']}\n{_fmt(r['share_elderly_15min'], pct=True)}"
+            ax.annotate(name, (p.x, p.y), ha="center", va="center", fontsize=8,
+                        bbox={"boxstyle": "round,pad=0.2", "fc": "white", "alpha": 0.7, "lw": 0})
+        sm = plt.cm.ScalarMappable(cmap=cmap, norm=norm)
+        cb = fig.colorbar(sm, ax=ax, shrink=0.7)
+        cb.set_ticks(list(_SHARE_BREAKS) + [1.0])
+        cb.set_ticklabels([f"{x:.0%}" for x in (*_SHARE_BREAKS, 1.0)])
+        title = region_title or str(b.run_info.get("region_title") or b.run_info.get("region") or "")
+        if not font and not title.isascii():
+            title = str(b.run_info.get("region", ""))
+        cb.set_label("老年人15分钟步行覆盖率" if font else "Elderly 15-min walk coverage (share of 60+)")
+        ax.set_title((f"{title} — 老年人15分钟养老服务圈覆盖率" if font else
+                      f"{title} - elderly 15-minute coverage").strip(" -—"))
+        ax.set_axis_off()
+        fig.savefig(out_png, dpi=dpi, bbox_inches="tight", facecolor="white")
+        plt.close(fig)
+    log.info("Wrote overview PNG %s (CJK font: %s)", out_png, font or "none, labels are unit codes")
+    return out_png
