@@ -1,0 +1,168 @@
+"""Open the written maps in headless Debian chromium from file://, with no network.
+
+Checks: no console error, no failed request and no http(s) request at all, layer control and popups
+in the DOM, the facility named ``<img src=x onerror=alert(1)>`` shows as text and runs nothing, and
+the screenshot of the map area is not blank. Driven by Python playwright against /usr/bin/chromium
+(no ``playwright install``); screenshots go to tests/_artifacts/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from test_maps import XSS, make_fake_build
+
+from coverage import maps
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent / "_artifacts"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Any:
+    if not CHROMIUM.exists():
+        pytest.skip("headless chromium not installed at /usr/bin/chromium (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="python playwright not installed (pip install playwright)")
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    build = make_fake_build(tmp_path_factory.mktemp("build") / "fake")
+    out = tmp_path_factory.mktemp("maps") / "fake"
+    maps.write_maps(build, out, basemap="none")
+    return out
+
+
+class _Watch:
+    def __init__(self, page: Any) -> None:
+        self.errors: list[str] = []
+        self.failed: list[str] = []
+        self.remote: list[str] = []
+        self.dialogs: list[str] = []
+        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on("requestfailed", lambda r: self.failed.append(r.url))
+        page.on("request", lambda r: self.remote.append(r.url) if r.url.startswith(("http:", "https:")) else None)
+
+        def on_dialog(d: Any) -> None:
+            self.dialogs.append(d.message)
+            d.dismiss()
+
+        page.on("dialog", on_dialog)
+
+    def assert_clean(self) -> None:
+        assert not self.errors, self.errors
+        assert not self.failed, self.failed
+        assert not self.remote, self.remote
+        assert not self.dialogs, self.dialogs
+
+
+def _open(browser: Any, url: str) -> tuple[Any, Any, _Watch]:
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = ctx.new_page()
+    # belt and braces: any http(s) request is recorded by _Watch and aborted here
+    page.route("http*://**", lambda route: route.abort())
+    watch = _Watch(page)
+    page.goto(url)
+    page.wait_for_selector(".leaflet-control-layers")
+    page.wait_for_timeout(300)
+    return ctx, page, watch
+
+
+def _map_variance(page: Any, name: str) -> float:
+    from PIL import Image
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    png = page.locator("#map").screenshot()
+    (ARTIFACTS / name).write_bytes(png)
+    img = np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=float)
+    return float(img.var())
+
+
+def test_overview_page(browser: Any, site: Path) -> None:
+    ctx, page, watch = _open(browser, (site / "index.html").as_uri())
+    try:
+        assert page.locator(".leaflet-control-layers-base input[type=radio]").count() == 4
+        assert page.locator("path.leaflet-interactive").count() == 3
+        assert page.locator(".cov-legend-block").count() == 1
+        # switching choropleth swaps the legend
+        page.locator(".leaflet-control-layers-base label").nth(3).click()
+        page.wait_for_timeout(200)
+        assert page.locator(".cov-legend-block").count() == 1
+        assert "Number of failed standards" in page.locator(".cov-legend-title").inner_text()
+        # sortable table: click the uncovered-elderly header twice -> ascending then descending
+        rows = page.locator("#units-table tbody tr")
+        assert rows.count() == 3
+        first_before = rows.nth(0).locator("td").nth(0).inner_text()
+        header = page.locator("#units-table thead th").nth(5)
+        header.click()
+        assert header.get_attribute("data-dir") == "asc"
+        assert rows.nth(2).locator("td").nth(0).inner_text() == first_before
+        # a unit popup links to its page
+        page.locator("path.leaflet-interactive").first.click(force=True)
+        page.wait_for_selector(".leaflet-popup-content a.cov-link")
+        href = page.locator(".leaflet-popup-content a.cov-link").get_attribute("href")
+        assert href and href.endswith(".html") and (site / href).is_file()
+        assert _map_variance(page, "overview.png") > 50
+        watch.assert_clean()
+    finally:
+        ctx.close()
+
+
+def test_unit_page_xss_popup_and_render(browser: Any, site: Path) -> None:
+    ctx, page, watch = _open(browser, (site / "610101001.html").as_uri())
+    try:
+        overlays = page.locator(".leaflet-control-layers-overlays label").all_inner_texts()
+        assert any("设施" in t for t in overlays) and any("缺口" in t for t in overlays)
+        assert page.locator(".leaflet-control-scale").count() == 1
+        assert page.locator("#standards-checklist tr").count() >= 3
+        assert "设施吸附到最近路段上的最近点" in page.locator("#snapping-rule").inner_text()
+        # open the popup of the facility with the hostile name through Leaflet's own API
+        opened = page.evaluate("""(name) => {
+            let hit = null;
+            window.coverageMap.eachLayer(l => {
+                if (l.feature && l.feature.properties && l.feature.properties.name === name && l.openPopup) hit = l;
+            });
+            if (!hit) return false;
+            hit.openPopup();
+            return true;
+        }""", XSS)
+        assert opened
+        popup = page.locator(".leaflet-popup-content")
+        popup.wait_for()
+        assert XSS in popup.inner_text()  # visible as text
+        assert page.locator(".leaflet-popup-content img").count() == 0
+        assert page.locator("img[src=x]").count() == 0
+        assert "社区养老服务综合体" in popup.inner_text() and "落点距离" in popup.inner_text()
+        page.wait_for_timeout(300)
+        assert _map_variance(page, "unit_610101001.png") > 50
+        watch.assert_clean()
+    finally:
+        ctx.close()
+
+
+def test_blank_page_is_detected(browser: Any, tmp_path: Path) -> None:
+    """The blank-screenshot threshold really fails on an empty map area."""
+    (tmp_path / "blank.html").write_text('<html><body><div id="map" style="width:800px;height:600px;'
+                                         'background:#e8ecef"></div></body></html>')
+    ctx = browser.new_context(viewport={"width": 1000, "height": 800})
+    try:
+        page = ctx.new_page()
+        page.goto((tmp_path / "blank.html").as_uri())
+        assert _map_variance(page, "blank.png") < 50
+    finally:
+        ctx.close()
+    shutil.rmtree(tmp_path, ignore_errors=True)
