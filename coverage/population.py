@@ -1,0 +1,735 @@
+"""Population overlay: raster (or census) persons per cell, assigned to 街道/乡镇 and 社区/村.
+
+Two sources, one output table (the **cells** contract of docs/ARCHITECTURE.md):
+
+* **Raster** (``population.total``, e.g. WorldPop people-per-pixel): the raster is read WINDOWED to the
+  study area's bounds (rounded out to whole cells; a national raster is never read whole). Vectors are
+  moved to the raster's CRS, counts are never resampled. Nodata, NaN and negative values count as 0.
+* **Census** (``population.census_csv``, e.g. 七普 totals per 街道/乡镇): each unit's totals are spread
+  over a regular ``census_cell_m`` grid in the metric CRS by residential road length. The result is an
+  ESTIMATE and is labelled so in :attr:`Cells.method`.
+
+Assignment rule. A cell whose square lies fully inside one unit goes to it with ``weight`` 1. A cell
+cut by unit boundaries is split among the units its square overlaps by area fraction, RENORMALISED
+over those units: a coastal or edge cell whose centre lies outside every unit still counts in full.
+A cell that only touches the study area along an edge or at a corner (zero overlap area) is excluded.
+Communities are split the same way inside each unit piece (``community_code`` "" where the unit has no
+community covering the cell).
+
+Conservation is checked on every run: the sum over all pieces must equal the raster total of every
+cell overlapping the union of units (or the census total) within
+``population.conservation_tolerance``; otherwise :class:`PopulationError` is raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from affine import Affine
+from pyproj import CRS, Transformer
+
+from coverage.config import PopulationConfig
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "CELL_COLUMNS",
+    "Cells",
+    "PopulationError",
+    "assign_travel_times",
+    "build_cells",
+    "cell_polygons",
+    "covered_flags",
+]
+
+#: Columns of the cells table, in order (docs/ARCHITECTURE.md), plus lon/lat of the centre.
+CELL_COLUMNS = ("cell_id", "row", "col", "unit_code", "community_code", "weight", "pop_total",
+                "pop_60plus", "pop_0to3", "x", "y", "lon", "lat", "geometry")
+
+METHOD_RASTER = "raster"
+METHOD_CENSUS = "census spread by residential road length — ESTIMATE"
+#: OSM highway classes whose length within a cell is the census spreading weight.
+RESIDENTIAL_HIGHWAYS = ("residential", "living_street", "unclassified", "tertiary")
+#: overlaps smaller than this fraction of a cell's area are floating-point noise (shared edges)
+_MIN_FRAC = 1e-9
+#: tolerance (in cells) when rounding the window out to whole cells
+_SNAP_CELLS = 1e-6
+_TILE_CELLS = 64
+
+
+class PopulationError(ValueError):
+    """Population inputs that cannot be used, or a failed conservation check."""
+
+
+@dataclass(frozen=True)
+class Cells:
+    """Result of :func:`build_cells`.
+
+    Attributes
+    ----------
+    cells : GeoDataFrame
+        One row per populated cell piece, in the metric CRS; columns :data:`CELL_COLUMNS`
+        (``pop_*`` in persons, ``x``/``y`` metres, ``lon``/``lat`` degrees of the cell centre).
+    transform : Affine
+        Transform of the study window (raster mode) or of the census grid (census mode).
+    raster_crs : str
+        CRS of ``transform`` (the raster's CRS, or the metric CRS for the census grid).
+    shape : tuple of int
+        (rows, cols) of the window / grid; ``cell_id = row * cols + col``.
+    conservation : dict
+        ``raster_total_touching`` (persons in every cell overlapping the study area, or the census
+        total), ``units_total`` (sum over pieces), ``rel_error``.
+    method : str
+        ``"raster"`` or ``"census spread by residential road length — ESTIMATE"``.
+    age_source : str
+        ``"age rasters"``, ``"census ratios"``, ``"census counts"`` or a mix naming each group.
+    """
+
+    cells: gpd.GeoDataFrame
+    transform: Affine
+    raster_crs: str
+    shape: tuple[int, int]
+    conservation: dict[str, float] = field(default_factory=dict)
+    method: str = METHOD_RASTER
+    age_source: str = "age rasters"
+
+
+# --------------------------------------------------------------------------------------------
+# Geometry core: cells of a grid x polygons -> (cell, polygon, area fraction)
+# --------------------------------------------------------------------------------------------
+
+
+def _cell_boxes(rows: np.ndarray, cols: np.ndarray, transform: Affine) -> np.ndarray:
+    x0 = transform.c + cols * transform.a
+    x1 = x0 + transform.a
+    y0 = transform.f + rows * transform.e
+    y1 = y0 + transform.e
+    return shapely.box(np.minimum(x0, x1), np.minimum(y0, y1), np.maximum(x0, x1), np.maximum(y0, y1))
+
+
+def _tiles(geoms: Sequence[Any], transform: Affine, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Cut each polygon into grid-aligned tiles so that box intersections stay cheap."""
+    inv = ~transform
+    pieces: list[np.ndarray] = []
+    owners: list[np.ndarray] = []
+    nrows, ncols = shape
+    for i, g in enumerate(geoms):
+        if g is None or g.is_empty:
+            continue
+        minx, miny, maxx, maxy = g.bounds
+        cs, rs = zip(*(inv @ (x, y) for x, y in ((minx, miny), (maxx, maxy), (minx, maxy), (maxx, miny))))
+        c0, c1 = max(0, math.floor(min(cs))), min(ncols, math.ceil(max(cs)))
+        r0, r1 = max(0, math.floor(min(rs))), min(nrows, math.ceil(max(rs)))
+        if c0 >= c1 or r0 >= r1:
+            continue
+        tr = np.arange(r0, r1, _TILE_CELLS)
+        tc = np.arange(c0, c1, _TILE_CELLS)
+        tr_g, tc_g = np.meshgrid(tr, tc, indexing="ij")
+        tr_g, tc_g = tr_g.ravel(), tc_g.ravel()
+        tr_e = np.minimum(tr_g + _TILE_CELLS, r1)
+        tc_e = np.minimum(tc_g + _TILE_CELLS, c1)
+        xa = transform.c + tc_g * transform.a
+        xb = transform.c + tc_e * transform.a
+        ya = transform.f + tr_g * transform.e
+        yb = transform.f + tr_e * transform.e
+        tboxes = shapely.box(np.minimum(xa, xb), np.minimum(ya, yb), np.maximum(xa, xb), np.maximum(ya, yb))
+        if len(tboxes) == 1:
+            parts = np.array([g])
+        else:
+            parts = shapely.intersection(g, tboxes)
+        keep = ~shapely.is_empty(parts) & (shapely.area(parts) > 0)
+        pieces.append(parts[keep])
+        owners.append(np.full(int(keep.sum()), i, dtype=np.int64))
+    if not pieces:
+        return np.array([], dtype=object), np.array([], dtype=np.int64)
+    return np.concatenate(pieces), np.concatenate(owners)
+
+
+def _overlay(geoms: Sequence[Any], *, transform: Affine, shape: tuple[int, int],
+             cells_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Overlap of grid cells (where ``cells_mask``) with polygons.
+
+    Cells not crossed by any polygon boundary are resolved by rasterising polygon ids at cell
+    centres (such a cell lies wholly inside or wholly outside each polygon); the rest (boundary cells,
+    found by an ``all_touched`` rasterisation of the boundaries dilated by one cell) are intersected
+    exactly with grid-aligned tiles of the polygons.
+
+    Returns
+    -------
+    flat, geom, frac : ndarray
+        Flat cell index (``row * cols + col``), polygon index, and the area of the overlap as a
+        fraction of the cell's area (1 for interior cells), for every overlap larger than 1e-9.
+    """
+    from rasterio.features import rasterize
+    from scipy.ndimage import binary_dilation
+
+    nrows, ncols = shape
+    valid = [(g, i + 1) for i, g in enumerate(geoms) if g is not None and not g.is_empty]
+    empty = (np.array([], np.int64), np.array([], np.int64), np.array([], float))
+    if not valid or nrows == 0 or ncols == 0:
+        return empty
+    ids = rasterize(valid, out_shape=shape, transform=transform, fill=0, all_touched=False, dtype="int32")
+    bnd = rasterize(((shapely.boundary(g), 1) for g, _ in valid), out_shape=shape, transform=transform,
+                    fill=0, all_touched=True, dtype="uint8").astype(bool)
+    bnd = binary_dilation(bnd, structure=np.ones((3, 3), bool))
+    interior = cells_mask & ~bnd & (ids > 0)
+    r_i, c_i = np.nonzero(interior)
+    flat_i = r_i.astype(np.int64) * ncols + c_i
+    geom_i = ids[r_i, c_i].astype(np.int64) - 1
+
+    r_b, c_b = np.nonzero(cells_mask & bnd)
+    if len(r_b):
+        boxes = _cell_boxes(r_b, c_b, transform)
+        pieces, owners = _tiles(list(geoms), transform, shape)
+        tree = shapely.STRtree(pieces)
+        q_box, q_piece = tree.query(boxes, predicate="intersects")
+        area = shapely.area(shapely.intersection(boxes[q_box], pieces[q_piece]))
+        frac = area / abs(transform.a * transform.e - transform.b * transform.d)
+        flat_b = r_b[q_box].astype(np.int64) * ncols + c_b[q_box]
+        geom_b = owners[q_piece]
+        # a polygon may reach one cell through several tiles only if tiles are not grid aligned; sum anyway
+        key = pd.DataFrame({"flat": flat_b, "geom": geom_b, "frac": frac}).groupby(
+            ["flat", "geom"], sort=False, as_index=False)["frac"].sum()
+        key = key[key["frac"] > _MIN_FRAC]
+        flat_b, geom_b, frac_b = (key["flat"].to_numpy(np.int64), key["geom"].to_numpy(np.int64),
+                                  key["frac"].to_numpy(float))
+    else:
+        flat_b, geom_b, frac_b = empty
+    return (np.concatenate([flat_i, flat_b]), np.concatenate([geom_i, geom_b]),
+            np.concatenate([np.ones(len(flat_i)), np.minimum(frac_b, 1.0)]))
+
+
+def _renormalise(flat: np.ndarray, frac: np.ndarray) -> np.ndarray:
+    """Weights per piece: area fraction divided by the sum over the pieces of the same cell."""
+    if len(flat) == 0:
+        return np.array([], float)
+    _, inv = np.unique(flat, return_inverse=True)
+    tot = np.bincount(inv, weights=frac)
+    return frac / tot[inv]
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs
+# --------------------------------------------------------------------------------------------
+
+
+def _check_metric_crs(metric_crs: str) -> CRS:
+    try:
+        crs = CRS.from_user_input(metric_crs)
+    except Exception as exc:  # pyproj.exceptions.CRSError
+        raise PopulationError(f"metric_crs {metric_crs!r} is not a CRS pyproj understands: {exc}") from None
+    if not crs.is_projected:
+        raise PopulationError(f"metric_crs {metric_crs!r} is geographic; give a projected CRS in metres "
+                              f"(region.metric_crs, e.g. 'EPSG:4545' or 'auto').")
+    return crs
+
+
+def _check_layer(gdf: gpd.GeoDataFrame, name: str, columns: Sequence[str]) -> list[str]:
+    problems = []
+    missing = [c for c in columns if c not in gdf.columns]
+    if missing:
+        problems.append(f"{name}: missing column(s) {', '.join(missing)} (have {', '.join(map(str, gdf.columns))})")
+    if gdf.crs is None:
+        problems.append(f"{name}: no CRS; set units.crs in coverage.toml (e.g. 'EPSG:4490')")
+    if "unit_code" in gdf.columns and name == "units" and gdf["unit_code"].astype(str).duplicated().any():
+        dup = sorted(set(gdf.loc[gdf["unit_code"].astype(str).duplicated(), "unit_code"].astype(str)))
+        problems.append(f"units: duplicate unit_code {', '.join(dup[:10])}")
+    if len(gdf) and (gdf.geometry.isna() | gdf.geometry.is_empty).any():
+        problems.append(f"{name}: {int((gdf.geometry.isna() | gdf.geometry.is_empty).sum())} row(s) without geometry")
+    return problems
+
+
+def _read_share_csv(path: Path, unit_codes: Sequence[str], columns: Sequence[str], *, what: str,
+                    key: str) -> pd.DataFrame:
+    """Read a per-unit CSV (unit_code + numeric columns); every problem raised once."""
+    if not Path(path).is_file():
+        raise PopulationError(f"{path}: {what} not found (population.{key} in coverage.toml).")
+    try:
+        df = pd.read_csv(path, dtype={"unit_code": str}, encoding="utf-8-sig")
+    except Exception as exc:
+        raise PopulationError(f"{path}: cannot read {what} as a UTF-8 CSV: {exc}") from None
+    problems = []
+    need = ["unit_code", *columns]
+    missing = [c for c in need if c not in df.columns]
+    if missing:
+        raise PopulationError(f"{path}: {what} lacks column(s) {', '.join(missing)} "
+                              f"(needs {', '.join(need)}; has {', '.join(map(str, df.columns))})")
+    df["unit_code"] = df["unit_code"].astype(str).str.strip()
+    dup = sorted(set(df.loc[df["unit_code"].duplicated(), "unit_code"]))
+    if dup:
+        problems.append(f"duplicate unit_code {', '.join(dup)}")
+    for c in columns:
+        vals = pd.to_numeric(df[c], errors="coerce")
+        bad = df.loc[vals.isna() | (vals < 0), "unit_code"].tolist()
+        if c.startswith("share_"):
+            bad += df.loc[vals > 1, "unit_code"].tolist()
+        if bad:
+            allowed = "a share between 0 and 1" if c.startswith("share_") else "a number >= 0"
+            problems.append(f"column {c}: bad value for unit(s) {', '.join(map(str, bad[:10]))} (expected {allowed})")
+        df[c] = vals
+    codes = set(unit_codes)
+    in_csv = set(df["unit_code"])
+    not_in_layer = sorted(in_csv - codes)
+    not_in_csv = sorted(codes - in_csv)
+    if not_in_layer:
+        problems.append(f"unit_code(s) not in the units layer: {', '.join(not_in_layer)}")
+    if not_in_csv:
+        problems.append(f"units of the layer missing from the CSV: {', '.join(not_in_csv)}")
+    if problems:
+        raise PopulationError(f"{path}: {len(problems)} problem(s) in the {what} (population.{key}):\n  "
+                              + "\n  ".join(problems)
+                              + "\nFix the CSV so that it has exactly one row per unit_code of the units layer.")
+    return df.set_index("unit_code")
+
+
+def _raster_grids(pop_cfg: PopulationConfig) -> dict[str, Path]:
+    """The rasters in use, checked to exist and to share one grid."""
+    import rasterio
+
+    paths = {"total": pop_cfg.total, "age_60plus": pop_cfg.age_60plus, "age_0to3": pop_cfg.age_0to3}
+    paths = {k: Path(v) for k, v in paths.items() if v is not None}
+    missing = [f"population.{k} = {p}" for k, p in paths.items() if not p.is_file()]
+    if missing:
+        raise PopulationError("population raster(s) not found: " + "; ".join(missing)
+                              + ". Fix the paths in coverage.toml (relative to its folder).")
+    grids = {}
+    for k, p in paths.items():
+        try:
+            with rasterio.open(p) as src:
+                grids[k] = (src.crs, src.transform, src.width, src.height)
+        except rasterio.errors.RasterioIOError as exc:
+            raise PopulationError(f"{p}: cannot open population.{k} as a raster: {exc}") from None
+    if grids["total"][0] is None:
+        raise PopulationError(f"{paths['total']}: the raster has no CRS; WorldPop rasters are EPSG:4326 "
+                              f"(assign one with gdal_edit.py -a_srs EPSG:4326).")
+    ref = grids["total"]
+    diff = []
+    for k, g in grids.items():
+        if k == "total":
+            continue
+        same = (g[0] == ref[0] and g[2:] == ref[2:] and g[1].almost_equals(ref[1], precision=1e-9))
+        if not same:
+            diff.append(f"{paths[k]} (population.{k}: {g[2]}x{g[3]} cells, {g[0]}, {tuple(g[1])[:6]})")
+    if diff:
+        raise PopulationError(
+            f"population rasters do not share one grid: {paths['total']} (population.total: {ref[2]}x{ref[3]} "
+            f"cells, {ref[0]}, {tuple(ref[1])[:6]}) vs " + "; ".join(diff)
+            + ". Warp the age rasters onto the total raster's grid (gdalwarp -tap) WITHOUT resampling counts "
+            "(sum aggregation), or drop them and give population.ratios_csv.")
+    return paths
+
+
+def _window(bounds: tuple[float, float, float, float], src: Any) -> Any:
+    """Window of ``src`` covering ``bounds``, rounded out to whole cells and clipped to the raster."""
+    from rasterio.windows import Window, from_bounds
+
+    w = from_bounds(*bounds, transform=src.transform)
+    c0 = math.floor(w.col_off + _SNAP_CELLS)
+    r0 = math.floor(w.row_off + _SNAP_CELLS)
+    c1 = math.ceil(w.col_off + w.width - _SNAP_CELLS)
+    r1 = math.ceil(w.row_off + w.height - _SNAP_CELLS)
+    cc0, rr0, cc1, rr1 = max(c0, 0), max(r0, 0), min(c1, src.width), min(r1, src.height)
+    if cc0 >= cc1 or rr0 >= rr1:
+        raise PopulationError(f"{src.name}: the study area (bounds {tuple(round(b, 6) for b in bounds)} in the "
+                              f"raster CRS) does not overlap the population raster (bounds {tuple(src.bounds)}). "
+                              f"Check population.total is the raster of this region.")
+    if (cc0, rr0, cc1, rr1) != (c0, r0, c1, r1):
+        log.warning("%s: part of the study area lies outside the population raster; population there is "
+                    "unknown and not counted", src.name)
+    return Window(cc0, rr0, cc1 - cc0, rr1 - rr0)
+
+
+def _read(path: Path, window: Any) -> np.ndarray:
+    import rasterio
+
+    with rasterio.open(path) as src:
+        a = src.read(1, window=window, masked=True).astype("float64")
+    arr = a.filled(0.0)
+    arr[~np.isfinite(arr) | (arr < 0)] = 0.0
+    return arr
+
+
+# --------------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------------
+
+
+def build_cells(pop_cfg: PopulationConfig, *, units: gpd.GeoDataFrame,
+                communities: gpd.GeoDataFrame | None = None, metric_crs: str,
+                roads: gpd.GeoDataFrame | None = None) -> Cells:
+    """Populated cell pieces per 街道/乡镇 (and 社区/村) from a raster or census totals.
+
+    Parameters
+    ----------
+    pop_cfg : PopulationConfig
+        ``total`` (+ ``age_60plus``/``age_0to3`` rasters or ``ratios_csv``), or ``census_csv``.
+    units : GeoDataFrame
+        街道/乡镇 polygons with ``unit_code`` (any CRS: EPSG:4326 or metric).
+    communities : GeoDataFrame, optional
+        社区/村 polygons with ``community_code`` and parent ``unit_code``.
+    metric_crs : str
+        Projected CRS of the output (``x``/``y`` in metres).
+    roads : GeoDataFrame, optional
+        Road lines with a ``highway`` column; census mode only (spreading weight).
+
+    Returns
+    -------
+    Cells
+        ``cells`` has one row per populated piece: ``cell_id``, ``row``, ``col`` (of the window or
+        grid), ``unit_code``, ``community_code`` ("" when none), ``weight`` (renormalised area
+        fraction, 1 for whole cells), ``pop_total``, ``pop_60plus``, ``pop_0to3`` (persons),
+        ``x``, ``y`` (cell centre, metres in ``metric_crs``), ``lon``, ``lat`` (degrees), geometry =
+        centre point.
+
+    Raises
+    ------
+    PopulationError
+        Missing/mismatched inputs (all listed at once) or failed conservation.
+    """
+    mcrs = _check_metric_crs(metric_crs)
+    problems = _check_layer(units, "units", ["unit_code"])
+    if communities is not None:
+        problems += _check_layer(communities, "communities", ["community_code", "unit_code"])
+    if pop_cfg.total is None and pop_cfg.census_csv is None:
+        problems.append("population: give `total` (a raster of persons per cell) or `census_csv` in coverage.toml")
+    if problems:
+        raise PopulationError(f"{len(problems)} problem(s) with the population inputs:\n  " + "\n  ".join(problems))
+    units = units.assign(unit_code=units["unit_code"].astype(str))
+    if communities is not None:
+        communities = communities.assign(unit_code=communities["unit_code"].astype(str),
+                                         community_code=communities["community_code"].astype(str))
+        orphans = sorted(set(communities["unit_code"]) - set(units["unit_code"]))
+        if orphans:
+            log.warning("communities with a parent unit_code not in the units layer are ignored: %s",
+                        ", ".join(orphans[:20]))
+    if pop_cfg.total is not None:
+        return _build_from_raster(pop_cfg, units=units, communities=communities, mcrs=mcrs)
+    return _build_from_census(pop_cfg, units=units, communities=communities, mcrs=mcrs, roads=roads)
+
+
+def _age_plan(pop_cfg: PopulationConfig, raster_paths: Mapping[str, Path]) -> dict[str, str]:
+    plan: dict[str, str] = {}
+    missing = []
+    for grp in ("60plus", "0to3"):
+        if f"age_{grp}" in raster_paths:
+            plan[grp] = "raster"
+        elif pop_cfg.ratios_csv is not None:
+            plan[grp] = "ratios"
+        else:
+            missing.append(f"population.age_{grp}")
+    if missing:
+        raise PopulationError(
+            f"no source for age group(s) {', '.join(m.split('_', 1)[1] for m in missing)}: give "
+            f"{' and '.join(missing)} (age rasters on the total raster's grid) or population.ratios_csv "
+            f"(columns unit_code, share_60plus, share_0to3) in coverage.toml.")
+    return plan
+
+
+def _age_source(plan: Mapping[str, str]) -> str:
+    names = {"raster": "age rasters", "ratios": "census ratios", "counts": "census counts"}
+    kinds = set(plan.values())
+    if len(kinds) == 1:
+        return names[kinds.pop()]
+    return ", ".join(f"{names[v]} ({k})" for k, v in plan.items())
+
+
+def _split_communities(pieces: pd.DataFrame, communities: gpd.GeoDataFrame | None, *, crs: Any,
+                       transform: Affine, shape: tuple[int, int]) -> pd.DataFrame:
+    """Split unit pieces (flat, unit_code, weight) among the unit's communities by area fraction."""
+    if communities is None or len(communities) == 0 or len(pieces) == 0:
+        return pieces.assign(community_code="")
+    com = communities.to_crs(crs)
+    mask = np.zeros(shape, bool)
+    mask.flat[pieces["flat"].to_numpy()] = True
+    flat, gi, frac = _overlay(list(com.geometry.values), transform=transform, shape=shape, cells_mask=mask)
+    cp = pd.DataFrame({"flat": flat, "community_code": com["community_code"].to_numpy()[gi],
+                       "unit_code": com["unit_code"].to_numpy()[gi], "cfrac": frac})
+    cp = cp.groupby(["flat", "unit_code", "community_code"], as_index=False, sort=False)["cfrac"].sum()
+    m = pieces.merge(cp, on=["flat", "unit_code"], how="left")
+    m["community_code"] = m["community_code"].fillna("")
+    m["cfrac"] = m["cfrac"].fillna(1.0)
+    m["weight"] = m["weight"] * m["cfrac"] / m.groupby(["flat", "unit_code"])["cfrac"].transform("sum")
+    return m.drop(columns="cfrac")
+
+
+def _unit_pieces(geoms: Sequence[Any], codes: np.ndarray, *, transform: Affine, shape: tuple[int, int],
+                 cells_mask: np.ndarray) -> pd.DataFrame:
+    """Pieces (flat, unit_code, frac, weight) of the masked cells among the units."""
+    flat, gi, frac = _overlay(geoms, transform=transform, shape=shape, cells_mask=cells_mask)
+    return pd.DataFrame({"flat": flat, "unit_code": codes[gi], "frac": frac,
+                         "weight": _renormalise(flat, frac)})
+
+
+def _finish(pieces: pd.DataFrame, *, transform: Affine, shape: tuple[int, int], grid_crs: Any,
+            mcrs: CRS) -> gpd.GeoDataFrame:
+    ncols = shape[1]
+    flat = pieces["flat"].to_numpy(np.int64)
+    row, col = flat // ncols, flat % ncols
+    cx, cy = transform @ (col + 0.5, row + 0.5)
+    cx, cy = np.asarray(cx, float), np.asarray(cy, float)
+    to_m = Transformer.from_crs(grid_crs, mcrs, always_xy=True)
+    to_ll = Transformer.from_crs(grid_crs, "EPSG:4326", always_xy=True)
+    x, y = to_m.transform(cx, cy)
+    lon, lat = to_ll.transform(cx, cy)
+    df = pd.DataFrame({
+        "cell_id": flat, "row": row.astype(np.int64), "col": col.astype(np.int64),
+        "unit_code": pieces["unit_code"].astype(str).to_numpy(),
+        "community_code": pieces["community_code"].astype(str).to_numpy(),
+        "weight": pieces["weight"].to_numpy(float), "pop_total": pieces["pop_total"].to_numpy(float),
+        "pop_60plus": pieces["pop_60plus"].to_numpy(float), "pop_0to3": pieces["pop_0to3"].to_numpy(float),
+        "x": np.asarray(x, float), "y": np.asarray(y, float),
+        "lon": np.asarray(lon, float), "lat": np.asarray(lat, float)})
+    df = df.sort_values(["cell_id", "unit_code", "community_code"], kind="stable").reset_index(drop=True)
+    return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df["x"], df["y"]), crs=mcrs)
+
+
+def _conserve(units_total: float, reference: float, tol: float, *, what: str) -> dict[str, float]:
+    rel = abs(units_total - reference) / reference if reference > 0 else (0.0 if units_total == 0 else math.inf)
+    cons = {"raster_total_touching": float(reference), "units_total": float(units_total), "rel_error": float(rel)}
+    if rel > tol:
+        raise PopulationError(
+            f"population not conserved: the units hold {units_total:,.1f} persons but {what} holds "
+            f"{reference:,.1f} (relative error {rel:.4%} > population.conservation_tolerance {tol:.3%}). "
+            f"Likely cause: overlapping or invalid unit polygons (check with `python -m coverage check`), "
+            f"age/total rasters on different grids, or a bug in cell splitting; please report it.")
+    return cons
+
+
+def _build_from_raster(pop_cfg: PopulationConfig, *, units: gpd.GeoDataFrame,
+                       communities: gpd.GeoDataFrame | None, mcrs: CRS) -> Cells:
+    import rasterio
+
+    paths = _raster_grids(pop_cfg)
+    plan = _age_plan(pop_cfg, paths)
+    codes = units["unit_code"].to_numpy(dtype=object)
+    ratios = None
+    if "ratios" in plan.values():
+        cols = [f"share_{g}" for g, v in plan.items() if v == "ratios"]
+        ratios = _read_share_csv(pop_cfg.ratios_csv, list(codes), cols, what="census ratios",  # type: ignore[arg-type]
+                                 key="ratios_csv")
+    with rasterio.open(paths["total"]) as src:
+        rcrs = src.crs
+        u = units.to_crs(rcrs)
+        geoms = list(shapely.make_valid(u.geometry.values))
+        bounds = tuple(shapely.total_bounds(np.array(geoms, dtype=object)))
+        win = _window(bounds, src)  # type: ignore[arg-type]
+        wtr = rasterio.windows.transform(win, src.transform)
+    shape = (int(win.height), int(win.width))
+    total = _read(paths["total"], win)
+    ages = {g: _read(paths[f"age_{g}"], win) for g, v in plan.items() if v == "raster"}
+    log.info("Read population window %dx%d cells (offset row %d col %d) of %s", shape[0], shape[1],
+             win.row_off, win.col_off, paths["total"])
+    populated = total > 0
+    for a in ages.values():
+        populated |= a > 0
+
+    pieces = _unit_pieces(geoms, codes, transform=wtr, shape=shape, cells_mask=populated)
+    pieces = _split_communities(pieces, communities, crs=rcrs, transform=wtr, shape=shape)
+    flat = pieces["flat"].to_numpy()
+    w = pieces["weight"].to_numpy()
+    pieces["pop_total"] = total.flat[flat] * w
+    for g in ("60plus", "0to3"):
+        if plan[g] == "raster":
+            pieces[f"pop_{g}"] = ages[g].flat[flat] * w
+        else:
+            assert ratios is not None
+            share = pieces["unit_code"].map(ratios[f"share_{g}"]).to_numpy(float)
+            pieces[f"pop_{g}"] = pieces["pop_total"].to_numpy() * share
+    pieces = pieces[(pieces["pop_total"] > 0) | (pieces["pop_60plus"] > 0) | (pieces["pop_0to3"] > 0)]
+
+    # conservation: independent of the per-unit split, against the union of units
+    union = shapely.union_all(np.array(geoms, dtype=object))
+    uflat, _, _ = _overlay([union], transform=wtr, shape=shape, cells_mask=populated)
+    reference = float(total.flat[np.unique(uflat)].sum())
+    cons = _conserve(float(pieces["pop_total"].sum()), reference, pop_cfg.conservation_tolerance,
+                     what=f"every cell of {paths['total'].name} overlapping the study area")
+    cells = _finish(pieces, transform=wtr, shape=shape, grid_crs=rcrs, mcrs=mcrs)
+    log.info("Assigned %d populated cell pieces (%d cells) to %d units: %.0f persons (raster total "
+             "touching the study area %.0f, rel. error %.2e); ages from %s", len(cells),
+             cells["cell_id"].nunique(), cells["unit_code"].nunique(), cons["units_total"],
+             cons["raster_total_touching"], cons["rel_error"], _age_source(plan))
+    return Cells(cells=cells, transform=wtr, raster_crs=rcrs.to_string(), shape=shape, conservation=cons,
+                 method=METHOD_RASTER, age_source=_age_source(plan))
+
+
+def _road_lengths(pieces: pd.DataFrame, roads: gpd.GeoDataFrame | None, unit_geoms: Mapping[str, Any], *,
+                  transform: Affine, shape: tuple[int, int], mcrs: CRS) -> np.ndarray:
+    """Length (m) of residential roads inside each piece's cell AND its unit."""
+    out = np.zeros(len(pieces))
+    if roads is None or len(roads) == 0:
+        return out
+    if "highway" not in roads.columns:
+        raise PopulationError(f"roads: no 'highway' column (have {', '.join(map(str, roads.columns))}); "
+                              f"census spreading needs the OSM highway class of each road line.")
+    if roads.crs is None:
+        raise PopulationError("roads: no CRS; give the road layer's CRS (network.crs in coverage.toml).")
+    r = roads[roads["highway"].astype(str).isin(RESIDENTIAL_HIGHWAYS)]
+    if len(r) == 0:
+        return out
+    rg = r.to_crs(mcrs).geometry.values
+    # clip roads to each unit, remembering the unit
+    rtree = shapely.STRtree(rg)
+    parts, owners = [], []
+    for code, ug in unit_geoms.items():
+        idx = rtree.query(ug, predicate="intersects")
+        if len(idx) == 0:
+            continue
+        clipped = shapely.intersection(rg[idx], ug)
+        keep = shapely.length(clipped) > 0
+        parts.append(clipped[keep])
+        owners.append(np.full(int(keep.sum()), code, dtype=object))
+    if not parts:
+        return out
+    rparts, rowner = np.concatenate(parts), np.concatenate(owners)
+    flat = pieces["flat"].to_numpy(np.int64)
+    boxes = _cell_boxes(flat // shape[1], flat % shape[1], transform)
+    q_box, q_road = shapely.STRtree(rparts).query(boxes, predicate="intersects")
+    same = rowner[q_road] == pieces["unit_code"].to_numpy(dtype=object)[q_box]
+    q_box, q_road = q_box[same], q_road[same]
+    ln = shapely.length(shapely.intersection(boxes[q_box], rparts[q_road]))
+    return np.bincount(q_box, weights=ln, minlength=len(pieces))
+
+
+def _build_from_census(pop_cfg: PopulationConfig, *, units: gpd.GeoDataFrame,
+                       communities: gpd.GeoDataFrame | None, mcrs: CRS,
+                       roads: gpd.GeoDataFrame | None) -> Cells:
+    if pop_cfg.census_weight != "residential_road_length":
+        raise PopulationError(f"population.census_weight = {pop_cfg.census_weight!r} is not implemented; "
+                              f"use 'residential_road_length' (or give a population raster as population.total).")
+    codes = units["unit_code"].to_numpy(dtype=object)
+    assert pop_cfg.census_csv is not None
+    path = Path(pop_cfg.census_csv)
+    head = pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns if path.is_file() else []
+    cols = ["pop_total"] + [c for c in ("pop_60plus", "pop_0to3") if c in head]
+    census = _read_share_csv(path, list(codes), cols, what="census totals", key="census_csv")
+    plan: dict[str, str] = {}
+    for g in ("60plus", "0to3"):
+        plan[g] = "counts" if f"pop_{g}" in cols else "ratios"
+    ratios = None
+    if "ratios" in plan.values():
+        if pop_cfg.ratios_csv is None:
+            miss = [f"pop_{g}" for g, v in plan.items() if v == "ratios"]
+            raise PopulationError(f"{path}: no column(s) {', '.join(miss)} and no population.ratios_csv; add the "
+                                  f"columns to the census CSV or give population.ratios_csv (unit_code, "
+                                  f"share_60plus, share_0to3) in coverage.toml.")
+        ratios = _read_share_csv(pop_cfg.ratios_csv, list(codes),
+                                 [f"share_{g}" for g, v in plan.items() if v == "ratios"],
+                                 what="census ratios", key="ratios_csv")
+
+    u = units.to_crs(mcrs)
+    geoms = list(shapely.make_valid(u.geometry.values))
+    size = float(pop_cfg.census_cell_m)
+    minx, miny, maxx, maxy = shapely.total_bounds(np.array(geoms, dtype=object))
+    x0, y1 = math.floor(minx / size) * size, math.ceil(maxy / size) * size
+    ncols = max(1, math.ceil((maxx - x0) / size))
+    nrows = max(1, math.ceil((y1 - miny) / size))
+    transform = Affine(size, 0.0, x0, 0.0, -size, y1)
+    shape = (nrows, ncols)
+    pieces = _unit_pieces(geoms, codes, transform=transform, shape=shape, cells_mask=np.ones(shape, bool))
+    lengths = _road_lengths(pieces, roads, dict(zip(codes, geoms)), transform=transform, shape=shape, mcrs=mcrs)
+    pieces["road_m"] = lengths
+    road_tot = pieces.groupby("unit_code")["road_m"].transform("sum").to_numpy()
+    area_tot = pieces.groupby("unit_code")["frac"].transform("sum").to_numpy()
+    share = np.where(road_tot > 0, lengths / np.where(road_tot > 0, road_tot, 1.0), pieces["frac"] / area_tot)
+    uniform = sorted(set(pieces.loc[road_tot == 0, "unit_code"]))
+    if uniform:
+        log.warning("census spreading: %d unit(s) have no residential/living_street/unclassified/tertiary roads; "
+                    "their totals are spread uniformly by area: %s", len(uniform), ", ".join(uniform[:20]))
+    pieces["share"] = share
+    for c in ("pop_total", "pop_60plus", "pop_0to3"):
+        g = c.removeprefix("pop_")
+        if c == "pop_total" or plan[g] == "counts":
+            pieces[c] = pieces["unit_code"].map(census[c]).to_numpy(float) * share
+        else:
+            assert ratios is not None
+            pieces[c] = (pieces["unit_code"].map(census["pop_total"]).to_numpy(float) * share
+                         * pieces["unit_code"].map(ratios[f"share_{g}"]).to_numpy(float))
+    pieces = pieces[pieces["pop_total"] > 0].drop(columns=["road_m", "share"])
+    # communities split the piece's persons by area within the unit
+    before = pieces[["pop_total", "pop_60plus", "pop_0to3"]].to_numpy() / pieces[["weight"]].to_numpy()
+    pieces = pieces.assign(_p0=before[:, 0], _p1=before[:, 1], _p2=before[:, 2])
+    pieces = _split_communities(pieces, communities, crs=mcrs, transform=transform, shape=shape)
+    for i, c in enumerate(("pop_total", "pop_60plus", "pop_0to3")):
+        pieces[c] = pieces[f"_p{i}"] * pieces["weight"]
+    pieces = pieces.drop(columns=["_p0", "_p1", "_p2"])
+    no_cells = sorted(set(codes) - set(pieces["unit_code"]) - set(census.index[census["pop_total"] == 0]))
+    if no_cells:
+        raise PopulationError(f"census spreading: unit(s) {', '.join(no_cells)} cover no grid cell; check "
+                              f"their geometry (empty or degenerate polygons).")
+    cons = _conserve(float(pieces["pop_total"].sum()), float(census["pop_total"].sum()),
+                     pop_cfg.conservation_tolerance, what=f"the census CSV {path.name}")
+    cells = _finish(pieces, transform=transform, shape=shape, grid_crs=mcrs, mcrs=mcrs)
+    log.info("Spread census totals of %d units over %d cell pieces of %.0f m (%s): %.0f persons",
+             len(codes), len(cells), size, METHOD_CENSUS, cons["units_total"])
+    return Cells(cells=cells, transform=transform, raster_crs=mcrs.to_string(), shape=shape,
+                 conservation=cons, method=METHOD_CENSUS, age_source=_age_source(plan))
+
+
+def cell_polygons(cells: pd.DataFrame, transform: Affine, crs: Any) -> gpd.GeoSeries:
+    """Cell squares of the cells table (from ``row``/``col`` and the window transform).
+
+    Parameters
+    ----------
+    cells : DataFrame
+        Has ``row`` and ``col`` (as in :attr:`Cells.cells`).
+    transform, crs
+        :attr:`Cells.transform` and :attr:`Cells.raster_crs`.
+
+    Returns
+    -------
+    GeoSeries
+        One square per row, index aligned with ``cells``, in ``crs`` (use ``.to_crs(4326)`` for output).
+    """
+    boxes = _cell_boxes(cells["row"].to_numpy(np.int64), cells["col"].to_numpy(np.int64), transform)
+    return gpd.GeoSeries(boxes, index=cells.index, crs=crs)
+
+
+def assign_travel_times(cells: gpd.GeoDataFrame, *, service: str, times_s: Sequence[float] | np.ndarray,
+                        nearest_ids: Sequence[str | None] | np.ndarray) -> gpd.GeoDataFrame:
+    """A new cells frame with ``tt_<service>_s`` (s, inf = unreachable) and ``nearest_<service>_id``.
+
+    ``times_s`` and ``nearest_ids`` are aligned with the rows of ``cells`` (e.g. one value per piece,
+    or the cell-level values repeated per piece). Missing ids become "".
+    """
+    t = np.asarray(times_s, dtype=float)
+    ids = np.asarray(nearest_ids, dtype=object)
+    if len(t) != len(cells) or len(ids) != len(cells):
+        raise PopulationError(f"assign_travel_times({service!r}): {len(t)} times and {len(ids)} ids for "
+                              f"{len(cells)} cell pieces; give one value per row of the cells table.")
+    t = np.where(np.isnan(t), np.inf, t)
+    ids = np.array(["" if (v is None or (isinstance(v, float) and math.isnan(v))) else str(v) for v in ids],
+                   dtype=object)
+    return cells.assign(**{f"tt_{service}_s": t, f"nearest_{service}_id": ids})
+
+
+def covered_flags(cells: gpd.GeoDataFrame, *, thresholds_min: Mapping[str, Sequence[float]],
+                  meal_threshold_min_by_unit: Mapping[str, float] | None = None) -> gpd.GeoDataFrame:
+    """A new cells frame with covered flags (covered = travel time <= threshold, inclusive).
+
+    ``thresholds_min`` maps a service to its thresholds: ``{"elderly": [5, 10, 15]}`` adds
+    ``covered_elderly_5min`` ... from ``tt_elderly_s``. ``meal_threshold_min_by_unit`` (unit_code ->
+    minutes, the 城区15/郊区30 rule) adds ``covered_meal`` from ``tt_meal_s``.
+    """
+    new: dict[str, np.ndarray] = {}
+    for svc, ths in thresholds_min.items():
+        col = f"tt_{svc}_s"
+        if col not in cells.columns:
+            raise PopulationError(f"covered_flags: column {col} missing; call assign_travel_times first.")
+        tt = cells[col].to_numpy(float)
+        for th in ths:
+            new[f"covered_{svc}_{th:g}min"] = tt <= th * 60.0
+    if meal_threshold_min_by_unit is not None:
+        if "tt_meal_s" not in cells.columns:
+            raise PopulationError("covered_flags: column tt_meal_s missing; call assign_travel_times first.")
+        lim = cells["unit_code"].map(meal_threshold_min_by_unit).to_numpy(float) * 60.0
+        new["covered_meal"] = cells["tt_meal_s"].to_numpy(float) <= np.nan_to_num(lim, nan=-1.0)
+    return cells.assign(**new)
