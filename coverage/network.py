@@ -524,6 +524,7 @@ def network_from_osm(path: str | Path, *, mode: str, metric_crs: str, walk: Walk
         See :func:`network_from_osm_ways`.
     """
     _check_mode(mode)
+    _check_metric_crs(metric_crs)
     ways = read_osm_ways(path)
     if clip_polygon_wgs84 is not None:
         ways = clip_ways(ways, clip_polygon_wgs84)
