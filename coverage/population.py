@@ -36,6 +36,7 @@ import pandas as pd
 import shapely
 from affine import Affine
 from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError
 
 from coverage.config import PopulationConfig
 
@@ -225,7 +226,7 @@ def _renormalise(flat: np.ndarray, frac: np.ndarray) -> np.ndarray:
 def _check_metric_crs(metric_crs: str) -> CRS:
     try:
         crs = CRS.from_user_input(metric_crs)
-    except Exception as exc:  # pyproj.exceptions.CRSError
+    except CRSError as exc:
         raise PopulationError(f"metric_crs {metric_crs!r} is not a CRS pyproj understands: {exc}") from None
     if not crs.is_projected:
         raise PopulationError(f"metric_crs {metric_crs!r} is geographic; give a projected CRS in metres "
@@ -255,7 +256,7 @@ def _read_share_csv(path: Path, unit_codes: Sequence[str], columns: Sequence[str
         raise PopulationError(f"{path}: {what} not found (population.{key} in coverage.toml).")
     try:
         df = pd.read_csv(path, dtype={"unit_code": str}, encoding="utf-8-sig")
-    except Exception as exc:
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise PopulationError(f"{path}: cannot read {what} as a UTF-8 CSV: {exc}") from None
     problems = []
     need = ["unit_code", *columns]
@@ -448,6 +449,7 @@ def _split_communities(pieces: pd.DataFrame, communities: gpd.GeoDataFrame | Non
     if communities is None or len(communities) == 0 or len(pieces) == 0:
         return pieces.assign(community_code="")
     com = communities.to_crs(crs)
+    com = com.set_geometry(shapely.make_valid(com.geometry.values))
     mask = np.zeros(shape, bool)
     mask.flat[pieces["flat"].to_numpy()] = True
     flat, gi, frac = _overlay(list(com.geometry.values), transform=transform, shape=shape, cells_mask=mask)
@@ -665,6 +667,12 @@ def _build_from_census(pop_cfg: PopulationConfig, *, units: gpd.GeoDataFrame,
     if no_cells:
         raise PopulationError(f"census spreading: unit(s) {', '.join(no_cells)} cover no grid cell; check "
                               f"their geometry (empty or degenerate polygons).")
+    got = pieces.groupby("unit_code")["pop_total"].sum().reindex(census.index, fill_value=0.0)
+    off = census.index[~np.isclose(got.to_numpy(), census["pop_total"].to_numpy(), rtol=pop_cfg.conservation_tolerance)]
+    if len(off):
+        raise PopulationError("census spreading did not conserve unit totals: " + ", ".join(
+            f"{u}: {got[u]:,.1f} spread vs {census.loc[u, 'pop_total']:,.1f} in {path.name}" for u in off[:10])
+            + ". Likely cause: overlapping unit polygons; check the units layer.")
     cons = _conserve(float(pieces["pop_total"].sum()), float(census["pop_total"].sum()),
                      pop_cfg.conservation_tolerance, what=f"the census CSV {path.name}")
     cells = _finish(pieces, transform=transform, shape=shape, grid_crs=mcrs, mcrs=mcrs)

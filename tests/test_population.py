@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import rasterio
 import shapely
+from conftest import shared_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rasterio.transform import from_origin
@@ -28,7 +29,6 @@ from coverage.population import (
     cell_polygons,
     covered_flags,
 )
-from conftest import shared_file
 
 LON0, LAT0 = 104.0, 30.6
 D = 1.0 / 1200.0  # 3 arc-seconds
@@ -38,8 +38,8 @@ NODATA = -99999.0
 
 def write_raster(path: Path, arr: np.ndarray, *, lon0: float = LON0, lat0: float = LAT0, d: float = D,
                  tiled: bool = False) -> Path:
-    prof = dict(driver="GTiff", height=arr.shape[0], width=arr.shape[1], count=1, dtype="float32",
-                crs="EPSG:4326", transform=from_origin(lon0, lat0, d, d), nodata=NODATA)
+    prof = {"driver": "GTiff", "height": arr.shape[0], "width": arr.shape[1], "count": 1, "dtype": "float32",
+            "crs": "EPSG:4326", "transform": from_origin(lon0, lat0, d, d), "nodata": NODATA}
     if tiled:
         prof.update(tiled=True, blockxsize=256, blockysize=256, compress="deflate")
     with rasterio.open(path, "w", **prof) as dst:
@@ -308,7 +308,7 @@ def test_census_without_ages_names_keys(census_setup: dict) -> None:
 coord = st.floats(min_value=-0.5, max_value=6.5, allow_nan=False)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(vals=st.lists(st.sampled_from([0.0, 0.0, 1.0, 2.5, 7.0, NODATA]), min_size=36, max_size=36),
        xs=st.tuples(coord, coord), ys=st.tuples(coord, coord), cut=st.tuples(coord, coord, coord, coord))
 def test_property_conservation(vals: list[float], xs: tuple[float, float], ys: tuple[float, float],
@@ -359,6 +359,30 @@ def test_property_conservation(vals: list[float], xs: tuple[float, float], ys: t
     assert res.conservation["units_total"] == pytest.approx(touched, rel=1e-9, abs=1e-9)
     w = res.cells.groupby("cell_id")["weight"].sum()
     assert np.allclose(w, 1.0)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tot=st.tuples(st.integers(0, 10_000), st.integers(1, 10_000)),
+       segs=st.lists(st.tuples(st.floats(0, 500), st.floats(0, 100), st.floats(0, 500), st.floats(0, 100),
+                               st.sampled_from(["residential", "tertiary", "primary", "footway"])), max_size=6),
+       split=st.floats(20, 480))
+def test_property_census_conserves_each_unit(tot: tuple[int, int], segs: list, split: float) -> None:
+    units = gpd.GeoDataFrame({"unit_code": ["A", "B"]},
+                             geometry=[shapely.box(X0, Y0, X0 + split, Y0 + 100),
+                                       shapely.box(X0 + split, Y0, X0 + 500, Y0 + 100)], crs=METRIC)
+    lines = [shapely.LineString([(X0 + a, Y0 + b), (X0 + c, Y0 + d)]) for a, b, c, d, _ in segs]
+    roads = gpd.GeoDataFrame({"highway": [h for *_, h in segs]}, geometry=lines, crs=METRIC)
+    with tempfile.TemporaryDirectory() as td:
+        csv = Path(td) / "c.csv"
+        csv.write_text(f"unit_code,pop_total,pop_60plus,pop_0to3\nA,{tot[0]},{tot[0] / 5},{tot[0] / 50}\n"
+                       f"B,{tot[1]},{tot[1] / 4},{tot[1] / 40}\n", encoding="utf-8")
+        res = build_cells(PopulationConfig(census_csv=csv, census_cell_m=50.0), units=units,
+                          metric_crs=METRIC, roads=roads)
+    got = by_unit(res.cells)
+    assert got.get("A", 0.0) == pytest.approx(tot[0], rel=1e-9)
+    assert got.get("B", 0.0) == pytest.approx(tot[1], rel=1e-9)
+    assert by_unit(res.cells, "pop_60plus").get("B", 0.0) == pytest.approx(tot[1] / 4, rel=1e-9)
+    assert (res.cells["pop_total"] > 0).all()
 
 
 # ---------------------------------------------------------------------------------------------
