@@ -130,7 +130,7 @@ def _read_build(build_dir: str | Path, *, with_indicators: bool = True) -> _Buil
         fac = fac.to_crs(units.crs)
     std = pd.read_csv(build_dir / "standards.csv", dtype={"unit_code": str}, keep_default_na=False)
     if len(std):
-        std = std.assign(passed=[_parse_passed(v) for v in std["passed"]])
+        std = std.assign(passed=pd.Series([_parse_passed(v) for v in std["passed"]], index=std.index, dtype=object))
     dd = pd.read_csv(build_dir / "data_dictionary.csv", keep_default_na=False, dtype=str)
     labels = {r["column"]: r["label_zh"] for _, r in dd.iterrows() if r.get("label_zh", "")}
     run_info = json.loads((build_dir / "run_info.json").read_text(encoding="utf-8"))
@@ -551,7 +551,12 @@ def _unit_html(b: _Build, unit_code: str, *, basemap: str, tianditu_key: str) ->
         name = f"养老服务步行 {t} 分钟 (elderly {t} min walk)"
         col = _BAND_COLORS[t]
         band_items.append({"color": col, "label": f"{t} 分钟"})
-        overlays.append({"name": name, "geojson": _features(g, lambda r, t=t: {"band": f"{t} 分钟"}),
+        band: dict[str, Any] = {"band": f"{t} 分钟"}
+
+        def band_props(_row: Any, band: dict[str, Any] = band) -> dict[str, Any]:
+            return dict(band)
+
+        overlays.append({"name": name, "geojson": _features(g, band_props),
                          "style": {"color": col, "weight": 1, "fillColor": col, "fillOpacity": 0.35},
                          "tooltip_key": "band"})
     if overlays:
@@ -589,7 +594,8 @@ def _unit_html(b: _Build, unit_code: str, *, basemap: str, tianditu_key: str) ->
     if gaps.crs is not None and gaps.crs != b.crs:
         gaps = gaps.to_crs(b.crs)
     gaps = gaps[gaps["unit_code"].astype(str) == str(unit_code)]
-    gap_cols = [("service", "Service", {}), ("rank", "Rank", {}), ("pop_60plus", "Population 60+", {"digits": 0}),
+    gap_cols: list[tuple[str, str, dict[str, Any]]] = [
+                ("service", "Service", {}), ("rank", "Rank", {}), ("pop_60plus", "Population 60+", {"digits": 0}),
                 ("pop_0to3", "Population 0-3", {"digits": 0}), ("nearest_tt_min", "Nearest facility (min)",
                                                                  {"digits": 1})]
     gap_fields = [{"key": c, "label": b.label(c, en)} for c, en, _ in gap_cols]
@@ -726,7 +732,7 @@ def find_cjk_font() -> str | None:
         if n in names:
             return n
     try:
-        out = subprocess.run(["fc-list", ":lang=zh", "file"], capture_output=True, text=True, timeout=20).stdout
+        out = subprocess.run(["fc-list", ":lang=zh", "file"], check=False, capture_output=True, text=True, timeout=20).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     for line in out.splitlines():
@@ -759,8 +765,8 @@ def write_overview_png(build_dir: str | Path, out_png: str | Path, *, region_tit
     u = b.units
     out_png = Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
-    rc = {"font.family": "sans-serif", "font.sans-serif": [font, "DejaVu Sans"]} if font else {}
-    with plt.rc_context(rc):
+    rc: dict[str, Any] = {"font.family": "sans-serif", "font.sans-serif": [font, "DejaVu Sans"]} if font else {}
+    with plt.rc_context(rc):  # type: ignore[arg-type]  # stubs want Literal rc keys
         fig, ax = plt.subplots(figsize=(9, 8))
         cmap = ListedColormap(list(_SHARE_COLORS))
         norm = BoundaryNorm([*_SHARE_BREAKS, 1.0 + 1e-9], cmap.N)

@@ -60,7 +60,7 @@ def _readme() -> str:
         "|---|---|---|---|---|",
     ]
     for name, version, lic, files in PACKAGES:
-        for _src, (dst, _pin) in files.items():
+        for (dst, _pin) in files.values():
             p = ASSETS / dst
             lines.append(f"| `{dst}` | {name} | {version} | {lic} | `{sha256(p)}` |")
     return "\n".join(lines) + "\n"
@@ -70,7 +70,7 @@ def check() -> list[str]:
     """Problems with the committed files (missing, or not the pinned bytes)."""
     problems = []
     for name, version, _lic, files in PACKAGES:
-        for _src, (dst, pin) in files.items():
+        for (dst, pin) in files.values():
             p = ASSETS / dst
             if not p.is_file():
                 problems.append(f"{p}: missing (run python scripts/vendor_assets.py)")
@@ -95,9 +95,9 @@ def fetch() -> None:
                     if pin and got != pin:
                         raise SystemExit(f"{name}@{version}: {src} sha256 {got} != pinned {pin}; nothing copied")
                     staged.append((data, ASSETS / dst))
-        for data, dst in staged:
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            dst.write_bytes(data)
+        for data, target in staged:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
     (ASSETS / "README.md").write_text(_readme(), encoding="utf-8")
 
 

@@ -148,11 +148,11 @@ def written(fake_build: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple
     return out, maps.write_maps(fake_build, out, basemap="none")
 
 
-REMOTE = re.compile(r"""<(script|link|img|iframe)\b[^>]*\b(src|href)\s*=\s*["']?\s*(https?:)?//""", re.I)
+REMOTE = re.compile(r"""<(script|link|img|iframe)\b[^>]*\b(src|href)\s*=\s*["']?\s*(https?:)?//""", re.IGNORECASE)
 
 
 def _page_data(text: str) -> dict:
-    m = re.search(r'<script type="application/json" id="coverage-data">(.*?)</script>', text, re.S)
+    m = re.search(r'<script type="application/json" id="coverage-data">(.*?)</script>', text, re.DOTALL)
     assert m, "page data block missing"
     return json.loads(m.group(1))
 
