@@ -1,0 +1,149 @@
+"""Gap areas: contiguous groups of populated raster cells left uncovered by a service.
+
+Grouping is on the raster grid (``row``, ``col``) with 8-neighbour connectivity by default (cells
+touching at a corner form one area: a diagonal chain of uncovered cells is one gap on the ground);
+``connectivity=4`` is available. Split cell pieces (one raster cell cut by unit borders) are merged
+per (row, col) first. A cell position is a gap cell when at least one of its pieces is uncovered and
+has people of the service's target group (``pop_col > 0``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+from shapely.geometry import box
+from shapely.ops import unary_union
+
+log = logging.getLogger(__name__)
+
+__all__ = ["gap_areas", "DEFAULT_POP_COL"]
+
+#: whose people rank the gaps of each service
+DEFAULT_POP_COL = {"elderly": "pop_60plus", "meal": "pop_60plus", "health": "pop_60plus",
+                   "childcare": "pop_0to3"}
+GAP_COLUMNS = ["gap_id", "service", "unit_code", "rank", "n_cells", "pop_total", "pop_60plus", "pop_0to3",
+               "nearest_fac_id", "nearest_tt_min", "geometry"]
+
+
+def gap_areas(
+    cells: gpd.GeoDataFrame,
+    *,
+    service: str,
+    covered_col: str,
+    pop_col: str | None = None,
+    nearest_col: str | None = None,
+    tt_col: str | None = None,
+    transform: Any = None,
+    crs: Any = None,
+    cell_size_m: float | None = None,
+    connectivity: int = 8,
+) -> gpd.GeoDataFrame:
+    """Group uncovered populated cells into ranked gap areas.
+
+    Parameters
+    ----------
+    cells
+        Cells table (metric CRS) with ``row``, ``col``, ``unit_code``, populations, ``covered_col``.
+    service
+        Service name written to the ``service`` column and used in ``gap_id``.
+    covered_col, pop_col, nearest_col, tt_col
+        Covered flag; population that ranks the gaps (default by service: 60+ for elderly/meal,
+        0-3 for childcare); nearest facility id and travel time (s) columns (default
+        ``nearest_<service>_id`` / ``tt_<service>_s``).
+    transform, crs
+        Affine transform of the raster (``row``/``col`` -> coordinates) and ITS CRS; cell squares are
+        built in that CRS and reprojected to ``cells.crs``. Without a transform, squares of side
+        ``cell_size_m`` (default: the smallest spacing between cell centres) around ``x``/``y``.
+    connectivity
+        8 (default) or 4.
+
+    Returns
+    -------
+    GeoDataFrame in ``cells.crs``: ``gap_id`` ("<service>-001" = largest), ``service``, ``unit_code``
+    (unit holding most of the gap's ``pop_col`` people), ``rank`` (1 = most people), ``n_cells``,
+    ``pop_total``, ``pop_60plus``, ``pop_0to3`` (persons in the gap's uncovered pieces),
+    ``nearest_fac_id`` / ``nearest_tt_min`` (of the gap's cell with the shortest travel time; "" / NaN
+    when nothing is reachable), geometry = union of the cell squares.
+    """
+    pop_col = pop_col or DEFAULT_POP_COL.get(service, "pop_total")
+    nearest_col = nearest_col or f"nearest_{service}_id"
+    tt_col = tt_col or f"tt_{service}_s"
+    problems = [f"cells: column {c!r} missing" for c in ("row", "col", "unit_code", "pop_total", "pop_60plus",
+                                                          "pop_0to3", covered_col, pop_col, nearest_col, tt_col)
+                if c not in cells.columns]
+    if connectivity not in (4, 8):
+        problems.append(f"connectivity = {connectivity!r}: use 4 or 8")
+    if transform is not None and crs is None:
+        problems.append("transform given without crs: pass the raster's CRS (crs=...)")
+    if cells.crs is not None and not cells.crs.is_projected:
+        problems.append(f"cells: CRS {cells.crs.to_string()} is geographic; gaps need the metric CRS")
+    if problems:
+        raise ValueError(f"gap_areas({service}): " + "; ".join(problems))
+
+    cand = cells[(~cells[covered_col].astype(bool)) & (cells[pop_col] > 0)]
+    if cand.empty:
+        return gpd.GeoDataFrame({c: [] for c in GAP_COLUMNS[:-1]}, geometry=[], crs=cells.crs)
+    pos = cand.groupby(["row", "col"]).size().index
+    r = pos.get_level_values(0).to_numpy(int)
+    c = pos.get_level_values(1).to_numpy(int)
+    r0, c0 = r.min(), c.min()
+    grid = np.zeros((r.max() - r0 + 1, c.max() - c0 + 1), dtype=bool)
+    grid[r - r0, c - c0] = True
+    structure = np.ones((3, 3), bool) if connectivity == 8 else ndimage.generate_binary_structure(2, 1)
+    labels, n = ndimage.label(grid, structure=structure)
+    lab_of = pd.Series(labels[r - r0, c - c0], index=pos)
+    cand = cand.assign(_gap=lab_of.reindex(pd.MultiIndex.from_arrays([cand["row"], cand["col"]])).to_numpy())
+
+    if transform is None:
+        side = cell_size_m or _spacing(cells)
+    rows: list[dict[str, Any]] = []
+    for g, grp in cand.groupby("_gap"):
+        by_unit = grp.groupby("unit_code")[[pop_col, "pop_total"]].sum().sort_values(
+            [pop_col, "pop_total"], ascending=False)
+        tt = grp[tt_col].to_numpy(float)
+        best = int(np.argmin(tt))
+        finite = np.isfinite(tt[best])
+        cells_rc = grp.drop_duplicates(["row", "col"])
+        if transform is not None:
+            squares = [box(*_bounds(transform, rr, cc)) for rr, cc in zip(cells_rc["row"], cells_rc["col"])]
+        else:
+            h = side / 2
+            squares = [box(x - h, y - h, x + h, y + h) for x, y in zip(cells_rc["x"], cells_rc["y"])]
+        rows.append({
+            "_gap": g, "service": service, "unit_code": str(by_unit.index[0]), "n_cells": len(cells_rc),
+            "pop_total": float(grp["pop_total"].sum()), "pop_60plus": float(grp["pop_60plus"].sum()),
+            "pop_0to3": float(grp["pop_0to3"].sum()), "_rank_pop": float(grp[pop_col].sum()),
+            "nearest_fac_id": str(grp[nearest_col].iloc[best]) if finite else "",
+            "nearest_tt_min": tt[best] / 60.0 if finite else np.nan,
+            "geometry": unary_union(squares),
+        })
+    geom_crs = crs if transform is not None else cells.crs
+    out = gpd.GeoDataFrame(rows, geometry="geometry", crs=geom_crs)
+    if transform is not None and cells.crs is not None:
+        out = out.to_crs(cells.crs)
+    out = out.sort_values(["_rank_pop", "pop_total", "_gap"], ascending=[False, False, True]).reset_index(drop=True)
+    out["rank"] = np.arange(1, len(out) + 1)
+    out["gap_id"] = [f"{service}-{k:03d}" for k in out["rank"]]
+    log.info("%s: %d gap areas, %.0f people (%s) uncovered", service, n, out["_rank_pop"].sum(), pop_col)
+    return out[GAP_COLUMNS]
+
+
+def _bounds(transform: Any, row: int, col: int) -> tuple[float, float, float, float]:
+    x0, y0 = transform * (col, row)
+    x1, y1 = transform * (col + 1, row + 1)
+    return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)
+
+
+def _spacing(cells: pd.DataFrame) -> float:
+    xy = np.unique(np.column_stack([cells["x"].to_numpy(float), cells["y"].to_numpy(float)]), axis=0)
+    if len(xy) < 2:
+        return 100.0
+    from scipy.spatial import cKDTree
+
+    d, _ = cKDTree(xy).query(xy, k=2)
+    return float(np.min(d[:, 1]))

@@ -1,0 +1,72 @@
+"""Gap areas: grouping on a small grid, ranking, geometry, errors."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from affine import Affine
+
+from coverage.gaps import gap_areas
+
+CRS = "EPSG:32649"
+
+# 5 x 5 grid; U = uncovered populated, . = covered, 0 = uncovered but no elderly
+LAYOUT = [
+    "UU...",
+    "U...U",
+    "....U",
+    ".U...",
+    "..U0.",
+]
+
+
+def grid_cells() -> gpd.GeoDataFrame:
+    recs = []
+    for r, line in enumerate(LAYOUT):
+        for c, ch in enumerate(line):
+            recs.append({"row": r, "col": c, "unit_code": "A" if c < 3 else "B", "pop_total": 10.0,
+                         "pop_60plus": 0.0 if ch == "0" else 2.0 + r, "pop_0to3": 1.0,
+                         "covered_elderly_15min": ch == ".", "tt_elderly_s": 900.0 if ch == "." else 1000.0 + 10 * c,
+                         "nearest_elderly_id": f"f{c}", "x": c * 100.0 + 50, "y": 500 - (r * 100.0 + 50)})
+    df = pd.DataFrame(recs)
+    return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df["x"], df["y"]), crs=CRS)
+
+
+def test_eight_neighbour_grouping_and_ranking() -> None:
+    g = gap_areas(grid_cells(), service="elderly", covered_col="covered_elderly_15min")
+    # groups: {(0,0),(0,1),(1,0)} 60+ = 2+2+3 = 7; {(1,4),(2,4)} 3+4 = 7; {(3,1),(4,2)} diagonal 5+6 = 11
+    assert g["n_cells"].tolist() == [2, 3, 2]
+    assert g["pop_60plus"].tolist() == [11.0, 7.0, 7.0]
+    assert g["rank"].tolist() == [1, 2, 3]
+    assert g["gap_id"].tolist() == ["elderly-001", "elderly-002", "elderly-003"]
+    assert g.loc[1, "pop_total"] == 30.0 and g.loc[1, "unit_code"] == "A"  # tie on 60+ broken by pop_total
+    assert g.loc[2, "unit_code"] == "B"
+    assert g.loc[0, "nearest_fac_id"] == "f1" and g.loc[0, "nearest_tt_min"] == pytest.approx(1010 / 60)
+    assert g.loc[0, "geometry"].area == pytest.approx(2 * 100 * 100)
+    assert g.crs == CRS
+
+
+def test_four_neighbour_splits_diagonals() -> None:
+    g = gap_areas(grid_cells(), service="elderly", covered_col="covered_elderly_15min", connectivity=4)
+    assert sorted(g["n_cells"].tolist()) == [1, 1, 2, 3]
+
+
+def test_transform_squares_and_split_pieces() -> None:
+    cells = grid_cells()
+    piece = cells.iloc[[0]].assign(unit_code="B", pop_60plus=1.0)  # cell (0,0) split across two units
+    cells = pd.concat([cells, piece], ignore_index=True)
+    tr = Affine(100, 0, 0, 0, -100, 500)
+    g = gap_areas(cells, service="elderly", covered_col="covered_elderly_15min", transform=tr, crs=CRS)
+    top = g[g["n_cells"] == 3].iloc[0]
+    assert top["pop_60plus"] == 8.0 and top["unit_code"] == "A"
+    assert top.geometry.area == pytest.approx(3 * 100 * 100)
+    assert top.geometry.bounds == pytest.approx((0, 300, 200, 500))
+
+
+def test_no_gaps_and_errors() -> None:
+    cells = grid_cells().assign(covered_elderly_15min=True)
+    assert len(gap_areas(cells, service="elderly", covered_col="covered_elderly_15min")) == 0
+    with pytest.raises(ValueError, match=r"column 'covered_meal' missing.*connectivity = 6"):
+        gap_areas(cells, service="elderly", covered_col="covered_meal", connectivity=6)
