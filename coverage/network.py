@@ -714,6 +714,11 @@ def fetch_osmnx_network(place_or_polygon: Any, out_path: str | Path) -> Path:
                 f"internet access to Overpass/Nominatim. Fix: run where the network is reachable, or download "
                 f"an extract (e.g. from download.geofabrik.de) and set network.source = 'osm_file' with "
                 f"network.path") from exc
+        # osmnx already reversed the node order of oneway=-1 ways: write them as plain one-way ways,
+        # or the reader would reverse them a second time
+        for _, _, data in G.edges(data=True):
+            if str(data.get("oneway", "")).strip().lower() in ("-1", "reverse"):
+                data["oneway"] = "yes"
         out_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = out_path.with_name(out_path.name + f".tmp-{os.getpid()}")
         ox.io.save_graph_xml(G, filepath=tmp)

@@ -436,7 +436,8 @@ def test_fetch_osmnx_mocked(monkeypatch, toy_osm, tmp_path):
 
     def fake_place(place, **kw):
         calls.append((place, kw))
-        return ox.graph_from_xml(toy_osm, simplify=False, retain_all=True, bidirectional=True)
+        # what graph_from_place returns under the settings fetch_osmnx_network sets (all_oneway)
+        return ox.graph_from_xml(toy_osm, simplify=False, retain_all=True)
 
     monkeypatch.setattr(ox, "graph_from_place", fake_place)
     out = fetch_osmnx_network("示范县, 中国", tmp_path / "dl" / "net.osm")
@@ -447,6 +448,10 @@ def test_fetch_osmnx_mocked(monkeypatch, toy_osm, tmp_path):
     # osmnx saves the cul-de-sac loop as two ways, so its middle vertex becomes a node
     assert set(ref.node_id.tolist()) <= set(net.node_id.tolist()) and net.n_nodes == ref.n_nodes + 1
     assert net.report["kept_length_m"] == pytest.approx(ref.report["kept_length_m"], rel=1e-6)
+    # one-way directions survive the osmnx round trip (oneway=-1 is not reversed twice)
+    d = edge_table(network_from_osm(out, mode="delivery", metric_crs=CRS, walk=WALK, delivery=DELIV))
+    assert (42, 40, 131) in d and (40, 42, 131) not in d and (2, 4, 101) in d and (4, 2, 101) not in d
+    assert (1, 4, 103) not in d and (41, 43, 133) in d  # footway excluded, trunk tags kept
 
     def offline(place, **kw):
         raise ConnectionError("no route to host")
