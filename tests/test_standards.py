@@ -1,0 +1,95 @@
+"""Standards engine: pass/fail and shortfall texts pinned on the hand-computed region."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from coverage.indicators import unit_indicators
+from coverage.standards import STANDARDS, STANDARDS_COLUMNS, check_standards
+from test_indicators import make_region
+
+
+@pytest.fixture(scope="module")
+def res() -> pd.DataFrame:
+    r = make_region()
+    uind = unit_indicators(r["cells"], r["units"], r["facilities"], r["cfg"], communities=r["communities"])
+    cind = unit_indicators(r["cells"], r["units"], r["facilities"], r["cfg"], level="community",
+                           communities=r["communities"])
+    return check_standards(uind, r["facilities"], r["cfg"], units=r["units"], communities=r["communities"],
+                           community_ind=cind)
+
+
+def row(res: pd.DataFrame, code: str, sid: str, level: str = "unit") -> pd.Series:
+    m = res[(res["unit_code"] == code) & (res["standard_id"] == sid) & (res["level"] == level)]
+    assert len(m) == 1, (code, sid, level)
+    return m.iloc[0]
+
+
+@pytest.mark.parametrize("code,sid,level,passed,shortfall", [
+    ("A", "elderly_circle", "unit", False, "100 elderly beyond 15 minutes"),
+    ("B", "elderly_circle", "unit", True, ""),
+    ("C", "elderly_circle", "unit", False, "300 elderly beyond 15 minutes"),
+    ("A", "childcare_circle", "unit", False, "20 children 0-3 beyond 15 minutes"),
+    ("A", "meal_radius", "unit", False, "100 elderly beyond the 15-minute meal radius"),
+    ("C", "meal_radius", "unit", False, "100 elderly beyond the 30-minute meal radius"),
+    ("A", "childcare_slots", "unit", False, "short 4 childcare slots (old area standard 8 per 1000)"),
+    ("B", "childcare_slots", "unit", True, ""),
+    ("C", "childcare_slots", "unit", False, "short 8 childcare slots (old area standard 8 per 1000)"),
+    ("A", "elderly_land", "unit", True, ""),
+    ("C", "elderly_land", "unit", pd.NA, "1 elderly facilities have no land/floor area; known 0 m² of 100 m²"),
+    ("A", "street_institution_old", "unit", False, "needs 1 institution of >= 1,500 m²"),
+    ("B", "street_institution_new", "unit", True, ""),
+    ("A", "street_complex", "unit", False, "needs 1 社区养老服务综合体"),
+    ("B", "street_complex", "unit", True, ""),
+    ("C", "rural_network", "unit", True, ""),
+    ("A", "nursing_bed_share", "unit", False, "short 1 nursing-type beds (10 of 20)"),
+    ("C", "nursing_bed_share", "unit", pd.NA, "nursing-bed counts unknown"),
+    ("A", "colocation", "unit", True, ""),
+    ("B", "colocation", "unit", False,
+     "1 of 1 community elderly facilities are more than 100 m from a community health facility"),
+    ("C", "colocation", "unit", pd.NA, "no community elderly facilities"),
+    ("A", "daycare_coverage", "unit", False, "1 more communities need a day-care centre (1 of 2 have one)"),
+    ("t", "daycare_coverage", "region", False, "3 more communities need a day-care centre (1 of 4 have one)"),
+    ("A1", "community_daycare", "community", True, ""),
+    ("A2", "community_daycare", "community", False, "needs 1 day-care centre of >= 750 m²"),
+    ("B1", "community_daycare", "community", False, "needs 1 day-care centre of >= 750 m²"),
+    ("A1", "elderly_circle", "community", False, "50 elderly beyond 15 minutes"),
+    ("t", "childcare_slots_target", "region", True, ""),
+    ("t", "nursing_bed_share", "region", True, ""),
+    ("t", "old_young_complex", "region", False, "needs 2 老幼复合型社区综合体"),
+    ("t", "complex_childcare", "region", False, "1 more community complexes need childcare slots"),
+    ("C", "beds_per_1000_elderly", "unit", pd.NA, "30 beds for 350 persons 60+ (reported, no standard)"),
+])
+def test_pass_fail_and_shortfall(res: pd.DataFrame, code: str, sid: str, level: str, passed: object,
+                                 shortfall: str) -> None:
+    r = row(res, code, sid, level)
+    if passed is pd.NA:
+        assert pd.isna(r["passed"])
+    else:
+        assert bool(r["passed"]) is passed
+    assert r["shortfall"] == shortfall
+    assert r["source"] == STANDARDS[sid].source and "[seeds/" in r["source"]
+
+
+def test_values_and_shape(res: pd.DataFrame) -> None:
+    assert list(res.columns) == STANDARDS_COLUMNS
+    assert row(res, "A", "elderly_circle")["value"] == pytest.approx(0.75)
+    assert row(res, "t", "childcare_slots_target", "region")["value"] == pytest.approx(8.0)
+    assert row(res, "A2", "community_daycare", "community")["parent_code"] == "A"
+    # not applicable: no street standards on the 镇, no rural network on 街道, no daycare rows for 村 of a 镇
+    assert not ((res["unit_code"] == "C") & res["standard_id"].str.startswith("street_")).any()
+    assert not ((res["unit_code"] == "A") & (res["standard_id"] == "rural_network")).any()
+    assert not (res["unit_code"] == "C1").loc[res["standard_id"] == "community_daycare"].any()
+    checked = set(res["standard_id"])
+    assert checked == set(STANDARDS)
+
+
+def test_relaxed_circle_share_and_no_communities() -> None:
+    r = make_region()
+    uind = unit_indicators(r["cells"], r["units"], r["facilities"], r["cfg"])
+    res = check_standards(uind, r["facilities"], r["cfg"], units=r["units"], circle_required_share=0.75)
+    assert bool(row(res, "A", "elderly_circle")["passed"]) is True  # 300 of 400 = 75 %
+    assert row(res, "C", "elderly_circle")["shortfall"] == "213 elderly beyond 15 minutes"  # 300 - floor(87.5)
+    nd = row(res, "t", "community_daycare", "region")
+    assert pd.isna(nd["passed"]) and "units.communities_path" in nd["shortfall"]
