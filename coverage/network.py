@@ -61,9 +61,9 @@ log = logging.getLogger(__name__)
 __all__ = [
     "CHINESE_ROAD_CLASSES",
     "DELIVERY_EXCLUDED_HIGHWAYS",
+    "WALK_EXCLUDED_HIGHWAYS",
     "NetworkInputError",
     "OsmWays",
-    "WALK_EXCLUDED_HIGHWAYS",
     "build_networks",
     "estimate_utm_crs",
     "export_network_gpkg",
@@ -326,7 +326,7 @@ def _mode_rules(tags: pd.DataFrame, *, mode: str, walk: WalkProfile,
                 direction[i] = ow
             kph = float(delivery.speeds_kph.get(hw, delivery.default_speed_kph))
             cap = _parse_maxspeed_kph(t.get("maxspeed", ""))
-            if cap == cap and cap < kph:
+            if not math.isnan(cap) and cap < kph:
                 kph = cap
             speed[i] = kph / 3.6
         if reason:
@@ -595,8 +595,8 @@ def network_from_road_layer(path: str | Path, *, mode: str, metric_crs: str, wal
     gdf = _read_layer(path, encoding)
     problems: list[str] = []
     if gdf.crs is None and not crs:
-        problems.append(f"the layer has no CRS (no .prj): set `network.crs` in the region config "
-                        f"(e.g. 'EPSG:4490' for CGCS2000 lon/lat or 'EPSG:4545' for a Gauss-Kruger zone)")
+        problems.append("the layer has no CRS (no .prj): set `network.crs` in the region config "
+                        "(e.g. 'EPSG:4490' for CGCS2000 lon/lat or 'EPSG:4545' for a Gauss-Kruger zone)")
     fields = {"network.class_field": class_field, "network.speed_field": speed_field,
               "network.oneway_field": oneway_field, "network.name_field": name_field}
     for key, f in fields.items():
@@ -708,7 +708,7 @@ def fetch_osmnx_network(place_or_polygon: Any, out_path: str | Path) -> Path:
                 G = ox.graph_from_place(place_or_polygon, network_type="all", simplify=False, retain_all=True)
             else:
                 G = ox.graph_from_polygon(place_or_polygon, network_type="all", simplify=False, retain_all=True)
-        except Exception as exc:  # noqa: BLE001 - any network/Overpass failure ends the same way
+        except Exception as exc:
             raise RuntimeError(
                 f"osmnx download of {place_or_polygon!r} failed ({type(exc).__name__}: {exc}). This needs "
                 f"internet access to Overpass/Nominatim. Fix: run where the network is reachable, or download "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bz2
 import dataclasses
+import itertools
 import time
 from pathlib import Path
 
@@ -13,13 +14,21 @@ import numpy as np
 import pyogrio
 import pytest
 import shapely
+from conftest import shared_file
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyproj import Transformer
 from scipy.sparse.csgraph import dijkstra
 
-from coverage.config import (Config, DeliveryProfile, NetworkConfig, PopulationConfig, RegionConfig,
-                             UnitsConfig, WalkProfile)
+from coverage.config import (
+    Config,
+    DeliveryProfile,
+    NetworkConfig,
+    PopulationConfig,
+    RegionConfig,
+    UnitsConfig,
+    WalkProfile,
+)
 from coverage.graph import Network
 from coverage.network import (
     CHINESE_ROAD_CLASSES,
@@ -32,8 +41,6 @@ from coverage.network import (
     network_from_road_layer,
     read_osm_ways,
 )
-
-from conftest import shared_file
 
 CRS = "EPSG:32648"  # UTM 48N (Chengdu)
 LON0, LAT0 = 104.0, 30.6
@@ -108,7 +115,7 @@ def xy(nid: int) -> np.ndarray:
 
 
 def path_len(*nids: int) -> float:
-    return float(sum(np.hypot(*(xy(a) - xy(b))) for a, b in zip(nids[:-1], nids[1:])))
+    return float(sum(np.hypot(*(xy(a) - xy(b))) for a, b in itertools.pairwise(nids)))
 
 
 def edge_table(net: Network) -> dict[tuple[int, int, int], tuple[float, float]]:
@@ -366,8 +373,8 @@ def _gbk_roads(tmp_path: Path, classes: list[str], *, prj: bool = True) -> Path:
 
 def test_road_layer_gbk_chinese_classes(tmp_path):
     p = _gbk_roads(tmp_path, ["主干路", "支路", "街巷", "步行道", "高速公路"])
-    kw = dict(metric_crs=CRS, walk=WALK, delivery=DELIV, class_field="等级", name_field="名称",
-              oneway_field="单向", speed_field="速度", min_component_nodes=1)
+    kw = {"metric_crs": CRS, "walk": WALK, "delivery": DELIV, "class_field": "等级", "name_field": "名称",
+              "oneway_field": "单向", "speed_field": "速度", "min_component_nodes": 1}
     walk = network_from_road_layer(p, mode="walk", **kw)
     deliv = network_from_road_layer(p, mode="delivery", **kw)
     # walk: 高速公路 excluded; lines 1 and 2 split at their shared interior vertex (1 mm apart -> same 1 cm cell)
