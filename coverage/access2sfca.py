@@ -26,7 +26,7 @@ import scipy.sparse as sp
 
 log = logging.getLogger(__name__)
 
-__all__ = ["two_step_fca", "gaussian_weight"]
+__all__ = ["gaussian_weight", "two_step_fca"]
 
 _E = float(np.exp(-0.5))
 

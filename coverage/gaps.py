@@ -21,7 +21,7 @@ from shapely.ops import unary_union
 
 log = logging.getLogger(__name__)
 
-__all__ = ["gap_areas", "DEFAULT_POP_COL"]
+__all__ = ["DEFAULT_POP_COL", "gap_areas"]
 
 #: whose people rank the gaps of each service
 DEFAULT_POP_COL = {"elderly": "pop_60plus", "meal": "pop_60plus", "health": "pop_60plus",

@@ -37,8 +37,13 @@ from coverage.config import Config, ServiceConfig, unit_threshold_min
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "add_covered_flags", "unit_indicators", "assign_facilities", "cell_access_scores",
-    "slots_per_1000", "DATA_DICTIONARY", "data_dictionary_frame",
+    "DATA_DICTIONARY",
+    "add_covered_flags",
+    "assign_facilities",
+    "cell_access_scores",
+    "data_dictionary_frame",
+    "slots_per_1000",
+    "unit_indicators",
 ]
 
 #: kinds whose floor area counts for the 街道 institution standard (003 (六)4 社区养老机构)
@@ -418,7 +423,7 @@ def unit_indicators(
     lvl = res[res["level"] == level]
     table = table.copy()
     table["n_checked_standards"] = table[key].map(lvl[lvl["passed"].notna()].groupby("unit_code").size())
-    table["n_failed_standards"] = table[key].map(lvl[lvl["passed"] == False].groupby("unit_code").size())  # noqa: E712
+    table["n_failed_standards"] = table[key].map(lvl[lvl["passed"] == False].groupby("unit_code").size())
     for k in ("n_checked_standards", "n_failed_standards"):
         table[k] = table[k].fillna(0).astype(int)
     log.info("Computed %d %s indicator rows (%d with a failed standard)", len(table), level,

@@ -34,7 +34,7 @@ from coverage.indicators import STREET_INSTITUTION_KINDS, assign_facilities, tla
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Standard", "STANDARDS", "check_standards", "STANDARDS_COLUMNS"]
+__all__ = ["STANDARDS", "STANDARDS_COLUMNS", "Standard", "check_standards"]
 
 
 @dataclass(frozen=True)
@@ -365,6 +365,6 @@ def check_standards(
                  "no community complexes")
     out = rows.frame()
     log.info("Checked %d standard rows: %d passed, %d failed, %d not checkable", len(out),
-             int((out["passed"] == True).sum()), int((out["passed"] == False).sum()),  # noqa: E712
+             int((out["passed"] == True).sum()), int((out["passed"] == False).sum()),
              int(out["passed"].isna().sum()))
     return out

@@ -13,10 +13,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import Point, box
 
-from coverage.config import (DEFAULT_SERVICES, Config, NetworkConfig, PopulationConfig, RegionConfig,
-                             UnitsConfig)
-from coverage.indicators import (add_covered_flags, data_dictionary_frame, slots_per_1000,
-                                 unit_indicators)
+from coverage.config import (
+    DEFAULT_SERVICES,
+    Config,
+    NetworkConfig,
+    PopulationConfig,
+    RegionConfig,
+    UnitsConfig,
+)
+from coverage.indicators import add_covered_flags, data_dictionary_frame, slots_per_1000, unit_indicators
 
 CRS = "EPSG:32649"
 INF = np.inf

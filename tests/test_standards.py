@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from test_indicators import make_region
 
 from coverage.indicators import unit_indicators
 from coverage.standards import STANDARDS, STANDARDS_COLUMNS, check_standards
-from test_indicators import make_region
 
 
 @pytest.fixture(scope="module")
