@@ -134,8 +134,9 @@ def gap_areas(
 
 
 def _bounds(transform: Any, row: int, col: int) -> tuple[float, float, float, float]:
-    x0, y0 = transform * (col, row)
-    x1, y1 = transform * (col + 1, row + 1)
+    a, b, c, d, e, f = (transform.a, transform.b, transform.c, transform.d, transform.e, transform.f)
+    x0, y0 = a * col + b * row + c, d * col + e * row + f
+    x1, y1 = a * (col + 1) + b * (row + 1) + c, d * (col + 1) + e * (row + 1) + f
     return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)
 
 
