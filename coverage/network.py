@@ -560,7 +560,8 @@ def network_from_road_layer(path: str | Path, *, mode: str, metric_crs: str, wal
                             delivery: DeliveryProfile, class_field: str, speed_field: str = "",
                             oneway_field: str = "", name_field: str = "name", crs: str = "",
                             encoding: str = "auto", min_component_nodes: int = 5,
-                            class_map: dict[str, str] | None = None) -> Network:
+                            class_map: dict[str, str] | None = None,
+                            endpoint_fields: tuple[str, str] | None = None) -> Network:
     """Build the ``mode`` network from a municipal road-line layer (shapefile, GeoPackage, GeoJSON).
 
     Road classes in ``class_field`` are mapped to OSM highway values through
@@ -574,6 +575,9 @@ def network_from_road_layer(path: str | Path, *, mode: str, metric_crs: str, wal
     speed_field : km/h per line; when > 0 it replaces the delivery class speed (walk ignores it)
     oneway_field : yes/true/1/是/单向 = one-way along the line, -1/反向 = against it, else two-way
     crs : CRS to assume when the file has none (config key ``network.crs``)
+    endpoint_fields : ``(from_field, to_field)`` node ids of each line's ends (FNODE/TNODE, SUMO
+        from/to): lines meet where these ids match, even when their end coordinates do not (junction
+        gaps); each such node sits at the mean of its end coordinates, and line ends move there
     encoding : attribute encoding, ``"auto"`` = the .cpg, else UTF-8, else GB18030
 
     Returns
@@ -599,6 +603,8 @@ def network_from_road_layer(path: str | Path, *, mode: str, metric_crs: str, wal
                         "(e.g. 'EPSG:4490' for CGCS2000 lon/lat or 'EPSG:4545' for a Gauss-Kruger zone)")
     fields = {"network.class_field": class_field, "network.speed_field": speed_field,
               "network.oneway_field": oneway_field, "network.name_field": name_field}
+    for i, f in enumerate(endpoint_fields or ()):
+        fields[f"endpoint_fields[{i}]"] = f
     for key, f in fields.items():
         if f and f not in gdf.columns:
             if key == "network.name_field" and f == "name":
@@ -667,6 +673,9 @@ def network_from_road_layer(path: str | Path, *, mode: str, metric_crs: str, wal
     vkey = vkey.reshape(-1).astype(np.int64) + 1
     xr, yr = grid[:, 0] / 100.0, grid[:, 1] / 100.0
     src_rows = rows[part_row]
+    if endpoint_fields:
+        vkey, xr, yr = _endpoint_keys(gdf, endpoint_fields, src_rows=src_rows, way_ptr=way_ptr, vkey=vkey,
+                                      x=xr, y=yr)
     report = {"source": str(path), "n_ways_read": n_rows, "n_ways_kept": int(keep.sum()),
               "excluded_ways": reasons, "n_missing_class": n_missing_class, "n_empty_geometries": int(empty.sum()), "n_not_lines": n_bad}
     return _assemble(mode=mode, crs=mcrs.to_string(), source=str(path), way_ptr=way_ptr, key=vkey, x=xr, y=yr,
@@ -674,6 +683,30 @@ def network_from_road_layer(path: str | Path, *, mode: str, metric_crs: str, wal
                      name=tags["name"].to_numpy(dtype=object)[src_rows], src_oneway=src_oneway[src_rows],
                      direction=direction[src_rows], speed_mps=speed[src_rows],
                      min_component_nodes=min_component_nodes, report=report)
+
+
+def _endpoint_keys(gdf: Any, endpoint_fields: tuple[str, str], *, src_rows: np.ndarray, way_ptr: np.ndarray,
+                   vkey: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Replace the first/last vertex key of every line by a key from its from/to id fields."""
+    n_parts = way_ptr.shape[0] - 1
+    first_part = np.ones(n_parts, dtype=bool)
+    first_part[1:] = src_rows[1:] != src_rows[:-1]
+    last_part = np.ones(n_parts, dtype=bool)
+    last_part[:-1] = src_rows[:-1] != src_rows[1:]
+    ids_from = gdf[endpoint_fields[0]].astype(str).to_numpy()[src_rows]
+    ids_to = gdf[endpoint_fields[1]].astype(str).to_numpy()[src_rows]
+    pos = np.concatenate([way_ptr[:-1][first_part], way_ptr[1:][last_part] - 1])
+    ids = np.concatenate([ids_from[first_part], ids_to[last_part]])
+    uniq, inv = np.unique(ids, return_inverse=True)
+    key = vkey.copy()
+    key[pos] = int(vkey.max(initial=0)) + 1 + inv
+    cnt = np.bincount(inv, minlength=uniq.shape[0])
+    mx = np.bincount(inv, weights=x[pos], minlength=uniq.shape[0]) / cnt
+    my = np.bincount(inv, weights=y[pos], minlength=uniq.shape[0]) / cnt
+    x, y = x.copy(), y.copy()
+    x[pos], y[pos] = mx[inv], my[inv]
+    log.info("Joined line ends through %s/%s: %d end nodes", *endpoint_fields, uniq.shape[0])
+    return key, x, y
 
 
 # --------------------------------------------------------------------------------------------

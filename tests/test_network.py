@@ -429,6 +429,32 @@ def test_chengdu_road_layer():
     assert {"primary", "secondary", "tertiary"} <= set(net.edge_attrs["highway"])
     assert net.report["n_components_kept"] >= 1
     assert (net.edge_attrs["name"] != "").mean() > 0.5
+    # SUMO junction gaps: by coordinates the lines fall apart into hundreds of fragments, and the
+    # builder says so; joined through the from/to junction ids they form one network
+    assert net.report["n_fragments_dropped"] > 100
+    joined = network_from_road_layer(p, mode="delivery", metric_crs="EPSG:32648", walk=WALK, delivery=DELIV,
+                                     class_field="highway", endpoint_fields=("from_node", "to_node"))
+    assert joined.report["n_components_kept"] == 1 and joined.report["n_fragments_dropped"] == 0
+    assert joined.report["total_length_m"] == pytest.approx(130_700, rel=0.1)
+
+
+def test_road_layer_endpoint_fields_join_gaps(tmp_path):
+    lines = [shapely.LineString([(0, 0), (100, 0)]), shapely.LineString([(104, 3), (200, 0)]),
+             shapely.LineString([(102, -3), (102, -100)])]
+    gdf = gpd.GeoDataFrame({"highway": ["primary"] * 3, "fnode": ["a", "J1", "J1"], "tnode": ["J1", "b", "c"]},
+                           geometry=lines, crs=CRS)
+    p = tmp_path / "gaps.gpkg"
+    gdf.to_file(p)
+    kw = {"mode": "walk", "metric_crs": CRS, "walk": WALK, "delivery": DELIV, "class_field": "highway",
+          "min_component_nodes": 1}
+    assert network_from_road_layer(p, **kw).report["n_components_kept"] == 3
+    net = network_from_road_layer(p, endpoint_fields=("fnode", "tnode"), **kw)
+    assert net.report["n_components_kept"] == 1 and net.n_nodes == 4
+    j = np.flatnonzero(np.isclose(net.node_x, 102) & np.isclose(net.node_y, 0))
+    assert j.size == 1  # J1 at the mean of its three line ends
+    assert np.allclose(shapely.length(net.edge_geometry), net.edge_length_m)
+    with pytest.raises(NetworkInputError, match=r"endpoint_fields\[1\] = 'to'"):
+        network_from_road_layer(p, endpoint_fields=("fnode", "to"), **kw)
 
 
 # --------------------------------------------------------------------------------------------
