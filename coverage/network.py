@@ -807,7 +807,9 @@ def build_networks(cfg: Config, *, metric_crs: str, study_area_wgs84: Any = None
             if not path.is_file():
                 fetch_osmnx_network(nc.place, path)
         else:
-            assert nc.path is not None  # guaranteed by load_config
+            if nc.path is None:
+                raise NetworkInputError(f"{cfg.path}: network.path is missing (required when "
+                                        f"network.source = 'osm_file')")
             path = nc.path
         ways = read_osm_ways(path)
         if clip is not None:
@@ -817,7 +819,9 @@ def build_networks(cfg: Config, *, metric_crs: str, study_area_wgs84: Any = None
                                                delivery=cfg.delivery,
                                                min_component_nodes=nc.min_component_nodes)
     else:
-        assert nc.path is not None
+        if nc.path is None:
+            raise NetworkInputError(f"{cfg.path}: network.path is missing (required when "
+                                    f"network.source = 'road_layer')")
         for mode in MODES:
             nets[mode] = network_from_road_layer(
                 nc.path, mode=mode, metric_crs=metric_crs, walk=cfg.walk, delivery=cfg.delivery,
