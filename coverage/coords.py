@@ -20,8 +20,15 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["out_of_china", "wgs84_to_gcj02", "gcj02_to_wgs84", "gcj02_to_bd09", "bd09_to_gcj02",
-           "bd09_to_wgs84", "wgs84_to_bd09"]
+__all__ = [
+    "bd09_to_gcj02",
+    "bd09_to_wgs84",
+    "gcj02_to_bd09",
+    "gcj02_to_wgs84",
+    "out_of_china",
+    "wgs84_to_bd09",
+    "wgs84_to_gcj02",
+]
 
 ArrayLike = npt.ArrayLike
 Pair = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]

@@ -32,9 +32,10 @@ import math
 import re
 import zipfile
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -50,10 +51,25 @@ from coverage.coords import bd09_to_wgs84, gcj02_to_wgs84, out_of_china
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "LayerError", "Units", "LayerSummary", "FacilityLayers", "LayerReport", "read_units", "units_from_osm",
-    "resolve_metric_crs", "read_facilities", "facilities_from_osm", "check_layers", "write_rejects",
-    "map_kind", "parse_number", "detect_encoding", "FACILITY_COLUMNS", "KIND_ALIASES", "FIELD_ALIASES",
+    "FACILITY_COLUMNS",
+    "FIELD_ALIASES",
+    "KIND_ALIASES",
     "OSM_KIND_RULES",
+    "FacilityLayers",
+    "LayerError",
+    "LayerReport",
+    "LayerSummary",
+    "Units",
+    "check_layers",
+    "detect_encoding",
+    "facilities_from_osm",
+    "map_kind",
+    "parse_number",
+    "read_facilities",
+    "read_units",
+    "resolve_metric_crs",
+    "units_from_osm",
+    "write_rejects",
 ]
 
 
@@ -347,7 +363,7 @@ def _guess_dbf_encoding(dbf: bytes) -> str:
 
 
 def _decode_truncated(b: bytes, enc: str) -> str:
-    for cut in range(0, 4):
+    for cut in range(4):
         try:
             return b[: len(b) - cut].decode(enc)
         except UnicodeDecodeError:
@@ -479,8 +495,8 @@ def _read_vector(path: Path, *, layer: str, encoding: str, key: str) -> _Raw:
         def fix(v: Any) -> Any:
             if not isinstance(v, str):
                 return v
-            try:
-                return v.encode("latin1").decode(enc, errors="replace").strip()
+            try:  # names cut at 10 bytes may end in half a character: drop it
+                return v.encode("latin1").decode(enc, errors="replace").strip().rstrip("\ufffd")
             except UnicodeEncodeError:  # already decoded
                 return v
 
@@ -535,8 +551,6 @@ def _header(table: pd.DataFrame, header_rows: int) -> tuple[pd.DataFrame, dict[s
     labels: dict[str, list[str]] = {}
     for j in range(table.shape[1]):
         parts = [rows[r][j] for r in range(header_rows) if rows[r][j]]
-        if header_rows > 1 and rows[-1][j] is None:
-            parts = [p for p in parts]  # a column with only a group header keeps it
         name = parts[-1] if parts else f"column_{j + 1}"
         if name in names:
             name = "/".join(parts) if len(parts) > 1 and "/".join(parts) not in names else f"{name}_{j + 1}"
@@ -554,8 +568,9 @@ def _read_table(path: Path, fc: FacilityLayerConfig, key: str) -> _Raw:
         if not text.strip():
             raise LayerError(f"{path}: the file has no header and no rows")
         try:
-            table = pd.read_csv(io.StringIO(text), header=None, dtype=str, keep_default_na=False,
-                                sep=None, engine="python")
+            first = text.lstrip("\ufeff").splitlines()[0]
+            sep = max((",", "\t", ";", "|"), key=first.count)  # the delimiter of the header line
+            table = pd.read_csv(io.StringIO(text), header=None, dtype=str, keep_default_na=False, sep=sep)
         except Exception as exc:  # noqa: BLE001 - pandas parser errors
             raise LayerError(f"{path}: not a readable CSV ({exc})") from None
     else:
@@ -578,7 +593,9 @@ def _read_table(path: Path, fc: FacilityLayerConfig, key: str) -> _Raw:
 
 
 def _find_column(labels: Mapping[str, list[str]], aliases: Iterable[str], *, prefix: bool = False,
-                 taken: set[str] = frozenset()) -> str | None:  # type: ignore[assignment]
+                 taken: Iterable[str] = ()) -> str | None:
+    """The column whose label matches an alias (exactly, or as a truncated prefix when ``prefix``)."""
+    taken = set(taken)
     norm_aliases = [_norm_label(a) for a in aliases]
     for col, labs in labels.items():
         if col in taken:
@@ -595,7 +612,7 @@ def _find_column(labels: Mapping[str, list[str]], aliases: Iterable[str], *, pre
 
 
 def _utm_epsg(lon: float, lat: float) -> str:
-    zone = int(math.floor((lon + 180.0) / 6.0)) % 60 + 1
+    zone = math.floor((lon + 180.0) / 6.0) % 60 + 1
     return f"EPSG:{(32600 if lat >= 0 else 32700) + zone}"
 
 
@@ -712,15 +729,24 @@ def facilities_from_osm(path: str | Path, *, kinds: Mapping[str, str] | None = N
                      "address": addr or None, "operator": tags.get("operator"),
                      "tags": json.dumps(dict(tags), ensure_ascii=False), "geometry": geom})
 
+    keys = tuple(sorted({*_OSM_CANDIDATE, *(k for cond, _ in rules for k in cond)}))
+
+    def wanted(t: Any) -> bool:  # cheap test on the osmium TagList before building a dict
+        return any(k in t for k in keys)
+
     class _H(osmium.SimpleHandler):  # type: ignore[misc]
         def node(self, n: Any) -> None:
+            if not n.tags or not wanted(n.tags):
+                return
             tags = dict(n.tags)
-            if tags and _is_candidate(tags, rules):
+            if _is_candidate(tags, rules):
                 add(f"n{n.id}", tags, shapely.Point(n.location.lon, n.location.lat) if n.location.valid() else None)
 
         def way(self, w: Any) -> None:
+            if not w.tags or not wanted(w.tags):
+                return
             tags = dict(w.tags)
-            if not tags or not _is_candidate(tags, rules):
+            if not _is_candidate(tags, rules):
                 return
             try:
                 coords = [(nd.lon, nd.lat) for nd in w.nodes]
@@ -736,10 +762,10 @@ def facilities_from_osm(path: str | Path, *, kinds: Mapping[str, str] | None = N
             add(f"w{w.id}", tags, geom)
 
         def area(self, a: Any) -> None:
-            if a.from_way():
+            if a.from_way() or not wanted(a.tags):
                 return  # closed ways are handled in way()
             tags = dict(a.tags)
-            if tags and _is_candidate(tags, rules):
+            if _is_candidate(tags, rules):
                 try:
                     geom = shapely.from_wkb(bytes.fromhex(wkb.create_multipolygon(a)))
                 except RuntimeError:
