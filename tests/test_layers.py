@@ -580,3 +580,54 @@ def test_comoros_units_and_facilities() -> None:
     assert (g["kind"] == "hospital").sum() >= 28
     # amenity=social_facility without a subtag is a row but maps to no kind (rejected with its tags)
     assert (g["kind"].isna()).sum() >= 3
+
+
+# ------------------------------------------------------------------------------------------------
+# the demo county (coverage.demo, generated): every layer reads with zero rejects
+# ------------------------------------------------------------------------------------------------
+
+def _osm_road_lines(path: Path, metric_crs: str) -> gpd.GeoSeries:
+    import osmium
+
+    lines = []
+
+    class H(osmium.SimpleHandler):
+        def way(self, w):
+            if "highway" in w.tags:
+                lines.append(shapely.LineString([(n.lon, n.lat) for n in w.nodes]))
+
+    H().apply_file(str(path), locations=True)
+    return gpd.GeoSeries(lines, crs="EPSG:4326").to_crs(metric_crs)
+
+
+def test_demo_layers_read_without_rejects(tmp_path) -> None:
+    demo = pytest.importorskip("coverage.demo")
+    import dataclasses
+    import shutil
+
+    from coverage.config import load_config
+
+    shutil.copy(Path(__file__).resolve().parents[1] / "layers" / "demo" / "coverage.toml", tmp_path)
+    demo.build_demo(tmp_path)
+    cfg = load_config(tmp_path / "coverage.toml")
+    rep = check_layers(cfg)
+    assert rep.ok, rep.text()
+    assert rep.metric_crs == "EPSG:32649" or rep.metric_crs.startswith("EPSG:326")
+    u = read_units(cfg)
+    metric = resolve_metric_crs(cfg, u.units)
+    roads = _osm_road_lines(cfg.network.path, metric)
+    res = read_facilities(cfg, study_area_wgs84=u.units, metric_crs=metric, roads=roads)
+    assert res.rejects.empty, res.rejects
+    for s in res.reports:
+        assert s.rows_read > 0 and s.accepted == s.rows_read
+        assert not any(w.startswith("points look shifted") for w in s.warnings), s.warnings
+    by_layer = {s.name: s for s in res.reports}
+    assert by_layer["elderly_childcare"].encoding == "gb18030"  # GBK shapefile without .cpg
+    assert res.facilities["name"].str.contains(r"[\u4e00-\u9fff]").all()
+    assert res.facilities["fac_id"].is_unique
+    # the GCJ-02 meal points read as if they were WGS84: the shift warning fires, naming the fix
+    i = next(i for i, f in enumerate(cfg.facilities) if f.coords == "gcj02")
+    wrong = dataclasses.replace(cfg, facilities=(dataclasses.replace(cfg.facilities[i], coords="wgs84"),))
+    res = read_facilities(wrong, study_area_wgs84=u.units, metric_crs=metric, roads=roads)
+    w = [w for w in res.reports[0].warnings if w.startswith("points look shifted")]
+    assert w and 'set facilities[0].coords = "gcj02"' in w[0], res.reports[0].warnings
