@@ -1471,10 +1471,36 @@ def read_facilities(cfg: Config, *, study_area_wgs84: Any, metric_crs: str,
     return FacilityLayers(facilities=fac.reset_index(drop=True), rejects=rej.reset_index(drop=True), reports=reports)
 
 
+def _osm_road_lines(path: Path, metric_crs: str, bbox: tuple[float, float, float, float]) -> gpd.GeoSeries:
+    """highway=* ways of an OSM file touching ``bbox`` (lon/lat) as lines in the metric CRS (for the
+    shift warning of :func:`check_layers` only; routing uses :mod:`coverage.network`)."""
+    import osmium
+
+    lines: list[BaseGeometry] = []
+    x0, y0, x1, y1 = bbox
+
+    class _H(osmium.SimpleHandler):  # type: ignore[misc]
+        def way(self, w: Any) -> None:
+            if "highway" not in w.tags:
+                return
+            try:
+                xy = [(n.lon, n.lat) for n in w.nodes]
+            except osmium.InvalidLocationError:
+                return
+            if len(xy) >= 2 and any(x0 <= x <= x1 and y0 <= y <= y1 for x, y in xy):
+                lines.append(shapely.LineString(xy))
+
+    _H().apply_file(str(path), locations=True)
+    return gpd.GeoSeries(lines, crs="EPSG:4326").to_crs(metric_crs)
+
+
 def check_layers(cfg: Config, *, roads: gpd.GeoSeries | None = None) -> LayerReport:
     """Read every input layer and report rows, accepted, rejected by reason, CRS, encoding, kinds and
     warnings (``python -m coverage check-layers``). Never raises for input problems: they are in the
-    report and ``.ok`` is False."""
+    report and ``.ok`` is False.
+
+    ``roads`` (metric CRS lines) feed the GCJ-02/BD-09 shift warning; when not given and the network
+    source is an OSM file, its highway ways are read for that purpose."""
     us = LayerSummary(name="units", source_file=str(cfg.units.path))
     report = LayerReport(units=us, layers=[])
     try:
@@ -1493,6 +1519,12 @@ def check_layers(cfg: Config, *, roads: gpd.GeoSeries | None = None) -> LayerRep
         report.metric_crs = resolve_metric_crs(cfg, units.units)
         area = units.units
     metric = report.metric_crs or "EPSG:3857"
+    net = cfg.network
+    if roads is None and area is not None and net.source == "osm_file" and net.path is not None and net.path.exists():
+        try:
+            roads = _osm_road_lines(net.path, metric, tuple(area.total_bounds))  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001 - an unreadable network is the network check's business
+            log.warning("could not read roads from %s for the shift check: %s", net.path, exc)
     lon_hint = None
     area_m = _study_area(area, metric) if area is not None else None
     if area is not None:

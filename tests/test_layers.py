@@ -625,9 +625,13 @@ def test_demo_layers_read_without_rejects(tmp_path) -> None:
     assert by_layer["elderly_childcare"].encoding == "gb18030"  # GBK shapefile without .cpg
     assert res.facilities["name"].str.contains(r"[\u4e00-\u9fff]").all()
     assert res.facilities["fac_id"].is_unique
+    # check-layers reads the roads of the network's OSM file itself: the shift check ran, quietly
+    assert "points look shifted" not in rep.text()
     # the GCJ-02 meal points read as if they were WGS84: the shift warning fires, naming the fix
     i = next(i for i, f in enumerate(cfg.facilities) if f.coords == "gcj02")
     wrong = dataclasses.replace(cfg, facilities=(dataclasses.replace(cfg.facilities[i], coords="wgs84"),))
     res = read_facilities(wrong, study_area_wgs84=u.units, metric_crs=metric, roads=roads)
     w = [w for w in res.reports[0].warnings if w.startswith("points look shifted")]
     assert w and 'set facilities[0].coords = "gcj02"' in w[0], res.reports[0].warnings
+    rep = check_layers(wrong)
+    assert "points look shifted" in rep.text() and rep.ok  # a warning, not an error
