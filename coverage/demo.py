@@ -31,6 +31,7 @@ west to east at y ~ 8 km)::
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import logging
 import math
@@ -193,7 +194,7 @@ def _community_code(unit_key: str, num: int) -> str:
 
 def _river_pts(x0: float, x1: float) -> list[tuple[float, float]]:
     """River boundary vertices from x0 to x1 (either direction) every 0.1 km."""
-    n = int(round(abs(x1 - x0) / 0.1))
+    n = round(abs(x1 - x0) / 0.1)
     xs = [round(x0 + (x1 - x0) * k / n, 6) for k in range(n + 1)]
     return [(x, _r(x)) for x in xs]
 
@@ -236,18 +237,18 @@ def unit_key_at(x_km: np.ndarray, y_km: np.ndarray) -> np.ndarray:
 
 def _key(p: tuple[float, float]) -> tuple[int, int]:
     """Node identity: coordinates rounded to 0.1 m."""
-    return (int(round(p[0] * 10000.0)), int(round(p[1] * 10000.0)))
+    return (round(p[0] * 10000.0), round(p[1] * 10000.0))
 
 
 def _seg(p0: tuple[float, float], p1: tuple[float, float], step: float = 0.05) -> list[tuple[float, float]]:
-    n = max(1, int(math.ceil(math.hypot(p1[0] - p0[0], p1[1] - p0[1]) / step - 1e-9)))
+    n = max(1, math.ceil(math.hypot(p1[0] - p0[0], p1[1] - p0[1]) / step - 1e-9))
     return [(p0[0] + (p1[0] - p0[0]) * k / n, p0[1] + (p1[1] - p0[1]) * k / n) for k in range(n + 1)]
 
 
 def _path(points: Sequence[tuple[float, float]], step: float = 0.05) -> list[tuple[float, float]]:
     """Polyline through ``points`` with a vertex at least every ``step`` km."""
     out: list[tuple[float, float]] = [points[0]]
-    for a, b in zip(points[:-1], points[1:], strict=True):
+    for a, b in itertools.pairwise(points):
         out.extend(_seg(a, b, step)[1:])
     return out
 
@@ -271,7 +272,7 @@ class _Ways:
 
 def _lattice(a: float, b: float, step: float = 0.05) -> list[float]:
     """Multiples of ``step`` from a to b inclusive (a, b themselves multiples of step)."""
-    n = int(round((b - a) / step))
+    n = round((b - a) / step)
     return [round(a + step * k, 6) for k in range(n + 1)]
 
 
@@ -365,7 +366,7 @@ def _town_roads(w: _Ways) -> None:
     # --- motorway: two one-way carriageways, bridges over the river and over S201 -----------
     for x, north in ((1.815, True), (1.785, False)):
         cuts = [0.0, 5.4, 5.6, 8.15, 8.5, 15.0]
-        for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+        for a, b in itertools.pairwise(cuts):
             pts = [(x, y) for y in _lattice(a, b)]
             bridge = {"bridge": "yes", "layer": "1"} if (a, b) in ((5.4, 5.6), (8.15, 8.5)) else {}
             w.add(pts if north else pts[::-1], highway="motorway", name="示范高速", ref="G99", oneway="yes",
@@ -537,7 +538,6 @@ _MEAL_POINTS: tuple[_Fac, ...] = (
     _Fac("石桥村老年餐桌", "老年餐桌", 2.53, 1.98, "白水镇石桥村"),
     _Fac("金河镇长寿食堂", "长寿食堂", 12.33, 3.78, "金河镇金河村X103县道旁"),
     _Fac("杨柳村老年餐桌", "老年餐桌", 8.83, 1.53, "金河镇杨柳村"),
-    _Fac("渡桥村助餐点", "助餐点", 13.83, 6.58, "金河镇渡桥村"),
 )
 
 _HEALTH: tuple[_Fac, ...] = (
@@ -611,8 +611,8 @@ def _grid() -> _Grid:
     lon1, lat1 = _lonlat(SIZE_KM, SIZE_KM)
     west = (math.floor(LON0 / CELL_DEG) - MARGIN_CELLS) * CELL_DEG
     south = (math.floor(LAT0 / CELL_DEG) - MARGIN_CELLS) * CELL_DEG
-    n_cols = int(math.ceil((float(lon1) - west) / CELL_DEG)) + MARGIN_CELLS
-    n_rows = int(math.ceil((float(lat1) - south) / CELL_DEG)) + MARGIN_CELLS
+    n_cols = math.ceil((float(lon1) - west) / CELL_DEG) + MARGIN_CELLS
+    n_rows = math.ceil((float(lat1) - south) / CELL_DEG) + MARGIN_CELLS
     return _Grid(west=round(west, 9), north=round(south + n_rows * CELL_DEG, 9), n_cols=n_cols, n_rows=n_rows)
 
 
@@ -662,7 +662,7 @@ def _densify_ring(coords: Sequence[tuple[float, float]]) -> list[tuple[float, fl
     straight in UTM).
     """
     out: list[tuple[float, float]] = []
-    for (ax, ay), (bx, by) in zip(coords[:-1], coords[1:], strict=True):
+    for (ax, ay), (bx, by) in itertools.pairwise(coords):
         out.append((ax, ay))
         for axis, (a, b) in ((0, (ax, bx)), (1, (ay, by))):
             other = (ay, by) if axis == 0 else (ax, bx)
@@ -890,7 +890,8 @@ def _health_xlsx() -> bytes:
 
 def _repack_zip(data: bytes) -> bytes:
     """Rewrite a zip with fixed entry times, stored entries and fixed docProps timestamps."""
-    stamp = "%04d-%02d-%02dT%02d:%02d:%02dZ" % _FIXED_DATE
+    y, mo, d, h, mi, se = _FIXED_DATE
+    stamp = f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{se:02d}Z"
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as zin, zipfile.ZipFile(out, "w") as zout:
         for name in zin.namelist():

@@ -8,7 +8,6 @@ does not rely on the pipeline it is meant to test.
 from __future__ import annotations
 
 import shutil
-import tomllib
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,7 +219,7 @@ def test_meal_csv_is_gbk_gcj02(built: tuple[Path, list[Path]]) -> None:
     text = raw.decode("gbk")
     assert text.splitlines()[0] == "名称,类型,地址,经度,纬度"
     assert {"长寿食堂", "老年餐桌", "助餐点", "中央厨房"} <= {ln.split(",")[1] for ln in text.splitlines()[1:]}
-    names, wgs = _meal_wgs84(out)
+    _names, wgs = _meal_wgs84(out)
     first = demo._MEAL_POINTS[0]
     true = np.array(demo._lonlat(first.x, first.y))
     gcj = np.array([float(v) for v in text.splitlines()[1].split(",")[3:5]])
@@ -482,4 +481,4 @@ def test_gap_town_beyond_meal_radius(built: tuple[Path, list[Path]], graph: Grap
     for vx, vy, *_ in demo._VILLAGES:
         if demo.unit_key_at(np.array([vx]), np.array([vy]))[0] == gap_key:
             tv = _times_from(graph, "delivery", mxy, _utm(*demo._lonlat(vx, vy)))
-            assert tv.min() > 35 * 60
+            assert tv.min() > 40 * 60
