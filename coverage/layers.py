@@ -910,7 +910,8 @@ def read_units(cfg: Config) -> Units:
     polygons are repaired with ``shapely.make_valid`` (warned); empty or non-polygon ones are errors.
     """
     uc = cfg.units
-    if uc.path.suffix.lower() in (".pbf", ".osm", ".o5m") or uc.path.name.lower().endswith(".osm.bz2"):
+    if uc.source == "osm" or uc.path.suffix.lower() in (".pbf", ".osm", ".o5m") \
+            or uc.path.name.lower().endswith(".osm.bz2"):
         return _units_from_osm_config(cfg)
     problems: list[str] = []
     warnings: list[str] = []
@@ -990,27 +991,29 @@ def read_units(cfg: Config) -> Units:
 
 
 def _units_from_osm_config(cfg: Config) -> Units:
-    """``units.path`` is an OSM file: ``units.layer = "admin_level=8"`` picks the level (default 8);
-    ``units.type_field`` may be a literal 街道/镇/乡 (default 街道) and ``units.class_field`` a literal
-    城区/郊区 (default from the type); ``units.code_field`` names the tag used as code ("ref",
-    "ISO3166-2"; default or missing tag: the relation id)."""
+    """Units from the administrative boundaries of an OSM file (``units.source = "osm"``, or a
+    ``units.path`` ending in .osm/.pbf): ``units.admin_level`` picks the level, ``units.osm_code_tag``
+    the tag used as code ("ISO3166-2", "ref"; boundaries without it are skipped and logged: extracts
+    carry their neighbours' boundaries too; "" = relation id), ``units.default_type`` /
+    ``units.default_class`` the type and class given to every unit (default 街道 / from the type)."""
     uc = cfg.units
-    m = re.fullmatch(r"\s*(?:admin_level\s*=\s*)?(\d+)\s*", uc.layer or "8")
-    if m is None:
-        raise LayerError(f"{uc.path}: units.layer = {uc.layer!r}: for an OSM file give \"admin_level=<n>\"")
-    utype = uc.type_field if uc.type_field in UNIT_TYPES else "街道"
-    ucls = uc.class_field if uc.class_field in UNIT_CLASSES else ""
-    code_tag = "" if uc.code_field in ("code", "id", "") else uc.code_field
-    gdf = units_from_osm(uc.path, admin_level=int(m.group(1)), unit_type=utype, unit_class=ucls,
-                         code_tag=code_tag)
+    utype = uc.default_type or "街道"
+    code_tag = uc.osm_code_tag
+    gdf = units_from_osm(uc.path, admin_level=uc.admin_level, unit_type=utype, unit_class=uc.default_class,
+                         code_tag=code_tag, tags={code_tag: "*"} if code_tag else None)
+    if gdf.empty:
+        raise LayerError(f"{uc.path}: no administrative boundary of admin_level={uc.admin_level}"
+                         + (f" with a {code_tag!r} tag" if code_tag else "")
+                         + " builds a polygon; check units.admin_level / units.osm_code_tag")
     dup = [c for c, n in Counter(gdf["unit_code"]).items() if n > 1]
     if dup:
         raise LayerError(f"{uc.path}: duplicate unit codes from tag {code_tag!r}: {', '.join(map(repr, dup))}; "
-                         f"set units.code_field = \"id\" to use relation ids")
+                         f"set units.osm_code_tag = \"\" to use relation ids")
     units = gdf[["unit_code", "unit_name", "unit_type", "unit_class", "area_type", "geometry"]].copy()
     comm = gpd.GeoDataFrame({"community_code": [], "community_name": [], "unit_code": []},
                             geometry=gpd.GeoSeries([], crs="EPSG:4326"), crs="EPSG:4326")
-    return Units(units=gpd.GeoDataFrame(units, geometry="geometry", crs="EPSG:4326"), communities=comm)
+    return Units(units=gpd.GeoDataFrame(units, geometry="geometry", crs="EPSG:4326").reset_index(drop=True),
+                 communities=comm)
 
 
 def resolve_metric_crs(cfg: Config, units_wgs84: gpd.GeoDataFrame) -> str:

@@ -559,8 +559,8 @@ def test_liechtenstein_units_and_facilities(tmp_path) -> None:
     area_km2 = u.set_index("unit_name").to_crs("EPSG:32632").area / 1e6
     assert area_km2["Triesenberg"] == pytest.approx(29.7, abs=0.3)
     assert resolve_metric_crs(_cfg(tmp_path), u) == "EPSG:32632"
-    # the same through the config: units.path = the PBF, units.layer = "admin_level=8"
-    ru = read_units(_cfg(tmp_path, units=UnitsConfig(path=pbf, layer="admin_level=8", type_field="镇")))
+    # the same through the config: units.source = "osm", admin_level, default_type
+    ru = read_units(_cfg(tmp_path, units=UnitsConfig(path=pbf, source="osm", admin_level=8, default_type="镇")))
     assert ru.units["unit_code"].tolist() == u["unit_code"].tolist() and set(ru.units["unit_class"]) == {"郊区"}
     cfg = _cfg(tmp_path, FacilityLayerConfig(name="osm", path=pbf, from_osm=True))
     res = read_facilities(cfg, study_area_wgs84=u, metric_crs="EPSG:32632")
