@@ -119,6 +119,11 @@ class NetworkConfig:
     speed_field: str = ""  # km/h; empty: the delivery profile's speed per class
     oneway_field: str = ""
     name_field: str = "name"
+    #: (from_field, to_field) node ids of each line, for layers not noded at shared coordinates
+    #: (e.g. SUMO exports leave gaps at junctions); empty = topology from shared coordinates
+    endpoint_fields: tuple[str, ...] = ()
+    #: extra road-class value -> OSM highway value mapping (e.g. {"城市主干道" = "primary"})
+    class_map: dict[str, str] = field(default_factory=dict)
     crs: str = ""
     encoding: str = "auto"
 
@@ -497,6 +502,8 @@ def load_config(path: str | Path) -> Config:
         ld.problems.append(f"  network.path: missing (required when network.source = {network.source!r})")
     if network is not None and network.source == "osmnx" and not network.place:
         ld.problems.append("  network.place: missing (required when network.source = 'osmnx')")
+    if network is not None and len(network.endpoint_fields) not in (0, 2):
+        ld.bad("network.endpoint_fields", list(network.endpoint_fields), "two field names [from, to] or []")
     if population is not None and population.total is None and population.census_csv is None:
         ld.problems.append("  population: give `total` (a raster of persons per cell) or `census_csv`")
 

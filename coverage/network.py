@@ -827,7 +827,8 @@ def build_networks(cfg: Config, *, metric_crs: str, study_area_wgs84: Any = None
                 nc.path, mode=mode, metric_crs=metric_crs, walk=cfg.walk, delivery=cfg.delivery,
                 class_field=nc.class_field, speed_field=nc.speed_field, oneway_field=nc.oneway_field,
                 name_field=nc.name_field, crs=nc.crs, encoding=nc.encoding,
-                min_component_nodes=nc.min_component_nodes)
+                min_component_nodes=nc.min_component_nodes, class_map=dict(nc.class_map) or None,
+                endpoint_fields=tuple(nc.endpoint_fields) or None)
     for net in nets.values():
         net.report["build_s"] = round(time.perf_counter() - t0, 3)
     log.info("Built networks %s in %.1f s", {m: (n.n_nodes, n.n_edges) for m, n in nets.items()},
