@@ -130,8 +130,7 @@ def run(cfg: Config, *, build_root: Path = Path("build")) -> Path:
             for service, covered_col, pop_col in _gap_specs(cfg, cells):
                 g = gapmod.gap_areas(cells, service=service, covered_col=covered_col, pop_col=pop_col,
                                      nearest_col=f"nearest_{service}_id", tt_col=f"tt_{service}_s",
-                                     transform=cells_res.transform, raster_crs=cells_res.raster_crs,
-                                     crs=metric_crs)
+                                     transform=cells_res.transform, crs=cells_res.raster_crs)
                 gap_frames.append(g)
             gaps = pd.concat(gap_frames, ignore_index=True) if gap_frames else None
 
@@ -279,21 +278,25 @@ def _write_isochrones(iso: dict[str, gpd.GeoDataFrame], path: Path) -> None:
 
 
 def _fca_costs(cfg: Config, nets: dict[str, Any], facilities: gpd.GeoDataFrame, cells: gpd.GeoDataFrame,
-               snaps: dict[str, Any], coverage_matrix: Any) -> dict[str, Any]:
-    """Site x cell travel-time matrices within the 2SFCA catchment, for beds and childcare slots."""
+               snaps: dict[str, Any], coverage_matrix: Any) -> dict[str, tuple[list[str], Any]]:
+    """Network site x cell-piece travel-time matrices within the 2SFCA catchment (beds, childcare slots).
+
+    The matrix is computed once per unique cell centre and its columns repeated for each piece of a
+    cell split between units.
+    """
     catch_s = cfg.standards.fca_catchment_min * 60.0
-    out: dict[str, Any] = {"cell_ids": snaps["cell_ids"], "catchment_s": catch_s}
-    for key, service, col in (("beds", "elderly", "beds"), ("slots", "childcare", "childcare_slots")):
+    piece_to_cell = np.searchsorted(snaps["cell_ids"], cells["cell_id"].to_numpy())
+    out: dict[str, tuple[list[str], Any]] = {}
+    for service in ("elderly", "childcare"):
         scfg = cfg.services[service]
         fs = snaps[f"fac_{scfg.mode}"]
-        mask = _service_mask(facilities, scfg.kinds) & fs.snapped & (facilities[col].fillna(0).to_numpy() > 0)
+        mask = _service_mask(facilities, scfg.kinds) & fs.snapped
+        if not mask.any():
+            continue
         access = cfg.walk.access_speed_mps if scfg.mode == "walk" else cfg.delivery.access_speed_mps
-        if mask.any():
-            m = coverage_matrix(nets[scfg.mode], _subset_snap(fs, mask), snaps[f"cell_{scfg.mode}"],
-                                access_speed_mps=access, limit_s=catch_s)
-        else:
-            m = None
-        out[key] = {"fac_index": np.flatnonzero(mask), "matrix": m}
+        m = coverage_matrix(nets[scfg.mode], _subset_snap(fs, mask), snaps[f"cell_{scfg.mode}"],
+                            access_speed_mps=access, limit_s=catch_s)
+        out[service] = (list(facilities["fac_id"].to_numpy()[mask]), m.tocsc()[:, piece_to_cell].tocsr())
     return out
 
 
