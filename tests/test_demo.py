@@ -292,6 +292,7 @@ def test_units_and_communities_tile_the_county(built: tuple[Path, list[Path]]) -
     assert set(streets["class"]) == {"城区"} and sorted(streets["area_type"]) == ["mixed", "new", "old"]
     assert set(units.loc[units["type"] != "街道", "class"]) == {"郊区"}
     assert units["code"].str.fullmatch(r"\d{12}").all() and comms["code"].str.fullmatch(r"\d{12}").all()
+    assert units.estimate_utm_crs().to_epsg() == 32649  # the brief: auto metric CRS = UTM 49N
     area = units.union_all().area
     assert 200e6 < area < 250e6
     assert units.area.sum() == pytest.approx(area, abs=1.0)  # no overlaps
