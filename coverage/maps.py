@@ -13,8 +13,15 @@ writes ``maps/<region>/``:
 - ``assets/``: Leaflet and the page script/style, copied from ``coverage/assets/`` and referenced by
   relative URLs, so the pages need no network at all.
 
+Pages are folium maps (``folium.Map`` in a Figure): overlays are ``folium.GeoJson`` layers with style
+functions, ``GeoJsonPopup``/``GeoJsonTooltip``, ``LayerControl`` and the scale bar; header, legends,
+side panel and table are escaped HTML elements of the Figure. folium's CDN scripts and stylesheets
+(leaflet, jquery, bootstrap, awesome-markers, font-awesome) are replaced per map by the local files of
+``assets/`` and every rendered page is checked (:func:`check_offline`): no remote script, stylesheet or
+image, and tile URLs only for a configured basemap.
+
 Every municipal string reaches the pages escaped: server-side HTML goes through :func:`html.escape`,
-and map popups/tooltips are built by ``assets/coverage-map.js`` from JSON with ``textContent``.
+and GeoJSON properties are escaped before folium (whose popups/tooltips insert them as HTML) sees them.
 The snapping rule text of ``run_info.json`` is shown on every page (results depend on it).
 """
 
@@ -32,11 +39,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
+from branca.element import MacroElement
+from jinja2 import Template
 
 from coverage.config import BASEMAPS, DEFAULT_SERVICES, FACILITY_KINDS
 
@@ -250,11 +260,20 @@ def _fmt(v: Any, *, digits: int = 0, unit: str = "", pct: bool = False) -> str:
 
 
 def _features(gdf: gpd.GeoDataFrame, props: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    """GeoJSON FeatureCollection with string ids; every ``str`` property is HTML-escaped.
+
+    folium's GeoJsonPopup/GeoJsonTooltip insert property values into the page as HTML, so the
+    escaping happens here, once, for every municipal string. Keys ending in ``_html`` carry markup
+    this module built from already escaped parts and are passed through.
+    """
     feats = []
     for row, geom in zip(gdf.itertuples(index=False), gdf.geometry.values, strict=True):
         if geom is None or geom.is_empty:
             continue
-        feats.append({"type": "Feature", "properties": props(row), "geometry": json.loads(shapely.to_geojson(geom))})
+        p = {k: (html.escape(v) if isinstance(v, str) and not k.endswith("_html") else v)
+             for k, v in props(row).items()}
+        feats.append({"type": "Feature", "id": str(len(feats)), "properties": p,
+                      "geometry": json.loads(shapely.to_geojson(geom))})
     return {"type": "FeatureCollection", "features": feats}
 
 
@@ -292,7 +311,7 @@ def _count_breaks(values: np.ndarray) -> list[float]:
 
 
 # --------------------------------------------------------------------------------------------
-# Basemap tiles, page shell
+# Basemap tiles, folium page shell
 # --------------------------------------------------------------------------------------------
 
 
@@ -303,24 +322,17 @@ def _tiles(basemap: str, tianditu_key: str) -> list[dict[str, Any]]:
         return []
     if basemap == "osm":
         return [{"url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png", "subdomains": "abc", "max_zoom": 19,
-                 "attribution": "© OpenStreetMap contributors"}]
+                 "attribution": "© OpenStreetMap contributors", "name": "OpenStreetMap"}]
     if basemap == "amap":
         return [{"url": "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}",
-                 "subdomains": "1234", "max_zoom": 18, "attribution": "© 高德地图 (GCJ-02)"}]
+                 "subdomains": "1234", "max_zoom": 18, "attribution": "© 高德地图 (GCJ-02)", "name": "高德地图"}]
     if not tianditu_key:
         raise MapsError("basemap = 'tianditu' needs a key: set [maps] tianditu_key in coverage.toml "
                         "(or use basemap = 'none' offline)")
     tmpl = ("https://t{s}.tianditu.gov.cn/%s_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=%s"
             "&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk=")
     return [{"url": tmpl % (lyr, lyr) + tianditu_key, "subdomains": "01234567", "max_zoom": 18,
-             "attribution": "© 天地图"} for lyr in ("vec", "cva")]
-
-
-def _json_script(data: dict[str, Any]) -> str:
-    """Page data as a non-executed JSON block; '<', '>' and '&' escaped so no tag can close it."""
-    s = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    s = s.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    return f'<script type="application/json" id="coverage-data">{s}</script>'
+             "attribution": "© 天地图", "name": f"天地图 {lyr}"} for lyr in ("vec", "cva")]
 
 
 def snapping_rule_text(run_info: dict[str, Any]) -> str:
@@ -339,20 +351,152 @@ def snapping_rule_text(run_info: dict[str, Any]) -> str:
     return "snapping rule not recorded in run_info.json"
 
 
-def _page(title: str, rule: str, body: str, data: dict[str, Any] | None) -> str:
-    e = html.escape
-    return (
+#: what every page loads, relative to the page (folium's CDN defaults are replaced per map)
+PAGE_JS: tuple[tuple[str, str], ...] = (("leaflet", "assets/leaflet/leaflet.js"),
+                                        ("coverage_map", "assets/coverage-map.js"))
+PAGE_CSS: tuple[tuple[str, str], ...] = (("leaflet_css", "assets/leaflet/leaflet.css"),
+                                         ("coverage_map_css", "assets/coverage-map.css"))
+
+
+class _PageFigure(folium.Figure):
+    """folium's root Figure with ``lang="zh-CN"`` and a UTF-8 charset (``title`` must be escaped)."""
+
+    _template = Template(
         "<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-        f"<title>{e(title)}</title>\n"
-        "<link rel=\"stylesheet\" href=\"assets/leaflet/leaflet.css\">\n"
-        "<link rel=\"stylesheet\" href=\"assets/coverage-map.css\">\n"
-        "<script src=\"assets/leaflet/leaflet.js\"></script>\n"
-        "<script src=\"assets/coverage-map.js\"></script>\n"
-        "</head>\n<body>\n<div class=\"cov-page\">\n<header class=\"cov-header\">\n"
-        f"<h1>{e(title)}</h1>\n<p class=\"cov-rule\" id=\"snapping-rule\">设施与人口落点规则 (snapping rule): {e(rule)}</p>\n"
-        f"</header>\n{body}\n</div>\n" + (_json_script(data) if data is not None else "") + "\n</body>\n</html>\n"
-    )
+        "<title>{{ this.title }}</title>\n{{ this.header.render(**kwargs) }}\n</head>\n"
+        "<body>\n{{ this.html.render(**kwargs) }}\n</body>\n"
+        "<script>\n{{ this.script.render(**kwargs) }}\n</script>\n</html>\n")
+
+
+class _HtmlBlock(MacroElement):
+    """Server-built HTML (already escaped) placed in the page body, in the order of the Figure's children."""
+
+    _template = Template("{% macro html(this, kwargs) %}{{ this.markup }}{% endmacro %}")
+
+    def __init__(self, markup: str) -> None:
+        super().__init__()
+        self._name = "HtmlBlock"
+        self.markup = markup
+
+
+class _PageScript(MacroElement):
+    """Legends (hidden HTML blocks, shown for the layers on the map) and ``window.coverageMap``.
+
+    Added to the map after the LayerControl, so its script runs last; the switching itself is in
+    ``assets/coverage-map.js`` (DOM nodes only, no HTML strings).
+    """
+
+    _template = Template(
+        "{% macro html(this, kwargs) %}"
+        "<div id=\"cov-legend-store\" hidden>{{ this.markup }}</div>"
+        "{% endmacro %}"
+        "{% macro script(this, kwargs) %}\n"
+        "coverageMapPage.init({{ this._parent.get_name() }}, ["
+        "{% for lid, layer in this.legends %}[{{ lid|tojson }}, {{ layer.get_name() }}],{% endfor %}]);\n"
+        "{% endmacro %}")
+
+    def __init__(self, legends: Sequence[tuple[dict[str, Any], folium.GeoJson]]) -> None:
+        super().__init__()
+        self._name = "PageScript"
+        #: (block id, legend {"title", "items": [{"color", "label", "shape"?}]}, layer it belongs to)
+        self.specs = [(f"cov-legend-{i}", lg, layer) for i, (lg, layer) in enumerate(legends)]
+        self.legends = [(lid, layer) for lid, _lg, layer in self.specs]
+        self.markup = "".join(_legend_html(lid, lg) for lid, lg, _layer in self.specs)
+
+
+_COLOR = re.compile(r"#[0-9a-fA-F]{3,8}")
+
+
+def _legend_html(legend_id: str, lg: dict[str, Any]) -> str:
+    e = html.escape
+    rows = []
+    for it in lg["items"]:
+        color = it["color"] if _COLOR.fullmatch(str(it["color"])) else _NODATA
+        shape = " cov-swatch-circle" if it.get("shape") == "circle" else ""
+        rows.append(f'<div class="cov-legend-row"><span class="cov-swatch{shape}" style="background:{color}"></span>'
+                    f"<span>{e(str(it['label']))}</span></div>")
+    return (f'<div class="cov-legend-block" id="{e(legend_id)}"><div class="cov-legend-title">{e(lg["title"])}</div>'
+            + "".join(rows) + "</div>")
+
+
+def _new_map(basemap: str, tianditu_key: str, bounds: np.ndarray, *, title: str, rule: str) -> folium.Map:
+    """A folium Map in a :class:`_PageFigure` with the header bar, local assets and the basemap tiles.
+
+    ``bounds`` = (minx, miny, maxx, maxy) in page coordinates (lon/lat, GCJ-02 for amap).
+    """
+    tiles = _tiles(basemap, tianditu_key)
+    fig = _PageFigure(title=html.escape(title))
+    fig.add_child(_HtmlBlock(
+        f'<header class="cov-header"><h1>{html.escape(title)}</h1>\n<p class="cov-rule" id="snapping-rule">'
+        f"设施与人口落点规则 (snapping rule): {html.escape(rule)}</p></header>"), name="cov_header")
+    minx, miny, maxx, maxy = (float(v) for v in bounds)
+    ok = all(math.isfinite(v) for v in (minx, miny, maxx, maxy))
+    m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2] if ok else None, zoom_start=13, tiles=None,
+                   control_scale=True, zoom_snap=0.25)
+    m.default_js = list(PAGE_JS)  # instance override: no CDN script (jquery, bootstrap, awesome-markers)
+    m.default_css = list(PAGE_CSS)
+    fig.add_child(m, name="map")
+    for t in tiles:
+        folium.TileLayer(tiles=t["url"], attr=html.escape(t["attribution"]), name=t["name"],
+                         subdomains=t["subdomains"], max_zoom=t["max_zoom"], overlay=True, control=False).add_to(m)
+    if ok:
+        m.fit_bounds([[miny, minx], [maxy, maxx]], padding=(10, 10))
+    return m
+
+
+def _geojson(fc: dict[str, Any], name: str, style: dict[str, Any], *, overlay: bool = True, show: bool = True,
+             popup_fields: Sequence[tuple[str, str]] = (), tooltip_key: str = "",
+             marker: folium.CircleMarker | None = None) -> folium.GeoJson:
+    """A folium GeoJson layer: ``style`` plus each feature's ``_color`` as fill; popup/tooltip from properties.
+
+    ``popup_fields`` = (property, label); labels are escaped here, values were escaped by :func:`_features`.
+    """
+    base = dict(style)
+
+    def style_function(feature: dict[str, Any]) -> dict[str, Any]:
+        s = dict(base)
+        color = (feature.get("properties") or {}).get("_color")
+        if color:
+            s["fillColor"] = color
+        return s
+
+    has = bool(fc["features"])
+    popup = (folium.GeoJsonPopup(fields=[k for k, _ in popup_fields],
+                                 aliases=[html.escape(lab) for _, lab in popup_fields], max_width=360,
+                                 class_name="cov-popup") if popup_fields and has else None)
+    tooltip = (folium.GeoJsonTooltip(fields=[tooltip_key], labels=False, sticky=True)
+               if tooltip_key and has else None)
+    return folium.GeoJson(fc, name=html.escape(name), style_function=style_function, overlay=overlay, show=show,
+                          popup=popup, tooltip=tooltip, marker=marker)
+
+
+_ASSET_REF = re.compile(r"""<(script|link|img|iframe)\b[^>]*?\b(src|href)\s*=\s*["']?([^"'\s>]+)""", re.IGNORECASE)
+_TILE_URL = re.compile(r"""L\.tileLayer\(\s*("(?:[^"\\]|\\.)*")""")
+
+
+def check_offline(page_html: str, *, allowed_tile_urls: Sequence[str] = ()) -> None:
+    """Raise :class:`MapsError` unless every script/stylesheet/image URL of the page is a relative file.
+
+    Tile layers must be exactly ``allowed_tile_urls`` (none for basemap "none", where the page then
+    contains no ``http://``/``https://`` URL in any script, link or tile layer).
+    """
+    problems = [f"  <{tag} {attr}={url!r}>: not a relative local file"
+                for tag, attr, url in _ASSET_REF.findall(page_html)
+                if re.match(r"([a-z][a-z0-9+.\-]*:|/)", url, re.IGNORECASE) and not url.startswith("data:")]
+    for lit in _TILE_URL.findall(page_html):
+        url = json.loads(lit)
+        if url not in allowed_tile_urls:
+            problems.append(f"  tile layer {url!r}: not the configured basemap")
+    if problems:
+        raise MapsError("map page would load remote resources (pages must open offline):\n" + "\n".join(problems)
+                        + "\nOverride default_js/default_css of the folium element with files under assets/.")
+
+
+def _render(m: folium.Map, *, basemap: str, tianditu_key: str) -> str:
+    """The folium page as HTML, checked offline (:func:`check_offline`)."""
+    text = m.get_root().render()
+    check_offline(text, allowed_tile_urls=[t["url"] for t in _tiles(basemap, tianditu_key)])
+    return text
 
 
 def _write_text(path: Path, text: str) -> Path:
@@ -408,43 +552,44 @@ _CHOROPLETHS: tuple[tuple[str, str, Sequence[float], Sequence[str], dict[str, An
 )
 
 
-def _overview_html(b: _Build, *, basemap: str, tianditu_key: str, region_title: str) -> str:
+def _overview_map(b: _Build, *, basemap: str, tianditu_key: str, region_title: str) -> folium.Map:
+    """The overview page: one base layer (radio) per choropleth, legend, sortable units table."""
     e = html.escape
     u = b.units.sort_values("uncovered_60plus", ascending=False, na_position="last")
     page = _to_page(u, basemap, simplify_m=5.0)
-    fields = [{"key": c, "label": b.label(c, en)} for c, en, _ in _TABLE_COLS if c in u.columns]
+    fields = [(c, b.label(c, en)) for c, en, _ in _TABLE_COLS if c in u.columns]
     fmt = {c: kw for c, _en, kw in _TABLE_COLS}
+    title = region_title or str(b.run_info.get("region_title") or b.run_info.get("region") or "")
+    m = _new_map(basemap, tianditu_key, page.total_bounds, title=f"{title} 一老一小服务覆盖 — 总览".strip(),
+                 rule=snapping_rule_text(b.run_info))
 
-    base_layers = []
-    for col, en, breaks, colors, kw in _CHOROPLETHS:
-        title = b.label(col, en)
+    legends = []
+    for i, (col, en, breaks, colors, kw) in enumerate(_CHOROPLETHS):
+        name = b.label(col, en)
 
         def props(row: Any, col: str = col, breaks: Sequence[float] = breaks,
                   colors: Sequence[str] = colors) -> dict[str, Any]:
             d = row._asdict()
-            p = {f["key"]: _fmt(d.get(f["key"]), **fmt.get(f["key"], {})) for f in fields}
+            p: dict[str, Any] = {k: _fmt(d.get(k), **fmt.get(k, {})) for k, _lab in fields}
             p["_color"] = _bin_color(float(d.get(col, np.nan)), breaks, colors)
             p["_title"] = f"{d['unit_name']} ({d['unit_code']})"
-            p["_href"] = unit_page_name(d["unit_code"])
+            href = html.escape(unit_page_name(d["unit_code"]), quote=True)
+            p["_link_html"] = f'<a class="cov-link" href="{href}">打开街道/乡镇页面 →</a>'
             return p
 
-        base_layers.append({
-            "name": title, "geojson": _features(page, props),
-            "style": {"color": "#333", "weight": 1, "fillOpacity": 0.75},
-            "popup": {"title_key": "_title", "fields": fields, "href_key": "_href", "href_text": "打开街道/乡镇页面 →"},
-            "tooltip_key": "_title",
-            "legend": _legend(title, breaks, colors, pct=kw.get("pct", False), digits=kw.get("digits", 0)),
-        })
-    bounds = page.total_bounds
-    data = {"page": "overview", "tiles": _tiles(basemap, tianditu_key), "base_layers": base_layers,
-            "overlays": [], "bounds": [[bounds[1], bounds[0]], [bounds[3], bounds[2]]]}
+        layer = _geojson(_features(page, props), name, {"color": "#333", "weight": 1, "fillOpacity": 0.75},
+                         overlay=False, show=i == 0, popup_fields=[*fields, ("_link_html", "")],
+                         tooltip_key="_title")
+        layer.add_to(m)
+        legends.append((_legend(name, breaks, colors, pct=kw.get("pct", False), digits=kw.get("digits", 0)), layer))
+    folium.LayerControl(position="topright", collapsed=False).add_to(m)
+    m.add_child(_PageScript(legends))
 
-    head = "".join(f"<th>{e(f['label'])}</th>" for f in fields)
+    head = "".join(f"<th>{e(lab)}</th>" for _c, lab in fields)
     rows = []
     for _, r in u.iterrows():
         cells = []
-        for f in fields:
-            c = f["key"]
+        for c, _lab in fields:
             v = r.get(c)
             txt = e(_fmt(v, **fmt.get(c, {})))
             if c == "unit_name":
@@ -454,11 +599,10 @@ def _overview_html(b: _Build, *, basemap: str, tianditu_key: str, region_title: 
             cls = ' class="num"' if num else ""
             cells.append(f'<td{cls} data-sort="{e(sort)}">{txt}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    table = (f'<div class="cov-table-wrap"><table class="cov-table cov-sortable" id="units-table">'
-             f"<thead><tr>{head}</tr></thead><tbody>\n" + "\n".join(rows) + "\n</tbody></table></div>")
-    title = region_title or str(b.run_info.get("region_title") or b.run_info.get("region") or "")
-    body = f'<div class="cov-main"><div id="map"></div></div>\n{table}'
-    return _page(f"{title} 一老一小服务覆盖 — 总览".strip(), snapping_rule_text(b.run_info), body, data)
+    m.get_root().add_child(_HtmlBlock(
+        f'<div class="cov-table-wrap"><table class="cov-table cov-sortable" id="units-table">'
+        f"<thead><tr>{head}</tr></thead><tbody>\n" + "\n".join(rows) + "\n</tbody></table></div>"), name="cov_table")
+    return m
 
 
 # --------------------------------------------------------------------------------------------
@@ -496,9 +640,9 @@ def _facility_props(row: Any) -> dict[str, Any]:
         if v is not None and isinstance(v, (int, float)):
             snaps.append(f"{lab} {_fmt(float(v), unit='m')}")
     return {
-        "name": str(d.get("name", "")), "kind": FACILITY_KINDS.get(kind, kind), "capacity": "; ".join(cap),
-        "floor_area": _fmt(d.get("floor_area_m2"), unit="m²"), "snap": "; ".join(snaps),
-        "status": str(d.get("status", "") or ""), "fac_id": str(d.get("fac_id", "")),
+        "name": str(d.get("name", "")), "kind": FACILITY_KINDS.get(kind, kind), "capacity": "; ".join(cap) or "—",
+        "floor_area": _fmt(d.get("floor_area_m2"), unit="m²"), "snap": "; ".join(snaps) or "—",
+        "status": str(d.get("status", "") or "—"), "fac_id": str(d.get("fac_id", "")),
         "_color": KIND_COLORS.get(kind, "#777777"),
     }
 
@@ -528,7 +672,8 @@ def _checklist_html(b: _Build, unit_code: str) -> str:
             + "".join(out) + "</tbody></table>")
 
 
-def _unit_html(b: _Build, unit_code: str, *, basemap: str, tianditu_key: str) -> str:
+def _unit_map(b: _Build, unit_code: str, *, basemap: str, tianditu_key: str) -> folium.Map:
+    """One 街道/乡镇: walk bands, meal radius, uncovered cells, gaps, facilities, boundary; side panel."""
     e = html.escape
     sel = b.units[b.units["unit_code"] == str(unit_code)]
     if not len(sel):
@@ -539,38 +684,37 @@ def _unit_html(b: _Build, unit_code: str, *, basemap: str, tianditu_key: str) ->
     minx, miny, maxx, maxy = geom.bounds
     box = shapely.box(minx - SURROUNDINGS_M, miny - SURROUNDINGS_M, maxx + SURROUNDINGS_M, maxy + SURROUNDINGS_M)
     unit_class = str(unit.get("unit_class", ""))
-    overlays: list[dict[str, Any]] = []
+    bx = _to_page(gpd.GeoDataFrame(geometry=[geom], crs=b.crs), basemap).total_bounds
+    m = _new_map(basemap, tianditu_key, bx, title=f"{unit['unit_name']} ({unit_code}) — 一老一小服务覆盖",
+                 rule=snapping_rule_text(b.run_info))
+    legends: list[tuple[dict[str, Any], folium.GeoJson]] = []
 
     # elderly isochrone bands, widest first so the 5-min band draws on top
-    band_items = []
+    band_items, last_band = [], None
     for t in sorted(ELDERLY_BANDS_MIN, reverse=True):
         layer = b.iso_layers.get(("elderly", float(t)))
         if layer is None:
             continue
         g = _to_page(_iso_clip(b, layer, box), basemap, simplify_m=2.0)
-        name = f"养老服务步行 {t} 分钟 (elderly {t} min walk)"
         col = _BAND_COLORS[t]
         band_items.append({"color": col, "label": f"{t} 分钟"})
-        band: dict[str, Any] = {"band": f"{t} 分钟"}
-
-        def band_props(_row: Any, band: dict[str, Any] = band) -> dict[str, Any]:
-            return dict(band)
-
-        overlays.append({"name": name, "geojson": _features(g, band_props),
-                         "style": {"color": col, "weight": 1, "fillColor": col, "fillOpacity": 0.35},
-                         "tooltip_key": "band"})
-    if overlays:
-        overlays[-1]["legend"] = {"title": "养老服务步行圈 (elderly walk bands)", "items": band_items[::-1]}
+        band = f"{t} 分钟"
+        last_band = _geojson(_features(g, lambda _r, band=band: {"band": band}),
+                             f"养老服务步行 {t} 分钟 (elderly {t} min walk)",
+                             {"color": col, "weight": 1, "fillColor": col, "fillOpacity": 0.35},
+                             tooltip_key="band").add_to(m)
+    if last_band is not None:
+        legends.append(({"title": "养老服务步行圈 (elderly walk bands)", "items": band_items[::-1]}, last_band))
 
     meal_t = _meal_threshold(b, unit_class)
     meal_layer = b.iso_layers.get(("meal", meal_t))
     if meal_layer is not None:
         g = _to_page(_iso_clip(b, meal_layer, box), basemap, simplify_m=2.0)
         lab = f"助餐配送 {meal_t:g} 分钟 ({unit_class}) (meal radius)"
-        overlays.append({"name": lab, "geojson": _features(g, lambda r: {"band": lab}),
-                         "style": {"color": "#6a3d9a", "weight": 2, "dashArray": "6 4", "fill": False},
-                         "tooltip_key": "band", "checked": True,
-                         "legend": {"title": "助餐配送半径 (meal radius)", "items": [{"color": "#6a3d9a", "label": lab}]}})
+        lyr = _geojson(_features(g, lambda r: {"band": lab}), lab,
+                       {"color": "#6a3d9a", "weight": 2, "dashArray": "6 4", "fill": False},
+                       tooltip_key="band").add_to(m)
+        legends.append(({"title": "助餐配送半径 (meal radius)", "items": [{"color": "#6a3d9a", "label": lab}]}, lyr))
 
     # uncovered elderly cells of this unit, coloured by count
     cells = _read_cells(b.path, unit_code=str(unit_code))
@@ -582,55 +726,45 @@ def _unit_html(b: _Build, unit_code: str, *, basemap: str, tianditu_key: str) ->
             unc = unc.set_crs("EPSG:4326")
         g = _to_page(unc, basemap)
         title = f"未覆盖老年人口 (15分钟) — {b.label('pop_60plus', 'Population 60+')}"
-        overlays.append({
-            "name": title,
-            "geojson": _features(g, lambda r: {"pop": _fmt(float(r.pop_60plus), digits=1),
+        lyr = _geojson(_features(g, lambda r: {"pop": _fmt(float(r.pop_60plus), digits=1),
                                                "_color": _bin_color(float(r.pop_60plus), breaks, colors)}),
-            "style": {"stroke": False, "fillOpacity": 0.7},
-            "popup": {"fields": [{"key": "pop", "label": b.label("pop_60plus", "Population 60+")}]},
-            "legend": _legend(title, breaks, colors, nodata=False, digits=1)})
+                       title, {"stroke": False, "fillOpacity": 0.7},
+                       popup_fields=[("pop", b.label("pop_60plus", "Population 60+"))]).add_to(m)
+        legends.append((_legend(title, breaks, colors, nodata=False, digits=1), lyr))
 
     gaps = gpd.read_file(b.path / "gaps.gpkg", layer="gaps")
     if gaps.crs is not None and gaps.crs != b.crs:
         gaps = gaps.to_crs(b.crs)
     gaps = gaps[gaps["unit_code"].astype(str) == str(unit_code)]
     gap_cols: list[tuple[str, str, dict[str, Any]]] = [
-                ("service", "Service", {}), ("rank", "Rank", {}), ("pop_60plus", "Population 60+", {"digits": 0}),
-                ("pop_0to3", "Population 0-3", {"digits": 0}), ("nearest_tt_min", "Nearest facility (min)",
-                                                                 {"digits": 1})]
-    gap_fields = [{"key": c, "label": b.label(c, en)} for c, en, _ in gap_cols]
-    g = _to_page(gaps, basemap)
-    overlays.append({
-        "name": "缺口区域 (gap areas)",
-        "geojson": _features(g, lambda r: {c: _fmt(getattr(r, c, None), **kw) for c, _en, kw in gap_cols}),
-        "style": {"color": "#b10026", "weight": 2.5, "fillColor": "#b10026", "fillOpacity": 0.12},
-        "popup": {"fields": gap_fields},
-        "legend": {"title": "缺口区域 (gap areas)", "items": [{"color": "#b10026", "label": "缺口 gap"}]}})
+        ("service", "Service", {}), ("rank", "Rank", {}), ("pop_60plus", "Population 60+", {"digits": 0}),
+        ("pop_0to3", "Population 0-3", {"digits": 0}), ("nearest_tt_min", "Nearest facility (min)", {"digits": 1})]
+    lyr = _geojson(_features(_to_page(gaps, basemap),
+                             lambda r: {c: _fmt(getattr(r, c, None), **kw) for c, _en, kw in gap_cols}),
+                   "缺口区域 (gap areas)", {"color": "#b10026", "weight": 2.5, "fillColor": "#b10026",
+                                            "fillOpacity": 0.12},
+                   popup_fields=[(c, b.label(c, en)) for c, en, _ in gap_cols]).add_to(m)
+    legends.append(({"title": "缺口区域 (gap areas)", "items": [{"color": "#b10026", "label": "缺口 gap"}]}, lyr))
 
     fac = b.facilities
     fac = fac[fac.geometry.within(box)] if len(fac) else fac
-    fpage = _to_page(fac, basemap)
-    fac_fields = [{"key": "kind", "label": "类型 (kind)"},
-                  {"key": "capacity", "label": "容量 (capacity)"},
-                  {"key": "floor_area", "label": b.label("floor_area_m2", "Floor area")},
-                  {"key": "snap", "label": "落点距离 (snap distance)"},
-                  {"key": "status", "label": b.label("status", "Status")},
-                  {"key": "fac_id", "label": b.label("fac_id", "Facility id")}]
+    fac_fields = [("name", "名称 (name)"), ("kind", "类型 (kind)"), ("capacity", "容量 (capacity)"),
+                  ("floor_area", b.label("floor_area_m2", "Floor area")), ("snap", "落点距离 (snap distance)"),
+                  ("status", b.label("status", "Status")), ("fac_id", b.label("fac_id", "Facility id"))]
     kinds = [k for k in FACILITY_KINDS if len(fac) and (fac["kind"] == k).any()]
-    overlays.append({
-        "name": "设施 (facilities)", "geojson": _features(fpage, _facility_props),
-        "style": {"radius": 7, "color": "#222", "weight": 1.5, "fillOpacity": 0.95},
-        "popup": {"title_key": "name", "fields": fac_fields}, "tooltip_key": "name",
-        "legend": {"title": "设施类型 (facility kinds)",
-                   "items": [{"color": KIND_COLORS[k], "label": FACILITY_KINDS[k], "shape": "circle"} for k in kinds]}})
+    lyr = _geojson(_features(_to_page(fac, basemap), _facility_props), "设施 (facilities)",
+                   {"color": "#222", "weight": 1.5, "fillOpacity": 0.95}, popup_fields=fac_fields,
+                   tooltip_key="name",
+                   marker=folium.CircleMarker(radius=7, color="#222", weight=1.5, fill=True,
+                                              fill_opacity=0.95)).add_to(m)
+    legends.append(({"title": "设施类型 (facility kinds)",
+                     "items": [{"color": KIND_COLORS[k], "label": FACILITY_KINDS[k], "shape": "circle"}
+                               for k in kinds]}, lyr))
 
-    upage = _to_page(sel, basemap)
-    overlays.append({"name": "单元边界 (unit boundary)",
-                     "geojson": _features(upage, lambda r: {"name": f"{r.unit_name} ({r.unit_code})"}),
-                     "style": {"color": "#000", "weight": 3, "fill": False}, "tooltip_key": "name"})
-    bx = _to_page(gpd.GeoDataFrame(geometry=[geom], crs=b.crs), basemap).total_bounds
-    data = {"page": "unit", "unit_code": str(unit_code), "tiles": _tiles(basemap, tianditu_key),
-            "base_layers": [], "overlays": overlays, "bounds": [[bx[1], bx[0]], [bx[3], bx[2]]]}
+    _geojson(_features(_to_page(sel, basemap), lambda r: {"name": f"{r.unit_name} ({r.unit_code})"}),
+             "单元边界 (unit boundary)", {"color": "#000", "weight": 3, "fill": False}, tooltip_key="name").add_to(m)
+    folium.LayerControl(position="topright", collapsed=False).add_to(m)
+    m.add_child(_PageScript(legends))
 
     def val(col: str, en: str, **kw: Any) -> str:
         return f"<tr><th>{e(b.label(col, en))}</th><td>{e(_fmt(unit.get(col), **kw))}</td></tr>"
@@ -643,13 +777,12 @@ def _unit_html(b: _Build, unit_code: str, *, basemap: str, tianditu_key: str) ->
         val("share_meal", "Meal coverage (15/30 rule)", pct=True),
         val("childcare_slots_per_1000", "Childcare slots per 1000", digits=2),
     ])
-    panel = (f'<aside class="cov-panel" id="side-panel"><p><a href="index.html">← 总览 (overview)</a></p>'
-             f'<h2>{e(str(unit["unit_name"]))}</h2><table class="cov-table">{facts}</table>'
-             f"<p>助餐配送半径：{e(unit_class)} {meal_t:g} 分钟 (城区15分钟、郊区30分钟)</p>"
-             f"<h2>标准核查 (standards checklist)</h2>{_checklist_html(b, str(unit_code))}</aside>")
-    body = f'<div class="cov-main"><div id="map"></div>{panel}</div>'
-    title = f"{unit['unit_name']} ({unit_code}) — 一老一小服务覆盖"
-    return _page(title, snapping_rule_text(b.run_info), body, data)
+    m.get_root().add_child(_HtmlBlock(
+        f'<aside class="cov-panel" id="side-panel"><p><a href="index.html">← 总览 (overview)</a></p>'
+        f'<h2>{e(str(unit["unit_name"]))}</h2><table class="cov-table">{facts}</table>'
+        f"<p>助餐配送半径：{e(unit_class)} {meal_t:g} 分钟 (城区15分钟、郊区30分钟)</p>"
+        f"<h2>标准核查 (standards checklist)</h2>{_checklist_html(b, str(unit_code))}</aside>"), name="cov_panel")
+    return m
 
 
 # --------------------------------------------------------------------------------------------
@@ -659,7 +792,7 @@ def _unit_html(b: _Build, unit_code: str, *, basemap: str, tianditu_key: str) ->
 
 def write_unit_page(build_dir: str | Path, maps_dir: str | Path, unit_code: str, *, basemap: str = "none",
                     tianditu_key: str = "", _build: _Build | None = None) -> Path:
-    """Write ``<maps_dir>/<unit_code>.html`` (one 街道/乡镇) and the assets it needs.
+    """Write ``<maps_dir>/<unit_code>.html`` (one 街道/乡镇, a folium page) and the assets it needs.
 
     Parameters
     ----------
@@ -672,18 +805,21 @@ def write_unit_page(build_dir: str | Path, maps_dir: str | Path, unit_code: str,
     Returns
     -------
     Path of the page. Reads only what the unit needs, so pages can be rebuilt one at a time.
+    Raises :class:`MapsError` if the rendered page would load any remote script or stylesheet.
     """
+    _tiles(basemap, tianditu_key)  # validate the basemap before any work
     b = _build if _build is not None else _read_build(build_dir)
     maps_dir = Path(maps_dir)
     copy_assets(maps_dir)
-    out = _write_text(maps_dir / unit_page_name(unit_code),
-                      _unit_html(b, str(unit_code), basemap=basemap, tianditu_key=tianditu_key))
+    m = _unit_map(b, str(unit_code), basemap=basemap, tianditu_key=tianditu_key)
+    out = _write_text(maps_dir / unit_page_name(unit_code), _render(m, basemap=basemap, tianditu_key=tianditu_key))
     log.debug("Wrote unit page %s", out)
     return out
 
 
 def write_maps(build_dir: str | Path, maps_dir: str | Path, *, basemap: str = "none", region_title: str = "",
-               tianditu_key: str = "", unit_codes: Iterable[str] | None = None) -> list[Path]:
+               tianditu_key: str = "", unit_codes: Iterable[str] | None = None,
+               unit_pages: bool = True) -> list[Path]:
     """Write the overview ``index.html`` and one page per unit into ``maps_dir`` (``maps/<region>/``).
 
     Parameters
@@ -693,6 +829,7 @@ def write_maps(build_dir: str | Path, maps_dir: str | Path, *, basemap: str = "n
     basemap : see :func:`write_unit_page`.
     region_title : page title; default ``run_info.json`` ``region_title`` or ``region``.
     unit_codes : only these unit pages (default: every unit).
+    unit_pages : False writes only ``index.html`` (its table links then point to pages not written).
 
     Returns
     -------
@@ -704,9 +841,9 @@ def write_maps(build_dir: str | Path, maps_dir: str | Path, *, basemap: str = "n
     b = _read_build(build_dir)
     maps_dir = Path(maps_dir)
     copy_assets(maps_dir)
-    written = [_write_text(maps_dir / "index.html",
-                           _overview_html(b, basemap=basemap, tianditu_key=tianditu_key, region_title=region_title))]
-    codes = list(unit_codes) if unit_codes is not None else list(b.units["unit_code"])
+    m = _overview_map(b, basemap=basemap, tianditu_key=tianditu_key, region_title=region_title)
+    written = [_write_text(maps_dir / "index.html", _render(m, basemap=basemap, tianditu_key=tianditu_key))]
+    codes = (list(unit_codes) if unit_codes is not None else list(b.units["unit_code"])) if unit_pages else []
     for code in tqdm(codes, desc="unit pages", unit="unit", disable=len(codes) < 2, leave=False):
         written.append(write_unit_page(build_dir, maps_dir, code, basemap=basemap, tianditu_key=tianditu_key,
                                        _build=b))

@@ -1,4 +1,4 @@
-"""Gap maps: offline HTML (no remote URLs), escaping, one page per unit, legends, basemaps, PNG.
+"""Gap maps: folium pages, offline HTML (no remote URLs), escaping, one page per unit, legends, basemaps, PNG.
 
 ``make_fake_build(dir)`` writes a small synthetic ``build/<region>/`` with exactly the files and
 columns of docs/ARCHITECTURE.md (three 2 km units in EPSG:32649 around 108E 32N).
@@ -6,11 +6,13 @@ columns of docs/ARCHITECTURE.md (three 2 km units in EPSG:32649 around 108E 32N)
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import warnings
 from pathlib import Path
 
+import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -151,10 +153,31 @@ def written(fake_build: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple
 REMOTE = re.compile(r"""<(script|link|img|iframe)\b[^>]*\b(src|href)\s*=\s*["']?\s*(https?:)?//""", re.IGNORECASE)
 
 
-def _page_data(text: str) -> dict:
-    m = re.search(r'<script type="application/json" id="coverage-data">(.*?)</script>', text, re.DOTALL)
-    assert m, "page data block missing"
-    return json.loads(m.group(1))
+def _page_data(m: folium.Map) -> dict:
+    """What a folium page shows, from its object model: tiles, base layers, overlays (+ legend), bounds."""
+    legends = {}
+    for child in m._children.values():
+        if isinstance(child, maps._PageScript):
+            legends = {id(layer): lg for _lid, lg, layer in child.specs}
+    layers = [{"name": c.layer_name, "geojson": c.data, "legend": legends.get(id(c)), "show": c.show}
+              for c in m._children.values() if isinstance(c, folium.GeoJson)]
+    bounds = [c.bounds for c in m._children.values() if isinstance(c, folium.map.FitBounds)]
+    tiles = [{"url": c.tiles} for c in m._children.values() if isinstance(c, folium.TileLayer)]
+    return {"tiles": tiles, "bounds": bounds, "legends": list(legends.values()),
+            "base_layers": [x for c, x in zip(_geojsons(m), layers, strict=True) if not c.overlay],
+            "overlays": [x for c, x in zip(_geojsons(m), layers, strict=True) if c.overlay]}
+
+
+def _geojsons(m: folium.Map) -> list[folium.GeoJson]:
+    return [c for c in m._children.values() if isinstance(c, folium.GeoJson)]
+
+
+def _unit_data(build: Path, code: str, basemap: str = "none", key: str = "") -> dict:
+    return _page_data(maps._unit_map(maps._read_build(build), code, basemap=basemap, tianditu_key=key))
+
+
+def _overview_data(build: Path) -> dict:
+    return _page_data(maps._overview_map(maps._read_build(build), basemap="none", tianditu_key="", region_title=""))
 
 
 def test_one_page_per_unit_and_index(written: tuple[Path, list[Path]]) -> None:
@@ -180,17 +203,67 @@ def test_no_remote_script_or_stylesheet(written: tuple[Path, list[Path]]) -> Non
         assert not url.strip("'\"").startswith(("http", "//")), url
 
 
-def test_xss_name_is_escaped_everywhere(written: tuple[Path, list[Path]]) -> None:
+def test_pages_are_folium_with_local_assets_only(written: tuple[Path, list[Path]]) -> None:
+    _out, pages = written
+    for p in pages:
+        text = p.read_text(encoding="utf-8")
+        m = re.search(r"var (map_[0-9a-f]{32}) = L\.map\(", text)  # folium's map variable
+        assert m, p
+        name = m.group(1)
+        assert f'<div class="folium-map" id="{name}" ></div>' in text
+        assert "L.control.layers(" in text and f").addTo({name});" in text  # folium.LayerControl
+        assert "L.control.scale().addTo(" in text  # control_scale=True
+        assert re.search(r"var geo_json_[0-9a-f]{32} = L\.geoJson\(", text)  # folium.GeoJson layers
+        assert ".bindPopup(" in text  # GeoJsonPopup
+        assert f"coverageMapPage.init({name}, [" in text  # legends + window.coverageMap
+        refs = re.findall(r'<(?:script|link)\b[^>]*\b(?:src|href)="([^"]+)"', text)
+        assert sorted(refs) == sorted(u for _n, u in (*maps.PAGE_JS, *maps.PAGE_CSS))
+        for ref in refs:
+            assert not re.match(r"[a-z]+:|/", ref) and (p.parent / ref).is_file(), ref
+        for cdn in ("jquery", "bootstrap", "awesome", "font-awesome", "fontawesome", "cdn."):
+            assert cdn not in text.lower(), (p, cdn)
+    # the per-instance override left folium's class defaults alone
+    assert folium.Map.default_js[0][1].startswith("https://")
+
+
+def test_check_offline_rejects_remote_urls() -> None:
+    cdn = folium.Map(tiles=None).get_root().render()  # folium's defaults: CDN scripts and stylesheets
+    with pytest.raises(maps.MapsError, match=r"remote resources(.|\n)*https://cdn.jsdelivr.net/npm/leaflet"):
+        maps.check_offline(cdn)
+    for bad in ('<link rel="stylesheet" href="//cdn.example/x.css">', "<script src='/abs/x.js'></script>",
+                '<img src="http://example.org/a.png">'):
+        with pytest.raises(maps.MapsError, match="not a relative local file"):
+            maps.check_offline(bad)
+    tile = 'L.tileLayer(\n "https://tile.openstreetmap.org/{z}/{x}/{y}.png", {});'
+    with pytest.raises(maps.MapsError, match="not the configured basemap"):
+        maps.check_offline(tile)
+    maps.check_offline(tile, allowed_tile_urls=["https://tile.openstreetmap.org/{z}/{x}/{y}.png"])
+    maps.check_offline('<script src="assets/leaflet/leaflet.js"></script><a href="https://x.org">x</a>')
+
+
+def test_write_maps_without_unit_pages(fake_build: Path, tmp_path: Path) -> None:
+    pages = maps.write_maps(fake_build, tmp_path, unit_pages=False)
+    assert pages == [tmp_path / "index.html"]
+    assert sorted(p.name for p in tmp_path.glob("*.html")) == ["index.html"]
+    assert (tmp_path / "assets/coverage-map.js").is_file()
+
+
+def test_xss_name_is_escaped_everywhere(written: tuple[Path, list[Path]], fake_build: Path) -> None:
     _out, pages = written
     for p in pages:
         text = p.read_text(encoding="utf-8")
         assert XSS not in text, p
         assert "<img" not in text, p  # the name appears only escaped (\u003c in data, &lt; in HTML)
     unit_a = (_out / "610101001.html").read_text(encoding="utf-8")
-    data = _page_data(unit_a)
-    names = [f["properties"]["name"] for o in data["overlays"] if o["name"].startswith("设施")
-             for f in o["geojson"]["features"]]
-    assert XSS in names  # the raw name survives as data; the page script inserts it with textContent
+    # folium's GeoJsonPopup/Tooltip insert values as HTML: the data carries the escaped name
+    # (&lt;img ...&gt;, itself JSON-escaped as \u0026lt; in the page script), so it renders as text
+    assert "\\u0026lt;img src=x onerror=alert(1)\\u0026gt;" in unit_a
+    data = _unit_data(fake_build, "610101001")
+    props = [f["properties"] for o in data["overlays"] for f in o["geojson"]["features"]]
+    names = [p["name"] for o in data["overlays"] if o["name"].startswith("设施") for p in
+             (f["properties"] for f in o["geojson"]["features"])]
+    assert html.escape(XSS) in names and XSS not in names
+    assert not any(isinstance(v, str) and "<" in v for p in props for k, v in p.items() if not k.endswith("_html"))
     js = (_out / "assets/coverage-map.js").read_text()
     assert "innerHTML" not in js and "insertAdjacentHTML" not in js
 
@@ -215,11 +288,14 @@ def test_html_escape_in_side_panel_and_table(fake_build: Path, tmp_path: Path) -
 def test_overview_choropleths_legends_and_sorted_table(written: tuple[Path, list[Path]], fake_build: Path) -> None:
     out, _ = written
     text = (out / "index.html").read_text(encoding="utf-8")
-    data = _page_data(text)
-    assert len(data["base_layers"]) == 4
+    data = _overview_data(fake_build)
+    assert len(data["base_layers"]) == 4 and not data["overlays"]
+    assert [layer["show"] for layer in data["base_layers"]] == [True, False, False, False]  # radio: one shown
     for layer in data["base_layers"]:
         assert layer["legend"]["title"] and len(layer["legend"]["items"]) >= 4
         assert len(layer["geojson"]["features"]) == 3
+        assert "cov-link" in layer["geojson"]["features"][0]["properties"]["_link_html"]
+    assert text.count('class="cov-legend-block"') == 4  # rendered (hidden) for the page script to switch
     names = [layer["name"] for layer in data["base_layers"]]
     assert "老年人15分钟覆盖率" in names  # Chinese label from data_dictionary.csv
     assert "Meal coverage (城区15/郊区30 min)" in names  # fallback where the dictionary has none
@@ -246,17 +322,20 @@ def test_indicator_values(fake_build: Path) -> None:
     assert list(u["n_failed_standards"]) == [0, 1, 2]
 
 
-def test_unit_page_layers_and_checklist(written: tuple[Path, list[Path]]) -> None:
+def test_unit_page_layers_and_checklist(written: tuple[Path, list[Path]], fake_build: Path) -> None:
     out, _ = written
     text = (out / "610101101.html").read_text(encoding="utf-8")
-    data = _page_data(text)
+    data = _unit_data(fake_build, "610101101")
     names = [o["name"] for o in data["overlays"]]
     for t in (5, 10, 15):
         assert any(f"步行 {t} 分钟" in n for n in names)
     assert any("助餐配送 30 分钟" in n for n in names)  # 郊区 unit: 30-minute meal radius
-    urban = _page_data((out / "610101001.html").read_text(encoding="utf-8"))
+    for n in names:
+        assert json.dumps(n)[1:-1] in text or n in text  # layer control lists every overlay
+    urban = _unit_data(fake_build, "610101001")
     assert any("助餐配送 15 分钟" in o["name"] for o in urban["overlays"])
     assert all(o.get("legend") is None or o["legend"]["items"] for o in data["overlays"])
+    assert len(data["legends"]) == 5 and text.count('class="cov-legend-block"') == 5
     assert 'id="standards-checklist"' in text and "✗ 未达标" in text and "缺 20% 老年人" in text
     assert "— 无法检查" in text and "002 总体要求" in text
     fac = next(o for o in data["overlays"] if o["name"].startswith("设施"))
@@ -284,7 +363,8 @@ def test_missing_build_files_listed(tmp_path: Path) -> None:
 
 def test_basemaps(fake_build: Path, tmp_path: Path) -> None:
     osm = maps.write_unit_page(fake_build, tmp_path / "osm", "610101001", basemap="osm").read_text(encoding="utf-8")
-    assert _page_data(osm)["tiles"][0]["url"].startswith("https://tile.openstreetmap.org/")
+    assert _unit_data(fake_build, "610101001", "osm")["tiles"][0]["url"].startswith("https://tile.openstreetmap.org/")
+    assert 'L.tileLayer(\n                "https://tile.openstreetmap.org/{z}/{x}/{y}.png"' in osm
     assert not REMOTE.search(osm)
     with pytest.raises(maps.MapsError, match="tianditu_key"):
         maps.write_maps(fake_build, tmp_path / "t", basemap="tianditu")
@@ -292,7 +372,9 @@ def test_basemaps(fake_build: Path, tmp_path: Path) -> None:
         maps.write_maps(fake_build, tmp_path / "g", basemap="google")
     tdt = maps.write_unit_page(fake_build, tmp_path / "tdt", "610101001", basemap="tianditu",
                                tianditu_key="KEY123")
-    assert all(t["url"].endswith("tk=KEY123") for t in _page_data(tdt.read_text(encoding="utf-8"))["tiles"])
+    assert "tk=KEY123" in tdt.read_text(encoding="utf-8")
+    tiles = _unit_data(fake_build, "610101001", "tianditu", "KEY123")["tiles"]
+    assert len(tiles) == 2 and all(t["url"].endswith("tk=KEY123") for t in tiles)
 
 
 def _gcj_reference(lon: float, lat: float) -> tuple[float, float]:
@@ -317,9 +399,10 @@ def _gcj_reference(lon: float, lat: float) -> tuple[float, float]:
 
 def test_amap_shifts_overlays_into_gcj02(fake_build: Path, tmp_path: Path) -> None:
     pytest.importorskip("coverage.coords", reason="coverage/coords.py (another engineer's module) not present yet")
-    none = _page_data(maps.write_unit_page(fake_build, tmp_path / "n", "610101101").read_text(encoding="utf-8"))
-    amap = _page_data(maps.write_unit_page(fake_build, tmp_path / "a", "610101101", basemap="amap")
-                      .read_text(encoding="utf-8"))
+    none = _unit_data(fake_build, "610101101")
+    amap = _unit_data(fake_build, "610101101", "amap")
+    assert "autonavi" in maps.write_unit_page(fake_build, tmp_path / "a", "610101101", basemap="amap").read_text(
+        encoding="utf-8")
     assert "autonavi" in amap["tiles"][0]["url"]
 
     def welfare(data: dict) -> list[float]:
