@@ -278,9 +278,17 @@ def test_html_escape_in_side_panel_and_table(fake_build: Path, tmp_path: Path) -
     u = gpd.read_file(b / "indicators.gpkg", layer="units")
     u.loc[0, "unit_name"] = "<b>坏</b>名"
     u.to_file(b / "indicators.gpkg", layer="units")
+    dd = pd.read_csv(b / "data_dictionary.csv", dtype=str, keep_default_na=False)
+    dd.loc[dd["column"] == "share_elderly_15min", "label_zh"] = "<i>覆盖</i>率"  # layer name, alias, legend
+    dd.loc[dd["column"] == "pop_60plus", "label_zh"] = "<u>60+</u>"  # popup alias on unit pages
+    dd.to_csv(b / "data_dictionary.csv", index=False)
     pages = maps.write_maps(b, tmp_path / "m")
     idx = pages[0].read_text(encoding="utf-8")
     assert "&lt;b&gt;坏&lt;/b&gt;名" in idx and "<b>坏</b>" not in idx
+    assert "<i>" not in idx and "&lt;i&gt;覆盖&lt;/i&gt;率" in idx  # legend block and table header
+    assert "\\u0026lt;i\\u0026gt;" in idx  # layer-control name / popup alias, escaped then JSON-encoded
+    for p in pages:
+        assert "<u>" not in p.read_text(encoding="utf-8")
     unit = (tmp_path / "m" / "610101001.html").read_text(encoding="utf-8")
     assert "&lt;script&gt;alert(2)&lt;/script&gt;" in unit and "<script>alert(2)" not in unit
 
@@ -353,6 +361,20 @@ def test_unit_page_written_alone(fake_build: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "index.html").exists() and (tmp_path / "assets/leaflet/leaflet.js").is_file()
     with pytest.raises(maps.MapsError, match=r"unit_code '999' is not in .*indicators.gpkg"):
         maps.write_unit_page(fake_build, tmp_path, "999")
+
+
+def test_unit_without_gaps_or_cells_renders(fake_build: Path, tmp_path: Path) -> None:
+    import shutil
+
+    b = tmp_path / "b"
+    shutil.copytree(fake_build, b)
+    gaps = gpd.read_file(b / "gaps.gpkg", layer="gaps")
+    gaps[gaps["unit_code"] != "610101001"].to_file(b / "gaps.gpkg", layer="gaps")
+    page = maps.write_unit_page(b, tmp_path / "m", "610101001").read_text(encoding="utf-8")
+    data = _unit_data(b, "610101001")
+    gap = next(o for o in data["overlays"] if o["name"].startswith("缺口"))
+    assert gap["geojson"]["features"] == []  # empty layer kept in the layer control, no popup bound
+    assert "缺口区域 (gap areas)" in page and "L.control.layers(" in page
 
 
 def test_missing_build_files_listed(tmp_path: Path) -> None:
