@@ -73,7 +73,7 @@ def cmd_maps(args: argparse.Namespace) -> int:
     build_dir = Path(args.build_root) / cfg.region.name
     maps_dir = Path(args.maps_root) / cfg.region.name
     write_maps(build_dir, maps_dir, basemap=cfg.maps.basemap, region_title=cfg.region.title,
-               unit_pages=not args.index_only)
+               tianditu_key=cfg.maps.tianditu_key, unit_pages=not args.index_only)
     write_overview_png(build_dir, maps_dir / "overview.png")
     print(f"maps: {maps_dir / 'index.html'}")
     return 0
@@ -87,7 +87,7 @@ def cmd_map_unit(args: argparse.Namespace) -> int:
     build_dir = Path(args.build_root) / cfg.region.name
     maps_dir = Path(args.maps_root) / cfg.region.name
     for code in args.unit_code:
-        write_unit_page(build_dir, maps_dir, code, basemap=cfg.maps.basemap)
+        write_unit_page(build_dir, maps_dir, code, basemap=cfg.maps.basemap, tianditu_key=cfg.maps.tianditu_key)
     return 0
 
 

@@ -209,6 +209,13 @@ class StandardsConfig:
     """Values of the DOMAIN.md standards (sources are fixed in :mod:`coverage.standards`)."""
 
     elderly_circle_min: float = 15.0
+    #: share of the target population that must be inside a circle for the unit to pass
+    #: (1.0 = the policy's letter: every elderly resident / every child)
+    circle_required_share: float = 1.0
+    #: 老幼复合型社区综合体 per district (central city 5, others 2) and share of community complexes
+    #: offering childcare (central city 80 %, other central towns 50 %) — 成都 003 (九)13
+    old_young_complex_min: int = 2
+    complex_childcare_share: float = 0.5
     childcare_circle_min: float = 15.0
     elderly_land_m2_per_resident: float = 0.1
     childcare_slots_new_per_1000: float = 10.0
@@ -292,6 +299,8 @@ _RANGES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "units.admin_level": (lambda v: 2 <= v <= 11, "an OSM admin_level between 2 and 11"),
     "standards.daycare_coverage_share": (lambda v: 0 <= v <= 1, "a share between 0 and 1"),
     "standards.nursing_bed_share": (lambda v: 0 <= v <= 1, "a share between 0 and 1"),
+    "standards.circle_required_share": (lambda v: 0 < v <= 1, "a share in (0, 1]"),
+    "standards.complex_childcare_share": (lambda v: 0 <= v <= 1, "a share between 0 and 1"),
 }
 _POSITIVE_PREFIXES = ("standards.",)
 
