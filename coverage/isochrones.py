@@ -140,19 +140,30 @@ def reached_segments(net: Network, rows: np.ndarray, nodes: np.ndarray, node_t: 
 
 def _buffer_groups(group: np.ndarray, geoms: np.ndarray, n_groups: int, frontage_m: float,
                    *, threads: int = 2) -> np.ndarray:
-    """One buffered (Multi)Polygon per group (empty polygon for groups with no pieces)."""
-    result = np.array([shapely.Polygon()] * n_groups, dtype=object)
+    """One buffered (Multi)Polygon per group (empty polygon for groups with no pieces).
+
+    Each piece is buffered on its own (vectorised) and the buffers are unioned per group: with GEOS
+    this is 10-100x faster than buffering one MultiLineString of overlapping pieces.
+    """
+    result = np.full(n_groups, shapely.Polygon(), dtype=object)
     if geoms.size == 0:
         return result
     o = np.argsort(group, kind="stable")
     g, gm = group[o], geoms[o]
     present, start = np.unique(g, return_index=True)
-    ml = shapely.multilinestrings(gm, indices=np.searchsorted(present, g))
-    # shapely 2 releases the GIL inside vectorised GEOS calls: split across threads
-    parts = np.array_split(np.arange(ml.size), max(1, min(threads, ml.size)))
-    with ThreadPoolExecutor(max_workers=len(parts)) as ex:
-        bufs = list(ex.map(lambda ix: shapely.buffer(ml[ix], frontage_m, quad_segs=QUAD_SEGS), parts))
-    result[present] = np.concatenate(bufs)
+    stop = np.concatenate([start[1:], [g.size]])
+
+    def work(ix: np.ndarray) -> np.ndarray:
+        lo, hi = start[ix[0]], stop[ix[-1]]
+        buf = shapely.buffer(gm[lo:hi], frontage_m, quad_segs=QUAD_SEGS)
+        return np.array([shapely.union_all(buf[start[i] - lo:stop[i] - lo]) for i in ix], dtype=object)
+
+    # shapely 2 releases the GIL inside GEOS calls: split the groups across threads
+    n_parts = max(1, min(threads * 4, present.size))
+    parts = [p for p in np.array_split(np.arange(present.size), n_parts) if p.size]
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as ex:
+        out = list(ex.map(work, parts))
+    result[present] = np.concatenate(out)
     return result
 
 
