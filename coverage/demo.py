@@ -25,7 +25,11 @@ west to east at y ~ 8 km)::
     y=0  +------+------------------------+
          x=0    x=5   x=7.5   x=10      x=15
 
-:data:`PLANTED_GAPS` describes the deliberate service gaps that later stages must find.
+:data:`PLANTED_GAPS` describes the deliberate service gaps that later stages must find, and
+:data:`EXPECTED_FAILURES` the exact set of failed standards a pipeline run reports: nothing else fails.
+People live only in settlements (hard-edged urban blocks, compact town seats and village clusters along
+their roads); every populated cell is within a 15-minute walk (1.0 m/s, access leg included) of an
+elderly facility and of a childcare facility, except the planted river cluster's elderly.
 """
 
 from __future__ import annotations
@@ -452,9 +456,9 @@ class _Fac:
     land_area: float | None = None
 
 
-_ELDERLY_CHILDCARE: tuple[_Fac, ...] = (
+_NAMED_ELDERLY_CHILDCARE: tuple[_Fac, ...] = (
     # 老城街道 (old): complex >= 1500 m2, an institution, one day-care per community
-    _Fac("老城街道社区养老服务综合体", "社区养老服务综合体", 6.28, 5.03, "老城街道文庙社区人民大道南侧", "30", 18, None,
+    _Fac("老城街道社区养老服务综合体", "社区养老服务综合体", 6.28, 5.03, "老城街道文庙社区人民大道南侧", "30", 18, 40,
          "1,800", 2200.0),
     _Fac("示范县社会福利院", "养老院", 8.03, 5.28, "老城街道南门社区福利巷8号", "120张", 70, None, "2600", 5200.0),
     _Fac("文庙社区日间照料中心", "日间照料中心", 5.53, 4.78, "老城街道文庙社区纬四街12号", "", None, None, "820"),
@@ -488,11 +492,15 @@ _ELDERLY_CHILDCARE: tuple[_Fac, ...] = (
     _Fac("云锦社区日间照料中心", "日间照料中心", 9.53, 10.53, "新城街道云锦社区纬二十七街50号", "", None, None, "760"),
     _Fac("新城老幼复合型社区综合体", "老幼复合型社区综合体", 8.28, 9.78, "新城街道科创社区锦华路120号", "20", 10, 80,
          "1500"),
+    _Fac("东街老幼复合型社区综合体", "老幼复合型社区综合体", 8.03, 6.53, "老城街道东街社区纬十一街18号", "20", 12, 60,
+         "1,800"),
+    # the one 托育点 on the north bank by the river cluster (its elderly have no facility within 15 min)
+    _Fac("滨河托育点", "托育点", 7.03, 8.53, "滨河街道滨河社区滨河北路18号", "", None, 20, "260"),
     # 白水镇
-    _Fac("白水镇区域性养老服务中心", "乡镇区域性养老服务中心", 3.03, 5.78, "白水镇白水村白水北街1号", "80", 30, None,
+    _Fac("白水镇区域性养老服务中心", "乡镇区域性养老服务中心", 3.03, 5.78, "白水镇白水村白水北街1号", "80", 48, None,
          "2000", 3000.0),
-    _Fac("白水镇敬老院", "敬老院", 3.28, 5.28, "白水镇白水村白水南街7号", "60张", 12, None, "1500"),
-    _Fac("白水镇社区养老服务综合体", "社区养老服务综合体", 2.78, 5.53, "白水镇白水村S201省道旁", "20", 6, None,
+    _Fac("白水镇敬老院", "敬老院", 3.28, 5.28, "白水镇白水村白水南街7号", "60张", 33, None, "1500"),
+    _Fac("白水镇社区养老服务综合体", "社区养老服务综合体", 2.78, 5.53, "白水镇白水村S201省道旁", "20", 12, None,
          "1000"),
     _Fac("石桥村互助养老服务点", "村级互助养老服务点", 2.53, 2.03, "白水镇石桥村", "", None, None, "120"),
     _Fac("渡口村互助养老服务点", "村级互助养老服务点", 0.78, 9.23, "白水镇渡口村", "", None, None, "80"),
@@ -501,24 +509,44 @@ _ELDERLY_CHILDCARE: tuple[_Fac, ...] = (
     _Fac("柏树村互助养老服务点", "村级互助养老服务点", 6.28, 13.03, "白水镇柏树村", "", None, None, "110"),
     _Fac("桃园村互助养老服务点", "村级互助养老服务点", 8.78, 13.53, "白水镇桃园村", "", None, None, "100"),
     # 金河镇
-    _Fac("金河镇区域性养老服务中心", "乡镇区域性养老服务中心", 12.33, 4.03, "金河镇金河村X103县道旁", "60", 25, None,
+    _Fac("金河镇区域性养老服务中心", "乡镇区域性养老服务中心", 12.33, 4.03, "金河镇金河村X103县道旁", "60", 36, None,
          "1800", 2800.0),
-    _Fac("金河镇敬老院", "敬老院", 12.53, 4.23, "金河镇金河村金河东街9号", "40", 8, None, "1,100"),
+    _Fac("金河镇敬老院", "敬老院", 12.53, 4.23, "金河镇金河村金河东街9号", "40", 22, None, "1,100"),
     _Fac("新田村互助养老服务点", "村级互助养老服务点", 6.53, 1.53, "金河镇新田村", "", None, None, "100"),
     _Fac("高桥村互助养老服务点", "村级互助养老服务点", 11.23, 0.53, "金河镇高桥村", "", None, None, "90"),
     _Fac("河湾村互助养老服务点", "村级互助养老服务点", 11.33, 6.63, "金河镇河湾村", "", None, None, "120"),
     _Fac("渡桥村互助养老服务点", "村级互助养老服务点", 13.83, 6.63, "金河镇渡桥村", "", None, None, "80"),
     # 云岭乡
-    _Fac("云岭乡区域性养老服务中心", "乡镇区域性养老服务中心", 11.83, 12.83, "云岭乡石门村石门街2号", "40", 10, None,
+    _Fac("云岭乡区域性养老服务中心", "乡镇区域性养老服务中心", 11.83, 12.83, "云岭乡石门村石门街2号", "40", 24, None,
          "1200", 1800.0),
     _Fac("盘龙村互助养老服务点", "村级互助养老服务点", 14.03, 10.83, "云岭乡盘龙村", "", None, None, "80"),
     _Fac("高山村互助养老服务点", "村级互助养老服务点", 13.63, 13.83, "云岭乡高山村", "", None, None, "60"),
     _Fac("云峰村互助养老服务点", "村级互助养老服务点", 11.63, 10.43, "云岭乡云峰村", "", None, None, "70"),
+    _Fac("杨柳村互助养老服务点", "村级互助养老服务点", 8.83, 1.53, "金河镇杨柳村", "", None, None, "90"),
+    _Fac("龙泉村互助养老服务点", "村级互助养老服务点", 13.93, 1.53, "金河镇龙泉村", "", None, None, "80"),
+    # village childcare: a 托育点 (or the village kindergarten's 托班) across the lane from the
+    # mutual-aid point, so every infant of the village is within a 15-minute walk
+    _Fac("石桥村托育点", "托育点", 2.47, 2.03, "白水镇石桥村", "", None, 15, "120"),
+    _Fac("渡口村托育点", "托育点", 0.72, 9.23, "白水镇渡口村", "", None, 10, "80"),
+    _Fac("河北村幼儿园托班", "幼儿园托班", 2.62, 10.23, "白水镇河北村", "", None, 15, "400"),
+    _Fac("松林村托育点", "托育点", 3.17, 13.03, "白水镇松林村", "", None, 15, "100"),
+    _Fac("柏树村托育点", "托育点", 6.22, 13.03, "白水镇柏树村", "", None, 15, "100"),
+    _Fac("桃园村托育点", "托育点", 8.72, 13.53, "白水镇桃园村", "", None, 15, "100"),
+    _Fac("新田村托育点", "托育点", 6.47, 1.53, "金河镇新田村", "", None, 25, "150"),
+    _Fac("杨柳村幼儿园托班", "幼儿园托班", 8.77, 1.53, "金河镇杨柳村", "", None, 25, "500"),
+    _Fac("高桥村托育点", "托育点", 11.17, 0.53, "金河镇高桥村", "", None, 25, "150"),
+    _Fac("龙泉村托育点", "托育点", 13.87, 1.53, "金河镇龙泉村", "", None, 25, "150"),
+    _Fac("河湾村托育点", "托育点", 11.27, 6.63, "金河镇河湾村", "", None, 25, "150"),
+    _Fac("渡桥村托育点", "托育点", 13.77, 6.63, "金河镇渡桥村", "", None, 25, "150"),
+    _Fac("云峰村托育点", "托育点", 11.57, 10.43, "云岭乡云峰村", "", None, 15, "90"),
+    _Fac("盘龙村托育点", "托育点", 13.97, 10.83, "云岭乡盘龙村", "", None, 15, "90"),
+    _Fac("高山村托育点", "托育点", 13.57, 13.83, "云岭乡高山村", "", None, 15, "90"),
+    _Fac("云岭乡中心幼儿园托班", "幼儿园托班", 11.73, 12.83, "云岭乡石门村石门街8号", "", None, 30, "900"),
     # childcare
     _Fac("小太阳托育中心", "托育机构", 6.53, 5.53, "老城街道文庙社区人民大道58号", "", None, 200, "1,400"),
     _Fac("实验幼儿园托班", "幼儿园托班", 8.53, 6.28, "老城街道东街社区纬十街3号", "", None, 90, "2,400"),
     _Fac("府前托育点", "托育点", 5.53, 7.28, "老城街道府前社区经二街40号", "", None, 60, "420"),
-    _Fac("北苑托育点", "托育点", 6.28, 10.03, "滨河街道北苑社区府前街北段", "", None, 80, "500"),
+    _Fac("北苑托育点", "托育点", 6.03, 10.03, "滨河街道北苑社区府前街北段", "", None, 80, "500"),
     _Fac("新城托育中心", "托育机构", 9.03, 9.78, "新城街道滨江社区锦华路66号", "", None, 200, "1,500"),
     _Fac("白水镇中心幼儿园托班", "幼儿园托班", 3.28, 5.78, "白水镇白水村白水北街6号", "", None, 60, "1800"),
     _Fac("白水镇托育点", "托育点", 2.78, 5.28, "白水镇白水村白水南街15号", "", None, 40, "300"),
@@ -542,9 +570,10 @@ _MEAL_POINTS: tuple[_Fac, ...] = (
     _Fac("石桥村老年餐桌", "老年餐桌", 2.53, 1.98, "白水镇石桥村"),
     _Fac("金河镇长寿食堂", "长寿食堂", 12.33, 3.78, "金河镇金河村X103县道旁"),
     _Fac("杨柳村老年餐桌", "老年餐桌", 8.83, 1.53, "金河镇杨柳村"),
+    _Fac("渡口村老年餐桌", "老年餐桌", 0.78, 9.18, "白水镇渡口村"),  # the cut-off village cooks for itself
 )
 
-_HEALTH: tuple[_Fac, ...] = (
+_NAMED_HEALTH: tuple[_Fac, ...] = (
     _Fac("老城街道社区卫生服务中心", "社区卫生服务中心", 6.33, 5.08, "老城街道文庙社区人民大道30号"),  # 70 m: co-located
     _Fac("东街社区卫生服务站", "社区卫生服务站", 8.53, 7.03, "老城街道东街社区解放路120号"),
     _Fac("北苑社区卫生服务站", "社区卫生服务站", 5.78, 9.78, "滨河街道北苑社区文化路北段"),
@@ -554,47 +583,126 @@ _HEALTH: tuple[_Fac, ...] = (
     _Fac("云岭乡卫生院", "乡镇卫生院", 11.88, 12.86, "云岭乡石门村石门街5号"),  # 58 m
 )
 
+#: Planned service sites filling the 15-minute circles (local km, 30 m off two streets), chosen by a
+#: set cover of the populated cells on the walk network (900 m at 1.0 m/s with a 60 m margin) so that
+#: every resident is served, except the planted river cluster. Elderly sites are small 日间照料站 in a
+#: 社区 (< 750 m2, so they never satisfy community_daycare) and 村级互助养老服务点 in a village.
+_ELDERLY_SITES: tuple[tuple[float, float], ...] = (
+    (5.78, 4.28), (8.53, 4.78), (7.28, 5.28), (6.03, 5.53), (9.53, 5.53), (8.78, 5.78), (6.78, 6.28),
+    (7.78, 6.53), (9.28, 6.78), (9.28, 7.03), (5.78, 7.28), (7.78, 7.53), (6.28, 7.78), (8.28, 7.78),
+    (9.78, 8.28), (8.28, 9.03), (9.78, 9.28), (7.53, 9.53), (9.28, 9.53), (9.03, 10.53), (5.53, 8.28),
+    (6.03, 9.53), (6.78, 9.78), (5.28, 10.28), (12.13, 4.03), (12.23, 12.83),
+)
+#: 托育点 sites (same set cover for infants 0-3, the river cluster included)
+_CHILDCARE_SITES: tuple[tuple[float, float], ...] = (
+    (7.28, 4.28), (6.03, 4.53), (9.28, 4.53), (5.28, 4.78), (7.03, 4.78), (8.03, 5.28), (9.03, 5.28),
+    (5.78, 5.53), (9.78, 5.53), (7.28, 5.78), (5.28, 6.03), (9.03, 6.03), (6.03, 6.53), (6.78, 6.53),
+    (9.53, 6.78), (8.53, 7.03), (7.28, 7.28), (6.28, 7.53), (9.28, 7.53), (8.28, 7.78), (7.03, 8.03),
+    (9.28, 8.28), (8.53, 9.03), (7.53, 9.28), (9.78, 9.28), (9.78, 10.03), (8.78, 10.28), (7.78, 10.78),
+    (9.53, 10.78), (5.53, 8.28), (5.53, 9.28), (6.53, 9.53), (5.28, 10.28), (6.28, 10.78), (3.23, 5.93),
+    (12.73, 4.43), (12.23, 12.83),
+)
+_SITE_SLOTS = {"S1": 30, "S2": 30, "S3": 30, "T1": 30, "T2": 30, "T3": 20}
+#: community elderly facility types that must have a community health facility next door (colocation)
+_COMMUNITY_ELDERLY_TYPES = ("社区养老服务综合体", "嵌入式社区养老院", "日间照料中心", "日间照料站", "老幼复合型社区综合体")
+
+
+def _community_at(x: float, y: float) -> tuple[str, str]:
+    """(unit key, community name) of a local-km point."""
+    key = str(unit_key_at(np.array([x]), np.array([y]))[0])
+    r = _r(x)
+    for k, _num, name, x0, y0, x1, y1 in _COMMUNITIES:
+        lo_ok = y >= r if y0 == _RIVER else y >= y0
+        hi_ok = y < r if y1 == _RIVER else y < y1
+        if k == key and x0 <= x < x1 and lo_ok and hi_ok:
+            return key, name
+    raise ValueError(f"no community at ({x}, {y})")
+
+
+def _site_facilities() -> tuple[_Fac, ...]:
+    out: list[_Fac] = []
+    count: dict[str, int] = {}
+    for kind, sites in (("elderly", _ELDERLY_SITES), ("childcare", _CHILDCARE_SITES)):
+        for x, y in sites:
+            key, comm = _community_at(x, y)
+            unit = _UNIT_BY_KEY[key]
+            n = count[comm + kind] = count.get(comm + kind, 0) + 1
+            addr = f"{unit.name}{comm}"
+            if kind == "childcare":
+                out.append(_Fac(f"{comm}{n}号托育点", "托育点", x, y, addr, "", None, _SITE_SLOTS[key], "240"))
+            elif unit.type == "街道":
+                out.append(_Fac(f"{comm}{n}号日间照料站", "日间照料站", x, y, addr, "", None, None, "320"))
+            else:
+                out.append(_Fac(f"{comm}{n}号互助养老服务点", "村级互助养老服务点", x, y, addr, "", None, None, "100"))
+    return tuple(out)
+
+
+_ELDERLY_CHILDCARE: tuple[_Fac, ...] = _NAMED_ELDERLY_CHILDCARE + _site_facilities()
+
+
+def _colocated_health() -> tuple[_Fac, ...]:
+    """A 社区卫生服务站 40 m east of every community elderly facility without a health facility within 100 m."""
+    out: list[_Fac] = []
+    count: dict[str, int] = {}
+    for f in _ELDERLY_CHILDCARE:
+        if f.type not in _COMMUNITY_ELDERLY_TYPES:
+            continue
+        if any(math.hypot(f.x - h.x, f.y - h.y) <= 0.1 for h in (*_NAMED_HEALTH, *out)):
+            continue
+        key, comm = _community_at(f.x, f.y)
+        n = count[comm] = count.get(comm, 0) + 1
+        out.append(_Fac(f"{comm}卫生服务站({n})", "社区卫生服务站", round(f.x + 0.04, 6), f.y,
+                        f"{_UNIT_BY_KEY[key].name}{comm}({f.name}旁)"))
+    return tuple(out)
+
+
+_HEALTH: tuple[_Fac, ...] = _NAMED_HEALTH + _colocated_health()
+
 # --------------------------------------------------------------------------------------------
 # Population
 # --------------------------------------------------------------------------------------------
 
-#: built-up areas: (x0, y0, x1, y1, persons per km2)
+#: built-up urban blocks: (x0, y0, x1, y1, persons per km2). Hard-edged: people live in the blocks,
+#: not in the fields around them. The south-bank block stops 150 m short of the river (``_RIVER_GAP_KM``).
 _BUILT_UP = ((5.2, 4.2, 9.8, 8.1, 4200.0), (5.1, 9.2, 7.4, 10.9, 4800.0), (7.6, 8.8, 9.9, 10.9, 5200.0))
-#: old-town peak: (x, y, sigma_km, persons per km2 at the peak)
+#: old-town peak inside the blocks: (x, y, sigma_km, persons per km2 at the peak)
 _PEAKS = ((7.0, 6.0, 0.9, 3500.0),)
-#: villages and town seats: (x, y, sigma_km, persons)
+#: town seats and village clusters along their roads: (x, y, radius_km, persons). Each settlement is a
+#: compact bump ``(1 - (r/R)^2)^2`` that is exactly 0 beyond R: mountains and fields are empty.
 _VILLAGES = (
-    (3.0, 5.5, 0.35, 9000.0), (2.5, 2.0, 0.2, 2600.0), (0.75, 9.2, 0.15, 700.0), (2.65, 10.2, 0.2, 2400.0),
-    (3.2, 13.0, 0.2, 2200.0), (6.25, 13.0, 0.2, 2300.0), (8.75, 13.5, 0.2, 2100.0),
-    (12.3, 4.0, 0.35, 8500.0), (6.5, 1.5, 0.2, 2500.0), (8.8, 1.5, 0.2, 2600.0), (11.2, 0.3, 0.22, 2400.0),
-    (13.9, 1.5, 0.2, 2300.0), (11.3, 6.6, 0.2, 2500.0), (13.8, 6.6, 0.2, 2200.0),
-    (11.8, 12.8, 0.25, 3200.0), (14.0, 10.8, 0.2, 1600.0), (13.6, 13.8, 0.2, 1400.0), (11.6, 10.4, 0.2, 1500.0),
+    (3.0, 5.5, 0.6, 9000.0), (2.5, 2.0, 0.35, 2600.0), (0.75, 9.2, 0.3, 700.0), (2.65, 10.2, 0.35, 2400.0),
+    (3.2, 13.0, 0.35, 2200.0), (6.25, 13.0, 0.35, 2300.0), (8.75, 13.5, 0.35, 2100.0),
+    (12.3, 4.0, 0.6, 8500.0), (6.5, 1.5, 0.35, 2500.0), (8.8, 1.5, 0.35, 2600.0), (11.2, 0.3, 0.35, 2400.0),
+    (13.9, 1.5, 0.35, 2300.0), (11.3, 6.6, 0.35, 2500.0), (13.8, 6.6, 0.35, 2200.0),
+    (11.8, 12.8, 0.45, 3200.0), (14.0, 10.8, 0.35, 1600.0), (13.6, 13.8, 0.35, 1400.0), (11.6, 10.4, 0.35, 1500.0),
 )
-#: the planted across-river cluster of elderly residents (x, y, sigma_km, persons)
-RIVER_CLUSTER_KM = (7.0, 8.62, 0.1, 1800.0)
-_RURAL_PER_KM2 = 35.0
+#: the planted across-river cluster of elderly residents (x, y, radius_km, persons)
+RIVER_CLUSTER_KM = (7.0, 8.62, 0.25, 1800.0)
+_RIVER_GAP_KM = 0.15  #: nobody lives within 150 m of the river's centre line (banks, riverside roads)
 _SHARE_60 = {"S1": 0.24, "S3": 0.21, "S2": 0.15, "T1": 0.26, "T2": 0.25, "T3": 0.30}
 _SHARE_0TO3 = {"S1": 0.026, "S3": 0.030, "S2": 0.038, "T1": 0.028, "T2": 0.029, "T3": 0.024}
 _CLUSTER_SHARE_60 = 0.42
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
+def _bump(x: np.ndarray, y: np.ndarray, cx: float, cy: float, radius: float, persons: float) -> np.ndarray:
+    """Persons per km2 of a compact settlement: ``persons * 3 / (pi R^2) * (1 - r^2/R^2)^2``, 0 beyond R."""
+    q = np.clip(1.0 - ((x - cx) ** 2 + (y - cy) ** 2) / (radius * radius), 0.0, None)
+    return persons * 3.0 / (np.pi * radius * radius) * q * q
 
 
 def _density_per_km2(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Residential density (persons/km2) at local-km points; 0 on the river."""
+    """Residential density (persons/km2) at local-km points; 0 outside the settlements and by the river."""
     d = np.zeros_like(x)
+    in_blocks = np.zeros(x.shape, dtype=bool)
     for x0, y0, x1, y1, dens in _BUILT_UP:
-        d += dens * _sigmoid((x - x0) / 0.08) * _sigmoid((x1 - x) / 0.08) * _sigmoid((y - y0) / 0.08) \
-            * _sigmoid((y1 - y) / 0.08)
+        inside = (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+        in_blocks |= inside
+        d += np.where(inside, dens, 0.0)
     for px, py, s, peak in _PEAKS:
-        d += peak * np.exp(-((x - px) ** 2 + (y - py) ** 2) / (2 * s * s))
-    for vx, vy, s, persons in (*_VILLAGES, RIVER_CLUSTER_KM):
-        d += persons / (2 * np.pi * s * s) * np.exp(-((x - vx) ** 2 + (y - vy) ** 2) / (2 * s * s))
-    d += _RURAL_PER_KM2
-    d *= 1.0 - np.exp(-(((y - river_y_km(x)) / 0.1) ** 2))  # nobody lives in the river
-    return d
+        d += np.where(in_blocks, peak * np.exp(-((x - px) ** 2 + (y - py) ** 2) / (2 * s * s)), 0.0)
+    for vx, vy, radius, persons in (*_VILLAGES, RIVER_CLUSTER_KM):
+        d += _bump(x, y, vx, vy, radius, persons)
+    return np.where(np.abs(y - river_y_km(x)) < _RIVER_GAP_KM, 0.0, d)
 
 
 @dataclass(frozen=True)
@@ -631,8 +739,8 @@ def _population(grid: _Grid) -> dict[str, np.ndarray]:
     keys = unit_key_at(x, y)
     s60 = np.vectorize(_SHARE_60.get)(keys).astype(float)
     s03 = np.vectorize(_SHARE_0TO3.get)(keys).astype(float)
-    cx, cy, cs, _ = RIVER_CLUSTER_KM
-    near_cluster = np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * (2 * cs) ** 2))
+    cx, cy, cr, _ = RIVER_CLUSTER_KM
+    near_cluster = np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * (0.8 * cr) ** 2))
     s60 = s60 + (_CLUSTER_SHARE_60 - s60) * near_cluster
     rng = np.random.Generator(np.random.PCG64(SEED))
     s60 = np.clip(s60 * rng.lognormal(0.0, 0.08, size=s60.shape), 0.0, 0.6)
@@ -959,8 +1067,8 @@ PLANTED_GAPS: dict[str, dict] = {
         "community_name": "南门社区",
         "facility": "南门社区日间照料中心",
         "floor_area_m2": 600.0,
-        "expect": "fails: the community's only 日间照料中心 has 600 m2 < 750 m2; every other 社区 has one "
-                  "of >= 750 m2",
+        "expect": "fails: the community's 日间照料中心 has 600 m2 < 750 m2 (its small 日间照料站 are < 750 m2 "
+                  "too); every other 社区 has one of >= 750 m2",
     },
     "river_cluster": {
         "standard_id": "elderly_circle",
@@ -974,9 +1082,31 @@ PLANTED_GAPS: dict[str, dict] = {
         "straight_line_m": _straight_m(RIVER_CLUSTER_KM[:2], (7.03, 7.78)),
         "expect": "elderly residents on the north bank are < 900 m in a straight line from the day-care "
                   "centre on the south bank, but the walk over the nearest bridge (文化桥 or 新华桥) takes "
-                  "> 15 min at 1.0 m/s, and every north-bank elderly facility is > 15 min away too",
+                  "> 15 min at 1.0 m/s, and every north-bank elderly facility is > 15 min away too: "
+                  "elderly_circle fails for 滨河街道 and 滨河社区 (their infants have the 滨河托育点)",
     },
 }
+
+
+_S1, _S3, _T3 = (_UNIT_BY_KEY[k].code for k in ("S1", "S3", "T3"))
+
+#: Every (level, code, standard_id) that fails (``passed == False`` in standards.csv) after a full
+#: pipeline run on the demo county with ``layers/demo/coverage.toml``: the planted gaps and their direct
+#: consequences, NOTHING ELSE. Everyone else is within the 15-minute circles, every unit has its
+#: 托位, nursing-type beds >= 55 %, health stations next to community elderly facilities, and the
+#: region has 2 老幼复合型社区综合体 and childcare in 3 of its 5 community complexes.
+EXPECTED_FAILURES: frozenset[tuple[str, str, str]] = frozenset({
+    # street_without_complex
+    ("unit", _S3, "street_complex"),
+    # small_daycare
+    ("community", _community("南门社区"), "community_daycare"),
+    # river_cluster: the 街道 and its 滨河社区 miss the 100 % elderly circle
+    ("unit", _S3, "elderly_circle"),
+    ("community", _community("滨河社区"), "elderly_circle"),
+    # town_beyond_meal_radius: the 乡 and each of its four villages
+    ("unit", _T3, "meal_radius"),
+    *(("community", _community_code("T3", n), "meal_radius") for n in (201, 202, 203, 204)),
+})
 
 
 def build_demo(out_dir: str | Path) -> list[Path]:
@@ -1021,4 +1151,4 @@ def build_demo(out_dir: str | Path) -> list[Path]:
     return sorted(written)
 
 
-__all__ = ["PLANTED_GAPS", "SHAPEFILE_FIELDS", "build_demo", "river_y_km", "unit_key_at"]
+__all__ = ["EXPECTED_FAILURES", "PLANTED_GAPS", "SHAPEFILE_FIELDS", "build_demo", "river_y_km", "unit_key_at"]

@@ -15,7 +15,18 @@ Rules decided here:
   Units without the target population get NA ("no persons 60+ in the cells").
 * Standards that do not apply to a unit (street_institution_* on a 镇, rural_network on a 街道) emit
   no row; standards that apply but lack data emit ``passed = NA`` and say what is missing.
-* community_daycare applies to communities of 街道 units (the clause speaks of city areas).
+* community_daycare and daycare_coverage apply to the 社区 of 街道 units only. 003 (六)4 sets the
+  750 m² day-care centre "每个社区" under "加强建设新旧城区服务设施" (city areas), and 003 表1 #6 counts
+  "社区日间照料机构覆盖率"; the rural tier is a different facility, the 村级互助养老服务点 of the
+  three-tier rural network (000 task 3; 002 (二)), checked by rural_network. Villages (村, the
+  communities of 镇/乡 units) are therefore neither rows nor in the denominators, and 镇/乡 units get
+  no daycare_coverage row.
+* childcare_slots (8 / 10 per 1000) is written per residential area ("新建居住区 ... 老城区和已建成居住区",
+  000 task 2; 002 (二); 003 (六)4), a planning standard for urban residential areas: it is checked per
+  街道/乡镇 and, at community level, per urban 社区 only, never per village (a 村 is not a 居住区;
+  villages are served through the 乡镇 and their 托育点).
+* Thresholds come from ``cfg.standards`` (``circle_required_share``, ``old_young_complex_min``,
+  ``complex_childcare_share``); keyword arguments of :func:`check_standards` override them.
 """
 
 from __future__ import annotations
@@ -68,11 +79,12 @@ STANDARDS: dict[str, Standard] = {s.id: s for s in [
     Standard("street_institution_new", "新建城区每个街道至少1处建筑面积≥3000平方米的社区养老机构", "unit", "m²",
              f"{_S003} (六)4 [seeds/003]"),
     Standard("community_daycare", "每个社区至少1处建筑面积≥750平方米的日间照料中心", "community", "m²",
-             f"{_S003} (六)4 [seeds/003]"),
+             f"{_S003} (六)4 新旧城区服务设施 [seeds/003] (城市社区, 不含村)"),
     Standard("street_complex", "每个街道至少建有1个社区养老服务综合体", "unit", "count",
              f"{_S003} (九)13 [seeds/003]; 万源市实施方案 附件2 #3 [seeds/002]"),
-    Standard("daycare_coverage", "社区日间照料机构覆盖率≥95%", "unit", "share 0-1",
-             f"{_S003} 表1 #6 [seeds/003]"),
+    Standard("daycare_coverage", "社区日间照料机构覆盖率≥95%(城市社区; 农村为村级互助养老服务点)", "unit", "share 0-1",
+             f"{_S003} 表1 #6 [seeds/003] (街道的社区; 村的一级是村级互助养老服务点: 川办发〔2021〕57号附件 任务3 "
+             "[seeds/000], 万源市实施方案 (二) [seeds/002])"),
     Standard("nursing_bed_share", "养老机构护理型床位占比", "unit", "share 0-1",
              f"万源市实施方案 总体要求 55% [seeds/002]; {_S003} 表1 #12 60% [seeds/003]"),
     Standard("complex_childcare", "社区综合体托育服务设施配置率 中心城区80%、其他中心镇50%", "region", "share 0-1",
@@ -158,9 +170,9 @@ def check_standards(
     communities: gpd.GeoDataFrame | None = None,
     community_ind: pd.DataFrame | None = None,
     mixed_as: Literal["old", "new"] = "old",
-    circle_required_share: float = 1.0,
-    old_young_complex_min: int = 2,
-    complex_childcare_share: float = 0.5,
+    circle_required_share: float | None = None,
+    old_young_complex_min: int | None = None,
+    complex_childcare_share: float | None = None,
     region_code: str | None = None,
 ) -> pd.DataFrame:
     """Check every standard the data allow.
@@ -177,10 +189,11 @@ def check_standards(
     mixed_as
         Which of the old/new standards a ``mixed`` 街道 must meet (default the old, lower one).
     circle_required_share
-        Share of the target population that must be within the circle (default 1.0 = everyone).
+        Share of the target population that must be within the circle (default
+        ``cfg.standards.circle_required_share``, 1.0 = everyone).
     old_young_complex_min, complex_childcare_share
-        Region-level requirements not in the config: 2 and 50 % for districts outside the central city
-        (003 (九)13); the central city uses 5 and 80 %.
+        Region-level requirements (default ``cfg.standards``: 2 and 50 % for districts outside the
+        central city, 003 (九)13; the central city uses 5 and 80 %).
     region_code
         Code of the region-level rows (default ``cfg.region.name``).
 
@@ -189,6 +202,12 @@ def check_standards(
     DataFrame with :data:`STANDARDS_COLUMNS`; ``passed`` is a nullable boolean.
     """
     std = cfg.standards
+    if circle_required_share is None:
+        circle_required_share = std.circle_required_share
+    if old_young_complex_min is None:
+        old_young_complex_min = std.old_young_complex_min
+    if complex_childcare_share is None:
+        complex_childcare_share = std.complex_childcare_share
     region = region_code or cfg.region.name
     rows = _Rows()
     fac = facilities.copy()
@@ -210,9 +229,11 @@ def check_standards(
                 "children 0-3", f"{c} minutes", circle_required_share)
         _circle(rows, ind, level, key, "meal_radius", "pop_60plus", "meal_covered_60plus", "elderly",
                 lambda r: f"the {r['meal_threshold_min']:g}-minute meal radius", circle_required_share)
-        # childcare slots per 1000 (new / old)
+        # childcare slots per 1000 (new / old): per 居住区, so per unit and per urban 社区, never per 村
         for _, r in ind.iterrows():
             parent = str(r["unit_code"]) if level == "community" else ""
+            if level == "community" and utype.get(parent) != "街道":
+                continue
             if r["pop_total"] <= 0:
                 rows.add(r[key], level, "childcare_slots", pd.NA, None, r["slots_standard_per_1000"],
                          "no residents in the cells", parent)
@@ -310,17 +331,18 @@ def check_standards(
                  "no 社区/村 polygons configured (units.communities_path)")
     else:
         comm = communities[["community_code", "unit_code"]].astype(str)
+        # 社区 of 街道 only: a village's tier is the 村级互助养老服务点 (rural_network), not a day-care centre
+        comm = comm[comm["unit_code"].map(utype) == "街道"]
         has_day = comm["community_code"].isin(set(day["community_code"]))
         for cc, uc in comm.itertuples(index=False):
-            if utype.get(uc) != "街道":
-                continue
             passed, best = _facilities_with_area(day[day["community_code"] == cc], ("daycare_center",),
                                                  std.community_daycare_m2)
             rows.add(cc, "community", "community_daycare", passed, best, std.community_daycare_m2,
                      "" if passed is True else f"needs 1 day-care centre of >= {_m2(std.community_daycare_m2)}"
                      + (" (floor area unknown)" if passed is pd.NA else ""), uc)
         req = std.daycare_coverage_share
-        groups = [(str(u), has_day[comm["unit_code"] == u], "unit") for u in unit_ind["unit_code"].astype(str)]
+        groups = [(str(u), has_day[comm["unit_code"] == u], "unit") for u in unit_ind["unit_code"].astype(str)
+                  if utype.get(str(u)) == "街道"]
         groups.append((region, has_day, "region"))
         for code, hd, level in groups:
             if len(hd) == 0:

@@ -24,7 +24,7 @@ from coverage.config import DEFAULT_DELIVERY_SPEEDS_KPH, load_config
 REPO = Path(__file__).resolve().parents[1]
 DEMO_TOML = REPO / "layers" / "demo" / "coverage.toml"
 WALK_MPS = 1.0
-ELDERLY_TYPES = {"社区养老服务综合体", "嵌入式社区养老院", "日间照料中心", "乡镇区域性养老服务中心", "村级互助养老服务点",
+ELDERLY_TYPES = {"社区养老服务综合体", "嵌入式社区养老院", "日间照料中心", "日间照料站", "乡镇区域性养老服务中心", "村级互助养老服务点",
                  "养老院", "养老机构", "敬老院", "老幼复合型社区综合体"}
 NOT_WALKABLE = {"motorway", "motorway_link"}
 
@@ -274,7 +274,7 @@ def test_cells_straddling_the_border_have_people(built: tuple[Path, list[Path]])
     for v, half in ((c["kx"], half_x), (c["ky"], half_y)):
         for edge in (0.0, 15.0):
             straddle |= (v - half < edge) & (v + half > edge)
-    assert straddle.sum() > 100
+    assert straddle.sum() >= 3  # people live only in settlements: 高桥村 is the one on the border
     assert c["total"][straddle].max() > 5  # a village on the southern border spills over it
     outside = (c["kx"] + half_x < 0) | (c["kx"] - half_x > 15)
     assert not outside.any()  # cells wholly outside the county are 0 or nodata

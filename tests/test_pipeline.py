@@ -14,7 +14,7 @@ import pytest
 from shapely.geometry import Point
 
 from coverage.config import load_config
-from coverage.demo import PLANTED_GAPS, build_demo
+from coverage.demo import EXPECTED_FAILURES, PLANTED_GAPS, build_demo
 from coverage.pipeline import run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -116,3 +116,24 @@ def test_failed_run_leaves_previous_results(demo_run: tuple[Path, Path], tmp_pat
         run(load_config(bad_dir / "coverage.toml"), build_root=build_root)
     assert sorted(p.name for p in out.iterdir()) == before
     assert not list(build_root.glob("*.tmp-*"))
+
+
+def test_nothing_else_fails(demo_run: tuple[Path, Path]) -> None:
+    """The failed checks are exactly the planted gaps and their direct consequences, at every level."""
+    _, out = demo_run
+    std = pd.read_csv(out / "standards.csv", encoding="utf-8-sig", dtype={"unit_code": str})
+    failed = std[std["passed"].astype(str) == "False"]
+    got = set(zip(failed["level"], failed["unit_code"], failed["standard_id"], strict=True))
+    assert got == set(EXPECTED_FAILURES), (sorted(got - EXPECTED_FAILURES), sorted(EXPECTED_FAILURES - got))
+    gaps = gpd.read_file(out / "gaps.gpkg", layer="gaps")
+    for name, g in PLANTED_GAPS.items():
+        code = g.get("community_code", g["unit_code"])
+        as_failure = any(sid == g["standard_id"] and c in (g["unit_code"], code) for _, c, sid in EXPECTED_FAILURES)
+        service = g.get("service")
+        as_gap = service is not None and (gaps[(gaps["service"] == service)]["unit_code"] == g["unit_code"]).any()
+        assert as_failure or as_gap, name
+    # the river cluster is both a failed check and a gap area; the 乡's meal gap is a gap area too
+    assert (gaps[gaps["service"] == "meal"]["unit_code"] == PLANTED_GAPS["town_beyond_meal_radius"]["unit_code"]).any()
+    # no gap area anywhere else
+    assert set(gaps["unit_code"]) <= {PLANTED_GAPS["river_cluster"]["unit_code"],
+                                      PLANTED_GAPS["town_beyond_meal_radius"]["unit_code"]}

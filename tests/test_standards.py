@@ -50,7 +50,8 @@ def row(res: pd.DataFrame, code: str, sid: str, level: str = "unit") -> pd.Serie
      "1 of 1 community elderly facilities are more than 100 m from a community health facility"),
     ("C", "colocation", "unit", pd.NA, "no community elderly facilities"),
     ("A", "daycare_coverage", "unit", False, "1 more communities need a day-care centre (1 of 2 have one)"),
-    ("t", "daycare_coverage", "region", False, "3 more communities need a day-care centre (1 of 4 have one)"),
+    # 社区 of 街道 only: village C1 (of the 镇 C) is not in the denominator
+    ("t", "daycare_coverage", "region", False, "2 more communities need a day-care centre (1 of 3 have one)"),
     ("A1", "community_daycare", "community", True, ""),
     ("A2", "community_daycare", "community", False, "needs 1 day-care centre of >= 750 m²"),
     ("B1", "community_daycare", "community", False, "needs 1 day-care centre of >= 750 m²"),
@@ -93,3 +94,32 @@ def test_relaxed_circle_share_and_no_communities() -> None:
     assert row(res, "C", "elderly_circle")["shortfall"] == "213 elderly beyond 15 minutes"  # 300 - floor(87.5)
     nd = row(res, "t", "community_daycare", "region")
     assert pd.isna(nd["passed"]) and "units.communities_path" in nd["shortfall"]
+
+
+def test_village_rules_not_applied_to_villages(res: pd.DataFrame) -> None:
+    """Day-care rules and the per-居住区 slots standard concern urban 社区, never a 村 or a 镇's rate."""
+    village = res[res["unit_code"] == "C1"]
+    assert set(village["standard_id"]) == {"elderly_circle", "childcare_circle", "meal_radius"}
+    assert not ((res["unit_code"] == "C") & (res["standard_id"] == "daycare_coverage")).any()
+    assert set(res.loc[(res["standard_id"] == "childcare_slots") & (res["level"] == "community"), "unit_code"]) == {
+        "A1", "A2", "B1"}
+    assert "村级互助养老服务点" in STANDARDS["daycare_coverage"].title_zh
+    assert row(res, "C", "childcare_slots")["shortfall"] == "short 8 childcare slots (old area standard 8 per 1000)"
+
+
+def test_thresholds_come_from_the_config() -> None:
+    import dataclasses
+
+    r = make_region()
+    cfg = r["cfg"]
+    cfg = dataclasses.replace(cfg, standards=dataclasses.replace(
+        cfg.standards, circle_required_share=0.75, old_young_complex_min=0, complex_childcare_share=0.0))
+    uind = unit_indicators(r["cells"], r["units"], r["facilities"], cfg)
+    res = check_standards(uind, r["facilities"], cfg, units=r["units"])
+    assert bool(row(res, "A", "elderly_circle")["passed"]) is True  # 75 % from cfg.standards
+    assert row(res, "A", "elderly_circle")["required"] == 0.75
+    assert bool(row(res, "t", "old_young_complex", "region")["passed"]) is True
+    assert bool(row(res, "t", "complex_childcare", "region")["passed"]) is True
+    # an explicit keyword still overrides the config
+    res = check_standards(uind, r["facilities"], cfg, units=r["units"], circle_required_share=1.0)
+    assert bool(row(res, "A", "elderly_circle")["passed"]) is False
