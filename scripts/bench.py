@@ -40,7 +40,7 @@ THRESHOLD_S = 900.0  # 15 minutes
 FRONTAGE_M = 50.0
 
 
-def grid_network(n_side: int = 360, *, spacing_m: float = 80.0, seed: int = 0) -> Network:
+def grid_network(n_side: int = 380, *, spacing_m: float = 80.0, seed: int = 0) -> Network:
     """Grid-like walk network: jittered nodes, ~3 % streets removed, 10 % one-way, speeds 0.8-1.4 m/s."""
     rng = np.random.default_rng(seed)
     r, c = np.divmod(np.arange(n_side * n_side), n_side)
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                       seed=2, isochrones=True, qa=10)
     else:
         print(f"\n== comoros: SKIPPED, {COMOROS} not present")
-    side = 60 if args.quick else 360
+    side = 60 if args.quick else 380
     net, t_gen = _timed(lambda: grid_network(side, seed=0))
     print(f"\n(generated grid in {t_gen:.1f} s)")
     bench_network("grid", net, n_fac=200 if args.quick else 2000, n_cells=20_000 if args.quick else 200_000,
