@@ -29,7 +29,7 @@ from coverage.traveltime import Snap, _canonical, _per_source_chunks, nearest_fa
 
 log = logging.getLogger(__name__)
 
-__all__ = ["isochrone_polygons", "reached_segments", "check_isochrones"]
+__all__ = ["check_isochrones", "isochrone_polygons", "reached_segments"]
 
 #: Arc approximation of the buffers (segments per quarter circle). 4 keeps polygons light; the
 #: chord error is frontage_m * (1 - cos(pi / 16)) ~ 2 % of frontage_m, always INSIDE the true buffer.
@@ -370,7 +370,7 @@ def check_isochrones(net: Network, sources: Snap, per_facility: gpd.GeoDataFrame
                 ps = np.vstack([bnd, np.stack([gx[inn], gy[inn]], axis=1)])
                 max_d = float(cKDTree(reached).query(ps)[0].max()) if reached.size else np.inf
             ok = n_missing == 0 and max_d <= frontage_m + sample_m + tol_m
-            out.append((str(ids[i]), th_min, int(len(reached)), n_missing, max_d, ok))
+            out.append((str(ids[i]), th_min, len(reached), n_missing, max_d, ok))
     rep = pd.DataFrame(out, columns=["fac_id", "threshold_min", "n_reached", "n_missing", "max_dist_m", "ok"])
     if len(rep) and not rep["ok"].all():
         log.warning("Isochrone QA: %d of %d polygons failed", int((~rep["ok"]).sum()), len(rep))

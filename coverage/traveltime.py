@@ -36,8 +36,15 @@ from coverage.graph import Network
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Snap", "NearestResult", "snap_points", "nearest_facility_times", "coverage_matrix",
-           "covered", "ZERO_TIME_S"]
+__all__ = [
+    "ZERO_TIME_S",
+    "NearestResult",
+    "Snap",
+    "coverage_matrix",
+    "covered",
+    "nearest_facility_times",
+    "snap_points",
+]
 
 #: Travel times of exactly 0 s are stored as this value in :func:`coverage_matrix`, because a sparse
 #: matrix cannot tell an explicit 0 from "not covered". It is far below any meaningful time.

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import shapely
+from test_traveltime import grid3, make_net
 
 from coverage.isochrones import check_isochrones, isochrone_polygons
 from coverage.traveltime import snap_points
-from test_traveltime import grid3, make_net
 
 
 def test_grid_isochrone_matches_hand_computed_reach():
