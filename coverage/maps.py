@@ -49,6 +49,7 @@ from branca.element import MacroElement
 from jinja2 import Template
 
 from coverage.config import BASEMAPS, DEFAULT_SERVICES, FACILITY_KINDS
+from coverage.standards import STANDARDS
 
 log = logging.getLogger(__name__)
 
@@ -249,14 +250,66 @@ def _to_page(gdf: gpd.GeoDataFrame, basemap: str, *, simplify_m: float = 0.0) ->
     return g.set_geometry(gpd.GeoSeries(geoms, index=g.index, crs="EPSG:4326"))
 
 
-def _fmt(v: Any, *, digits: int = 0, unit: str = "", pct: bool = False) -> str:
+def _fmt(v: Any, *, digits: int | None = None, unit: str = "", pct: bool = False) -> str:
+    """Display text of a value: shares as percent (1 decimal), numbers with thousands separators.
+
+    ``digits`` defaults to 1 for ``pct`` and 0 otherwise; missing/non-finite values show as "—".
+    """
     if v is None or (isinstance(v, float) and not math.isfinite(v)) or v is pd.NA:
         return "—"
-    if isinstance(v, (int, float, np.integer, np.floating)):
+    if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
+        d = (1 if pct else 0) if digits is None else digits
         x = float(v) * (100.0 if pct else 1.0)
-        s = f"{x:,.{digits}f}"
+        s = f"{x:,.{d}f}"
         return s + ("%" if pct else (f" {unit}" if unit else ""))
     return str(v)
+
+
+def _num(v: Any) -> float | None:
+    """A finite float from a CSV cell ("", "nan" and text give None)."""
+    if isinstance(v, bool):
+        return None
+    try:
+        x = float(str(v).replace(",", "").strip()) if isinstance(v, str) else float(v)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+#: standards.csv value/required display per ``STANDARDS[...].unit`` (format keywords of :func:`_fmt`)
+_STD_UNIT_FMT: dict[str, dict[str, Any]] = {
+    "share 0-1": {"pct": True},
+    "m²/resident": {"digits": 2, "unit": "m²/人"},
+    "slots/1000": {"digits": 1, "unit": "托位/千人"},
+    "beds/1000 60+": {"digits": 1, "unit": "床/千名老人"},
+    "m²": {"digits": 0, "unit": "m²"},
+    "count": {"digits": 0, "unit": "个"},
+}
+_LONG_FLOAT = re.compile(r"\d+\.\d{3,}")
+
+
+def _fmt_standard(v: Any, std_unit: str) -> str:
+    """A standards.csv ``value``/``required`` cell in the standard's unit (``STANDARDS[id].unit``).
+
+    Shares show as "72.8%", areas and counts with thousands separators, rates with 1-2 decimals;
+    unknown units get 0 decimals for whole numbers, else 2. Non-numeric text is kept.
+    """
+    x = _num(v)
+    if x is None:
+        t = str(v).strip() if v is not None else ""
+        return "—" if t.lower() in ("", "nan", "none", "<na>") else t
+    kw = _STD_UNIT_FMT.get(std_unit)
+    if kw is None:
+        kw = {"digits": 0 if float(x).is_integer() else 2}
+    return _fmt(x, **kw)
+
+
+def _tidy_text(s: Any) -> str:
+    """Free text (e.g. ``shortfall``) with long raw floats rounded to 2 decimals."""
+    t = "" if s is None else str(s)
+    if t.lower() in ("nan", "none", "<na>"):
+        return ""
+    return _LONG_FLOAT.sub(lambda m: f"{float(m.group(0)):,.2f}", t)
 
 
 def _features(gdf: gpd.GeoDataFrame, props: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
@@ -290,7 +343,7 @@ def _legend(title: str, breaks: Sequence[float], colors: Sequence[str], *, pct: 
     for i, c in enumerate(colors):
         lo = breaks[i]
         hi = breaks[i + 1] if i + 1 < len(breaks) else None
-        f = (lambda x: _fmt(x, pct=True)) if pct else (lambda x: _fmt(x, digits=digits))
+        f = (lambda x: _fmt(x, pct=True, digits=0)) if pct else (lambda x: _fmt(x, digits=digits))
         items.append({"color": c, "label": f"≥ {f(lo)}" + (f" – < {f(hi)}" if hi is not None else "")})
     if nodata:
         items.append({"color": _NODATA, "label": "无数据 / no data"})
@@ -415,19 +468,21 @@ def _legend_html(legend_id: str, lg: dict[str, Any]) -> str:
         shape = " cov-swatch-circle" if it.get("shape") == "circle" else ""
         rows.append(f'<div class="cov-legend-row"><span class="cov-swatch{shape}" style="background:{color}"></span>'
                     f"<span>{e(str(it['label']))}</span></div>")
-    return (f'<div class="cov-legend-block" id="{e(legend_id)}"><div class="cov-legend-title">{e(lg["title"])}</div>'
-            + "".join(rows) + "</div>")
+    return (f'<details class="cov-legend-block" id="{e(legend_id)}" open>'
+            f'<summary class="cov-legend-title">{e(lg["title"])}</summary>' + "".join(rows) + "</details>")
 
 
-def _new_map(basemap: str, tianditu_key: str, bounds: np.ndarray, *, title: str, rule: str) -> folium.Map:
+def _new_map(basemap: str, tianditu_key: str, bounds: np.ndarray, *, title: str, rule: str,
+             extra_html: str = "") -> folium.Map:
     """A folium Map in a :class:`_PageFigure` with the header bar, local assets and the basemap tiles.
 
-    ``bounds`` = (minx, miny, maxx, maxy) in page coordinates (lon/lat, GCJ-02 for amap).
+    ``bounds`` = (minx, miny, maxx, maxy) in page coordinates (lon/lat, GCJ-02 for amap);
+    ``extra_html`` (already escaped) goes into the header under the title.
     """
     tiles = _tiles(basemap, tianditu_key)
     fig = _PageFigure(title=html.escape(title))
     fig.add_child(_HtmlBlock(
-        f'<header class="cov-header"><h1>{html.escape(title)}</h1>\n<p class="cov-rule" id="snapping-rule">'
+        f'<header class="cov-header"><h1>{html.escape(title)}</h1>\n{extra_html}<p class="cov-rule" id="snapping-rule">'
         f"设施与人口落点规则 (snapping rule): {html.escape(rule)}</p></header>"), name="cov_header")
     minx, miny, maxx, maxy = (float(v) for v in bounds)
     ok = all(math.isfinite(v) for v in (minx, miny, maxx, maxy))
@@ -540,7 +595,7 @@ _TABLE_COLS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("uncovered_60plus", "Uncovered 60+ (15 min)", {"digits": 0}),
     ("share_elderly_15min", "Elderly 15-min coverage", {"pct": True}),
     ("share_meal", "Meal coverage (15/30 rule)", {"pct": True}),
-    ("childcare_slots_per_1000", "Childcare slots per 1000", {"digits": 2}),
+    ("childcare_slots_per_1000", "Childcare slots per 1000", {"digits": 1}),
     ("n_failed_standards", "Failed standards", {"digits": 0}),
 )
 
@@ -552,6 +607,43 @@ _CHOROPLETHS: tuple[tuple[str, str, Sequence[float], Sequence[str], dict[str, An
 )
 
 
+#: files of build/<region>/ named on the overview (name, what it holds)
+DATA_FILES: tuple[tuple[str, str], ...] = (
+    ("indicators.xlsx", "指标表 (中文表头)"), ("indicators.csv", "指标表"), ("standards.csv", "标准核查"),
+    ("gaps.gpkg", "缺口区域"), ("facilities.csv", "设施"), ("rejects.csv", "未采用记录"),
+    ("indicators.gpkg", "街道/社区边界与指标"), ("isochrones.gpkg", "等时圈"), ("run_info.json", "运行参数"),
+)
+
+
+def _region_summary_html(b: _Build) -> str:
+    """Header lines of the overview: region-level standards (pass/fail, value, shortfall) and the data
+    files of ``build/<region>/`` by name (links to ../../build are not reliable when pages are copied)."""
+    e = html.escape
+    std = b.standards
+    items = []
+    if len(std) and "level" in std.columns:
+        for _, r in std[std["level"].astype(str) == "region"].iterrows():
+            unit = _std_unit(r.get("standard_id", ""))
+            title = str(r.get("title_zh", "") or r.get("standard_id", ""))
+            txt = f"{_fmt_standard(r.get('value', ''), unit)}"
+            req = _fmt_standard(r.get("required", ""), unit)
+            if req != "—":
+                txt += f" (要求 {req})"
+            short = _tidy_text(r.get("shortfall", ""))
+            if short:
+                txt += f"，缺口: {short}"
+            src = _tidy_text(r.get("source", ""))
+            items.append(f'<span class="cov-region-std" title="{e(src, quote=True)}">{_std_mark(r["passed"])} '
+                         f"{e(title)}: {e(txt)}</span>")
+    std_line = (f'<p class="cov-region" id="region-standards"><b>全域标准 (region standards):</b> '
+                + " · ".join(items) + "</p>") if items else ""
+    region = str(b.run_info.get("region") or b.path.name)
+    files = [f"<code>{e(n)}</code> {e(what)}" for n, what in DATA_FILES if (b.path / n).is_file()]
+    files_line = (f'<p class="cov-files" id="data-files"><b>数据文件 (data files) in <code>build/{e(region)}/</code>:</b> '
+                  + "，".join(files) + "</p>") if files else ""
+    return std_line + files_line
+
+
 def _overview_map(b: _Build, *, basemap: str, tianditu_key: str, region_title: str) -> folium.Map:
     """The overview page: one base layer (radio) per choropleth, legend, sortable units table."""
     e = html.escape
@@ -561,7 +653,7 @@ def _overview_map(b: _Build, *, basemap: str, tianditu_key: str, region_title: s
     fmt = {c: kw for c, _en, kw in _TABLE_COLS}
     title = region_title or str(b.run_info.get("region_title") or b.run_info.get("region") or "")
     m = _new_map(basemap, tianditu_key, page.total_bounds, title=f"{title} 一老一小服务覆盖 — 总览".strip(),
-                 rule=snapping_rule_text(b.run_info))
+                 rule=snapping_rule_text(b.run_info), extra_html=_region_summary_html(b))
 
     legends = []
     for i, (col, en, breaks, colors, kw) in enumerate(_CHOROPLETHS):
@@ -647,7 +739,19 @@ def _facility_props(row: Any) -> dict[str, Any]:
     }
 
 
+def _std_unit(standard_id: Any) -> str:
+    st = STANDARDS.get(str(standard_id))
+    return st.unit if st is not None else ""
+
+
+def _std_mark(passed: Any) -> str:
+    return ('<span class="pass">✓ 达标</span>' if passed is True else
+            '<span class="fail">✗ 未达标</span>' if passed is False else '<span class="na">— 无法检查</span>')
+
+
 def _checklist_html(b: _Build, unit_code: str) -> str:
+    """The unit's standards as a 3-column table: standard (+ source in small text, full text on hover),
+    result, and value / required / shortfall stacked in one cell, all formatted by the standard's unit."""
     e = html.escape
     std = b.standards
     if not len(std):
@@ -657,19 +761,103 @@ def _checklist_html(b: _Build, unit_code: str) -> str:
         rows = rows[rows["level"].astype(str) == "unit"]
     if not len(rows):
         return "<p>本单元无标准检查记录 / no standards rows for this unit</p>"
-    heads = [("title_zh", "Standard"), ("passed", "Passed"), ("value", "Value"), ("required", "Required"),
-             ("shortfall", "Shortfall"), ("source", "Source")]
-    th = "".join(f"<th>{e(b.label(c, en))}</th>" for c, en in heads)
+    th = (f"<th>{e(b.label('title_zh', 'Standard'))}</th><th>{e(b.label('passed', '结果'))}</th>"
+          "<th>实际 / 要求 / 缺口</th>")
     out = []
     for _, r in rows.iterrows():
         p = r["passed"]
-        mark = ('<span class="pass">✓ 达标</span>' if p is True else
-                '<span class="fail">✗ 未达标</span>' if p is False else '<span class="na">— 无法检查</span>')
         title = str(r.get("title_zh", "") or r.get("standard_id", ""))
-        tds = [e(title), mark] + [e(str(r.get(c, ""))) for c in ("value", "required", "shortfall", "source")]
-        out.append("<tr>" + "".join(f"<td>{t}</td>" for t in tds) + "</tr>")
-    return (f'<table class="cov-table" id="standards-checklist"><thead><tr>{th}</tr></thead><tbody>'
+        source = _tidy_text(r.get("source", ""))
+        unit = _std_unit(r.get("standard_id", ""))
+        src = (f'<div class="cov-source" title="{e(source, quote=True)}">来源: {e(source)}</div>'
+               if source else "")
+        vals = [f'<div><span class="cov-k">实际</span> {e(_fmt_standard(r.get("value", ""), unit))}</div>',
+                f'<div><span class="cov-k">要求</span> {e(_fmt_standard(r.get("required", ""), unit))}</div>']
+        short = _tidy_text(r.get("shortfall", ""))
+        if short:
+            vals.append(f'<div class="cov-short"><span class="cov-k">缺口</span> {e(short)}</div>')
+        out.append(f'<tr class="{"fail-row" if p is False else ""}"><td>{e(title)}{src}</td>'
+                   f'<td class="cov-mark">{_std_mark(p)}</td><td class="cov-vals">{"".join(vals)}</td></tr>')
+    return (f'<table class="cov-table cov-checklist" id="standards-checklist"><thead><tr>{th}</tr></thead><tbody>'
             + "".join(out) + "</tbody></table>")
+
+
+#: per-community indicators in the 社区/村 popups (indicators.gpkg layer ``communities``)
+_COMMUNITY_COLS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("community_code", "Code", {}),
+    ("pop_total", "Population", {"digits": 0}),
+    ("pop_60plus", "Population 60+", {"digits": 0}),
+    ("pop_0to3", "Population 0-3", {"digits": 0}),
+    ("elderly_share_15min", "老年人15分钟养老服务覆盖率", {"pct": True}),
+    ("elderly_uncovered_15min", "15分钟未覆盖老年人", {"digits": 0}),
+    ("meal_share_60plus", "助餐配送覆盖率", {"pct": True}),
+    ("childcare_share_0to3_15min", "0-3岁15分钟托育覆盖率", {"pct": True}),
+    ("slots_per_1000", "每千人口托位数", {"digits": 1}),
+    ("beds_per_1000_60plus", "每千名老年人床位数", {"digits": 1}),
+    ("n_failed_standards", "未达标标准数", {"digits": 0}),
+)
+
+
+def _read_communities(b: _Build, unit_code: str) -> gpd.GeoDataFrame | None:
+    """The unit's 社区/村 of indicators.gpkg layer ``communities`` (None when the layer is absent)."""
+    path = b.path / "indicators.gpkg"
+    if "communities" not in {str(n) for n, _g in pyogrio.list_layers(path)}:
+        return None
+    c = gpd.read_file(path, layer="communities")
+    if "unit_code" not in c.columns or not len(c):
+        return None
+    if c.crs is not None and c.crs != b.crs:
+        c = c.to_crs(b.crs)
+    c = c[c["unit_code"].astype(str) == unit_code]
+    if not len(c):
+        return None
+    for col in ("community_code", "community_name"):
+        c[col] = c[col].astype(str) if col in c.columns else ""
+    return c
+
+
+def _community_failures(b: _Build, comm: gpd.GeoDataFrame) -> dict[str, list[str]]:
+    """community_code -> titles of its failed community-level standards (standards.csv)."""
+    std = b.standards
+    if not len(std) or "level" not in std.columns:
+        return {}
+    rows = std[(std["level"].astype(str) == "community") & std["unit_code"].astype(str).isin(comm["community_code"])]
+    out: dict[str, list[str]] = {}
+    for _, r in rows[rows["passed"].map(lambda v: v is False)].iterrows():
+        out.setdefault(str(r["unit_code"]), []).append(str(r.get("title_zh", "") or r.get("standard_id", "")))
+    return out
+
+
+def _gap_table_html(b: _Build, gaps: gpd.GeoDataFrame, basemap: str) -> str:
+    """Side-panel table of the unit's gap areas: rank, service, people 60+/0-3, nearest facility and
+    minutes; each row carries ``data-zoom`` (page-coordinate bounds) so a click zooms the map to it."""
+    e = html.escape
+    if not len(gaps):
+        return '<p id="gap-table">本单元无缺口区域 / no gap areas in this unit</p>'
+    names = (dict(zip(b.facilities["fac_id"].astype(str), b.facilities["name"].astype(str), strict=True))
+             if len(b.facilities) and {"fac_id", "name"} <= set(b.facilities.columns) else {})
+    page = _to_page(gaps, basemap)
+    order = page.assign(_svc=page["service"].astype(str), _rank=pd.to_numeric(page["rank"], errors="coerce"))
+    order = order.sort_values(["_svc", "_rank"])
+    svc_zh = {"elderly": "养老", "meal": "助餐", "childcare": "托育", "health": "卫生"}
+    rows = []
+    for _, r in order.iterrows():
+        g = r.geometry
+        zoom = ""
+        if g is not None and not g.is_empty:
+            x0, y0, x1, y1 = (round(float(v), 6) for v in g.bounds)
+            zoom = f' data-zoom="{e(json.dumps([[y0, x0], [y1, x1]]), quote=True)}" tabindex="0"'
+        fid = str(r.get("nearest_fac_id", "") or "")
+        fac = names.get(fid, fid) or "—"
+        svc = str(r.get("service", ""))
+        rows.append(f'<tr class="cov-zoom"{zoom} title="点击缩放到缺口 (click to zoom)">'
+                    f"<td>{e(svc_zh.get(svc, svc))} #{e(_fmt(_num(r.get('rank'))))}</td>"
+                    f'<td class="num">{e(_fmt(_num(r.get("pop_60plus"))))}</td>'
+                    f'<td class="num">{e(_fmt(_num(r.get("pop_0to3"))))}</td>'
+                    f"<td>{e(fac)}</td>"
+                    f'<td class="num">{e(_fmt(_num(r.get("nearest_tt_min")), digits=1))}</td></tr>')
+    return ('<table class="cov-table cov-gaps" id="gap-table"><thead><tr><th>缺口</th><th>60岁+</th><th>0-3岁</th>'
+            "<th>最近设施</th><th>分钟</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
 
 
 def _unit_map(b: _Build, unit_code: str, *, basemap: str, tianditu_key: str) -> folium.Map:
@@ -716,6 +904,26 @@ def _unit_map(b: _Build, unit_code: str, *, basemap: str, tianditu_key: str) -> 
                        tooltip_key="band").add_to(m)
         legends.append(({"title": "助餐配送半径 (meal radius)", "items": [{"color": "#6a3d9a", "label": lab}]}, lyr))
 
+    comm = _read_communities(b, str(unit_code))
+    if comm is not None:
+        cfields = [(c, b.label(c, en)) for c, en, _kw in _COMMUNITY_COLS if c in comm.columns]
+        ckw = {c: kw for c, _en, kw in _COMMUNITY_COLS}
+        failed = _community_failures(b, comm)
+
+        def cprops(r: Any) -> dict[str, Any]:
+            d = r._asdict()
+            p = {c: _fmt(d.get(c), **ckw[c]) for c, _lab in cfields}
+            p["_title"] = f"{d.get('community_name', '')} ({d.get('community_code', '')})"
+            p["failed"] = "; ".join(failed.get(str(d.get("community_code", "")), [])) or "—"
+            return p
+
+        lyr = _geojson(_features(_to_page(comm, basemap, simplify_m=1.0), cprops), "社区/村边界 (communities)",
+                       {"color": "#1f4e9c", "weight": 2.5, "opacity": 0.9, "fill": True, "fillOpacity": 0.0},
+                       popup_fields=[*cfields, ("failed", "未达标标准 (failed standards)")],
+                       tooltip_key="_title").add_to(m)
+        legends.append(({"title": "社区/村 (communities)",
+                         "items": [{"color": "#1f4e9c", "label": f"社区/村边界 ({len(comm)})"}]}, lyr))
+
     # uncovered elderly cells of this unit, coloured by count
     cells = _read_cells(b.path, unit_code=str(unit_code))
     if len(cells):
@@ -726,11 +934,12 @@ def _unit_map(b: _Build, unit_code: str, *, basemap: str, tianditu_key: str) -> 
             unc = unc.set_crs("EPSG:4326")
         g = _to_page(unc, basemap)
         title = f"未覆盖老年人口 (15分钟) — {b.label('pop_60plus', 'Population 60+')}"
-        lyr = _geojson(_features(g, lambda r: {"pop": _fmt(float(r.pop_60plus), digits=1),
+        lyr = _geojson(_features(g, lambda r: {"pop": _fmt(float(r.pop_60plus), digits=0 if r.pop_60plus >= 10 else 1),
                                                "_color": _bin_color(float(r.pop_60plus), breaks, colors)}),
                        title, {"stroke": False, "fillOpacity": 0.7},
                        popup_fields=[("pop", b.label("pop_60plus", "Population 60+"))]).add_to(m)
-        legends.append((_legend(title, breaks, colors, nodata=False, digits=1), lyr))
+        whole = all(float(x).is_integer() for x in breaks)
+        legends.append((_legend(title, breaks, colors, nodata=False, digits=0 if whole else 2), lyr))
 
     gaps = gpd.read_file(b.path / "gaps.gpkg", layer="gaps")
     if gaps.crs is not None and gaps.crs != b.crs:
@@ -775,13 +984,14 @@ def _unit_map(b: _Build, unit_code: str, *, basemap: str, tianditu_key: str) -> 
         val("uncovered_60plus", "Uncovered 60+ (15 min)"),
         val("share_elderly_15min", "Elderly 15-min coverage", pct=True),
         val("share_meal", "Meal coverage (15/30 rule)", pct=True),
-        val("childcare_slots_per_1000", "Childcare slots per 1000", digits=2),
+        val("childcare_slots_per_1000", "Childcare slots per 1000", digits=1),
     ])
     m.get_root().add_child(_HtmlBlock(
         f'<aside class="cov-panel" id="side-panel"><p><a href="index.html">← 总览 (overview)</a></p>'
         f'<h2>{e(str(unit["unit_name"]))}</h2><table class="cov-table">{facts}</table>'
         f"<p>助餐配送半径：{e(unit_class)} {meal_t:g} 分钟 (城区15分钟、郊区30分钟)</p>"
-        f"<h2>标准核查 (standards checklist)</h2>{_checklist_html(b, str(unit_code))}</aside>"), name="cov_panel")
+        f"<h2>标准核查 (standards checklist)</h2>{_checklist_html(b, str(unit_code))}"
+        f"<h2>缺口区域 (gap areas)</h2>{_gap_table_html(b, gaps, basemap)}</aside>"), name="cov_panel")
     return m
 
 

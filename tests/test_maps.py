@@ -103,6 +103,15 @@ def make_fake_build(d: Path) -> Path:
 
     ind = units.assign(pop_total=[float(pop[code == u[0]].sum()) for u in UNITS])
     ind.to_file(d / "indicators.gpkg", layer="units")
+    # 社区 of unit A only (west/east halves), one with an XSS name; units B and C have none
+    comm = gpd.GeoDataFrame(
+        {"community_code": ["610101001001", "610101001002"], "community_name": ["东门社区", XSS],
+         "unit_code": "610101001", "pop_total": [5234.4, 4120.0], "pop_60plus": [1234.56, 987.0],
+         "pop_0to3": [40.2, 31.0], "elderly_share_15min": [0.7275659699831076, 1.0],
+         "meal_share_60plus": [0.5, 0.25], "n_failed_standards": [1, 0]},
+        geometry=[shapely.box(*_xy(0, 0), *_xy(1000, 2000)), shapely.box(*_xy(1000, 0), *_xy(2000, 2000))],
+        crs=METRIC)
+    comm.to_file(d / "indicators.gpkg", layer="communities")
     ind.drop(columns="geometry").to_csv(d / "indicators.csv", index=False)
 
     std_rows = []
@@ -112,6 +121,15 @@ def make_fake_build(d: Path) -> Path:
         std_rows.append((u[0], "unit", "street_complex", "社区养老服务综合体", u[0] == "610101001", "1", "1",
                          "" if u[0] == "610101001" else "缺 1 个", "003 (九)13"))
         std_rows.append((u[0], "unit", "nursing_bed_share", "护理型床位占比", "", "", "0.55", "", "002 总体要求"))
+        std_rows.append((u[0], "unit", "elderly_land", "人均用地", True, "0.3094671638146635", "0.1", "", "003 (六)"))
+    std_rows += [
+        ("610101001001", "community", "community_daycare", "社区日间照料中心≥750平方米", False, "600.0", "750.0",
+         "needs 1 day-care centre", "003 (六)4"),
+        ("fake", "region", "childcare_slots_target", "全市每千人口托位数2025年目标", True, "14.293431634161625",
+         "4.5", "", "002 总体要求"),
+        ("fake", "region", "nursing_bed_share", "养老机构护理型床位占比", False, "0.4275659699831076", "0.55",
+         "缺 12.2 个百分点", "002 总体要求 55%"),
+    ]
     pd.DataFrame(std_rows, columns=["unit_code", "level", "standard_id", "title_zh", "passed", "value",
                                     "required", "shortfall", "source"]).to_csv(d / "standards.csv", index=False)
 
@@ -469,3 +487,95 @@ def test_png_without_cjk_font_uses_codes(fake_build: Path, tmp_path: Path, monke
         warnings.simplefilter("error")
         maps.write_overview_png(fake_build, tmp_path / "ov.png")
     assert sorted(t.split("\n")[0] for t in texts) == sorted(u[0] for u in UNITS)
+
+
+LONG_FLOAT = re.compile(r"\d+\.\d{4,}")
+
+
+def _visible_text(page: str) -> str:
+    """Page body text outside scripts (what the officer reads), plus the popup/tooltip properties."""
+    body = re.sub(r"<script\b.*?</script>", " ", page, flags=re.DOTALL)
+    return html.unescape(re.sub(r"<[^>]+>", " ", body))
+
+
+def test_number_formats(written: tuple[Path, list[Path]], fake_build: Path) -> None:
+    assert maps._fmt(0.7275659699831076, pct=True) == "72.8%"
+    assert maps._fmt(12345.67, digits=0) == "12,346"
+    assert maps._fmt_standard("0.7275659699831076", "share 0-1") == "72.8%"
+    assert maps._fmt_standard("0.3094671638146635", "m²/resident") == "0.31 m²/人"
+    assert maps._fmt_standard("14.293431634161625", "slots/1000") == "14.3 托位/千人"
+    assert maps._fmt_standard("2600.0", "m²") == "2,600 m²"
+    assert maps._fmt_standard("", "m²") == "—" and maps._fmt_standard("需核实", "count") == "需核实"
+    assert maps._tidy_text("short by 12.345678 m²") == "short by 12.35 m²"
+    out, _ = written
+    for name in ("index.html", "610101001.html", "610101101.html"):
+        text = _visible_text((out / name).read_text(encoding="utf-8"))
+        assert not LONG_FLOAT.search(text), (name, LONG_FLOAT.search(text))
+    unit = (out / "610101101.html").read_text(encoding="utf-8")
+    checklist = unit.split('id="standards-checklist"')[1].split("</table>")[0]
+    assert "80.0%" in checklist and "100.0%" in checklist and "0.31 m²/人" in checklist
+    assert 'class="cov-source" title="000 task 8"' in checklist  # source on hover and in small text
+    # popups: shares with 1 decimal, people as integers with separators
+    data = _unit_data(fake_build, "610101001")
+    comm = next(o for o in data["overlays"] if o["name"].startswith("社区/村"))
+    p = {f["properties"]["community_code"]: f["properties"] for f in comm["geojson"]["features"]}
+    assert p["610101001001"]["elderly_share_15min"] == "72.8%"
+    assert p["610101001001"]["pop_60plus"] == "1,235" and p["610101001001"]["pop_total"] == "5,234"
+    ov = _overview_data(fake_build)["base_layers"][0]["geojson"]["features"]
+    assert all(re.fullmatch(r"\d{1,3}\.\d%", f["properties"]["share_elderly_15min"]) for f in ov)
+    assert all(re.fullmatch(r"[\d,]+", f["properties"]["pop_60plus"]) for f in ov)
+    index = (out / "index.html").read_text(encoding="utf-8")
+    row = re.search(r'<tr><td data-sort="[^"]*"><a href="610101001.html">.*?</tr>', index).group(0)
+    assert re.search(r">\d{1,3}\.\d%</td>", row)
+
+
+def test_overview_region_standards_and_files(written: tuple[Path, list[Path]]) -> None:
+    out, _ = written
+    text = (out / "index.html").read_text(encoding="utf-8")
+    line = text.split('id="region-standards"')[1].split("</p>")[0]
+    assert "✓ 达标" in line and "全市每千人口托位数2025年目标: 14.3 托位/千人 (要求 4.5 托位/千人)" in line
+    assert "✗ 未达标" in line and "42.8% (要求 55.0%)，缺口: 缺 12.2 个百分点" in line
+    assert 'title="002 总体要求 55%"' in line
+    files = text.split('id="data-files"')[1].split("</p>")[0]
+    assert "build/fake/" in files and "standards.csv" in files and "gaps.gpkg" in files
+    assert "indicators.xlsx" not in files  # only files that exist are named; no links into ../../build
+    assert "../../build" not in text
+
+
+def test_communities_layer(written: tuple[Path, list[Path]], fake_build: Path, tmp_path: Path) -> None:
+    out, _ = written
+    data = _unit_data(fake_build, "610101001")
+    comm = next(o for o in data["overlays"] if o["name"].startswith("社区/村"))
+    feats = comm["geojson"]["features"]
+    assert len(feats) == 2 and comm["legend"]["title"] == "社区/村 (communities)"
+    by = {f["properties"]["community_code"]: f["properties"] for f in feats}
+    assert by["610101001001"]["_title"] == "东门社区 (610101001001)"
+    assert by["610101001001"]["failed"] == "社区日间照料中心≥750平方米" and by["610101001002"]["failed"] == "—"
+    assert by["610101001002"]["_title"] == html.escape(f"{XSS} (610101001002)")  # escaped for the tooltip
+    page = (out / "610101001.html").read_text(encoding="utf-8")
+    name = "社区/村边界 (communities)"
+    assert (name in page or json.dumps(name)[1:-1] in page) and XSS not in page and "<img" not in page
+    assert 'class="cov-legend-block"' in page and page.count('class="cov-legend-block"') == 6
+    # units without 社区 rows, and builds without the layer, render without it
+    assert not any(o["name"].startswith("社区/村") for o in _unit_data(fake_build, "610101002")["overlays"])
+    import shutil
+
+    b = tmp_path / "b"
+    shutil.copytree(fake_build, b)
+    units = gpd.read_file(b / "indicators.gpkg", layer="units")
+    (b / "indicators.gpkg").unlink()
+    units.to_file(b / "indicators.gpkg", layer="units")
+    assert not any(o["name"].startswith("社区/村") for o in _unit_data(b, "610101001")["overlays"])
+
+
+def test_gap_table_zoom_rows(written: tuple[Path, list[Path]], fake_build: Path) -> None:
+    out, _ = written
+    page = (out / "610101101.html").read_text(encoding="utf-8")
+    table = page.split('id="gap-table"')[1].split("</table>")[0]
+    gaps = gpd.read_file(fake_build / "gaps.gpkg", layer="gaps")
+    g = gaps[gaps["unit_code"] == "610101101"].iloc[0]
+    assert f"{g['pop_60plus']:,.0f}" in table and "东城日间照料中心" in table and "17.5" in table  # fac:1 name
+    zoom = json.loads(html.unescape(re.search(r'data-zoom="([^"]+)"', table).group(1)))
+    (s, w), (n, e) = zoom
+    assert 107.9 < w < e < 108.2 and 31.9 < s < n < 32.1
+    assert "本单元无缺口区域" not in table

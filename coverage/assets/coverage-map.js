@@ -3,7 +3,8 @@
  * folium builds the map, layers, popups, tooltips and layer control. This file only
  *  - moves the server-rendered (escaped) legend blocks into a Leaflet control and shows the blocks
  *    of the layers currently on the map (coverageMapPage.init, called by the page's folium script);
- *  - makes tables with class "cov-sortable" sortable by clicking a header.
+ *  - makes tables with class "cov-sortable" sortable by clicking a header;
+ *  - zooms the map to a gap area when its row (data-zoom bounds) in the side panel is clicked.
  * It moves existing DOM nodes and sets attributes only: no HTML strings are parsed here.
  */
 (function () {
@@ -19,7 +20,10 @@
     });
     var div = document.createElement("div");
     div.className = "cov-legend leaflet-control";
-    var ctl = L.control({position: "bottomright"});
+    /* scrolling or clicking the legend (collapsible <details> sections) must not pan/zoom the map */
+    L.DomEvent.disableClickPropagation(div);
+    L.DomEvent.disableScrollPropagation(div);
+    var ctl = L.control({position: "bottomleft"});
     ctl.onAdd = function () { return div; };
     ctl.addTo(map);
     function redraw() {
@@ -56,11 +60,29 @@
     });
   }
 
+  /* rows with data-zoom="[[south, west], [north, east]]" (gap table) zoom the map when clicked */
+  function zoomRows(map) {
+    Array.prototype.forEach.call(document.querySelectorAll("[data-zoom]"), function (row) {
+      function go() {
+        var b;
+        try { b = JSON.parse(row.getAttribute("data-zoom")); } catch (err) { return; }
+        map.fitBounds(b, {padding: [40, 40], maxZoom: 17});
+        Array.prototype.forEach.call(document.querySelectorAll("[data-zoom].active"), function (r) {
+          r.classList.remove("active");
+        });
+        row.classList.add("active");
+      }
+      row.addEventListener("click", go);
+      row.addEventListener("keydown", function (ev) { if (ev.key === "Enter") go(); });
+    });
+  }
+
   window.coverageMapPage = {
     /* map: the folium L.map; pairs: [[legend block id, layer], ...] */
     init: function (map, pairs) {
       if (map.attributionControl) map.attributionControl.setPrefix("Leaflet");
       legends(map, pairs);
+      zoomRows(map);
       window.coverageMap = map;
     }
   };
