@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import io
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -173,3 +174,52 @@ def test_blank_page_is_detected(browser: Any, tmp_path: Path) -> None:
     finally:
         ctx.close()
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_unit_page_legend_communities_and_gap_zoom(browser: Any, site: Path) -> None:
+    ctx, page, watch = _open(browser, (site / "610101001.html").as_uri())
+    try:
+        # compact legend in the bottom-left corner, at most ~40% of the map height, scrollable
+        mbox = page.locator(".folium-map").bounding_box()
+        legend = page.locator(".cov-legend")
+        lbox = legend.bounding_box()
+        assert mbox and lbox
+        assert lbox["x"] - mbox["x"] < 30 and (mbox["y"] + mbox["height"]) - (lbox["y"] + lbox["height"]) < 60
+        assert lbox["height"] <= 0.42 * page.viewport_size["height"] and lbox["width"] <= 260
+        assert page.locator(".leaflet-bottom.leaflet-left .cov-legend").count() == 1
+        # sections collapse: clicking a <summary> hides its rows
+        blocks = page.locator(".cov-legend details.cov-legend-block")
+        assert blocks.count() == 6
+        rows_before = page.locator(".cov-legend .cov-legend-row:visible").count()
+        blocks.nth(0).locator("summary").click()
+        assert page.locator(".cov-legend .cov-legend-row:visible").count() < rows_before
+        # 社区/村 boundaries: a polygon per community; the hostile name shows as text in the tooltip
+        overlays = page.locator(".leaflet-control-layers-overlays label").all_inner_texts()
+        assert any("社区/村" in t for t in overlays)
+        shown = page.evaluate("""(code) => {
+            let hit = null;
+            window.coverageMap.eachLayer(l => {
+                if (l.feature && l.feature.properties && l.feature.properties.community_code === code) hit = l;
+            });
+            if (!hit) return null;
+            hit.fire("click", {latlng: hit.getBounds().getCenter()}, true);
+            return true;
+        }""", "610101001002")
+        assert shown
+        popup = page.locator(".leaflet-popup-content")
+        popup.wait_for()
+        assert "100.0%" in popup.inner_text() and "987" in popup.inner_text()
+        assert page.locator("img[src=x]").count() == 0
+        # gap table: clicking a row zooms the map to that gap
+        row = page.locator("#gap-table tr[data-zoom]").first
+        (s, w), (n, e) = json.loads(row.get_attribute("data-zoom"))
+        page.evaluate("() => window.coverageMap.setView([0, 0], 3, {animate: false})")
+        row.click()
+        page.wait_for_timeout(600)
+        c = page.evaluate("() => { const c = window.coverageMap.getCenter(); return [c.lat, c.lng, window.coverageMap.getZoom()]; }")
+        assert abs(c[0] - (s + n) / 2) < 0.003 and abs(c[1] - (w + e) / 2) < 0.003 and c[2] > 12, c
+        assert "active" in (row.get_attribute("class") or "")
+        assert _map_variance(page, "unit_610101001_gap.png") > 50
+        watch.assert_clean()
+    finally:
+        ctx.close()
