@@ -101,6 +101,9 @@ def gap_areas(
 
     if transform is None:
         side = cell_size_m or _spacing(cells)
+        label_geoms: dict[int, Any] = {}
+    else:
+        label_geoms = _label_polygons(labels, transform, r0, c0)
     rows: list[dict[str, Any]] = []
     for g, grp in cand.groupby("_gap"):
         by_unit = grp.groupby("unit_code")[[pop_col, "pop_total"]].sum().sort_values(
@@ -110,17 +113,17 @@ def gap_areas(
         finite = np.isfinite(tt[best])
         cells_rc = grp.drop_duplicates(["row", "col"])
         if transform is not None:
-            squares = [box(*_bounds(transform, rr, cc)) for rr, cc in zip(cells_rc["row"], cells_rc["col"])]
+            geom = label_geoms[int(g)]
         else:
             h = side / 2
-            squares = [box(x - h, y - h, x + h, y + h) for x, y in zip(cells_rc["x"], cells_rc["y"])]
+            geom = unary_union([box(x - h, y - h, x + h, y + h) for x, y in zip(cells_rc["x"], cells_rc["y"])])
         rows.append({
             "_gap": g, "service": service, "unit_code": str(by_unit.index[0]), "n_cells": len(cells_rc),
             "pop_total": float(grp["pop_total"].sum()), "pop_60plus": float(grp["pop_60plus"].sum()),
             "pop_0to3": float(grp["pop_0to3"].sum()), "_rank_pop": float(grp[pop_col].sum()),
             "nearest_fac_id": str(grp[nearest_col].iloc[best]) if finite else "",
             "nearest_tt_min": tt[best] / 60.0 if finite else np.nan,
-            "geometry": unary_union(squares),
+            "geometry": geom,
         })
     geom_crs = crs if transform is not None else cells.crs
     out = gpd.GeoDataFrame(rows, geometry="geometry", crs=geom_crs)
@@ -133,11 +136,18 @@ def gap_areas(
     return out[GAP_COLUMNS]
 
 
-def _bounds(transform: Any, row: int, col: int) -> tuple[float, float, float, float]:
-    a, b, c, d, e, f = (transform.a, transform.b, transform.c, transform.d, transform.e, transform.f)
-    x0, y0 = a * col + b * row + c, d * col + e * row + f
-    x1, y1 = a * (col + 1) + b * (row + 1) + c, d * (col + 1) + e * (row + 1) + f
-    return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)
+def _label_polygons(labels: np.ndarray, transform: Any, r0: int, c0: int) -> dict[int, Any]:
+    """Union of the cell squares of each gap label, traced on the raster grid in one pass
+    (rasterio.features.shapes), instead of unioning thousands of squares one gap at a time."""
+    from affine import Affine
+    from rasterio.features import shapes
+    from shapely.geometry import shape
+
+    t = Affine(*tuple(transform)[:6]) * Affine.translation(c0, r0)
+    parts: dict[int, list[Any]] = {}
+    for geom, val in shapes(labels.astype(np.int32), mask=labels > 0, transform=t, connectivity=4):
+        parts.setdefault(int(val), []).append(shape(geom))
+    return {k: (v[0] if len(v) == 1 else unary_union(v)) for k, v in parts.items()}
 
 
 def _spacing(cells: pd.DataFrame) -> float:
