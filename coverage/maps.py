@@ -631,7 +631,7 @@ def _region_summary_html(b: _Build) -> str:
                 txt += f" (要求 {req})"
             short = _tidy_text(r.get("shortfall", ""))
             if short:
-                txt += f"，缺口: {short}"
+                txt += f"，{'缺口' if r['passed'] is False else '说明'}: {short}"
             src = _tidy_text(r.get("source", ""))
             items.append(f'<span class="cov-region-std" title="{e(src, quote=True)}">{_std_mark(r["passed"])} '
                          f"{e(title)}: {e(txt)}</span>")
@@ -775,7 +775,8 @@ def _checklist_html(b: _Build, unit_code: str) -> str:
                 f'<div><span class="cov-k">要求</span> {e(_fmt_standard(r.get("required", ""), unit))}</div>']
         short = _tidy_text(r.get("shortfall", ""))
         if short:
-            vals.append(f'<div class="cov-short"><span class="cov-k">缺口</span> {e(short)}</div>')
+            k = "缺口" if p is False else "说明"
+            vals.append(f'<div class="cov-short"><span class="cov-k">{k}</span> {e(short)}</div>')
         out.append(f'<tr class="{"fail-row" if p is False else ""}"><td>{e(title)}{src}</td>'
                    f'<td class="cov-mark">{_std_mark(p)}</td><td class="cov-vals">{"".join(vals)}</td></tr>')
     return (f'<table class="cov-table cov-checklist" id="standards-checklist"><thead><tr>{th}</tr></thead><tbody>'
