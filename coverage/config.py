@@ -344,7 +344,7 @@ class _Loader:
                 return ()
             return tuple(self.convert(f"{key}[{i}]", v, inner) for i, v in enumerate(value))
         if origin is dict:
-            kt, vt = typing.get_args(tp)
+            _kt, vt = typing.get_args(tp)
             if not isinstance(value, dict):
                 self.bad(key, value, _type_name(tp))
                 return {}

@@ -57,8 +57,8 @@ def snapping_rule_text_zh(cfg: Config) -> str:
 
 def run(cfg: Config, *, build_root: Path = Path("build")) -> Path:
     """Run every stage for the region of ``cfg`` and return ``build/<region>/``."""
-    from coverage import indicators, layers, network, population, standards
     from coverage import gaps as gapmod
+    from coverage import indicators, layers, network, population, standards
     from coverage.isochrones import isochrone_polygons
     from coverage.traveltime import coverage_matrix, nearest_facility_times, snap_points
 
@@ -361,10 +361,10 @@ def _write_outputs(tmp: Path, cfg: Config, *, metric_crs: str, cells: gpd.GeoDat
     unit_ind.to_file(tmp / "indicators.gpkg", layer="units", driver="GPKG")
     if comm_ind is not None:
         comm_ind.to_file(tmp / "indicators.gpkg", layer="communities", driver="GPKG")
-    dd = indicators_mod.data_dictionary_frame()
+    dd = indicators_mod.data_dictionary_frame(cfg)
     extra = pd.DataFrame([
-        ("pop_beyond_snap_walk", "超出吸附距离人口(步行网)", "人", "population of cells farther than "
-         f"{cfg.snapping.cell_max_snap_m:g} m from the walking network (not covered)", "snapping rule"),
+        ("pop_beyond_snap_walk", "超出吸附距离人口(步行网)", "人", ("population of cells farther than "
+         f"{cfg.snapping.cell_max_snap_m:g} m from the walking network (not covered)"), "snapping rule"),
         ("pop_beyond_snap_delivery", "超出吸附距离人口(配送网)", "人", "same for the delivery network",
          "snapping rule"),
         ("snap_rule", "吸附规则", "", rule, "snapping rule"),
@@ -409,11 +409,11 @@ def _write_outputs(tmp: Path, cfg: Config, *, metric_crs: str, cells: gpd.GeoDat
         "networks": {m: {"nodes": n.n_nodes, "edges": n.n_edges, **{k: v for k, v in n.report.items()
                                                                    if isinstance(v, (int, float, str))}}
                      for m, n in nets.items()},
-        "facilities": {"accepted": int(len(facilities)), "rejected": int(len(fac_layers.rejects)),
+        "facilities": {"accepted": len(facilities), "rejected": len(fac_layers.rejects),
                        "not_snapped": int((facilities["status"] != "ok").sum())},
         "isochrone_qa": "isochrone_qa.csv: every reachable road point inside its polygon and no polygon part "
                          f"farther than {cfg.isochrones.frontage_m:g} m (frontage) from a reached road piece",
-        "cells": int(cells["cell_id"].nunique()), "cell_pieces": int(len(cells)),
+        "cells": int(cells["cell_id"].nunique()), "cell_pieces": len(cells),
         "timings_s": timings, "total_s": round(total_s, 2),
     }
     (tmp / "run_info.json").write_text(json.dumps(info, ensure_ascii=False, indent=2, default=str),

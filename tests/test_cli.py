@@ -10,7 +10,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "coverage", *args], cwd=cwd, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "coverage", *args], cwd=cwd, capture_output=True, check=False,
                           text=True, timeout=300)
 
 
