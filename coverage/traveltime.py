@@ -115,8 +115,17 @@ class NearestResult:
 # --------------------------------------------------------------------------------------------------
 
 
-def snap_points(net: Network, xy: np.ndarray, *, max_snap_m: float) -> Snap:
+def snap_points(net: Network, xy: np.ndarray, *, max_snap_m: float, workers: int = 2) -> Snap:
     """Snap points to the nearest position on the nearest road edge.
+
+    Exact nearest-segment search without an R-tree: every straight segment of every physical edge
+    is sampled at spacing ``<= s``, so every point of a segment lies within ``s/2`` of one of its
+    samples. If the nearest sample to a point is at distance ``d``, the nearest segment (at some
+    distance ``D <= d``) has a sample within ``D + s/2 <= d + s/2``; so the segments owning the
+    samples within ``d + s/2`` (a scipy cKDTree k-nearest query, with a radius query for the rare
+    points whose k neighbours do not cover that radius) always contain the true nearest one, and
+    the exact point-segment distance is then taken in numpy. Ties go to the lowest edge index
+    (then the first segment along it).
 
     Parameters
     ----------
@@ -126,14 +135,19 @@ def snap_points(net: Network, xy: np.ndarray, *, max_snap_m: float) -> Snap:
         Point coordinates in metres.
     max_snap_m : float
         Points farther than this from every road are kept but marked ``snapped=False`` (edge -1).
+    workers : int
+        Threads for the cKDTree queries (scipy convention: -1 = all cores).
 
     Returns
     -------
     Snap
         One row per input point, in input order. ``edge`` is the representative directed edge of
-        the physical road (:meth:`Network.physical_edges`); ``frac`` is measured along it.
+        the physical road (:meth:`Network.physical_edges`); ``frac`` is measured along it (0..1,
+        by length of its geometry); ``dist_m`` and ``x``/``y`` (metres) are the exact distance to
+        and the nearest point on that road.
     """
     import shapely
+    from scipy.spatial import cKDTree
 
     xy = np.asarray(xy, dtype=float).reshape(-1, 2)
     n = xy.shape[0]
@@ -146,28 +160,78 @@ def snap_points(net: Network, xy: np.ndarray, *, max_snap_m: float) -> Snap:
     sy = np.full(n, np.nan)
     phys = net.physical_edges()
     ok = np.isfinite(xy).all(axis=1)
-    if n == 0 or phys.size == 0 or not ok.any():
+    coords, idx = (shapely.get_coordinates(net.edge_geometry[phys], return_index=True) if phys.size
+                   else (np.zeros((0, 2)), np.zeros(0, dtype=np.int64)))
+    same = idx[1:] == idx[:-1]
+    if n == 0 or not same.any() or not ok.any():
         return Snap(edge, frac, dist, np.zeros(n, dtype=bool), sx, sy)
-    geoms = net.edge_geometry[phys]
-    tree = shapely.STRtree(geoms)
-    pts = shapely.points(xy[ok])
-    (qi, ti), d = tree.query_nearest(pts, return_distance=True, all_matches=False)
-    # all_matches=False gives exactly one nearest edge per point, in input order
-    order = np.argsort(qi, kind="stable")
-    qi, ti, d = qi[order], ti[order], d[order]
-    g = geoms[ti]
-    p = pts[qi]
-    f = shapely.line_locate_point(g, p, normalized=True)
-    f = np.clip(np.nan_to_num(f, nan=0.0), 0.0, 1.0)
-    on = shapely.get_coordinates(shapely.line_interpolate_point(g, f, normalized=True))
-    rows = np.flatnonzero(ok)[qi]
-    dist[rows] = d
-    sx[rows] = on[:, 0]
-    sy[rows] = on[:, 1]
+    # straight segments a -> a + ab, owning physical edge position seg_e, offset along it seg_c
+    a = coords[:-1][same]
+    ab = coords[1:][same] - a  # a + ab may differ from the end point in the last bit: ends use b
+    seg_e = idx[:-1][same]
+    seg_len = np.hypot(ab[:, 0], ab[:, 1])
+    b = coords[1:][same]
+    # canonical orientation (from the lexicographically lower end) for the exact distances below
+    flip = (b[:, 0] < a[:, 0]) | ((b[:, 0] == a[:, 0]) & (b[:, 1] < a[:, 1]))
+    ca = np.where(flip[:, None], b, a)
+    cb = np.where(flip[:, None], a, b)
+    cd = cb - ca
+    cl2 = np.einsum("ij,ij->i", cd, cd)
+    cl2[cl2 == 0] = 1.0  # zero-length segment: t = 0
+    cum = np.cumsum(seg_len)
+    first_seg = np.searchsorted(seg_e, seg_e, side="left")
+    seg_c = cum - seg_len - (cum[first_seg] - seg_len[first_seg])
+    edge_len = np.bincount(seg_e, weights=seg_len, minlength=phys.size)
+    # ~4 samples per segment on average (memory ~ 5 x segments), never finer than 1 mm
+    s = max(float(seg_len.sum()) / (4.0 * seg_len.size), 1e-3)
+    n_s = np.ceil(seg_len / s).astype(np.int64) + 1
+    seg = np.repeat(np.arange(seg_len.size), n_s)
+    t = (np.arange(seg.size) - np.repeat(np.cumsum(n_s) - n_s, n_s)) / np.repeat(n_s - 1, n_s).clip(1)
+    samples = a[seg] + t[:, None] * ab[seg]
+    tree = cKDTree(samples, balanced_tree=False, compact_nodes=False)
+    p = xy[ok]
+    k = int(min(12, samples.shape[0]))
+    dk, ik = tree.query(p, k=k, workers=workers)
+    dk, ik = dk.reshape(p.shape[0], k), ik.reshape(p.shape[0], k)
+    radius = dk[:, 0] + s / 2 + 1e-9 * (1.0 + dk[:, 0])  # relative slack for rounding of the samples
+    short = (dk[:, -1] <= radius) & (k < samples.shape[0])  # k neighbours may not cover the radius
+    m = (dk <= radius[:, None]) & ~short[:, None]
+    q, cand = np.nonzero(m)[0], ik[m]
+    if short.any():
+        rs = np.flatnonzero(short)
+        lists = tree.query_ball_point(p[rs], radius[rs], return_sorted=False, workers=workers)
+        cnt = np.fromiter(map(len, lists), np.int64, len(lists))
+        q = np.concatenate([q, np.repeat(rs, cnt)])
+        cand = np.concatenate([cand, np.concatenate([np.asarray(x, dtype=np.int64) for x in lists])])
+        o = np.argsort(q, kind="stable")
+        q, cand = q[o], cand[o]
+    cs = seg[cand]
+    # exact point-segment distance, computed from the canonical end so that a segment and its reverse
+    # (duplicate roads) give bit-identical distances; the segment ends are returned exactly
+    A, B, D, l2 = ca[cs], cb[cs], cd[cs], cl2[cs]
+    tc = np.clip(np.einsum("ij,ij->i", p[q] - A, D) / l2, 0.0, 1.0)
+    proj = np.where((tc >= 1.0)[:, None], B, A + tc[:, None] * D)
+    tq = np.where(flip[cs], 1.0 - tc, tc)
+    dq = np.hypot(p[q, 0] - proj[:, 0], p[q, 1] - proj[:, 1])
+    # per point (q is sorted): minimum distance, ties to the lowest segment (= lowest edge index)
+    start = np.flatnonzero(np.concatenate([[True], q[1:] != q[:-1]]))
+    dmin = np.minimum.reduceat(dq, start)
+    tie = np.where(dq == np.repeat(dmin, np.diff(np.append(start, q.size))), cs, np.iinfo(np.int64).max)
+    best_seg = np.minimum.reduceat(tie, start)
+    # position of each winning candidate: first row with the winning segment in its group
+    win = np.flatnonzero(tie == np.repeat(best_seg, np.diff(np.append(start, q.size))))
+    win = win[np.concatenate([[True], q[win][1:] != q[win][:-1]])]
+    rows = np.flatnonzero(ok)[q[win]]
+    e_pos = seg_e[cs[win]]
+    total = edge_len[e_pos]
+    f = np.where(total > 0, (seg_c[cs[win]] + tq[win] * seg_len[cs[win]]) / np.where(total > 0, total, 1.0), 0.0)
+    dist[rows] = dq[win]
+    sx[rows] = proj[win, 0]
+    sy[rows] = proj[win, 1]
     snapped = dist <= max_snap_m
     sel = snapped[rows]
-    edge[rows[sel]] = phys[ti[sel]]
-    frac[rows[sel]] = f[sel]
+    edge[rows[sel]] = phys[e_pos[sel]]
+    frac[rows[sel]] = np.clip(f[sel], 0.0, 1.0)
     log.info("Snapped %d of %d points to %s network edges (max %.0f m)", int(snapped.sum()), n,
              net.mode, max_snap_m)
     return Snap(edge, frac, dist, snapped, sx, sy)

@@ -273,3 +273,53 @@ def test_helsinki_agrees_with_networkx_oracle(helsinki_pbf, mode):
     for i in rng.choice(np.flatnonzero(np.isfinite(exp_nodes)), 5, replace=False):
         one = nearest_facility_times(net, src.take(np.array([res.node_source[i]])), tg, access_speed_mps=1.0)
         assert one.node_time_s[i] == pytest.approx(res.node_time_s[i], abs=1e-6)
+
+
+def _polyline_net(seed: int) -> Network:
+    """Random multi-vertex polylines (some one-way, some with repeated vertices) over 0..300 m."""
+    rng = np.random.default_rng(seed)
+    nodes = rng.uniform(0, 300, size=(12, 2)).round(0)  # integer coordinates make exact ties likely
+    eu, ev, rev, geoms = [], [], [], []
+    for _ in range(14):
+        u, v = rng.choice(12, 2, replace=False)
+        mid = rng.uniform(0, 300, size=(rng.integers(0, 4), 2)).round(0)
+        line = np.vstack([nodes[u], *mid, nodes[u] if rng.random() < 0.1 else nodes[v], nodes[v]])
+        two = rng.random() < 0.7
+        i = len(eu)
+        eu.append(u), ev.append(v), rev.append(i + 1 if two else -1), geoms.append(shapely.LineString(line))
+        if two:
+            eu.append(v), ev.append(u), rev.append(i), geoms.append(shapely.LineString(line[::-1]))
+    geom = np.array(geoms, dtype=object)
+    length = shapely.length(geom)
+    return Network(mode="walk", crs="EPSG:3857", node_id=np.arange(12, dtype=np.int64), node_x=nodes[:, 0],
+                   node_y=nodes[:, 1], node_component=np.zeros(12, dtype=np.int32),
+                   edge_u=np.array(eu, dtype=np.int32), edge_v=np.array(ev, dtype=np.int32), edge_length_m=length,
+                   edge_time_s=np.maximum(length, 1.0), edge_reverse=np.array(rev, dtype=np.int64),
+                   edge_geometry=geom, edge_attrs=pd.DataFrame({"highway": "footway", "name": "",
+                                                                "osmid": np.arange(len(eu)),
+                                                                "oneway": np.array(rev) < 0}))
+
+
+@settings(max_examples=150, deadline=None)
+@given(seed=st.integers(0, 10_000), pts=st.lists(st.tuples(st.floats(-2000, 2300), st.floats(-100, 400)),
+                                                 min_size=1, max_size=40))
+def test_snap_matches_brute_force_shapely(seed, pts):
+    net = _polyline_net(seed)
+    xy = np.vstack([np.array(pts), np.random.default_rng(seed).integers(0, 300, size=(30, 2))])
+    s = snap_points(net, xy, max_snap_m=150)
+    phys = net.physical_edges()
+    d_all = shapely.distance(net.edge_geometry[phys][None, :], shapely.points(xy)[:, None])  # (n, phys)
+    best = d_all.min(axis=1)
+    np.testing.assert_allclose(s.dist_m, best, rtol=0, atol=1e-7)
+    assert (s.snapped == (s.dist_m <= 150)).all()
+    ok = s.snapped
+    # the chosen edge is at the minimum distance, and it is the LOWEST such edge (deterministic ties)
+    pos = np.searchsorted(phys, s.edge[ok])
+    np.testing.assert_allclose(d_all[ok, pos], best[ok], rtol=0, atol=1e-7)
+    assert (pos == np.argmax(d_all[ok] <= best[ok, None] + 1e-9, axis=1)).all()
+    # frac and x/y are the projection onto that edge (shapely's line_locate_point / interpolate)
+    g = net.edge_geometry[s.edge[ok]]
+    on = shapely.get_coordinates(shapely.line_interpolate_point(g, s.frac[ok], normalized=True))
+    np.testing.assert_allclose(on, np.stack([s.x[ok], s.y[ok]], axis=1), atol=1e-6)
+    np.testing.assert_allclose(shapely.distance(shapely.points(on), shapely.points(xy[ok])), best[ok], atol=1e-6)
+    assert (s.edge[~ok] == -1).all() and np.isnan(s.frac[~ok]).all()
