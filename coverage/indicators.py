@@ -566,3 +566,26 @@ def data_dictionary_frame(cfg: Config | None = None) -> pd.DataFrame:
 DATA_DICTIONARY: list[tuple[str, str, str, str, str]] = [
     tuple(r) for r in data_dictionary_frame().itertuples(index=False, name=None)  # type: ignore[misc]
 ]
+
+#: rows for the columns of gaps.gpkg, facilities and standards.csv that the map pages label
+#: (coverage.maps takes every header, legend and popup label from this dictionary)
+DATA_DICTIONARY += [
+    ("gap_id", "缺口编号", "", "service:rank", "gaps stage"),
+    ("service", "服务类型", "", "elderly / meal / childcare / health", "gaps stage"),
+    ("rank", "缺口排序", "", "1 = most uncovered people", "gaps stage"),
+    ("n_cells", "格网数", "个", "population cells in the gap area", "gaps stage"),
+    ("nearest_fac_id", "最近设施", "", "fac_id of the nearest facility of the service", "gaps stage"),
+    ("nearest_tt_min", "到最近设施时间", "min", "travel time to the nearest facility", "gaps stage"),
+    ("fac_id", "设施编号", "", "facility id", "facility layers"),
+    ("name", "设施名称", "", "facility name", "facility layers"),
+    ("kind", "设施类型", "", "facility kind", "facility layers"),
+    ("floor_area_m2", "建筑面积", "m²", "floor area", "facility layers"),
+    ("land_area_m2", "用地面积", "m²", "land area", "facility layers"),
+    ("status", "落点状态", "", "snapping status", "snapping rule"),
+    ("standard_id", "标准编号", "", "id in coverage.standards.STANDARDS", "coverage.standards"),
+    ("title_zh", "标准", "", "standard", "coverage.standards"),
+    ("passed", "结果", "", "pass / fail / empty = not checkable", "coverage.standards"),
+    ("value", "实际值", "", "value in the standard's unit", "coverage.standards"),
+    ("required", "要求值", "", "required value", "coverage.standards"),
+    ("shortfall", "缺口", "", "shortfall in the standard's terms", "coverage.standards"),
+]

@@ -3,10 +3,10 @@
 Reads only the files of ``build/<region>/`` (docs/ARCHITECTURE.md, "Files in build/<region>/") and
 writes ``maps/<region>/``:
 
-- ``index.html``: every unit with switchable choropleths (elderly 15-minute coverage share, meal
-  coverage under the 城区15/郊区30 rule, childcare slots per 1000 residents, number of failed
-  standards), a legend for each, and a sortable table of units (worst first by uncovered elderly)
-  linking to the unit pages;
+- ``index.html``: every unit with switchable choropleths (``elderly_share_<T>min`` at the largest
+  elderly threshold T, ``meal_share_60plus`` under the 城区15/郊区30 rule, ``slots_per_1000``,
+  ``n_failed_standards``), a legend for each, and a sortable table of units (worst first by
+  ``elderly_uncovered_<T>min``) linking to the unit pages;
 - ``<unit_code>.html``: unit boundary, 5/10/15-minute elderly isochrone bands and the unit's meal
   radius clipped to the unit's surroundings, facilities by kind with popups, uncovered elderly cells
   coloured by count, gap areas, and a side panel with the unit's standards checklist;
@@ -19,6 +19,12 @@ side panel and table are escaped HTML elements of the Figure. folium's CDN scrip
 (leaflet, jquery, bootstrap, awesome-markers, font-awesome) are replaced per map by the local files of
 ``assets/`` and every rendered page is checked (:func:`check_offline`): no remote script, stylesheet or
 image, and tile URLs only for a configured basemap.
+
+Indicator values are read as written in ``indicators.gpkg`` (layers ``units`` and ``communities``,
+the columns of :data:`coverage.indicators.DATA_DICTIONARY`), never recomputed here; a missing column
+is a :class:`MapsError` asking to re-run ``make run``. Every table header, choropleth/legend title and
+popup label is the ``label_zh`` of ``data_dictionary.csv`` (else of ``DATA_DICTIONARY``), with the
+English description in parentheses only where it is short plain text.
 
 Every municipal string reaches the pages escaped: server-side HTML goes through :func:`html.escape`,
 and GeoJSON properties are escaped before folium (whose popups/tooltips insert them as HTML) sees them.
@@ -75,7 +81,6 @@ _NODATA = "#bdbdbd"
 _KIND_COLORS = ("#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#ffff33", "#a65628", "#f781bf",
                 "#999999", "#66c2a5", "#fc8d62", "#8da0cb", "#e78ac3", "#a6d854", "#ffd92f")
 KIND_COLORS: dict[str, str] = dict(zip(FACILITY_KINDS, _KIND_COLORS, strict=True))
-_CHILDCARE_KINDS = ("childcare", "kindergarten")
 
 
 class MapsError(ValueError):
@@ -92,20 +97,82 @@ class _Build:
     """What the pages read from ``build/<region>/`` (units and facilities in the metric CRS)."""
 
     path: Path
-    units: gpd.GeoDataFrame  # + computed indicator columns (see _unit_indicators)
+    units: gpd.GeoDataFrame  # indicators.gpkg layer ``units`` as written (columns of DATA_DICTIONARY)
     facilities: gpd.GeoDataFrame
     standards: pd.DataFrame
-    labels: dict[str, str]
+    labels: dict[str, str]  # column -> display label (label_zh + short English description)
     run_info: dict[str, Any]
     iso_layers: dict[tuple[str, float], str]  # (service, threshold_min) -> dissolved layer name
+    elderly_t: str = "15"  # the largest elderly threshold, as in column names (``tlabel``)
 
-    def label(self, column: str, english: str) -> str:
-        """Chinese label from data_dictionary.csv, else the English fallback."""
-        return self.labels.get(column) or english
+    def label(self, column: str, english: str = "") -> str:
+        """Display label of ``column``: label_zh of data_dictionary.csv (else of
+        :data:`coverage.indicators.DATA_DICTIONARY`), then the English fallback, then the column name."""
+        return self.labels.get(column) or english or column
 
     @property
     def crs(self) -> Any:
         return self.units.crs
+
+    @property
+    def elderly_share(self) -> str:
+        """Column of the elderly coverage share at the largest threshold (``elderly_share_15min``)."""
+        return f"elderly_share_{self.elderly_t}min"
+
+    @property
+    def elderly_uncovered(self) -> str:
+        """Column of persons 60+ beyond the largest threshold (``elderly_uncovered_15min``)."""
+        return f"elderly_uncovered_{self.elderly_t}min"
+
+
+#: longest data-dictionary description appended in parentheses to a Chinese label
+SHORT_DESCRIPTION = 40
+
+
+def _display_label(label_zh: str, description: str) -> str:
+    """``label_zh`` plus ``(description)`` when the description is short plain English (no formula)."""
+    zh, desc = label_zh.strip(), description.strip()
+    plain = desc.isascii() and not re.search(r"[_*/=<>()]", desc)
+    if zh and desc and plain and len(desc) <= SHORT_DESCRIPTION:
+        return f"{zh} ({desc})"
+    return zh
+
+
+def dictionary_labels(dictionary: pd.DataFrame | None = None) -> dict[str, str]:
+    """column -> display label from a data dictionary (``column``, ``label_zh``, ``description``).
+
+    Rows of :data:`coverage.indicators.DATA_DICTIONARY` fill in columns the given dictionary (the
+    build's data_dictionary.csv) lacks or leaves without a Chinese label. Labels are Chinese first,
+    with the English description in parentheses only when it is short plain text (see
+    :func:`_display_label`).
+    """
+    from coverage.indicators import DATA_DICTIONARY
+
+    labels = {col: _display_label(zh, desc) for col, zh, _unit, desc, _src in DATA_DICTIONARY if zh}
+    if dictionary is not None and len(dictionary):
+        for _, r in dictionary.iterrows():
+            zh = str(r.get("label_zh", "") or "")
+            if zh.strip():
+                labels[str(r["column"])] = _display_label(zh, str(r.get("description", "") or ""))
+    return labels
+
+
+def _elderly_threshold(run_info: dict[str, Any], units: pd.DataFrame) -> str:
+    """The largest elderly threshold (run_info ``services.elderly.thresholds_min``, else the
+    ``elderly_share_<t>min`` columns), as written in column names."""
+    from coverage.indicators import tlabel
+
+    svc = (run_info.get("services") or {}).get("elderly") if isinstance(run_info.get("services"), dict) else None
+    ts = [float(t) for t in (svc or {}).get("thresholds_min", [])] if isinstance(svc, dict) else []
+    if not ts:
+        ts = [float(m.group(1)) for c in units.columns if (m := re.fullmatch(r"elderly_share_(\d+(?:\.\d+)?)min", c))]
+    return tlabel(max(ts)) if ts else tlabel(max(ELDERLY_BANDS_MIN))
+
+
+#: columns of indicators.gpkg layer ``units`` the pages need ({T} = the largest elderly threshold)
+UNIT_COLUMNS: tuple[str, ...] = ("unit_code", "unit_name", "unit_class", "pop_60plus", "elderly_share_{T}min",
+                                 "elderly_uncovered_{T}min", "meal_share_60plus", "meal_threshold_min",
+                                 "slots_per_1000", "n_failed_standards")
 
 
 def _required(build_dir: Path) -> list[str]:
@@ -123,18 +190,24 @@ def _parse_passed(v: Any) -> bool | None:
     return None
 
 
-def _read_build(build_dir: str | Path, *, with_indicators: bool = True) -> _Build:
+def _read_build(build_dir: str | Path) -> _Build:
+    """Read what the pages show from ``build/<region>/``; indicator values are taken as written
+    (indicators.gpkg layer ``units``, see :data:`UNIT_COLUMNS`), never recomputed here."""
     build_dir = Path(build_dir)
     problems = _required(build_dir)
     if problems:
         raise MapsError(f"{build_dir}: cannot write maps, {len(problems)} build file(s) missing:\n"
                         + "\n".join(problems) + "\nRun the pipeline first (make build REGION=<region>).")
     units = gpd.read_file(build_dir / "indicators.gpkg", layer="units")
-    missing = [c for c in ("unit_code", "unit_name", "unit_class") if c not in units.columns]
-    if missing or units.crs is None or not units.crs.is_projected:
-        raise MapsError(f"{build_dir / 'indicators.gpkg'} layer 'units': needs columns unit_code, unit_name, "
-                        f"unit_class (missing: {missing or 'none'}) in a projected metric CRS "
-                        f"(found {units.crs}); re-run the indicators stage.")
+    run_info = json.loads((build_dir / "run_info.json").read_text(encoding="utf-8"))
+    elderly_t = _elderly_threshold(run_info, units)
+    missing = [c.replace("{T}", elderly_t) for c in UNIT_COLUMNS if c.replace("{T}", elderly_t) not in units.columns]
+    if missing:
+        raise MapsError(f"{build_dir / 'indicators.gpkg'} layer 'units': missing column(s) {', '.join(missing)} "
+                        "(written by the indicators stage); re-run `make run` to rebuild build/<region>/.")
+    if units.crs is None or not units.crs.is_projected:
+        raise MapsError(f"{build_dir / 'indicators.gpkg'} layer 'units': needs a projected metric CRS "
+                        f"(found {units.crs}); re-run `make run`.")
     units = units.assign(unit_code=units["unit_code"].astype(str))
     fac = gpd.read_file(build_dir / "facilities.gpkg")
     if fac.crs is not None and fac.crs != units.crs:
@@ -142,18 +215,13 @@ def _read_build(build_dir: str | Path, *, with_indicators: bool = True) -> _Buil
     std = pd.read_csv(build_dir / "standards.csv", dtype={"unit_code": str}, keep_default_na=False)
     if len(std):
         std = std.assign(passed=pd.Series([_parse_passed(v) for v in std["passed"]], index=std.index, dtype=object))
-    dd = pd.read_csv(build_dir / "data_dictionary.csv", keep_default_na=False, dtype=str)
-    labels = {r["column"]: r["label_zh"] for _, r in dd.iterrows() if r.get("label_zh", "")}
-    run_info = json.loads((build_dir / "run_info.json").read_text(encoding="utf-8"))
+    dd = pd.read_csv(build_dir / "data_dictionary.csv", keep_default_na=False, dtype=str, encoding="utf-8-sig")
     iso: dict[tuple[str, float], str] = {}
     for name, _geom in pyogrio.list_layers(build_dir / "isochrones.gpkg"):
         m = re.fullmatch(r"([a-z]+)_(\d+(?:\.\d+)?)min_dissolved", str(name))
         if m:
             iso[(m.group(1), float(m.group(2)))] = str(name)
-    b = _Build(build_dir, units, fac, std, labels, run_info, iso)
-    if with_indicators:
-        b = _Build(build_dir, _unit_indicators(b), fac, std, labels, run_info, iso)
-    return b
+    return _Build(build_dir, units, fac, std, dictionary_labels(dd), run_info, iso, elderly_t)
 
 
 def _read_cells(build_dir: Path, *, columns: Sequence[str] | None = None,
@@ -164,57 +232,6 @@ def _read_cells(build_dir: Path, *, columns: Sequence[str] | None = None,
     if columns is not None:
         return pd.read_parquet(path, columns=list(columns), filters=filters)
     return gpd.read_parquet(path, filters=filters)
-
-
-def _unit_indicators(b: _Build) -> gpd.GeoDataFrame:
-    """Add the mapped indicators to the units table (values from indicators.gpkg when it has them).
-
-    Columns added: ``pop_60plus`` (persons), ``uncovered_60plus`` (persons 60+ beyond 15 min walk),
-    ``share_elderly_15min`` and ``share_meal`` (0..1 of persons 60+), ``childcare_slots_per_1000``
-    (slots per 1000 residents), ``n_failed_standards`` (unit-level standards with passed = false).
-    """
-    cols = ["unit_code", "pop_total", "pop_60plus", "covered_elderly_15min", "covered_meal"]
-    cells = _read_cells(b.path, columns=cols)
-    p60 = cells["pop_60plus"].astype(float)
-    agg = pd.DataFrame({
-        "unit_code": cells["unit_code"].astype(str),
-        "pop_total": cells["pop_total"].astype(float),
-        "pop_60plus": p60,
-        "cov15": p60 * cells["covered_elderly_15min"].astype(bool),
-        "covmeal": p60 * cells["covered_meal"].astype(bool),
-    }).groupby("unit_code").sum()
-    u = b.units.copy()
-    by = u["unit_code"]
-    pop_total = by.map(agg["pop_total"]).astype(float)
-    pop60 = by.map(agg["pop_60plus"]).astype(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        computed = {
-            "pop_60plus": pop60,
-            "uncovered_60plus": pop60 - by.map(agg["cov15"]).astype(float),
-            "share_elderly_15min": by.map(agg["cov15"]).astype(float) / pop60,
-            "share_meal": by.map(agg["covmeal"]).astype(float) / pop60,
-        }
-    fac = b.facilities
-    if len(fac) and "childcare_slots" in fac.columns:
-        kids = fac[fac["kind"].isin(_CHILDCARE_KINDS + ("old_young_complex",))]
-        j = gpd.sjoin(kids[["childcare_slots", "geometry"]], u[["unit_code", "geometry"]], predicate="within")
-        slots = j.groupby("unit_code")["childcare_slots"].sum(min_count=1)
-        s = by.map(slots).astype(float).fillna(0.0)
-    else:
-        s = pd.Series(np.nan, index=u.index)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        computed["childcare_slots_per_1000"] = s / pop_total * 1000.0
-    std = b.standards
-    if len(std):
-        lvl = std[std["level"].astype(str) == "unit"] if "level" in std.columns else std
-        failed = lvl[lvl["passed"].map(lambda v: v is False)].groupby("unit_code").size()
-        computed["n_failed_standards"] = by.map(failed).fillna(0).astype(float)
-    else:
-        computed["n_failed_standards"] = pd.Series(np.nan, index=u.index)
-    for col, values in computed.items():
-        if col not in u.columns or u[col].isna().all():
-            u[col] = values.replace([np.inf, -np.inf], np.nan)
-    return u
 
 
 # --------------------------------------------------------------------------------------------
@@ -586,24 +603,29 @@ def unit_page_name(unit_code: str) -> str:
 # Overview page
 # --------------------------------------------------------------------------------------------
 
-_TABLE_COLS: tuple[tuple[str, str, dict[str, Any]], ...] = (
-    ("unit_name", "Unit", {}),
-    ("unit_code", "Code", {}),
-    ("unit_type", "Type", {}),
-    ("unit_class", "Class", {}),
-    ("pop_60plus", "Population 60+", {"digits": 0}),
-    ("uncovered_60plus", "Uncovered 60+ (15 min)", {"digits": 0}),
-    ("share_elderly_15min", "Elderly 15-min coverage", {"pct": True}),
-    ("share_meal", "Meal coverage (15/30 rule)", {"pct": True}),
-    ("childcare_slots_per_1000", "Childcare slots per 1000", {"digits": 1}),
-    ("n_failed_standards", "Failed standards", {"digits": 0}),
+#: overview table columns of layer ``units`` ({T} = the largest elderly threshold) and their formats;
+#: headers are the data-dictionary labels; columns after ``unit_class`` are shown only when present
+_TABLE_COLS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("unit_name", {}),
+    ("unit_code", {}),
+    ("unit_type", {}),
+    ("unit_class", {}),
+    ("pop_60plus", {"digits": 0}),
+    ("elderly_uncovered_{T}min", {"digits": 0}),
+    ("elderly_share_{T}min", {"pct": True}),
+    ("meal_share_60plus", {"pct": True}),
+    ("childcare_share_0to3_15min", {"pct": True}),
+    ("slots_per_1000", {"digits": 1}),
+    ("beds_per_1000_60plus", {"digits": 1}),
+    ("n_failed_standards", {"digits": 0}),
 )
 
-_CHOROPLETHS: tuple[tuple[str, str, Sequence[float], Sequence[str], dict[str, Any]], ...] = (
-    ("share_elderly_15min", "Elderly 15-min coverage share", _SHARE_BREAKS, _SHARE_COLORS, {"pct": True}),
-    ("share_meal", "Meal coverage (城区15/郊区30 min)", _SHARE_BREAKS, _SHARE_COLORS, {"pct": True}),
-    ("childcare_slots_per_1000", "Childcare slots per 1000 residents", _SLOT_BREAKS, _SLOT_COLORS, {"digits": 1}),
-    ("n_failed_standards", "Number of failed standards", _FAIL_BREAKS, _FAIL_COLORS, {"digits": 0}),
+#: overview choropleths (one radio base layer each): column, breaks, colours, legend format
+_CHOROPLETHS: tuple[tuple[str, Sequence[float], Sequence[str], dict[str, Any]], ...] = (
+    ("elderly_share_{T}min", _SHARE_BREAKS, _SHARE_COLORS, {"pct": True}),
+    ("meal_share_60plus", _SHARE_BREAKS, _SHARE_COLORS, {"pct": True}),
+    ("slots_per_1000", _SLOT_BREAKS, _SLOT_COLORS, {"digits": 1}),
+    ("n_failed_standards", _FAIL_BREAKS, _FAIL_COLORS, {"digits": 0}),
 )
 
 
@@ -635,7 +657,7 @@ def _region_summary_html(b: _Build) -> str:
             src = _tidy_text(r.get("source", ""))
             items.append(f'<span class="cov-region-std" title="{e(src, quote=True)}">{_std_mark(r["passed"])} '
                          f"{e(title)}: {e(txt)}</span>")
-    std_line = (f'<p class="cov-region" id="region-standards"><b>全域标准 (region standards):</b> '
+    std_line = ('<p class="cov-region" id="region-standards"><b>全域标准 (region standards):</b> '
                 + " · ".join(items) + "</p>") if items else ""
     region = str(b.run_info.get("region") or b.path.name)
     files = [f"<code>{e(n)}</code> {e(what)}" for n, what in DATA_FILES if (b.path / n).is_file()]
@@ -647,17 +669,20 @@ def _region_summary_html(b: _Build) -> str:
 def _overview_map(b: _Build, *, basemap: str, tianditu_key: str, region_title: str) -> folium.Map:
     """The overview page: one base layer (radio) per choropleth, legend, sortable units table."""
     e = html.escape
-    u = b.units.sort_values("uncovered_60plus", ascending=False, na_position="last")
+    t = b.elderly_t
+    u = b.units.sort_values(b.elderly_uncovered, ascending=False, na_position="last")
     page = _to_page(u, basemap, simplify_m=5.0)
-    fields = [(c, b.label(c, en)) for c, en, _ in _TABLE_COLS if c in u.columns]
-    fmt = {c: kw for c, _en, kw in _TABLE_COLS}
+    table = [(c.replace("{T}", t), kw) for c, kw in _TABLE_COLS]
+    fields = [(c, b.label(c)) for c, _kw in table if c in u.columns]
+    fmt = dict(table)
     title = region_title or str(b.run_info.get("region_title") or b.run_info.get("region") or "")
     m = _new_map(basemap, tianditu_key, page.total_bounds, title=f"{title} 一老一小服务覆盖 — 总览".strip(),
                  rule=snapping_rule_text(b.run_info), extra_html=_region_summary_html(b))
 
     legends = []
-    for i, (col, en, breaks, colors, kw) in enumerate(_CHOROPLETHS):
-        name = b.label(col, en)
+    for i, (col_t, breaks, colors, kw) in enumerate(_CHOROPLETHS):
+        col = col_t.replace("{T}", t)
+        name = b.label(col)
 
         def props(row: Any, col: str = col, breaks: Sequence[float] = breaks,
                   colors: Sequence[str] = colors) -> dict[str, Any]:
@@ -761,7 +786,7 @@ def _checklist_html(b: _Build, unit_code: str) -> str:
         rows = rows[rows["level"].astype(str) == "unit"]
     if not len(rows):
         return "<p>本单元无标准检查记录 / no standards rows for this unit</p>"
-    th = (f"<th>{e(b.label('title_zh', 'Standard'))}</th><th>{e(b.label('passed', '结果'))}</th>"
+    th = (f"<th>{e(b.label('title_zh'))}</th><th>{e(b.label('passed'))}</th>"
           "<th>实际 / 要求 / 缺口</th>")
     out = []
     for _, r in rows.iterrows():
@@ -784,18 +809,18 @@ def _checklist_html(b: _Build, unit_code: str) -> str:
 
 
 #: per-community indicators in the 社区/村 popups (indicators.gpkg layer ``communities``)
-_COMMUNITY_COLS: tuple[tuple[str, str, dict[str, Any]], ...] = (
-    ("community_code", "Code", {}),
-    ("pop_total", "Population", {"digits": 0}),
-    ("pop_60plus", "Population 60+", {"digits": 0}),
-    ("pop_0to3", "Population 0-3", {"digits": 0}),
-    ("elderly_share_15min", "老年人15分钟养老服务覆盖率", {"pct": True}),
-    ("elderly_uncovered_15min", "15分钟未覆盖老年人", {"digits": 0}),
-    ("meal_share_60plus", "助餐配送覆盖率", {"pct": True}),
-    ("childcare_share_0to3_15min", "0-3岁15分钟托育覆盖率", {"pct": True}),
-    ("slots_per_1000", "每千人口托位数", {"digits": 1}),
-    ("beds_per_1000_60plus", "每千名老年人床位数", {"digits": 1}),
-    ("n_failed_standards", "未达标标准数", {"digits": 0}),
+_COMMUNITY_COLS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("community_code", {}),
+    ("pop_total", {"digits": 0}),
+    ("pop_60plus", {"digits": 0}),
+    ("pop_0to3", {"digits": 0}),
+    ("elderly_share_{T}min", {"pct": True}),
+    ("elderly_uncovered_{T}min", {"digits": 0}),
+    ("meal_share_60plus", {"pct": True}),
+    ("childcare_share_0to3_15min", {"pct": True}),
+    ("slots_per_1000", {"digits": 1}),
+    ("beds_per_1000_60plus", {"digits": 1}),
+    ("n_failed_standards", {"digits": 0}),
 )
 
 
@@ -895,20 +920,22 @@ def _unit_map(b: _Build, unit_code: str, *, basemap: str, tianditu_key: str) -> 
     if last_band is not None:
         legends.append(({"title": "养老服务步行圈 (elderly walk bands)", "items": band_items[::-1]}, last_band))
 
-    meal_t = _meal_threshold(b, unit_class)
+    meal_t = _num(unit.get("meal_threshold_min"))
+    meal_t = float(meal_t) if meal_t is not None else _meal_threshold(b, unit_class)
     meal_layer = b.iso_layers.get(("meal", meal_t))
     if meal_layer is not None:
         g = _to_page(_iso_clip(b, meal_layer, box), basemap, simplify_m=2.0)
-        lab = f"助餐配送 {meal_t:g} 分钟 ({unit_class}) (meal radius)"
+        lab = f"助餐配送 {meal_t:g} 分钟 ({unit_class})"
         lyr = _geojson(_features(g, lambda r: {"band": lab}), lab,
                        {"color": "#6a3d9a", "weight": 2, "dashArray": "6 4", "fill": False},
                        tooltip_key="band").add_to(m)
-        legends.append(({"title": "助餐配送半径 (meal radius)", "items": [{"color": "#6a3d9a", "label": lab}]}, lyr))
+        legends.append(({"title": b.label("meal_threshold_min"), "items": [{"color": "#6a3d9a", "label": lab}]}, lyr))
 
     comm = _read_communities(b, str(unit_code))
     if comm is not None:
-        cfields = [(c, b.label(c, en)) for c, en, _kw in _COMMUNITY_COLS if c in comm.columns]
-        ckw = {c: kw for c, _en, kw in _COMMUNITY_COLS}
+        ccols = [(c.replace("{T}", b.elderly_t), kw) for c, kw in _COMMUNITY_COLS]
+        cfields = [(c, b.label(c)) for c, _kw in ccols if c in comm.columns]
+        ckw = dict(ccols)
         failed = _community_failures(b, comm)
 
         def cprops(r: Any) -> dict[str, Any]:
@@ -928,17 +955,18 @@ def _unit_map(b: _Build, unit_code: str, *, basemap: str, tianditu_key: str) -> 
     # uncovered elderly cells of this unit, coloured by count
     cells = _read_cells(b.path, unit_code=str(unit_code))
     if len(cells):
-        unc = cells[~cells["covered_elderly_15min"].astype(bool) & (cells["pop_60plus"].astype(float) > 0)]
+        flag = f"covered_elderly_{b.elderly_t}min"
+        unc = cells[~cells[flag].astype(bool) & (cells["pop_60plus"].astype(float) > 0)]
         breaks = _count_breaks(unc["pop_60plus"].to_numpy(float))
         colors = _COUNT_COLORS[: len(breaks)]
         if unc.crs is None:
             unc = unc.set_crs("EPSG:4326")
         g = _to_page(unc, basemap)
-        title = f"未覆盖老年人口 (15分钟) — {b.label('pop_60plus', 'Population 60+')}"
+        title = b.label(b.elderly_uncovered)
         lyr = _geojson(_features(g, lambda r: {"pop": _fmt(float(r.pop_60plus), digits=0 if r.pop_60plus >= 10 else 1),
                                                "_color": _bin_color(float(r.pop_60plus), breaks, colors)}),
                        title, {"stroke": False, "fillOpacity": 0.7},
-                       popup_fields=[("pop", b.label("pop_60plus", "Population 60+"))]).add_to(m)
+                       popup_fields=[("pop", b.label("pop_60plus"))]).add_to(m)
         whole = all(float(x).is_integer() for x in breaks)
         legends.append((_legend(title, breaks, colors, nodata=False, digits=0 if whole else 2), lyr))
 
@@ -946,21 +974,21 @@ def _unit_map(b: _Build, unit_code: str, *, basemap: str, tianditu_key: str) -> 
     if gaps.crs is not None and gaps.crs != b.crs:
         gaps = gaps.to_crs(b.crs)
     gaps = gaps[gaps["unit_code"].astype(str) == str(unit_code)]
-    gap_cols: list[tuple[str, str, dict[str, Any]]] = [
-        ("service", "Service", {}), ("rank", "Rank", {}), ("pop_60plus", "Population 60+", {"digits": 0}),
-        ("pop_0to3", "Population 0-3", {"digits": 0}), ("nearest_tt_min", "Nearest facility (min)", {"digits": 1})]
+    gap_cols: list[tuple[str, dict[str, Any]]] = [
+        ("service", {}), ("rank", {}), ("pop_60plus", {"digits": 0}), ("pop_0to3", {"digits": 0}),
+        ("nearest_tt_min", {"digits": 1})]
     lyr = _geojson(_features(_to_page(gaps, basemap),
-                             lambda r: {c: _fmt(getattr(r, c, None), **kw) for c, _en, kw in gap_cols}),
+                             lambda r: {c: _fmt(getattr(r, c, None), **kw) for c, kw in gap_cols}),
                    "缺口区域 (gap areas)", {"color": "#b10026", "weight": 2.5, "fillColor": "#b10026",
                                             "fillOpacity": 0.12},
-                   popup_fields=[(c, b.label(c, en)) for c, en, _ in gap_cols]).add_to(m)
+                   popup_fields=[(c, b.label(c)) for c, _kw in gap_cols]).add_to(m)
     legends.append(({"title": "缺口区域 (gap areas)", "items": [{"color": "#b10026", "label": "缺口 gap"}]}, lyr))
 
     fac = b.facilities
     fac = fac[fac.geometry.within(box)] if len(fac) else fac
-    fac_fields = [("name", "名称 (name)"), ("kind", "类型 (kind)"), ("capacity", "容量 (capacity)"),
-                  ("floor_area", b.label("floor_area_m2", "Floor area")), ("snap", "落点距离 (snap distance)"),
-                  ("status", b.label("status", "Status")), ("fac_id", b.label("fac_id", "Facility id"))]
+    fac_fields = [("name", b.label("name")), ("kind", b.label("kind")), ("capacity", "容量 (capacity)"),
+                  ("floor_area", b.label("floor_area_m2")), ("snap", "落点距离 (snap distance)"),
+                  ("status", b.label("status")), ("fac_id", b.label("fac_id"))]
     kinds = [k for k in FACILITY_KINDS if len(fac) and (fac["kind"] == k).any()]
     lyr = _geojson(_features(_to_page(fac, basemap), _facility_props), "设施 (facilities)",
                    {"color": "#222", "weight": 1.5, "fillOpacity": 0.95}, popup_fields=fac_fields,
@@ -976,16 +1004,18 @@ def _unit_map(b: _Build, unit_code: str, *, basemap: str, tianditu_key: str) -> 
     folium.LayerControl(position="topright", collapsed=False).add_to(m)
     m.add_child(_PageScript(legends))
 
-    def val(col: str, en: str, **kw: Any) -> str:
-        return f"<tr><th>{e(b.label(col, en))}</th><td>{e(_fmt(unit.get(col), **kw))}</td></tr>"
+    def val(col: str, **kw: Any) -> str:
+        if col not in unit.index:
+            return ""
+        return f"<tr><th>{e(b.label(col))}</th><td>{e(_fmt(unit.get(col), **kw))}</td></tr>"
 
     facts = "".join([
-        val("unit_code", "Code"), val("unit_type", "Type"), val("unit_class", "Class"),
-        val("area_type", "Area type"), val("pop_60plus", "Population 60+"),
-        val("uncovered_60plus", "Uncovered 60+ (15 min)"),
-        val("share_elderly_15min", "Elderly 15-min coverage", pct=True),
-        val("share_meal", "Meal coverage (15/30 rule)", pct=True),
-        val("childcare_slots_per_1000", "Childcare slots per 1000", digits=1),
+        val("unit_code"), val("unit_type"), val("unit_class"), val("area_type"), val("pop_60plus", digits=0),
+        val(b.elderly_uncovered, digits=0), val(b.elderly_share, pct=True),
+        val("meal_share_60plus", pct=True), val("meal_uncovered_60plus", digits=0),
+        val("childcare_share_0to3_15min", pct=True), val("slots_per_1000", digits=1),
+        val("slots_standard_per_1000", digits=1), val("beds_per_1000_60plus", digits=1),
+        val("n_failed_standards", digits=0),
     ])
     m.get_root().add_child(_HtmlBlock(
         f'<aside class="cov-panel" id="side-panel"><p><a href="index.html">← 总览 (overview)</a></p>'
@@ -1118,16 +1148,16 @@ def write_overview_png(build_dir: str | Path, out_png: str | Path, *, region_tit
         fig, ax = plt.subplots(figsize=(9, 8))
         cmap = ListedColormap(list(_SHARE_COLORS))
         norm = BoundaryNorm([*_SHARE_BREAKS, 1.0 + 1e-9], cmap.N)
-        vals = u["share_elderly_15min"].astype(float)
+        col = b.elderly_share
+        vals = u[col].astype(float)
         has = vals.notna()
         if has.any():
-            u[has].plot(ax=ax, column="share_elderly_15min", cmap=cmap, norm=norm, edgecolor="#333", linewidth=0.8)
+            u[has].plot(ax=ax, column=col, cmap=cmap, norm=norm, edgecolor="#333", linewidth=0.8)
         if (~has).any():
             u[~has].plot(ax=ax, color=_NODATA, edgecolor="#333", linewidth=0.8)
         for _, r in u.iterrows():
             p = r.geometry.representative_point()
-            name = f"{r['unit_name']}\n{_fmt(r['share_elderly_15min'], pct=True)}" if font else \
-                f"{r['unit_code']}\n{_fmt(r['share_elderly_15min'], pct=True)}"
+            name = f"{r['unit_name'] if font else r['unit_code']}\n{_fmt(r[col], pct=True)}"
             ax.annotate(name, (p.x, p.y), ha="center", va="center", fontsize=8,
                         bbox={"boxstyle": "round,pad=0.2", "fc": "white", "alpha": 0.7, "lw": 0})
         sm = plt.cm.ScalarMappable(cmap=cmap, norm=norm)
@@ -1137,9 +1167,9 @@ def write_overview_png(build_dir: str | Path, out_png: str | Path, *, region_tit
         title = region_title or str(b.run_info.get("region_title") or b.run_info.get("region") or "")
         if not font and not title.isascii():
             title = str(b.run_info.get("region", ""))
-        cb.set_label("老年人15分钟步行覆盖率" if font else "Elderly 15-min walk coverage (share of 60+)")
-        ax.set_title((f"{title} — 老年人15分钟养老服务圈覆盖率" if font else
-                      f"{title} - elderly 15-minute coverage").strip(" -—"))
+        zh = b.label(col)
+        cb.set_label(zh if font else f"Elderly {b.elderly_t}-min walk coverage (share of 60+)")
+        ax.set_title((f"{title} — {zh}" if font else f"{title} - elderly {b.elderly_t}-minute coverage").strip(" -—"))
         ax.set_axis_off()
         fig.savefig(out_png, dpi=dpi, bbox_inches="tight", facecolor="white")
         plt.close(fig)

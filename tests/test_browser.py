@@ -104,7 +104,7 @@ def test_overview_page(browser: Any, site: Path) -> None:
         page.locator(".leaflet-control-layers-base label").nth(3).click()
         page.wait_for_timeout(200)
         assert page.locator(".cov-legend-block").count() == 1
-        assert "Number of failed standards" in page.locator(".cov-legend-title").inner_text()
+        assert "未达标标准数" in page.locator(".cov-legend-title").inner_text()
         # sortable table: click the uncovered-elderly header twice -> ascending then descending
         rows = page.locator("#units-table tbody tr")
         assert rows.count() == 3

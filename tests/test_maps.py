@@ -21,6 +21,7 @@ import shapely
 from pyproj import Transformer
 
 from coverage import maps
+from coverage.indicators import DATA_DICTIONARY, data_dictionary_frame
 
 METRIC = "EPSG:32649"
 XSS = "<img src=x onerror=alert(1)>"
@@ -42,6 +43,39 @@ FACILITIES = [  # name, kind, x, y (metres from X0, Y0), beds, nursing, slots, f
 
 def _xy(dx: float, dy: float) -> tuple[float, float]:
     return X0 + dx, Y0 + dy
+
+
+def _unit_indicators(cells: gpd.GeoDataFrame, fac: gpd.GeoDataFrame, units: gpd.GeoDataFrame) -> dict:
+    """The fake build's layer ``units`` indicator columns (real names), computed by hand from the cells.
+
+    Beds and slots: facilities by x position (unit A 0-2 km, B 2-4 km, C 4-6 km). Failed standards:
+    the unit rows of standards.csv below with passed = False (A 0, B 1, C 2).
+    """
+    out: dict[str, list] = {}
+    by_x = np.array([UNITS[int((g.x - X0) // 2000)][0] for g in fac.geometry])
+    for u in UNITS:
+        c = cells[cells["unit_code"] == u[0]]
+        p60, p03, ptot = c["pop_60plus"].sum(), c["pop_0to3"].sum(), c["pop_total"].sum()
+        row = {"pop_total": ptot, "pop_60plus": p60, "pop_0to3": p03}
+        for t in (5, 10, 15):
+            cov = (c["pop_60plus"] * c[f"covered_elderly_{t}min"]).sum()
+            row[f"elderly_covered_{t}min"] = cov
+            row[f"elderly_share_{t}min"] = cov / p60
+            row[f"elderly_uncovered_{t}min"] = p60 - cov
+        meal = (c["pop_60plus"] * c["covered_meal"]).sum()
+        row |= {"meal_threshold_min": 15.0 if u[3] == "城区" else 30.0, "meal_covered_60plus": meal,
+                "meal_share_60plus": meal / p60, "meal_uncovered_60plus": p60 - meal}
+        cc = (c["pop_0to3"] * c["covered_childcare_15min"]).sum()
+        row |= {"childcare_covered_0to3_15min": cc, "childcare_share_0to3_15min": cc / p03}
+        f = fac[by_x == u[0]]
+        row |= {"beds": f["beds"].sum(), "beds_per_1000_60plus": f["beds"].sum() / p60 * 1000,
+                "childcare_slots": f["childcare_slots"].sum(),
+                "slots_per_1000": f["childcare_slots"].sum() / ptot * 1000,
+                "slots_standard_per_1000": 8.0 if u[4] != "new" else 10.0,
+                "n_failed_standards": {"610101001": 0, "610101002": 1, "610101101": 2}[u[0]]}
+        for k, v in row.items():
+            out.setdefault(k, []).append(float(v))
+    return out
 
 
 def make_fake_build(d: Path) -> Path:
@@ -101,14 +135,14 @@ def make_fake_build(d: Path) -> Path:
         gpd.GeoDataFrame({"service": [service], "threshold_min": [th_min]},
                          geometry=[per.union_all()], crs=METRIC).to_file(iso_path, layer=f"{service}_{th_min}min_dissolved")
 
-    ind = units.assign(pop_total=[float(pop[code == u[0]].sum()) for u in UNITS])
+    ind = units.assign(**_unit_indicators(cells, fac, units))
     ind.to_file(d / "indicators.gpkg", layer="units")
     # 社区 of unit A only (west/east halves), one with an XSS name; units B and C have none
     comm = gpd.GeoDataFrame(
         {"community_code": ["610101001001", "610101001002"], "community_name": ["东门社区", XSS],
          "unit_code": "610101001", "pop_total": [5234.4, 4120.0], "pop_60plus": [1234.56, 987.0],
          "pop_0to3": [40.2, 31.0], "elderly_share_15min": [0.7275659699831076, 1.0],
-         "meal_share_60plus": [0.5, 0.25], "n_failed_standards": [1, 0]},
+         "elderly_uncovered_15min": [336.35, 0.0], "meal_share_60plus": [0.5, 0.25], "n_failed_standards": [1, 0]},
         geometry=[shapely.box(*_xy(0, 0), *_xy(1000, 2000)), shapely.box(*_xy(1000, 0), *_xy(2000, 2000))],
         crs=METRIC)
     comm.to_file(d / "indicators.gpkg", layer="communities")
@@ -142,13 +176,9 @@ def make_fake_build(d: Path) -> Path:
         gap_geoms.append(grp.union_all())
     gpd.GeoDataFrame(gap_rows, geometry=gap_geoms, crs=METRIC).to_file(d / "gaps.gpkg", layer="gaps")
 
-    pd.DataFrame([
-        ("unit_code", "单元代码", "", "街道/乡镇代码", "units"),
-        ("unit_name", "街道/乡镇", "", "名称", "units"),
-        ("pop_60plus", "60岁及以上人口", "人", "", "population"),
-        ("share_elderly_15min", "老年人15分钟覆盖率", "%", "", "indicators"),
-        ("title_zh", "标准", "", "", "standards"),
-    ], columns=["column", "label_zh", "unit", "description", "source"]).to_csv(d / "data_dictionary.csv", index=False)
+    # the pipeline's dictionary (no rows for gaps/facilities/standards columns: maps takes those from
+    # coverage.indicators.DATA_DICTIONARY)
+    data_dictionary_frame().to_csv(d / "data_dictionary.csv", index=False, encoding="utf-8-sig")
     (d / "run_info.json").write_text(json.dumps({
         "region": "fake", "region_title": "测试市", "metric_crs": METRIC,
         "snapping_rule": "设施吸附到最近路段上的最近点，最大 300 m；人口格网中心最大 500 m",
@@ -297,7 +327,7 @@ def test_html_escape_in_side_panel_and_table(fake_build: Path, tmp_path: Path) -
     u.loc[0, "unit_name"] = "<b>坏</b>名"
     u.to_file(b / "indicators.gpkg", layer="units")
     dd = pd.read_csv(b / "data_dictionary.csv", dtype=str, keep_default_na=False)
-    dd.loc[dd["column"] == "share_elderly_15min", "label_zh"] = "<i>覆盖</i>率"  # layer name, alias, legend
+    dd.loc[dd["column"] == "elderly_share_15min", "label_zh"] = "<i>覆盖</i>率"  # layer name, alias, legend
     dd.loc[dd["column"] == "pop_60plus", "label_zh"] = "<u>60+</u>"  # popup alias on unit pages
     dd.to_csv(b / "data_dictionary.csv", index=False)
     pages = maps.write_maps(b, tmp_path / "m")
@@ -323,13 +353,18 @@ def test_overview_choropleths_legends_and_sorted_table(written: tuple[Path, list
         assert "cov-link" in layer["geojson"]["features"][0]["properties"]["_link_html"]
     assert text.count('class="cov-legend-block"') == 4  # rendered (hidden) for the page script to switch
     names = [layer["name"] for layer in data["base_layers"]]
-    assert "老年人15分钟覆盖率" in names  # Chinese label from data_dictionary.csv
-    assert "Meal coverage (城区15/郊区30 min)" in names  # fallback where the dictionary has none
-    # table worst first by uncovered elderly, computed from cells
-    cells = pd.read_parquet(fake_build / "cells.parquet")
-    unc = cells[~cells["covered_elderly_15min"]].groupby("unit_code")["pop_60plus"].sum()
+    # titles and legend titles are the label_zh of data_dictionary.csv (descriptions here are formulas)
+    assert names == ["15分钟养老服务覆盖率", "助餐配送覆盖率", "每千人口托位数", "未达标标准数"]
+    assert [layer["legend"]["title"] for layer in data["base_layers"]] == names
+    # table headers from the dictionary, short English descriptions in parentheses
+    head = re.findall(r"<th>(.*?)</th>", text.split('id="units-table"')[1].split("</thead>")[0])
+    assert head[:6] == ["街道/乡镇名称", "街道/乡镇代码", "单元类型", "城区/郊区", "60岁及以上人口 (residents aged 60+)",
+                        "15分钟外老年人口 (persons 60+ beyond 15 min on foot)"]
+    assert "未达标标准数 (standards failed (see standards.csv))" not in head and "未达标标准数" in head
+    # table worst first by elderly_uncovered_15min of layer units
+    ind = gpd.read_file(fake_build / "indicators.gpkg", layer="units")
     order = [c for c in re.findall(r'href="(\d+)\.html"', text.split('id="units-table"')[1])]
-    assert order == list(unc.sort_values(ascending=False).index)
+    assert order == list(ind.sort_values("elderly_uncovered_15min", ascending=False)["unit_code"])
     assert 'class="cov-table cov-sortable"' in text
     assert "设施吸附到最近路段上的最近点" in text  # snapping rule on every page
 
@@ -337,15 +372,66 @@ def test_overview_choropleths_legends_and_sorted_table(written: tuple[Path, list
 def test_indicator_values(fake_build: Path) -> None:
     b = maps._read_build(fake_build)
     u = b.units.set_index("unit_code")
+    assert b.elderly_t == "15" and b.elderly_share == "elderly_share_15min"  # largest elderly threshold
     cells = pd.read_parquet(fake_build / "cells.parquet")
     c = cells[cells["unit_code"] == "610101001"]
     want = (c["pop_60plus"] * c["covered_elderly_15min"]).sum() / c["pop_60plus"].sum()
-    assert u.loc["610101001", "share_elderly_15min"] == pytest.approx(want)
-    # childcare: 60 slots in unit B
+    assert 0.3 < want < 0.9 and u.loc["610101001", "elderly_share_15min"] == pytest.approx(want)
+    # childcare: 60 slots in unit B; beds 20 + 40 in unit A
     popb = cells.loc[cells["unit_code"] == "610101002", "pop_total"].sum()
-    assert u.loc["610101002", "childcare_slots_per_1000"] == pytest.approx(60 / popb * 1000)
-    assert u.loc["610101001", "childcare_slots_per_1000"] == 0
+    assert u.loc["610101002", "slots_per_1000"] == pytest.approx(60 / popb * 1000)
+    assert u.loc["610101001", "slots_per_1000"] == 0
+    assert u.loc["610101001", "beds_per_1000_60plus"] == pytest.approx(60 / c["pop_60plus"].sum() * 1000)
     assert list(u["n_failed_standards"]) == [0, 1, 2]
+
+
+def test_values_are_read_not_recomputed(fake_build: Path, tmp_path: Path) -> None:
+    import shutil
+
+    b = tmp_path / "b"
+    shutil.copytree(fake_build, b)
+    u = gpd.read_file(b / "indicators.gpkg", layer="units")
+    u.loc[u["unit_code"] == "610101002", ["elderly_share_15min", "slots_per_1000", "n_failed_standards"]] = \
+        [0.123, 7.77, 4.0]
+    u.to_file(b / "indicators.gpkg", layer="units")
+    layers = _overview_data(b)["base_layers"]
+    p = next(f["properties"] for f in layers[0]["geojson"]["features"] if "610101002" in f["properties"]["_title"])
+    assert p["elderly_share_15min"] == "12.3%" and p["slots_per_1000"] == "7.8" and p["n_failed_standards"] == "4"
+    colors = {f["properties"]["_title"][-10:-1]: f["properties"]["_color"] for f in layers[0]["geojson"]["features"]}
+    assert colors["610101002"] == maps._SHARE_COLORS[0]  # 12.3% < 50%: the choropleth uses the file's value
+    page = maps.write_unit_page(b, tmp_path / "m", "610101002").read_text(encoding="utf-8")
+    panel = page.split('id="side-panel"')[1].split("</table>")[0]
+    assert "<th>15分钟养老服务覆盖率</th><td>12.3%</td>" in panel and "<td>7.8</td>" in panel
+
+
+def test_missing_indicator_column(fake_build: Path, tmp_path: Path) -> None:
+    import shutil
+
+    b = tmp_path / "b"
+    shutil.copytree(fake_build, b)
+    u = gpd.read_file(b / "indicators.gpkg", layer="units")
+    u.drop(columns=["meal_share_60plus", "slots_per_1000"]).to_file(b / "indicators.gpkg", layer="units")
+    with pytest.raises(maps.MapsError, match=r"indicators\.gpkg layer 'units': missing column\(s\) "
+                       r"meal_share_60plus, slots_per_1000 .*re-run `make run`"):
+        maps.write_maps(b, tmp_path / "m")
+
+
+def test_labels_from_dictionary() -> None:
+    labels = maps.dictionary_labels(pd.DataFrame({"column": ["pop_60plus", "zz_unknown"], "label_zh": ["老人", ""],
+                                                  "description": ["residents aged 60+", "no label"]}))
+    assert labels["pop_60plus"] == "老人 (residents aged 60+)"  # the build's csv wins
+    assert "zz_unknown" not in labels
+    assert labels["elderly_share_15min"] == "15分钟养老服务覆盖率"  # formula description: Chinese only
+    assert labels["nearest_tt_min"] == "到最近设施时间 (travel time to the nearest facility)"  # DATA_DICTIONARY
+    assert maps._display_label("设施类型", "facility kind") == "设施类型 (facility kind)"
+    assert maps._display_label("面积", "x" * 41) == "面积"
+    # every column the pages label has a Chinese label in the package dictionary
+    zh = {r[0]: r[1] for r in DATA_DICTIONARY}
+    cols = [c.replace("{T}", "15") for c, _kw in (*maps._TABLE_COLS, *maps._COMMUNITY_COLS)]
+    cols += [c.replace("{T}", "15") for c, *_ in maps._CHOROPLETHS]
+    cols += ["service", "rank", "nearest_tt_min", "name", "kind", "status", "fac_id", "floor_area_m2", "title_zh",
+             "passed", "meal_threshold_min"]
+    assert all(zh.get(c) for c in cols), [c for c in cols if not zh.get(c)]
 
 
 def test_unit_page_layers_and_checklist(written: tuple[Path, list[Path]], fake_build: Path) -> None:
@@ -369,7 +455,7 @@ def test_unit_page_layers_and_checklist(written: tuple[Path, list[Path]], fake_b
     assert props["青山敬老院"]["kind"] == "敬老院/特困供养服务设施"
     assert "床位 30" in props["青山敬老院"]["capacity"] and "150 m" in props["青山敬老院"]["snap"]
     assert props["青山敬老院"]["floor_area"] == "1,200 m²"
-    cells = next(o for o in data["overlays"] if o["name"].startswith("未覆盖"))
+    cells = next(o for o in data["overlays"] if o["name"].startswith("15分钟外老年人口"))
     assert cells["geojson"]["features"] and len({f["properties"]["_color"] for f in cells["geojson"]["features"]}) > 1
 
 
@@ -522,7 +608,7 @@ def test_number_formats(written: tuple[Path, list[Path]], fake_build: Path) -> N
     assert p["610101001001"]["elderly_share_15min"] == "72.8%"
     assert p["610101001001"]["pop_60plus"] == "1,235" and p["610101001001"]["pop_total"] == "5,234"
     ov = _overview_data(fake_build)["base_layers"][0]["geojson"]["features"]
-    assert all(re.fullmatch(r"\d{1,3}\.\d%", f["properties"]["share_elderly_15min"]) for f in ov)
+    assert all(re.fullmatch(r"\d{1,3}\.\d%", f["properties"]["elderly_share_15min"]) for f in ov)
     assert all(re.fullmatch(r"[\d,]+", f["properties"]["pop_60plus"]) for f in ov)
     index = (out / "index.html").read_text(encoding="utf-8")
     row = re.search(r'<tr><td data-sort="[^"]*"><a href="610101001.html">.*?</tr>', index).group(0)
