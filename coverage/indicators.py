@@ -532,6 +532,36 @@ _TEMPLATE: list[tuple[str, str, str, str, str]] = [
 _SVC_ZH = {"elderly": "养老", "childcare": "托育", "meal": "助餐", "health": "卫生"}
 
 
+#: rows for the columns of gaps.gpkg, facilities, standards.csv and the pipeline's snapping columns
+#: (coverage.maps takes every header, legend and popup label from this dictionary)
+_OUTPUT_ROWS: list[tuple[str, str, str, str, str]] = [
+    ("gap_id", "缺口编号", "", "service:rank", "gaps stage"),
+    ("service", "服务类型", "", "elderly / meal / childcare / health", "gaps stage"),
+    ("rank", "缺口排序", "", "1 = most uncovered people", "gaps stage"),
+    ("n_cells", "格网数", "个", "population cells in the gap area", "gaps stage"),
+    ("nearest_fac_id", "最近设施", "", "fac_id of the nearest facility of the service", "gaps stage"),
+    ("nearest_tt_min", "到最近设施时间", "min", "travel time to the nearest facility", "gaps stage"),
+    ("fac_id", "设施编号", "", "facility id", "facility layers"),
+    ("name", "设施名称", "", "facility name", "facility layers"),
+    ("kind", "设施类型", "", "facility kind", "facility layers"),
+    ("floor_area_m2", "建筑面积", "m²", "floor area", "facility layers"),
+    ("land_area_m2", "用地面积", "m²", "land area", "facility layers"),
+    ("status", "落点状态", "", "snapping status", "snapping rule"),
+    ("standard_id", "标准编号", "", "id in coverage.standards.STANDARDS", "coverage.standards"),
+    ("title_zh", "标准", "", "standard", "coverage.standards"),
+    ("passed", "结果", "", "pass / fail / empty = not checkable", "coverage.standards"),
+    ("value", "实际值", "", "value in the standard's unit", "coverage.standards"),
+    ("required", "要求值", "", "required value", "coverage.standards"),
+    ("shortfall", "缺口", "", "shortfall in the standard's terms", "coverage.standards"),
+    ("pop_beyond_snap_walk", "超出吸附距离人口(步行网)", "人",
+     "population of cells farther than snapping.cell_max_snap_m from the walking network (not covered)",
+     "snapping rule"),
+    ("pop_beyond_snap_delivery", "超出吸附距离人口(配送网)", "人", "same for the delivery network",
+     "snapping rule"),
+    ("snap_rule", "吸附规则", "", "the snapping rule used (nearest edge, limits, access speed)", "snapping rule"),
+]
+
+
 def data_dictionary_frame(cfg: Config | None = None) -> pd.DataFrame:
     """The data dictionary as a DataFrame (``column``, ``label_zh``, ``unit``, ``description``,
     ``source``), with threshold columns expanded for ``cfg``'s thresholds (defaults when None)."""
@@ -558,6 +588,7 @@ def data_dictionary_frame(cfg: Config | None = None) -> pd.DataFrame:
             lab = tlabel(t)
             rows.append((col.replace(ph, lab), zh.replace(ph, lab), unit, desc.replace(ph, lab), src))
     rows.append(("meal_threshold_min", "配餐半径", "min", "per cell: the unit's meal threshold", "config"))
+    rows.extend(_OUTPUT_ROWS)
     df = pd.DataFrame(rows, columns=["column", "label_zh", "unit", "description", "source"])
     return df.drop_duplicates("column").reset_index(drop=True)
 
@@ -567,25 +598,3 @@ DATA_DICTIONARY: list[tuple[str, str, str, str, str]] = [
     tuple(r) for r in data_dictionary_frame().itertuples(index=False, name=None)  # type: ignore[misc]
 ]
 
-#: rows for the columns of gaps.gpkg, facilities and standards.csv that the map pages label
-#: (coverage.maps takes every header, legend and popup label from this dictionary)
-DATA_DICTIONARY += [
-    ("gap_id", "缺口编号", "", "service:rank", "gaps stage"),
-    ("service", "服务类型", "", "elderly / meal / childcare / health", "gaps stage"),
-    ("rank", "缺口排序", "", "1 = most uncovered people", "gaps stage"),
-    ("n_cells", "格网数", "个", "population cells in the gap area", "gaps stage"),
-    ("nearest_fac_id", "最近设施", "", "fac_id of the nearest facility of the service", "gaps stage"),
-    ("nearest_tt_min", "到最近设施时间", "min", "travel time to the nearest facility", "gaps stage"),
-    ("fac_id", "设施编号", "", "facility id", "facility layers"),
-    ("name", "设施名称", "", "facility name", "facility layers"),
-    ("kind", "设施类型", "", "facility kind", "facility layers"),
-    ("floor_area_m2", "建筑面积", "m²", "floor area", "facility layers"),
-    ("land_area_m2", "用地面积", "m²", "land area", "facility layers"),
-    ("status", "落点状态", "", "snapping status", "snapping rule"),
-    ("standard_id", "标准编号", "", "id in coverage.standards.STANDARDS", "coverage.standards"),
-    ("title_zh", "标准", "", "standard", "coverage.standards"),
-    ("passed", "结果", "", "pass / fail / empty = not checkable", "coverage.standards"),
-    ("value", "实际值", "", "value in the standard's unit", "coverage.standards"),
-    ("required", "要求值", "", "required value", "coverage.standards"),
-    ("shortfall", "缺口", "", "shortfall in the standard's terms", "coverage.standards"),
-]

@@ -362,16 +362,6 @@ def _write_outputs(tmp: Path, cfg: Config, *, metric_crs: str, cells: gpd.GeoDat
     if comm_ind is not None:
         comm_ind.to_file(tmp / "indicators.gpkg", layer="communities", driver="GPKG")
     dd = indicators_mod.data_dictionary_frame(cfg)
-    extra = pd.DataFrame([
-        ("pop_beyond_snap_walk", "超出吸附距离人口(步行网)", "人", ("population of cells farther than "
-         f"{cfg.snapping.cell_max_snap_m:g} m from the walking network (not covered)"), "snapping rule"),
-        ("pop_beyond_snap_delivery", "超出吸附距离人口(配送网)", "人", "same for the delivery network",
-         "snapping rule"),
-        ("snap_rule", "吸附规则", "", rule, "snapping rule"),
-        ("n_failed_standards", "未达标项数", "项", "number of failed standards checks of the unit",
-         "standards.csv"),
-    ], columns=["column", "label_zh", "unit", "description", "source"])
-    dd = pd.concat([dd, extra[~extra["column"].isin(dd["column"])]], ignore_index=True)
     dd.to_csv(tmp / "data_dictionary.csv", index=False, encoding="utf-8-sig")
     tab = pd.DataFrame(unit_ind.drop(columns="geometry"))
     if comm_ind is not None:
