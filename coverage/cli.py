@@ -25,9 +25,11 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """Exception types that mean "bad input", reported without a traceback."""
     from coverage.config import ConfigError
 
-    errors: list[type[BaseException]] = [ConfigError, FileNotFoundError]
+    errors: list[type[BaseException]] = [ConfigError, OSError]
     for mod, name in (("coverage.layers", "LayerError"), ("coverage.population", "PopulationError"),
-                      ("coverage.network", "NetworkError"), ("coverage.pipeline", "PipelineError")):
+                      ("coverage.network", "NetworkInputError"), ("coverage.pipeline", "PipelineError"),
+                      ("coverage.maps", "MapsError"), ("rasterio.errors", "RasterioError"),
+                      ("pyogrio.errors", "DataSourceError"), ("pyogrio.errors", "DataLayerError")):
         try:
             errors.append(getattr(__import__(mod, fromlist=[name]), name))
         except (ImportError, AttributeError):
@@ -156,3 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; no partial outputs were kept", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug rather than bad input: still no traceback unless --debug
+        print(f"error: unexpected {type(exc).__name__}: {exc}\n(run again with --debug for the traceback "
+              "and report it; no partial outputs were kept)", file=sys.stderr)
+        return 1

@@ -36,3 +36,20 @@ def test_help_lists_commands() -> None:
     assert res.returncode == 0
     for cmd in ("demo-data", "run", "check-layers", "maps", "map-unit", "fetch-network"):
         assert cmd in res.stdout
+
+
+def test_unreadable_raster_is_a_message_not_a_traceback(tmp_path: Path) -> None:
+    import shutil
+
+    from coverage.demo import build_demo
+
+    layers = tmp_path / "demo"
+    build_demo(layers)
+    shutil.copy(REPO / "layers" / "demo" / "coverage.toml", layers / "coverage.toml")
+    (layers / "pop_total.tif").write_bytes(b"not a tiff")
+    res = run_cli("run", "--config", str(layers / "coverage.toml"), "--build-root", str(tmp_path / "build"))
+    assert res.returncode == 2, res.stderr
+    assert "Traceback" not in res.stderr
+    assert "pop_total.tif" in res.stderr
+    assert not (tmp_path / "build" / "demo").exists()
+    assert not list((tmp_path / "build").glob("*.tmp-*"))
