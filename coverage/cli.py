@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; no partial outputs were kept", file=sys.stderr)
         return 130
-    except Exception as exc:  # a bug rather than bad input: still no traceback unless --debug
+    except Exception as exc:  # noqa: BLE001 -- a bug rather than bad input: no traceback unless --debug
         print(f"error: unexpected {type(exc).__name__}: {exc}\n(run again with --debug for the traceback "
               "and report it; no partial outputs were kept)", file=sys.stderr)
         return 1
