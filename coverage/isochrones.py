@@ -11,6 +11,13 @@ along edges, one-way rules). Per-facility polygons use per-source limited Dijkst
 chunks; the dissolved polygon per threshold comes straight from the multi-source nearest times (a
 point of the network is reached by SOME facility iff its nearest-facility time is within budget),
 which is much cheaper than unioning the per-facility polygons.
+
+Speed: the buffers of whole physical edges and their unions per small spatial tile (~2 median edge
+lengths) are computed once per call and shared by every facility, threshold and the dissolved layer:
+a facility that reaches every edge of a tile in full gets the tile's union instead of the tile's
+edge buffers (the same point set, since union is associative), so each facility's own overlay work
+is mostly its frontier. The unions of one chunk of facilities run on a thread pool while the next
+chunk is searched (GEOS releases the GIL).
 """
 
 from __future__ import annotations
@@ -100,10 +107,32 @@ def _substrings(geoms: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return shapely.linestrings(all_xy[o], indices=all_id[o])
 
 
+def _reached_parts(net: Network, rows: np.ndarray, nodes: np.ndarray, node_t: np.ndarray, budget: np.ndarray,
+                   se: np.ndarray, sf: np.ndarray, sa: np.ndarray, out: tuple[np.ndarray, np.ndarray]
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(group, representative edge) of WHOLE reached edges (unique pairs), then (group, LineString) of the
+    partly reached pieces (cut where the budget runs out, and along each source's own edge)."""
+    r, e, f = _node_intervals(net, rows, nodes, node_t, budget, out)
+    full = f >= 1.0
+    # a two-way edge reached in full from both ends: keep one direction
+    rep = np.where((net.edge_reverse[e] >= 0) & (net.edge_reverse[e] < e), net.edge_reverse[e], e)
+    key = np.unique(np.stack([r[full], rep[full]], axis=1), axis=0) if full.any() else np.zeros((0, 2), np.int64)
+    pr, pe, pf = r[~full], e[~full], f[~full]
+    valid = se >= 0
+    sr, sedge, s0, s1 = _source_intervals(net, se[valid], sf[valid], sa[valid], budget[np.flatnonzero(valid)])
+    sr = np.flatnonzero(valid)[sr]
+    keep = s1 > s0
+    sr, sedge, s0, s1 = sr[keep], sedge[keep], s0[keep], s1[keep]
+    part = _substrings(np.concatenate([net.edge_geometry[pe], net.edge_geometry[sedge]]),
+                       np.concatenate([np.zeros(pe.size), s0]), np.concatenate([pf, s1]))
+    return (key[:, 0].astype(np.int64), key[:, 1].astype(np.int64), np.concatenate([pr, sr]).astype(np.int64),
+            part)
+
+
 def reached_segments(net: Network, rows: np.ndarray, nodes: np.ndarray, node_t: np.ndarray,
                      budget: np.ndarray, se: np.ndarray, sf: np.ndarray, sa: np.ndarray,
                      out: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Line pieces of the network reached within ``budget`` (array helper, also used by the QA).
+    """Line pieces of the network reached within ``budget`` (array helper).
 
     Parameters
     ----------
@@ -120,51 +149,136 @@ def reached_segments(net: Network, rows: np.ndarray, nodes: np.ndarray, node_t: 
     (group row per piece, LineString per piece)
     """
     out = _out_edges(net) if out is None else out
-    r, e, f = _node_intervals(net, rows, nodes, node_t, budget, out)
-    full = f >= 1.0
-    # a two-way edge reached in full from both ends: keep one direction
-    rep = np.where((net.edge_reverse[e] >= 0) & (net.edge_reverse[e] < e), net.edge_reverse[e], e)
-    key = np.unique(np.stack([r[full], rep[full]], axis=1), axis=0) if full.any() else np.zeros((0, 2), int)
-    pr, pe, pf = r[~full], e[~full], f[~full]
-    valid = se >= 0
-    sr, sedge, s0, s1 = _source_intervals(net, se[valid], sf[valid], sa[valid], budget[np.flatnonzero(valid)])
-    sr = np.flatnonzero(valid)[sr]
-    keep = s1 > s0
-    sr, sedge, s0, s1 = sr[keep], sedge[keep], s0[keep], s1[keep]
-    part = _substrings(np.concatenate([net.edge_geometry[pe], net.edge_geometry[sedge]]),
-                       np.concatenate([np.zeros(pe.size), s0]), np.concatenate([pf, s1]))
-    group = np.concatenate([key[:, 0], pr, sr]).astype(np.int64)
-    geoms = np.concatenate([net.edge_geometry[key[:, 1]], part]) if key.size else part
-    return group, geoms
+    fg, fe, pg, part = _reached_parts(net, rows, nodes, node_t, budget, se, sf, sa, out)
+    return np.concatenate([fg, pg]), np.concatenate([net.edge_geometry[fe], part])
 
 
-def _buffer_groups(group: np.ndarray, geoms: np.ndarray, n_groups: int, frontage_m: float,
-                   *, threads: int = 2) -> np.ndarray:
-    """One buffered (Multi)Polygon per group (empty polygon for groups with no pieces).
+def _parallel(fn, items: list, threads: int) -> list:
+    """``[fn(x) for x in items]`` on ``threads`` threads (shapely releases the GIL inside GEOS)."""
+    if threads <= 1 or len(items) <= 1:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(max_workers=threads) as ex:
+        return list(ex.map(fn, items))
 
-    Each piece is buffered on its own (vectorised) and the buffers are unioned per group: with GEOS
-    this is 10-100x faster than buffering one MultiLineString of overlapping pieces.
+
+def _split(n: int, threads: int) -> list[np.ndarray]:
+    return [p for p in np.array_split(np.arange(n), max(1, min(threads * 4, n))) if p.size]
+
+
+class _TileCache:
+    """Buffers of whole physical edges and unions of those buffers per spatial tile, built lazily and
+    shared by every facility, threshold and the dissolved layer of ONE ``isochrone_polygons`` call.
+
+    A facility whose search reaches EVERY edge of a tile in full gets that tile's precomputed union
+    instead of the tile's individual edge buffers: the same point set (union is associative), but
+    most of the overlay work is done once per tile instead of once per facility reaching it.
     """
+
+    def __init__(self, net: Network, frontage_m: float, threads: int):
+        self.frontage_m, self.threads, self.net = frontage_m, threads, net
+        phys = net.physical_edges()
+        self.phys = phys
+        pos = np.full(net.n_edges, -1, dtype=np.int64)
+        k = np.arange(phys.size)
+        pos[phys] = k
+        rev = net.edge_reverse[phys]
+        pos[rev[rev >= 0]] = k[rev >= 0]
+        self.pos = pos
+        length = net.edge_length_m[phys]
+        # ~ a few edges per tile: small against a reach area, large enough to merge work
+        self.tile_m = float(np.clip(2.0 * np.median(length), 20.0, 500.0)) if phys.size else 100.0
+        mid = np.stack([net.node_x[net.edge_u[phys]] + net.node_x[net.edge_v[phys]],
+                        net.node_y[net.edge_u[phys]] + net.node_y[net.edge_v[phys]]], axis=1) / 2.0
+        txy, tile = np.unique(np.floor(mid / self.tile_m).astype(np.int64), axis=0, return_inverse=True)
+        self.tile = tile.ravel()
+        self.txy = txy
+        self.n_tiles = txy.shape[0]
+        self.size = np.bincount(self.tile, minlength=self.n_tiles)
+        self.order = np.argsort(self.tile, kind="stable")
+        self.start = np.concatenate([[0], np.cumsum(self.size)])
+        self.buf = np.empty(phys.size, dtype=object)
+        self.has_buf = np.zeros(phys.size, dtype=bool)
+        self.tile_poly = np.empty(self.n_tiles, dtype=object)
+        self.has_tile = np.zeros(self.n_tiles, dtype=bool)
+
+    def buffer(self, geoms: np.ndarray) -> np.ndarray:
+        parts = _split(geoms.size, self.threads)
+        out = _parallel(lambda ix: shapely.buffer(geoms[ix], self.frontage_m, quad_segs=QUAD_SEGS), parts,
+                        self.threads)
+        return np.concatenate(out) if out else np.empty(0, dtype=object)
+
+    def _need_buffers(self, pos: np.ndarray) -> None:
+        pos = np.unique(pos[~self.has_buf[pos]])
+        if pos.size:
+            self.buf[pos] = self.buffer(self.net.edge_geometry[self.phys[pos]])
+            self.has_buf[pos] = True
+
+    def _need_tiles(self, tiles: np.ndarray) -> None:
+        tiles = np.unique(tiles[~self.has_tile[tiles]])
+        if not tiles.size:
+            return
+        members = [self.order[self.start[t]:self.start[t + 1]] for t in tiles]
+        self._need_buffers(np.concatenate(members))
+        polys = _parallel(lambda ix: [shapely.union_all(self.buf[members[i]]) for i in ix],
+                          _split(tiles.size, self.threads), self.threads)
+        self.tile_poly[tiles] = np.array([p for chunk in polys for p in chunk] + [None], dtype=object)[:-1]
+        self.has_tile[tiles] = True
+
+    def items(self, full_group: np.ndarray, full_edge: np.ndarray, part_group: np.ndarray, part: np.ndarray,
+              *, with_xy: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(group, buffered polygon, tile xy) whose union per group is the buffered reached network."""
+        fp = self.pos[full_edge]
+        ft = self.tile[fp]
+        key = full_group * self.n_tiles + ft
+        uk, cnt = np.unique(key, return_counts=True)
+        complete = uk[cnt == self.size[uk % self.n_tiles]]
+        whole = np.isin(key, complete)
+        ct = complete % self.n_tiles
+        self._need_tiles(ct)
+        self._need_buffers(fp[~whole])
+        group = np.concatenate([complete // self.n_tiles, full_group[~whole], part_group])
+        geoms = np.concatenate([self.tile_poly[ct], self.buf[fp[~whole]], self.buffer(part)])
+        if not with_xy:
+            return group, geoms, None
+        part_xy = (np.floor(shapely.get_coordinates(shapely.line_interpolate_point(part, 0.5, normalized=True))
+                            / self.tile_m).astype(np.int64) if part.size else np.zeros((0, 2), np.int64))
+        txy = np.concatenate([self.txy[ct], self.txy[ft[~whole]], part_xy])
+        return group, geoms, txy
+
+
+def _union_groups_async(ex: ThreadPoolExecutor | None, group: np.ndarray, geoms: np.ndarray, n_groups: int,
+                        *, threads: int = 2):
+    """Start ``union_all`` of ``geoms`` per group on ``ex`` (inline when None); returns a function that
+    waits and gives one polygon per group (empty polygon for groups with none)."""
     result = np.full(n_groups, shapely.Polygon(), dtype=object)
     if geoms.size == 0:
-        return result
+        return lambda: result
     o = np.argsort(group, kind="stable")
     g, gm = group[o], geoms[o]
     present, start = np.unique(g, return_index=True)
     stop = np.concatenate([start[1:], [g.size]])
+    parts = _split(present.size, threads)
 
-    def work(ix: np.ndarray) -> np.ndarray:
-        lo, hi = start[ix[0]], stop[ix[-1]]
-        buf = shapely.buffer(gm[lo:hi], frontage_m, quad_segs=QUAD_SEGS)
-        return np.array([shapely.union_all(buf[start[i] - lo:stop[i] - lo]) for i in ix], dtype=object)
+    def work(ix: np.ndarray) -> list:
+        return [shapely.union_all(gm[start[i]:stop[i]]) for i in ix]
 
-    # shapely 2 releases the GIL inside GEOS calls: split the groups across threads
-    n_parts = max(1, min(threads * 4, present.size))
-    parts = [p for p in np.array_split(np.arange(present.size), n_parts) if p.size]
-    with ThreadPoolExecutor(max_workers=max(1, threads)) as ex:
-        out = list(ex.map(work, parts))
-    result[present] = np.concatenate(out)
-    return result
+    futures = [ex.submit(work, ix) for ix in parts] if ex is not None else None
+    done = None if ex is not None else [work(ix) for ix in parts]
+
+    def collect() -> np.ndarray:
+        out = [f.result() for f in futures] if futures is not None else done
+        result[present] = np.array([p for chunk in out for p in chunk] + [None], dtype=object)[:-1]
+        return result
+
+    return collect
+
+
+def _union_groups(group: np.ndarray, geoms: np.ndarray, n_groups: int, *, threads: int = 2) -> np.ndarray:
+    """``union_all`` of ``geoms`` per group (empty polygon for groups with none), on ``threads`` threads."""
+    if threads <= 1:
+        return _union_groups_async(None, group, geoms, n_groups, threads=1)()
+    with ThreadPoolExecutor(max_workers=threads) as ex:
+        return _union_groups_async(ex, group, geoms, n_groups, threads=threads)()
 
 
 def _check_inputs(sources: Snap, source_ids: Sequence[str], thresholds_s: Sequence[float],
@@ -202,11 +316,13 @@ def isochrone_polygons(net: Network, sources: Snap, *, source_ids: Sequence[str]
     access_speed_mps : float
         Speed of the leg from the facility to its snapped road position, m/s.
     frontage_m : float
-        Buffer around reached road pieces, metres.
+        Buffer around reached road pieces, metres (arcs approximated with :data:`QUAD_SEGS`
+        segments per quarter circle, vertices ON the circle, so the polygon never reaches farther
+        than ``frontage_m`` from a reached piece and always contains every reached piece).
     service : str
         Value of the ``service`` column.
     threads : int
-        Threads for the GEOS buffering (shapely releases the GIL).
+        Threads for the GEOS buffering and unions (shapely releases the GIL).
 
     Returns
     -------
@@ -222,29 +338,33 @@ def isochrone_polygons(net: Network, sources: Snap, *, source_ids: Sequence[str]
     lmax = float(ths[-1])
     out = _out_edges(net)
     nth = ths.size
+    cache = _TileCache(net, frontage_m, threads)
 
     # per facility: one limited search per source (chunked), all thresholds from the same search
     fac_rows: list[np.ndarray] = []
     fac_th: list[np.ndarray] = []
     fac_geom: list[np.ndarray] = []
-    for chunk_rows, s_use, se, sf, sa, d in _per_source_chunks(net, sources, access_speed_mps=access_speed_mps,
-                                                               limit_s=lmax):
-        r, nodes = np.nonzero(np.isfinite(d))
-        t = d[r, nodes]
-        m = chunk_rows.size
-        # group = local row * nth + threshold index
-        gr = np.repeat(r[None, :] * nth, nth, axis=0) + np.arange(nth)[:, None]
-        budget = np.tile(ths, m)
-        cr = chunk_rows
-        g, geoms = reached_segments(
-            net, gr.ravel(), np.tile(nodes, nth), np.tile(t, nth), budget,
-            np.repeat(se[cr], nth), np.repeat(sf[cr], nth), np.repeat(sa[cr], nth), out)
-        polys = _buffer_groups(g, geoms, m * nth, frontage_m, threads=threads)
-        nonempty = ~shapely.is_empty(polys)
-        k = np.flatnonzero(nonempty)
-        fac_rows.append(s_use[cr[k // nth]])
-        fac_th.append(ths[k % nth])
-        fac_geom.append(polys[k])
+    # the unions of one chunk run on the pool while the next chunk is searched and cut (pipelined)
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as ex:
+        pending = []
+        for cr, s_use, se, sf, sa, d in _per_source_chunks(net, sources, access_speed_mps=access_speed_mps,
+                                                           limit_s=lmax, max_cells=5_000_000):
+            r, nodes = np.nonzero(np.isfinite(d))
+            t = d[r, nodes]
+            m = cr.size
+            # group = local row * nth + threshold index
+            gr = np.repeat(r[None, :] * nth, nth, axis=0) + np.arange(nth)[:, None]
+            fg, fe, pg, part = _reached_parts(
+                net, gr.ravel(), np.tile(nodes, nth), np.tile(t, nth), np.tile(ths, m),
+                np.repeat(se[cr], nth), np.repeat(sf[cr], nth), np.repeat(sa[cr], nth), out)
+            group, geoms, _ = cache.items(fg, fe, pg, part, with_xy=False)
+            pending.append((cr, s_use, _union_groups_async(ex, group, geoms, m * nth, threads=threads)))
+        for cr, s_use, collect in pending:
+            polys = collect()
+            k = np.flatnonzero(~shapely.is_empty(polys))
+            fac_rows.append(s_use[cr[k // nth]])
+            fac_th.append(ths[k % nth])
+            fac_geom.append(polys[k])
     if fac_rows:
         rows = np.concatenate(fac_rows)
         th = np.concatenate(fac_th)
@@ -265,14 +385,14 @@ def isochrone_polygons(net: Network, sources: Snap, *, source_ids: Sequence[str]
     nodes = np.flatnonzero(np.isfinite(res.node_time_s))
     t = res.node_time_s[nodes]
     diss = []
-    for j, L in enumerate(ths):
+    k = s_use.size
+    for L in ths:
         # group 0 = node-based pieces, groups 1..k = each source's own edge (all map to group 0)
-        k = s_use.size
-        g, geoms = reached_segments(net, np.zeros(nodes.size, dtype=np.int64), nodes, t, np.full(k + 1, L),
-                                    np.concatenate([[-1], se]), np.concatenate([[0.0], sf]),
-                                    np.concatenate([[0.0], sa]), out)
-        poly = _buffer_tiles(geoms, frontage_m, threads=threads)
-        diss.append(poly)
+        fg, fe, pg, part = _reached_parts(net, np.zeros(nodes.size, dtype=np.int64), nodes, t, np.full(k + 1, L),
+                                          np.concatenate([[-1], se]), np.concatenate([[0.0], sf]),
+                                          np.concatenate([[0.0], sa]), out)
+        _, geoms, txy = cache.items(np.zeros(fg.size, dtype=np.int64), fe, np.zeros(pg.size, dtype=np.int64), part)
+        diss.append(_dissolve(geoms, txy, cache.tile_m, threads=threads))
     dissolved = gpd.GeoDataFrame({"service": service, "threshold_min": ths / 60.0},
                                  geometry=np.array(diss, dtype=object), crs=net.crs)
     log.info("Isochrones for %d facilities x %d thresholds: %d polygons (%s)", len(sources), nth, len(per),
@@ -280,14 +400,13 @@ def isochrone_polygons(net: Network, sources: Snap, *, source_ids: Sequence[str]
     return per, dissolved
 
 
-def _buffer_tiles(geoms: np.ndarray, frontage_m: float, *, threads: int = 2, tile_m: float = 5000.0):
-    """Buffer + union of many pieces: buffered per spatial tile, then the tiles' polygons unioned."""
+def _dissolve(geoms: np.ndarray, txy: np.ndarray, tile_m: float, *, threads: int = 2, block_m: float = 5000.0):
+    """Union of many polygons: unioned per spatial block (``txy`` = tile coordinates), then the blocks."""
     if geoms.size == 0:
         return shapely.Polygon()
-    c = shapely.get_coordinates(shapely.line_interpolate_point(geoms, 0.5, normalized=True))
-    key = np.floor(c / tile_m).astype(np.int64)
-    _, tile = np.unique(key, axis=0, return_inverse=True)
-    polys = _buffer_groups(tile.ravel(), geoms, int(tile.max()) + 1, frontage_m, threads=threads)
+    _, block = np.unique(txy // max(1, round(block_m / tile_m)), axis=0, return_inverse=True)
+    block = block.ravel()
+    polys = _union_groups(block, geoms, int(block.max()) + 1, threads=threads)
     return shapely.union_all(polys) if polys.size > 1 else polys[0]
 
 

@@ -78,3 +78,42 @@ def test_bad_inputs_listed_once():
     src = snap_points(net, np.array([[50.0, -10.0]]), max_snap_m=300)
     with pytest.raises(ValueError, match=r"source_ids has 2 ids.*thresholds_s=\[0\].*frontage_m=0"):
         isochrone_polygons(net, src, source_ids=["a", "b"], thresholds_s=[0], access_speed_mps=1.0, frontage_m=0)
+
+
+def _grid(n: int, spacing: float = 50.0):
+    xy = [(spacing * c, spacing * r) for r in range(n) for c in range(n)]
+    edges = [(r * n + c, r * n + c + 1, (r + c) % 7 != 3) for r in range(n) for c in range(n - 1)]
+    edges += [(r * n + c, (r + 1) * n + c, True) for r in range(n - 1) for c in range(n)]
+    return make_net(xy, edges)
+
+
+def test_tile_reuse_equals_plain_union_of_buffered_pieces():
+    from coverage.isochrones import QUAD_SEGS, _out_edges, reached_segments
+    from coverage.traveltime import _canonical, nearest_facility_times
+
+    net = _grid(14)
+    rng = np.random.default_rng(5)
+    src = snap_points(net, rng.uniform(0, 650, size=(12, 2)), max_snap_m=100)
+    ids = [f"f{i}" for i in range(12)]
+    ths = [200.0, 400.0]
+    per, diss = isochrone_polygons(net, src, source_ids=ids, thresholds_s=ths, access_speed_mps=1.0, frontage_m=12.0)
+    assert len(per) == 24
+    _, se, sf = _canonical(net, src)
+    sa = src.dist_m / 1.0
+    for i in range(12):
+        one = src.take(np.array([i]))
+        res = nearest_facility_times(net, one, one.take(np.zeros(0, dtype=int)), access_speed_mps=1.0)
+        nodes = np.flatnonzero(np.isfinite(res.node_time_s))
+        for L in ths:
+            g, pieces = reached_segments(net, np.zeros(nodes.size, dtype=np.int64), nodes, res.node_time_s[nodes],
+                                         np.array([L]), se[[i]], sf[[i]], sa[[i]], _out_edges(net))
+            expect = shapely.union_all(shapely.buffer(pieces, 12.0, quad_segs=QUAD_SEGS))
+            got = per.loc[(per.fac_id == ids[i]) & (per.threshold_min == L / 60)].geometry.iloc[0]
+            assert got.symmetric_difference(expect).area < 1e-6 * expect.area
+    for L in ths:
+        u = shapely.union_all(per.loc[per.threshold_min == L / 60].geometry.values)
+        d = diss.loc[diss.threshold_min == L / 60].geometry.iloc[0]
+        assert u.symmetric_difference(d).area < 1e-6 * d.area
+    rep = check_isochrones(net, src, per, source_ids=ids, access_speed_mps=1.0, frontage_m=12.0, sample_m=3.0,
+                           max_facilities=4)
+    assert rep["ok"].all(), rep
