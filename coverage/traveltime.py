@@ -245,14 +245,20 @@ def snap_points(net: Network, xy: np.ndarray, *, max_snap_m: float, workers: int
 def _canonical(net: Network, snap: Snap) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Indices of usable rows and their (representative edge, frac along it)."""
     e = np.asarray(snap.edge, dtype=np.int64)
-    use = np.flatnonzero((e >= 0) & np.asarray(snap.snapped, dtype=bool))
-    e = e[use]
-    f = np.asarray(snap.frac, dtype=float)[use]
-    rev = net.edge_reverse[e]
-    flip = (rev >= 0) & (rev < e)
-    e = np.where(flip, rev, e)
-    f = np.where(flip, 1.0 - f, f)
-    return use, e, np.clip(f, 0.0, 1.0)
+    usable = (e >= 0) & np.asarray(snap.snapped, dtype=bool)
+    f = np.asarray(snap.frac, dtype=float)
+    if usable.all():
+        use = np.arange(e.shape[0])
+    else:
+        use = np.flatnonzero(usable)
+        e, f = e[use], f[use]
+    rev = net.edge_reverse
+    non_rep = (rev >= 0) & (rev < np.arange(rev.shape[0]))  # per edge (cheaper than per point)
+    flip = non_rep[e]
+    if flip.any():  # snap_points already gives representative edges; other Snaps may not
+        e = np.where(flip, rev[e], e)
+        f = np.where(flip, 1.0 - f, f)
+    return use, e, np.minimum(np.maximum(f, 0.0), 1.0)
 
 
 def _source_arcs(net: Network, e: np.ndarray, f: np.ndarray, a: np.ndarray
@@ -273,19 +279,21 @@ def _source_arcs(net: Network, e: np.ndarray, f: np.ndarray, a: np.ndarray
 
 def _augmented_csr(net: Network, rows: np.ndarray, nodes: np.ndarray, times: np.ndarray,
                    k: int) -> sp.csr_matrix:
-    """The network CSR plus ``k`` virtual source rows (no in-edges), duplicates kept at minimum."""
-    base = net.csr("time")
+    """The network CSR plus ``k`` virtual source rows (no in-edges), built in one pass from raw arrays.
+
+    Parallel arcs are kept as they are: scipy's csgraph Dijkstra relaxes every stored entry (it only
+    SUMS duplicates when a matrix is converted from COO), so the minimum wins, and explicit 0-time
+    arcs survive because the matrix is never canonicalised.
+    """
     n = net.n_nodes
-    order = np.lexsort((times, nodes, rows))
-    rows, nodes, times = rows[order], nodes[order], times[order]
-    keep = np.ones(rows.shape[0], dtype=bool)
-    keep[1:] = (rows[1:] != rows[:-1]) | (nodes[1:] != nodes[:-1])
-    rows, nodes, times = rows[keep], nodes[keep], times[keep]
-    counts = np.bincount(rows, minlength=k)
-    indptr = np.concatenate([base.indptr, base.indptr[-1] + np.cumsum(counts)])
-    indices = np.concatenate([base.indices, nodes]).astype(np.int32)
-    data = np.concatenate([base.data, times])
-    # built from raw arrays so explicit 0-time arcs survive (csgraph treats them as edges)
+    eu = net.edge_u
+    order = np.argsort(eu, kind="stable")
+    o2 = np.argsort(rows, kind="stable")
+    counts = np.concatenate([np.bincount(eu, minlength=n), np.bincount(rows, minlength=k)])
+    indptr = np.zeros(n + k + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    indices = np.concatenate([net.edge_v[order], nodes[o2]]).astype(np.int32, copy=False)
+    data = np.concatenate([net.edge_time_s[order], times[o2]]).astype(np.float64, copy=False)
     return sp.csr_matrix((data, indices, indptr), shape=(n + k, n + k))
 
 
@@ -295,13 +303,15 @@ def _finish_targets(net: Network, node_time: np.ndarray, te: np.ndarray, tf: np.
 
     Returns (time, which_end) where which_end is 0 (via tail u) or 1 (via head v through the twin).
     """
-    w = net.edge_time_s[te]
-    via_u = node_time[..., net.edge_u[te]] + tf * w + tb
-    rev = net.edge_reverse[te]
-    has = rev >= 0
-    wr = np.where(has, net.edge_time_s[np.where(has, rev, 0)], 0.0)
-    # a target exactly at the head of a one-way edge IS that node (offset 0)
-    via_v = np.where(has | (tf >= 1.0), node_time[..., net.edge_v[te]] + (1.0 - tf) * wr + tb, np.inf)
+    rev = net.edge_reverse
+    # per EDGE (cheaper than per target): time of the twin direction, 0 for one-way edges
+    twin_time = np.where(rev >= 0, net.edge_time_s[np.maximum(rev, 0)], 0.0)
+    via_u = node_time[..., net.edge_u[te]] + (tf * net.edge_time_s[te] + tb)
+    via_v = node_time[..., net.edge_v[te]] + ((1.0 - tf) * twin_time[te] + tb)
+    # a target exactly at the head of a one-way edge IS that node (offset 0); otherwise no entry from v
+    blocked = (rev[te] < 0) & (tf < 1.0)
+    if blocked.any():
+        via_v = np.where(blocked, np.inf, via_v)
     return np.minimum(via_u, via_v), (via_v < via_u).astype(np.int8)
 
 
@@ -309,15 +319,17 @@ def _same_edge_pairs(net: Network, se: np.ndarray, sf: np.ndarray, sa: np.ndarra
                      te: np.ndarray, tf: np.ndarray, tb: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Direct along-edge times for (source, target) pairs on the same physical edge."""
-    order = np.argsort(se, kind="stable")
-    ses = se[order]
-    lo = np.searchsorted(ses, te, side="left")
-    hi = np.searchsorted(ses, te, side="right")
-    cnt = hi - lo
-    if cnt.sum() == 0:
+    on = np.zeros(net.n_edges, dtype=bool)
+    on[se] = True
+    cand = np.flatnonzero(on[te])  # only targets on an edge that holds a source
+    if cand.size == 0:
         z = np.zeros(0, dtype=np.int64)
         return z, z, np.zeros(0)
-    ti = np.repeat(np.arange(te.shape[0]), cnt)
+    order = np.argsort(se, kind="stable")
+    ses = se[order]
+    lo = np.searchsorted(ses, te[cand], side="left")
+    cnt = np.searchsorted(ses, te[cand], side="right") - lo
+    ti = np.repeat(cand, cnt)
     start = np.repeat(lo - np.cumsum(cnt) + cnt, cnt)
     si = order[np.arange(ti.shape[0]) + start]
     e = te[ti]
@@ -384,10 +396,10 @@ def nearest_facility_times(net: Network, sources: Snap, targets: Snap, *, access
 
     t_use, te, tf = _canonical(net, targets)
     if t_use.size:
-        tb = np.asarray(targets.dist_m, dtype=float)[t_use] / access_speed_mps
+        tb = np.asarray(targets.dist_m, dtype=float)
+        tb = (tb if t_use.size == nt else tb[t_use]) / access_speed_mps
         best, end = _finish_targets(net, node_time, te, tf, tb)
-        via_node = np.where(end == 0, net.edge_u[te], net.edge_v[te])
-        bsrc = node_src[via_node]
+        bsrc = node_src[np.where(end == 0, net.edge_u[te], net.edge_v[te])]
         si, ti, direct = _same_edge_pairs(net, se, sf, sa, te, tf, tb)
         if ti.size:
             # best direct pair per target, then compare with the via-node time
@@ -399,8 +411,12 @@ def nearest_facility_times(net: Network, sources: Snap, targets: Snap, *, access
             best[ti[o][better]] = direct[o][better]
             bsrc[ti[o][better]] = s_use[si[o][better]]
         ok = best <= limit_s
-        t_time[t_use[ok]] = best[ok]
-        t_src[t_use[ok]] = bsrc[ok]
+        if t_use.size == nt:  # every target usable: no scatter needed
+            t_time = np.where(ok, best, np.inf)
+            t_src = np.where(ok, bsrc, -1)
+        else:
+            t_time[t_use[ok]] = best[ok]
+            t_src[t_use[ok]] = bsrc[ok]
     log.info("Multi-source travel times from %d sources: %d of %d nodes and %d of %d targets reached "
              "(limit %s s)", k, int(np.isfinite(node_time).sum()), n, int(np.isfinite(t_time).sum()),
              nt, limit_s)

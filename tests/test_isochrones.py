@@ -105,7 +105,7 @@ def test_tile_reuse_equals_plain_union_of_buffered_pieces():
         res = nearest_facility_times(net, one, one.take(np.zeros(0, dtype=int)), access_speed_mps=1.0)
         nodes = np.flatnonzero(np.isfinite(res.node_time_s))
         for L in ths:
-            g, pieces = reached_segments(net, np.zeros(nodes.size, dtype=np.int64), nodes, res.node_time_s[nodes],
+            _, pieces = reached_segments(net, np.zeros(nodes.size, dtype=np.int64), nodes, res.node_time_s[nodes],
                                          np.array([L]), se[[i]], sf[[i]], sa[[i]], _out_edges(net))
             expect = shapely.union_all(shapely.buffer(pieces, 12.0, quad_segs=QUAD_SEGS))
             got = per.loc[(per.fac_id == ids[i]) & (per.threshold_min == L / 60)].geometry.iloc[0]
