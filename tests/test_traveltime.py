@@ -323,3 +323,25 @@ def test_snap_matches_brute_force_shapely(seed, pts):
     np.testing.assert_allclose(on, np.stack([s.x[ok], s.y[ok]], axis=1), atol=1e-6)
     np.testing.assert_allclose(shapely.distance(shapely.points(on), shapely.points(xy[ok])), best[ok], atol=1e-6)
     assert (s.edge[~ok] == -1).all() and np.isnan(s.frac[~ok]).all()
+
+
+def test_parallel_arcs_take_the_fastest():
+    # two roads between the same nodes (0 -> 1): 100 m straight at 1 m/s and a slower detour geometry;
+    # the CSR keeps both arcs and Dijkstra must use the faster one (100 s), never their sum
+    net = make_net([(0, 0), (100, 0), (200, 0)], [(0, 1, True), (1, 2, True)])
+    fast = Network(**{**net.__dict__,
+                      "edge_u": np.concatenate([net.edge_u, [0]]).astype(np.int32),
+                      "edge_v": np.concatenate([net.edge_v, [1]]).astype(np.int32),
+                      "edge_length_m": np.concatenate([net.edge_length_m, [300.0]]),
+                      "edge_time_s": np.concatenate([net.edge_time_s, [300.0]]),
+                      "edge_reverse": np.concatenate([net.edge_reverse, [-1]]),
+                      "edge_geometry": np.concatenate([net.edge_geometry,
+                                                       [shapely.LineString([(0, 0), (50, 100), (100, 0)])]]),
+                      "edge_attrs": pd.concat([net.edge_attrs, net.edge_attrs.iloc[:1]], ignore_index=True)})
+    src = snap_points(fast, np.array([[0.0, 0.0]]), max_snap_m=1)
+    tg = snap_points(fast, np.array([[200.0, 0.0]]), max_snap_m=1)
+    r = nearest_facility_times(fast, src, tg, access_speed_mps=1.0)
+    np.testing.assert_allclose(r.node_time_s, [0, 100, 200])
+    np.testing.assert_allclose(r.target_time_s, [200])
+    m = coverage_matrix(fast, src, tg, access_speed_mps=1.0, limit_s=500)
+    np.testing.assert_allclose(m.toarray(), [[200]])
