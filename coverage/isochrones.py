@@ -116,7 +116,8 @@ def _reached_parts(net: Network, rows: np.ndarray, nodes: np.ndarray, node_t: np
     full = f >= 1.0
     # a two-way edge reached in full from both ends: keep one direction
     rep = np.where((net.edge_reverse[e] >= 0) & (net.edge_reverse[e] < e), net.edge_reverse[e], e)
-    key = np.unique(np.stack([r[full], rep[full]], axis=1), axis=0) if full.any() else np.zeros((0, 2), np.int64)
+    m = np.int64(max(net.n_edges, 1))
+    key = np.unique(r[full].astype(np.int64) * m + rep[full])  # 1-D key: much faster than unique(axis=0)
     pr, pe, pf = r[~full], e[~full], f[~full]
     valid = se >= 0
     sr, sedge, s0, s1 = _source_intervals(net, se[valid], sf[valid], sa[valid], budget[np.flatnonzero(valid)])
@@ -125,8 +126,7 @@ def _reached_parts(net: Network, rows: np.ndarray, nodes: np.ndarray, node_t: np
     sr, sedge, s0, s1 = sr[keep], sedge[keep], s0[keep], s1[keep]
     part = _substrings(np.concatenate([net.edge_geometry[pe], net.edge_geometry[sedge]]),
                        np.concatenate([np.zeros(pe.size), s0]), np.concatenate([pf, s1]))
-    return (key[:, 0].astype(np.int64), key[:, 1].astype(np.int64), np.concatenate([pr, sr]).astype(np.int64),
-            part)
+    return key // m, key % m, np.concatenate([pr, sr]).astype(np.int64), part
 
 
 def reached_segments(net: Network, rows: np.ndarray, nodes: np.ndarray, node_t: np.ndarray,

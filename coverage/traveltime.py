@@ -258,7 +258,8 @@ def _canonical(net: Network, snap: Snap) -> tuple[np.ndarray, np.ndarray, np.nda
     if flip.any():  # snap_points already gives representative edges; other Snaps may not
         e = np.where(flip, rev[e], e)
         f = np.where(flip, 1.0 - f, f)
-    return use, e, np.minimum(np.maximum(f, 0.0), 1.0)
+    f = np.maximum(f, 0.0)
+    return use, e, np.minimum(f, 1.0, out=f)
 
 
 def _source_arcs(net: Network, e: np.ndarray, f: np.ndarray, a: np.ndarray
@@ -398,8 +399,25 @@ def nearest_facility_times(net: Network, sources: Snap, targets: Snap, *, access
     if t_use.size:
         tb = np.asarray(targets.dist_m, dtype=float)
         tb = (tb if t_use.size == nt else tb[t_use]) / access_speed_mps
-        best, end = _finish_targets(net, node_time, te, tf, tb)
-        bsrc = node_src[np.where(end == 0, net.edge_u[te], net.edge_v[te])]
+        # as _finish_targets, with the node lookups done once per EDGE (n_edges << n_targets usually)
+        # (in-place arithmetic: every fresh n_targets-sized temporary costs page faults at this scale)
+        rev = net.edge_reverse
+        twin_time = np.where(rev >= 0, net.edge_time_s[np.maximum(rev, 0)], 0.0)
+        via_u = np.take(net.edge_time_s, te)
+        via_u *= tf
+        via_u += tb
+        via_u += np.take(node_time[net.edge_u], te)
+        via_v = np.subtract(1.0, tf)
+        via_v *= np.take(twin_time, te)
+        via_v += tb
+        via_v += np.take(node_time[net.edge_v], te)
+        blocked = np.take(rev < 0, te)
+        blocked &= tf < 1.0
+        if blocked.any():
+            via_v[blocked] = np.inf
+        from_v = via_v < via_u
+        best = np.minimum(via_u, via_v, out=via_u)
+        bsrc = np.where(from_v, np.take(node_src[net.edge_v], te), np.take(node_src[net.edge_u], te))
         si, ti, direct = _same_edge_pairs(net, se, sf, sa, te, tf, tb)
         if ti.size:
             # best direct pair per target, then compare with the via-node time
@@ -412,8 +430,9 @@ def nearest_facility_times(net: Network, sources: Snap, targets: Snap, *, access
             bsrc[ti[o][better]] = s_use[si[o][better]]
         ok = best <= limit_s
         if t_use.size == nt:  # every target usable: no scatter needed
-            t_time = np.where(ok, best, np.inf)
-            t_src = np.where(ok, bsrc, -1)
+            t_time, t_src = best, bsrc
+            t_time[~ok] = np.inf
+            t_src[~ok] = -1
         else:
             t_time[t_use[ok]] = best[ok]
             t_src[t_use[ok]] = bsrc[ok]
