@@ -38,9 +38,12 @@ log = logging.getLogger(__name__)
 
 __all__ = ["check_isochrones", "isochrone_polygons", "reached_segments"]
 
-#: Arc approximation of the buffers (segments per quarter circle). 4 keeps polygons light; the
-#: chord error is frontage_m * (1 - cos(pi / 16)) ~ 2 % of frontage_m, always INSIDE the true buffer.
-QUAD_SEGS = 4
+#: Arc approximation of the buffers (segments per quarter circle). The arc vertices lie ON the circle,
+#: so the polygon is INSIDE the true buffer: it still contains every reached road point (distance 0)
+#: and never reaches farther than frontage_m from a reached piece (the QA bound holds). The chord error
+#: is at most frontage_m * (1 - cos(pi / 12)) ~ 3.4 % of frontage_m (1.7 m at 50 m) at rounded ends
+#: and outer corners only. 3 instead of 4 cuts the grid benchmark's isochrones by ~12 % (25.2 -> 22.1 s).
+QUAD_SEGS = 3
 
 
 # --------------------------------------------------------------------------------------------------

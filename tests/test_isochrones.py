@@ -7,7 +7,7 @@ import pytest
 import shapely
 from test_traveltime import grid3, make_net
 
-from coverage.isochrones import check_isochrones, isochrone_polygons
+from coverage.isochrones import QUAD_SEGS, check_isochrones, isochrone_polygons
 from coverage.traveltime import snap_points
 
 
@@ -19,7 +19,7 @@ def test_grid_isochrone_matches_hand_computed_reach():
     per, diss = isochrone_polygons(net, src, source_ids=["f1"], thresholds_s=[100.0], access_speed_mps=1.0,
                                    frontage_m=5.0, service="elderly")
     expected = shapely.buffer(shapely.MultiLineString([[(0, 0), (100, 0)], [(0, 0), (0, 40)], [(100, 0), (140, 0)],
-                                                       [(100, 0), (100, 40)]]), 5.0, quad_segs=4)
+                                                       [(100, 0), (100, 40)]]), 5.0, quad_segs=QUAD_SEGS)
     assert list(per.columns) == ["fac_id", "service", "threshold_min", "geometry"]
     assert per["fac_id"].tolist() == ["f1"] and per["threshold_min"].tolist() == [100 / 60]
     g = per.geometry.iloc[0]
@@ -88,7 +88,7 @@ def _grid(n: int, spacing: float = 50.0):
 
 
 def test_tile_reuse_equals_plain_union_of_buffered_pieces():
-    from coverage.isochrones import QUAD_SEGS, _out_edges, reached_segments
+    from coverage.isochrones import _out_edges, reached_segments
     from coverage.traveltime import _canonical, nearest_facility_times
 
     net = _grid(14)
