@@ -190,6 +190,8 @@ class FacilityLayerConfig:
     kinds: dict[str, str] = field(default_factory=dict)
     #: for OSM sources: read facilities from the network's OSM file by tag
     from_osm: bool = False
+    #: two facilities with the same name within this distance are flagged as duplicates (kept)
+    duplicate_max_m: float = 50.0
 
 
 @dataclass(frozen=True)
@@ -296,6 +298,7 @@ _RANGES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "population.conservation_tolerance": (lambda v: 0 < v <= 0.05, "a fraction in (0, 0.05]"),
     "population.census_cell_m": (lambda v: 10 <= v <= 1000, "a cell size between 10 and 1000 m"),
     "isochrones.frontage_m": (lambda v: 0 <= v <= 500, "a distance between 0 and 500 m"),
+    "facilities.duplicate_max_m": (lambda v: 0 <= v <= 5000, "a distance between 0 and 5000 m"),
     "units.admin_level": (lambda v: 2 <= v <= 11, "an OSM admin_level between 2 and 11"),
     "standards.daycare_coverage_share": (lambda v: 0 <= v <= 1, "a share between 0 and 1"),
     "standards.nursing_bed_share": (lambda v: 0 <= v <= 1, "a share between 0 and 1"),
@@ -390,7 +393,7 @@ class _Loader:
                 continue
             before = len(self.problems)
             val = self.convert(key, v, hints[k])
-            rng = _RANGES.get(key)
+            rng = _RANGES.get(re.sub(r"\[\d+\]", "", key))
             if len(self.problems) > before:
                 pass  # wrong type already reported; no range message on a placeholder
             elif rng and isinstance(val, (int, float)) and not rng[0](val):

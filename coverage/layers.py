@@ -1365,7 +1365,7 @@ def _read_layer(fc: FacilityLayerConfig, idx: int, *, area: BaseGeometry | None,
     return fac, rejects, summary
 
 
-def _flag_duplicates(fac: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int]:
+def _flag_duplicates(fac: gpd.GeoDataFrame, max_m: float = _DUP_NAME_M) -> tuple[gpd.GeoDataFrame, int]:
     out = fac.copy()
     dup = [""] * len(out)
     names = out["name"].map(lambda s: _norm_label(s) if s else "").to_numpy()
@@ -1380,7 +1380,7 @@ def _flag_duplicates(fac: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int]:
             if dup[a]:
                 continue
             for b in idx[a_pos + 1:]:
-                if not dup[b] and math.hypot(xs[a] - xs[b], ys[a] - ys[b]) <= _DUP_NAME_M:
+                if not dup[b] and math.hypot(xs[a] - xs[b], ys[a] - ys[b]) <= max_m:
                     dup[b] = str(ids[a])
     out["duplicate_of"] = dup
     return out, sum(1 for d in dup if d)
@@ -1460,12 +1460,13 @@ def read_facilities(cfg: Config, *, study_area_wgs84: Any, metric_crs: str,
             s.rejected[extra[-1]["reason"]] = s.rejected.get(extra[-1]["reason"], 0) + 1
         fac = fac[~dup_ids].reset_index(drop=True)
         rej = pd.concat([rej, pd.DataFrame(extra)], ignore_index=True)
-    fac, n_dup = _flag_duplicates(fac)
+    dup_m = max((f.duplicate_max_m for f in cfg.facilities), default=_DUP_NAME_M)
+    fac, n_dup = _flag_duplicates(fac, dup_m)
     if n_dup:
         for s in reports:
             k = int(((fac["layer"] == s.name) & (fac["duplicate_of"] != "")).sum())
             if k:
-                s.warnings.append(f"{k} facility(ies) share a name with another within {_DUP_NAME_M:.0f} m "
+                s.warnings.append(f"{k} facility(ies) share a name with another within {dup_m:.0f} m "
                                   f"(kept, flagged in duplicate_of)")
     for s in reports:
         if s.accepted + sum(s.rejected.values()) != s.rows_read:

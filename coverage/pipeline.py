@@ -353,8 +353,8 @@ def _write_outputs(tmp: Path, cfg: Config, *, metric_crs: str, cells: gpd.GeoDat
     fac_out = facilities.copy()
     fac_out.to_file(tmp / "facilities.gpkg", layer="facilities", driver="GPKG")
     csv_cols = [c for c in ("fac_id", "name", "kind", "layer", "source_row", "unit_code", "community_code",
-                            "snap_edge_walk", "snap_dist_walk_m", "snap_edge_delivery", "snap_dist_delivery_m",
-                            "status") if c in fac_out.columns]
+                            "snap_edge_walk", "snap_frac_walk", "snap_dist_walk_m", "snap_edge_delivery",
+                            "snap_frac_delivery", "snap_dist_delivery_m", "duplicate_of", "status") if c in fac_out.columns]
     fac_csv = pd.DataFrame(fac_out[csv_cols])
     fac_csv.to_csv(tmp / "facilities.csv", index=False, encoding="utf-8-sig")
     # indicators

@@ -120,6 +120,12 @@ def test_facility_layers_validated(tmp_path: Path) -> None:
     assert "facilities[1].default_kind = 'canteen'" in msg
 
 
+def test_facility_duplicate_distance_range(tmp_path: Path) -> None:
+    p = write(tmp_path, MINIMAL + '[[facilities]]\nname = "a"\npath = "a.csv"\nduplicate_max_m = -1\n')
+    with pytest.raises(ConfigError, match=r"facilities\[0\]\.duplicate_max_m = -1: expected a distance between 0 and 5000 m"):
+        load_config(p)
+
+
 def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="region config not found"):
         load_config(tmp_path / "nope.toml")

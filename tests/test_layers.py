@@ -437,6 +437,11 @@ def test_25_same_name_within_50m_flagged_not_dropped(tmp_path) -> None:
     f = res.facilities.set_index("source_row")
     assert f.loc[4, "duplicate_of"] == "a:1" and f.loc[5, "duplicate_of"] == "" and len(f) == 5
     assert any("1 facility(ies) share a name" in w for w in res.reports[0].warnings)
+    # the distance is a config value (facilities[i].duplicate_max_m): at 300 m both are flagged
+    res = _read(tmp_path, FacilityLayerConfig(name="a", path=_csv(tmp_path, rows), duplicate_max_m=300))
+    f = res.facilities.set_index("source_row")
+    assert f.loc[4, "duplicate_of"] == "a:1" and f.loc[5, "duplicate_of"] == "a:1"
+    assert any("2 facility(ies) share a name with another within 300 m" in w for w in res.reports[0].warnings)
 
 
 def test_26_missing_and_non_numeric_coordinates(tmp_path) -> None:

@@ -67,7 +67,7 @@ def test_cells_contract(demo_run: tuple[Path, Path]) -> None:
 def test_facility_accounting(demo_run: tuple[Path, Path]) -> None:
     _, out = demo_run
     fac = pd.read_csv(out / "facilities.csv", encoding="utf-8-sig")
-    assert {"fac_id", "kind", "snap_edge_walk", "snap_dist_walk_m", "status"} <= set(fac.columns)
+    assert {"fac_id", "kind", "snap_edge_walk", "snap_frac_walk", "snap_dist_walk_m", "status"} <= set(fac.columns)
     assert fac["fac_id"].is_unique
     info = json.loads((out / "run_info.json").read_text(encoding="utf-8"))
     assert info["facilities"]["accepted"] == len(fac)
