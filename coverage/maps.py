@@ -367,6 +367,26 @@ def _legend(title: str, breaks: Sequence[float], colors: Sequence[str], *, pct: 
     return {"title": title, "items": items}
 
 
+#: above this many uncovered cells a unit page draws one polygon per colour class instead of each cell
+MAX_CELL_FEATURES = 3000
+
+
+def _cells_by_class(cells: gpd.GeoDataFrame, breaks: Sequence[float]) -> gpd.GeoDataFrame:
+    """Cell squares merged per colour class (``k``: class index, ``label``: its range in persons 60+
+    per cell) with a coverage union: exact, since the squares tile without overlapping."""
+    import shapely
+
+    v = cells["pop_60plus"].to_numpy(float)
+    k = np.clip(np.searchsorted(np.asarray(breaks), v, side="right") - 1, 0, len(breaks) - 1)
+    rows = []
+    for i in np.unique(k):
+        hi = f" – < {_fmt(breaks[i + 1], digits=1)}" if i + 1 < len(breaks) else ""
+        geoms = cells.geometry.to_numpy()[k == i]
+        rows.append({"k": int(i), "label": f"≥ {_fmt(breaks[i], digits=1)}{hi} (每格 per cell; {int((k == i).sum())} 格)",
+                     "geometry": shapely.coverage_union_all(geoms)})
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=cells.crs)
+
+
 def _count_breaks(values: np.ndarray) -> list[float]:
     v = values[np.isfinite(values) & (values > 0)]
     if not len(v):
@@ -961,11 +981,17 @@ def _unit_map(b: _Build, unit_code: str, *, basemap: str, tianditu_key: str) -> 
         colors = _COUNT_COLORS[: len(breaks)]
         if unc.crs is None:
             unc = unc.set_crs("EPSG:4326")
-        g = _to_page(unc, basemap)
         title = b.label(b.elderly_uncovered)
-        lyr = _geojson(_features(g, lambda r: {"pop": _fmt(float(r.pop_60plus), digits=0 if r.pop_60plus >= 10 else 1),
-                                               "_color": _bin_color(float(r.pop_60plus), breaks, colors)}),
-                       title, {"stroke": False, "fillOpacity": 0.7},
+        if len(unc) > MAX_CELL_FEATURES:
+            # large rural units: one multipolygon per colour class (a coverage union of the cell squares,
+            # exact, no simplification) instead of tens of thousands of squares the browser cannot draw
+            g = _to_page(_cells_by_class(unc, breaks), basemap)
+            feats = _features(g, lambda r: {"pop": str(r.label), "_color": colors[int(r.k)]})
+        else:
+            g = _to_page(unc, basemap)
+            feats = _features(g, lambda r: {"pop": _fmt(float(r.pop_60plus), digits=0 if r.pop_60plus >= 10 else 1),
+                                            "_color": _bin_color(float(r.pop_60plus), breaks, colors)})
+        lyr = _geojson(feats, title, {"stroke": False, "fillOpacity": 0.7},
                        popup_fields=[("pop", b.label("pop_60plus"))]).add_to(m)
         whole = all(float(x).is_integer() for x in breaks)
         legends.append((_legend(title, breaks, colors, nodata=False, digits=0 if whole else 2), lyr))

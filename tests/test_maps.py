@@ -665,3 +665,22 @@ def test_gap_table_zoom_rows(written: tuple[Path, list[Path]], fake_build: Path)
     (s, w), (n, e) = zoom
     assert 107.9 < w < e < 108.2 and 31.9 < s < n < 32.1
     assert "本单元无缺口区域" not in table
+
+
+def test_many_uncovered_cells_merge_per_colour_class(fake_build: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above MAX_CELL_FEATURES, a unit page draws one exact polygon per colour class, not each cell."""
+    cells = gpd.read_parquet(fake_build / "cells.parquet")
+    code = str(UNITS[0][0])
+    unc = cells[(cells["unit_code"].astype(str) == code) & ~cells["covered_elderly_15min"].astype(bool)
+                & (cells["pop_60plus"] > 0)]
+    assert len(unc) >= 2
+    breaks = maps._count_breaks(unc["pop_60plus"].to_numpy(float))
+    merged = maps._cells_by_class(unc.to_crs(32649), breaks)
+    assert len(merged) <= len(breaks)
+    # exact: same area as the squares, nothing lost or added
+    assert merged.area.sum() == pytest.approx(unc.to_crs(32649).area.sum(), rel=1e-9)
+    assert merged.union_all().symmetric_difference(unc.to_crs(32649).union_all()).area < 1e-6
+    monkeypatch.setattr(maps, "MAX_CELL_FEATURES", 0)
+    page = maps.write_unit_page(fake_build, tmp_path / "m", code).read_text(encoding="utf-8")
+    assert "per cell" in page
