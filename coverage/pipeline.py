@@ -254,11 +254,12 @@ def _travel_times(cfg: Config, nets: dict[str, Any], cells: gpd.GeoDataFrame,
 
 
 def _isochrones(cfg: Config, nets: dict[str, Any], facilities: gpd.GeoDataFrame, snaps: dict[str, Any],
-                isochrone_polygons: Any, *, qa_facilities: int = 5
+                isochrone_polygons: Any, *, qa_facilities: int = 3, qa_sample_m: float = 20.0
                 ) -> tuple[dict[str, gpd.GeoDataFrame], pd.DataFrame]:
     """Per-facility and dissolved isochrones per service and threshold, plus the built-in QA on a
-    sample of ``qa_facilities`` facilities per service (every reachable road point inside its polygon;
-    no polygon part farther than the frontage from a reached road piece)."""
+    sample of ``qa_facilities`` facilities per service (every reachable road point, sampled every
+    ``qa_sample_m``, inside its polygon; no polygon part farther than the frontage + ``qa_sample_m`` from a
+    reached road sample). tests/test_isochrones.py runs the same QA at 10 m."""
     from coverage.isochrones import check_isochrones
 
     out: dict[str, gpd.GeoDataFrame] = {}
@@ -281,7 +282,8 @@ def _isochrones(cfg: Config, nets: dict[str, Any], facilities: gpd.GeoDataFrame,
             out[f"{tag}_dissolved"] = dissolved[np.isclose(dissolved["threshold_min"], t)].reset_index(drop=True)
         q = check_isochrones(nets[scfg.mode], _subset_snap(fs, mask), per_fac,
                              source_ids=list(facilities["fac_id"].to_numpy()[mask]), access_speed_mps=access,
-                             frontage_m=cfg.isochrones.frontage_m, max_facilities=qa_facilities)
+                             frontage_m=cfg.isochrones.frontage_m, max_facilities=qa_facilities,
+                             sample_m=qa_sample_m)
         qa.append(q.assign(service=service))
     return out, (pd.concat(qa, ignore_index=True) if qa else pd.DataFrame({"ok": []}))
 
