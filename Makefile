@@ -66,8 +66,9 @@ test: setup ## run the test suite
 bench: setup ## travel-time engine benchmark (ratios against baselines run in the same process)
 	$(PY) scripts/bench.py
 
-lint: setup ## ruff
+lint: setup ## ruff, then mypy type checking of the package
 	$(PY) -m ruff check coverage tests scripts
+	$(PY) -m mypy coverage
 
 fetch-network: setup ## download a road network with osmnx: make fetch-network PLACE='...' OUT=layers/x/roads.osm (needs internet)
 	$(PY) -m coverage fetch-network --place "$(PLACE)" --out "$(or $(OUT),$(LAYERS)/roads.osm)"

@@ -404,7 +404,7 @@ class _Loader:
             kwargs[k] = val
         missing = [n for n, f in fields.items()
                    if n not in kwargs and f.default is dataclasses.MISSING
-                   and f.default_factory is dataclasses.MISSING]  # type: ignore[misc]
+                   and f.default_factory is dataclasses.MISSING]
         for n in missing:
             self.problems.append(f"  {prefix + '.' if prefix else ''}{n}: missing (required)")
         if missing:

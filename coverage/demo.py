@@ -911,7 +911,7 @@ _CGCS2000_PRJ = ('GEOGCS["GCS_China_Geodetic_Coordinate_System_2000",DATUM["D_Ch
                  'UNIT["Degree",0.0174532925199433]]')
 
 
-def _dbf(records: list[list[object]]) -> bytes:
+def _dbf(records: Sequence[Sequence[str | float | None]]) -> bytes:
     n_fields = len(SHAPEFILE_FIELDS)
     rec_len = 1 + sum(f[2] for f in SHAPEFILE_FIELDS)
     header_len = 32 + 32 * n_fields + 1

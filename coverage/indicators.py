@@ -235,9 +235,9 @@ def _validate(cells: pd.DataFrame, units: pd.DataFrame, facilities: pd.DataFrame
             problems.append("level='community' needs the communities table (units.communities_path)")
         elif "community_code" not in cells.columns:
             problems.append("cells: column community_code missing (needed for level='community')")
-    for name, df in (("units", units), ("facilities", facilities), ("communities", communities)):
-        crs = getattr(df, "crs", None)
-        if df is not None and crs is not None and not crs.is_projected:
+    for name, frame in (("units", units), ("facilities", facilities), ("communities", communities)):
+        crs = getattr(frame, "crs", None)
+        if frame is not None and crs is not None and not crs.is_projected:
             problems.append(f"{name}: CRS {crs.to_string()} is geographic; project to the metric CRS first")
     if "unit_code" in cells.columns and "unit_code" in units.columns:
         unknown = sorted(set(cells["unit_code"].astype(str)) - set(units["unit_code"].astype(str)))
@@ -595,6 +595,6 @@ def data_dictionary_frame(cfg: Config | None = None) -> pd.DataFrame:
 
 #: (column, 中文名, unit, description, source) for every indicator and cell column (default thresholds)
 DATA_DICTIONARY: list[tuple[str, str, str, str, str]] = [
-    tuple(r) for r in data_dictionary_frame().itertuples(index=False, name=None)  # type: ignore[misc]
+    tuple(r) for r in data_dictionary_frame().itertuples(index=False, name=None)
 ]
 

@@ -266,7 +266,7 @@ def _union_groups_async(ex: ThreadPoolExecutor | None, group: np.ndarray, geoms:
         return [shapely.union_all(gm[start[i]:stop[i]]) for i in ix]
 
     futures = [ex.submit(work, ix) for ix in parts] if ex is not None else None
-    done = None if ex is not None else [work(ix) for ix in parts]
+    done = [] if ex is not None else [work(ix) for ix in parts]
 
     def collect() -> np.ndarray:
         out = [f.result() for f in futures] if futures is not None else done
@@ -388,13 +388,14 @@ def isochrone_polygons(net: Network, sources: Snap, *, source_ids: Sequence[str]
     nodes = np.flatnonzero(np.isfinite(res.node_time_s))
     t = res.node_time_s[nodes]
     diss = []
-    k = s_use.size
+    n_src = s_use.size
     for L in ths:
-        # group 0 = node-based pieces, groups 1..k = each source's own edge (all map to group 0)
-        fg, fe, pg, part = _reached_parts(net, np.zeros(nodes.size, dtype=np.int64), nodes, t, np.full(k + 1, L),
+        # group 0 = node-based pieces, groups 1..n_src = each source's own edge (all map to group 0)
+        fg, fe, pg, part = _reached_parts(net, np.zeros(nodes.size, dtype=np.int64), nodes, t, np.full(n_src + 1, L),
                                           np.concatenate([[-1], se]), np.concatenate([[0.0], sf]),
                                           np.concatenate([[0.0], sa]), out)
         _, geoms, txy = cache.items(np.zeros(fg.size, dtype=np.int64), fe, np.zeros(pg.size, dtype=np.int64), part)
+        assert txy is not None  # with_xy=True
         diss.append(_dissolve(geoms, txy, cache.tile_m, threads=threads))
     dissolved = gpd.GeoDataFrame({"service": service, "threshold_min": ths / 60.0},
                                  geometry=np.array(diss, dtype=object), crs=net.crs)
@@ -486,8 +487,8 @@ def check_isochrones(net: Network, sources: Snap, per_facility: gpd.GeoDataFrame
             else:
                 bnd = shapely.get_coordinates(shapely.segmentize(shapely.boundary(poly), sample_m))
                 x0, y0, x1, y1 = shapely.bounds(poly)
-                gx, gy = np.meshgrid(np.arange(x0, x1 + sample_m, sample_m), np.arange(y0, y1 + sample_m, sample_m))
-                gx, gy = gx.ravel(), gy.ravel()
+                gx, gy = (g.ravel() for g in np.meshgrid(np.arange(x0, x1 + sample_m, sample_m),
+                                                         np.arange(y0, y1 + sample_m, sample_m)))
                 inn = shapely.contains_xy(poly, gx, gy)
                 ps = np.vstack([bnd, np.stack([gx[inn], gy[inn]], axis=1)])
                 max_d = float(cKDTree(reached).query(ps)[0].max()) if reached.size else np.inf

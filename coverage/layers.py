@@ -35,7 +35,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
@@ -550,7 +550,7 @@ def _header(table: pd.DataFrame, header_rows: int) -> tuple[pd.DataFrame, dict[s
     names: list[str] = []
     labels: dict[str, list[str]] = {}
     for j in range(table.shape[1]):
-        parts = [rows[r][j] for r in range(header_rows) if rows[r][j]]
+        parts = [v for v in (rows[r][j] for r in range(header_rows)) if v]
         name = parts[-1] if parts else f"column_{j + 1}"
         if name in names:
             name = "/".join(parts) if len(parts) > 1 and "/".join(parts) not in names else f"{name}_{j + 1}"
@@ -734,7 +734,7 @@ def facilities_from_osm(path: str | Path, *, kinds: Mapping[str, str] | None = N
     def wanted(t: Any) -> bool:  # cheap test on the osmium TagList before building a dict
         return any(k in t for k in keys)
 
-    class _H(osmium.SimpleHandler):  # type: ignore[misc]
+    class _H(osmium.SimpleHandler):
         def node(self, n: Any) -> None:
             if not n.tags or not wanted(n.tags):
                 return
@@ -754,11 +754,11 @@ def facilities_from_osm(path: str | Path, *, kinds: Mapping[str, str] | None = N
                 add(f"w{w.id}", tags, None)
                 return
             if len(coords) >= 4 and coords[0] == coords[-1]:
-                geom: BaseGeometry = shapely.Polygon(coords)
+                geom: BaseGeometry | None = shapely.Polygon(coords)
             elif len(coords) >= 2:
                 geom = shapely.LineString(coords)
             else:
-                geom = None  # type: ignore[assignment]
+                geom = None
             add(f"w{w.id}", tags, geom)
 
         def area(self, a: Any) -> None:
@@ -817,7 +817,7 @@ def units_from_osm(path: str | Path, *, admin_level: int | str, unit_type: str =
     wkb = osmium.geom.WKBFactory()
     rows: list[dict[str, Any]] = []
 
-    class _H(osmium.SimpleHandler):  # type: ignore[misc]
+    class _H(osmium.SimpleHandler):
         def area(self, a: Any) -> None:
             t = a.tags
             if a.from_way() or t.get("boundary") != "administrative" or t.get("admin_level") != level:
@@ -1142,6 +1142,7 @@ def _read_layer(fc: FacilityLayerConfig, idx: int, *, area: BaseGeometry | None,
     # ---- fields
     mapping: dict[str, str] = {}
     bad_fields = []
+    col: str | None
     for canon, col in fc.fields.items():
         if canon not in FIELD_ALIASES:
             bad_fields.append(f"{key}.fields.{canon}: unknown field (allowed: {', '.join(FIELD_ALIASES)})")
@@ -1235,9 +1236,9 @@ def _read_layer(fc: FacilityLayerConfig, idx: int, *, area: BaseGeometry | None,
                                     f"(rows {', '.join(map(str, rows[:20]))}{' ...' if len(rows) > 20 else ''})")
             lon[swap], lat[swap] = lat[swap].copy(), lon[swap].copy()
             mx[swap], my[swap], inside[swap] = sx[swap], sy[swap], True
-            for i in np.flatnonzero(swap):
+            for i in np.flatnonzero(swap).tolist():
                 notes[i] = (notes[i] + "; " if notes[i] else "") + "latitude/longitude swapped back"
-    for i in np.flatnonzero(ok):
+    for i in np.flatnonzero(ok).tolist():
         if not (np.isfinite(mx[i]) and np.isfinite(my[i])):
             reason[i] = "coordinates out of range"
         elif not inside[i]:
@@ -1250,7 +1251,7 @@ def _read_layer(fc: FacilityLayerConfig, idx: int, *, area: BaseGeometry | None,
         if raw.osm_kinds is not None:
             kinds[i] = raw.osm_kinds[i]
             if kinds[i] is None and reason[i] is None:
-                tags = json.loads(raw.attrs.at[i, "tags"])
+                tags = json.loads(cast(str, raw.attrs.at[i, "tags"]))
                 key_tags = ", ".join(f"{k}={tags[k]}" for k in ("amenity", "social_facility", "social_facility:for",
                                                                "healthcare") if k in tags)
                 reason[i] = f"OSM tags not mapped to a kind: {key_tags}"
@@ -1333,7 +1334,7 @@ def _read_layer(fc: FacilityLayerConfig, idx: int, *, area: BaseGeometry | None,
         "note": [notes[i] for i in np.flatnonzero(acc)],
     }, geometry=gpd.points_from_xy(mx[acc], my[acc]), crs=metric_crs)
     rej_rows = []
-    for i in np.flatnonzero(~acc):
+    for i in np.flatnonzero(~acc).tolist():
         rec = {str(k): _clean(v) for k, v in raw.attrs.iloc[i].items()}
         g = raw.geoms[i]
         if g is not None and not (isinstance(g, float)) and raw.osm_kinds is None and not g.is_empty and \
@@ -1483,7 +1484,7 @@ def _osm_road_lines(path: Path, metric_crs: str, bbox: tuple[float, float, float
     lines: list[BaseGeometry] = []
     x0, y0, x1, y1 = bbox
 
-    class _H(osmium.SimpleHandler):  # type: ignore[misc]
+    class _H(osmium.SimpleHandler):
         def way(self, w: Any) -> None:
             if "highway" not in w.tags:
                 return
@@ -1526,7 +1527,7 @@ def check_layers(cfg: Config, *, roads: gpd.GeoSeries | None = None) -> LayerRep
     net = cfg.network
     if roads is None and area is not None and net.source == "osm_file" and net.path is not None and net.path.exists():
         try:
-            roads = _osm_road_lines(net.path, metric, tuple(area.total_bounds))  # type: ignore[arg-type]
+            roads = _osm_road_lines(net.path, metric, tuple(area.total_bounds))
         except Exception as exc:  # noqa: BLE001 - an unreadable network is the network check's business
             log.warning("could not read roads from %s for the shift check: %s", net.path, exc)
     lon_hint = None

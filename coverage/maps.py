@@ -336,7 +336,7 @@ def _features(gdf: gpd.GeoDataFrame, props: Callable[[Any], dict[str, Any]]) -> 
     escaping happens here, once, for every municipal string. Keys ending in ``_html`` carry markup
     this module built from already escaped parts and are passed through.
     """
-    feats = []
+    feats: list[dict[str, Any]] = []
     for row, geom in zip(gdf.itertuples(index=False), gdf.geometry.values, strict=True):
         if geom is None or geom.is_empty:
             continue
@@ -933,10 +933,15 @@ def _unit_map(b: _Build, unit_code: str, *, basemap: str, tianditu_key: str) -> 
         col = _BAND_COLORS[t]
         band_items.append({"color": col, "label": f"{t} 分钟"})
         band = f"{t} 分钟"
-        last_band = _geojson(_features(g, lambda _r, band=band: {"band": band}),
+
+        def band_props(_r: Any, band: str = band) -> dict[str, Any]:
+            return {"band": band}
+
+        last_band = _geojson(_features(g, band_props),
                              f"养老服务步行 {t} 分钟 (elderly {t} min walk)",
                              {"color": col, "weight": 1, "fillColor": col, "fillOpacity": 0.35},
-                             tooltip_key="band").add_to(m)
+                             tooltip_key="band")
+        last_band.add_to(m)
     if last_band is not None:
         legends.append(({"title": "养老服务步行圈 (elderly walk bands)", "items": band_items[::-1]}, last_band))
 
@@ -948,7 +953,8 @@ def _unit_map(b: _Build, unit_code: str, *, basemap: str, tianditu_key: str) -> 
         lab = f"助餐配送 {meal_t:g} 分钟 ({unit_class})"
         lyr = _geojson(_features(g, lambda r: {"band": lab}), lab,
                        {"color": "#6a3d9a", "weight": 2, "dashArray": "6 4", "fill": False},
-                       tooltip_key="band").add_to(m)
+                       tooltip_key="band")
+        lyr.add_to(m)
         legends.append(({"title": b.label("meal_threshold_min"), "items": [{"color": "#6a3d9a", "label": lab}]}, lyr))
 
     comm = _read_communities(b, str(unit_code))
@@ -968,7 +974,8 @@ def _unit_map(b: _Build, unit_code: str, *, basemap: str, tianditu_key: str) -> 
         lyr = _geojson(_features(_to_page(comm, basemap, simplify_m=1.0), cprops), "社区/村边界 (communities)",
                        {"color": "#1f4e9c", "weight": 2.5, "opacity": 0.9, "fill": True, "fillOpacity": 0.0},
                        popup_fields=[*cfields, ("failed", "未达标标准 (failed standards)")],
-                       tooltip_key="_title").add_to(m)
+                       tooltip_key="_title")
+        lyr.add_to(m)
         legends.append(({"title": "社区/村 (communities)",
                          "items": [{"color": "#1f4e9c", "label": f"社区/村边界 ({len(comm)})"}]}, lyr))
 
@@ -992,7 +999,8 @@ def _unit_map(b: _Build, unit_code: str, *, basemap: str, tianditu_key: str) -> 
             feats = _features(g, lambda r: {"pop": _fmt(float(r.pop_60plus), digits=0 if r.pop_60plus >= 10 else 1),
                                             "_color": _bin_color(float(r.pop_60plus), breaks, colors)})
         lyr = _geojson(feats, title, {"stroke": False, "fillOpacity": 0.7},
-                       popup_fields=[("pop", b.label("pop_60plus"))]).add_to(m)
+                       popup_fields=[("pop", b.label("pop_60plus"))])
+        lyr.add_to(m)
         whole = all(float(x).is_integer() for x in breaks)
         legends.append((_legend(title, breaks, colors, nodata=False, digits=0 if whole else 2), lyr))
 
@@ -1007,7 +1015,8 @@ def _unit_map(b: _Build, unit_code: str, *, basemap: str, tianditu_key: str) -> 
                              lambda r: {c: _fmt(getattr(r, c, None), **kw) for c, kw in gap_cols}),
                    "缺口区域 (gap areas)", {"color": "#b10026", "weight": 2.5, "fillColor": "#b10026",
                                             "fillOpacity": 0.12},
-                   popup_fields=[(c, b.label(c)) for c, _kw in gap_cols]).add_to(m)
+                   popup_fields=[(c, b.label(c)) for c, _kw in gap_cols])
+    lyr.add_to(m)
     legends.append(({"title": "缺口区域 (gap areas)", "items": [{"color": "#b10026", "label": "缺口 gap"}]}, lyr))
 
     fac = b.facilities
@@ -1020,7 +1029,8 @@ def _unit_map(b: _Build, unit_code: str, *, basemap: str, tianditu_key: str) -> 
                    {"color": "#222", "weight": 1.5, "fillOpacity": 0.95}, popup_fields=fac_fields,
                    tooltip_key="name",
                    marker=folium.CircleMarker(radius=7, color="#222", weight=1.5, fill=True,
-                                              fill_opacity=0.95)).add_to(m)
+                                              fill_opacity=0.95))
+    lyr.add_to(m)
     legends.append(({"title": "设施类型 (facility kinds)",
                      "items": [{"color": KIND_COLORS[k], "label": FACILITY_KINDS[k], "shape": "circle"}
                                for k in kinds]}, lyr))

@@ -40,9 +40,10 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -209,7 +210,7 @@ def read_osm_ways(path: str | Path) -> OsmWays:
               .with_locations()
               .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
               .with_filter(osmium.filter.KeyFilter("highway")))
-        for w in fp:
+        for w in cast(Iterable["osmium.osm.Way"], fp):  # the EntityFilter passes ways only
             n0 = len(refs)
             for nd in w.nodes:
                 loc = nd.location
@@ -224,7 +225,7 @@ def read_osm_ways(path: str | Path) -> OsmWays:
                 continue
             tags = w.tags
             way_ids.append(w.id)
-            tag_rows.append(tuple(tags.get(k, "") for k in WAY_TAGS))
+            tag_rows.append(tuple(tags.get(k) or "" for k in WAY_TAGS))
             ptr.append(len(refs))
     except RuntimeError as exc:
         raise NetworkInputError(f"{path}: cannot read as OSM data ({exc}). Give a .osm, .osm.bz2 or "
@@ -296,8 +297,8 @@ def _mode_rules(tags: pd.DataFrame, *, mode: str, walk: WalkProfile,
     speed = np.zeros(n, dtype=np.float64)
     reasons: dict[str, int] = {}
     records = tags.to_dict("records")
-    for i, t in enumerate(records):
-        t = {k: (v if isinstance(v, str) else "") for k, v in t.items()}
+    for i, rec in enumerate(records):
+        t = {str(k): (v if isinstance(v, str) else "") for k, v in rec.items()}
         hw = t.get("highway", "")
         ow = _source_oneway(t)
         src_oneway[i] = ow != 0
@@ -828,7 +829,7 @@ def build_networks(cfg: Config, *, metric_crs: str, study_area_wgs84: Any = None
                 class_field=nc.class_field, speed_field=nc.speed_field, oneway_field=nc.oneway_field,
                 name_field=nc.name_field, crs=nc.crs, encoding=nc.encoding,
                 min_component_nodes=nc.min_component_nodes, class_map=dict(nc.class_map) or None,
-                endpoint_fields=tuple(nc.endpoint_fields) or None)
+                endpoint_fields=(nc.endpoint_fields[0], nc.endpoint_fields[1]) if nc.endpoint_fields else None)
     for net in nets.values():
         net.report["build_s"] = round(time.perf_counter() - t0, 3)
     log.info("Built networks %s in %.1f s", {m: (n.n_nodes, n.n_edges) for m, n in nets.items()},

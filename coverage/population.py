@@ -28,7 +28,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
@@ -134,8 +134,7 @@ def _tiles(geoms: Sequence[Any], transform: Affine, shape: tuple[int, int]) -> t
             continue
         tr = np.arange(r0, r1, _TILE_CELLS)
         tc = np.arange(c0, c1, _TILE_CELLS)
-        tr_g, tc_g = np.meshgrid(tr, tc, indexing="ij")
-        tr_g, tc_g = tr_g.ravel(), tc_g.ravel()
+        tr_g, tc_g = (g.ravel() for g in np.meshgrid(tr, tc, indexing="ij"))
         tr_e = np.minimum(tr_g + _TILE_CELLS, r1)
         tc_e = np.minimum(tc_g + _TILE_CELLS, c1)
         xa = transform.c + tc_g * transform.a
@@ -296,8 +295,8 @@ def _raster_grids(pop_cfg: PopulationConfig) -> dict[str, Path]:
     """The rasters in use, checked to exist and to share one grid."""
     import rasterio
 
-    paths = {"total": pop_cfg.total, "age_60plus": pop_cfg.age_60plus, "age_0to3": pop_cfg.age_0to3}
-    paths = {k: Path(v) for k, v in paths.items() if v is not None}
+    given = {"total": pop_cfg.total, "age_60plus": pop_cfg.age_60plus, "age_0to3": pop_cfg.age_0to3}
+    paths = {k: Path(v) for k, v in given.items() if v is not None}
     missing = [f"population.{k} = {p}" for k, p in paths.items() if not p.is_file()]
     if missing:
         raise PopulationError("population raster(s) not found: " + "; ".join(missing)
@@ -455,7 +454,9 @@ def _split_communities(pieces: pd.DataFrame, communities: gpd.GeoDataFrame | Non
     flat, gi, frac = _overlay(list(com.geometry.values), transform=transform, shape=shape, cells_mask=mask)
     cp = pd.DataFrame({"flat": flat, "community_code": com["community_code"].to_numpy()[gi],
                        "unit_code": com["unit_code"].to_numpy()[gi], "cfrac": frac})
-    cp = cp.groupby(["flat", "unit_code", "community_code"], as_index=False, sort=False)["cfrac"].sum()
+    # as_index=False: a DataFrame (pandas-stubs types every column-selected groupby sum as a Series)
+    cp = cast(pd.DataFrame,
+              cp.groupby(["flat", "unit_code", "community_code"], as_index=False, sort=False)["cfrac"].sum())
     m = pieces.merge(cp, on=["flat", "unit_code"], how="left")
     m["community_code"] = m["community_code"].fillna("")
     m["cfrac"] = m["cfrac"].fillna(1.0)
@@ -476,8 +477,9 @@ def _finish(pieces: pd.DataFrame, *, transform: Affine, shape: tuple[int, int], 
     ncols = shape[1]
     flat = pieces["flat"].to_numpy(np.int64)
     row, col = flat // ncols, flat % ncols
-    cx, cy = transform @ (col + 0.5, row + 0.5)
-    cx, cy = np.asarray(cx, float), np.asarray(cy, float)
+    # affine's stubs allow only float tuples; the arrays are applied element-wise at run time
+    cxy = transform @ (col + 0.5, row + 0.5)  # type: ignore[operator]
+    cx, cy = np.asarray(cxy[0], float), np.asarray(cxy[1], float)
     to_m = Transformer.from_crs(grid_crs, mcrs, always_xy=True)
     to_ll = Transformer.from_crs(grid_crs, "EPSG:4326", always_xy=True)
     x, y = to_m.transform(cx, cy)
@@ -523,7 +525,7 @@ def _build_from_raster(pop_cfg: PopulationConfig, *, units: gpd.GeoDataFrame,
         u = units.to_crs(rcrs)
         geoms = list(shapely.make_valid(u.geometry.values))
         bounds = tuple(shapely.total_bounds(np.array(geoms, dtype=object)))
-        win = _window(bounds, src)  # type: ignore[arg-type]
+        win = _window(bounds, src)
         wtr = rasterio.windows.transform(win, src.transform)
     shape = (int(win.height), int(win.width))
     total = _read(paths["total"], win)
@@ -610,7 +612,7 @@ def _build_from_census(pop_cfg: PopulationConfig, *, units: gpd.GeoDataFrame,
     codes = units["unit_code"].to_numpy(dtype=object)
     assert pop_cfg.census_csv is not None
     path = Path(pop_cfg.census_csv)
-    head = pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns if path.is_file() else []
+    head = list(pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns) if path.is_file() else []
     cols = ["pop_total"] + [c for c in ("pop_60plus", "pop_0to3") if c in head]
     census = _read_share_csv(path, list(codes), cols, what="census totals", key="census_csv")
     plan: dict[str, str] = {}

@@ -148,7 +148,7 @@ def _circle(rows: _Rows, ind: pd.DataFrame, level: str, key: str, sid: str, pop_
         rows.add(r[key], level, sid, passed, float(r[cov_col]) / pop, share, short, parent)
 
 
-def _facilities_with_area(fac: pd.DataFrame, kinds: tuple[str, ...], min_m2: float) -> tuple[Any, str]:
+def _facilities_with_area(fac: pd.DataFrame, kinds: tuple[str, ...], min_m2: float) -> tuple[Any, float]:
     """(passed, best area) for "at least one facility of `kinds` with floor area >= min_m2"."""
     f = fac[fac["kind"].isin(kinds)]
     area = f["floor_area_m2"].astype(float)
