@@ -420,7 +420,12 @@ def unit_indicators(
         res = check_standards(unit_t, facilities, cfg, units=units, communities=communities,
                               community_ind=table, mixed_as=mixed_as)
         key = "community_code"
-    lvl = res[res["level"] == level]
+    return _with_standard_counts(table, res, level=level, key=key)
+
+
+def _with_standard_counts(table: gpd.GeoDataFrame, std: pd.DataFrame, *, level: str, key: str) -> gpd.GeoDataFrame:
+    """Add ``n_checked_standards`` / ``n_failed_standards`` of ``level`` rows of the standards table."""
+    lvl = std[std["level"] == level]
     table = table.copy()
     table["n_checked_standards"] = table[key].map(lvl[lvl["passed"].notna()].groupby("unit_code").size())
     table["n_failed_standards"] = table[key].map(lvl[lvl["passed"] == False].groupby("unit_code").size())
@@ -429,6 +434,41 @@ def unit_indicators(
     log.info("Computed %d %s indicator rows (%d with a failed standard)", len(table), level,
              int((table["n_failed_standards"] > 0).sum()))
     return table
+
+
+def indicators_and_standards(
+    cells: gpd.GeoDataFrame,
+    units: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame,
+    cfg: Config,
+    *,
+    communities: gpd.GeoDataFrame | None = None,
+    fca_costs: Mapping[str, tuple[Sequence[str], sp.spmatrix]] | None = None,
+    mixed_as: Literal["old", "new"] = "old",
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame | None, pd.DataFrame]:
+    """Unit indicators, community indicators (when ``communities`` is given) and the standards table,
+    each computed once (the same results as :func:`unit_indicators` at both levels plus
+    :func:`coverage.standards.check_standards`).
+
+    Returns
+    -------
+    (unit_ind, community_ind or None, standards DataFrame)
+    """
+    from coverage.standards import check_standards  # standards imports this module
+
+    _validate(cells, units, facilities, communities, "unit")
+    kw: dict[str, Any] = {"fca_costs": fca_costs, "mixed_as": mixed_as}
+    unit_t = _indicator_table(cells, units, facilities, cfg, level="unit", communities=communities, **kw)
+    comm_t = None
+    if communities is not None:
+        _validate(cells, units, facilities, communities, "community")
+        comm_t = _indicator_table(cells, units, facilities, cfg, level="community", communities=communities, **kw)
+    std = check_standards(unit_t, facilities, cfg, units=units, communities=communities, community_ind=comm_t,
+                          mixed_as=mixed_as)
+    unit_ind = _with_standard_counts(unit_t, std, level="unit", key="unit_code")
+    comm_ind = None if comm_t is None else _with_standard_counts(comm_t, std, level="community",
+                                                                 key="community_code")
+    return unit_ind, comm_ind, std
 
 
 # --------------------------------------------------------------------------------------------

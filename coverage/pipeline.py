@@ -58,7 +58,7 @@ def snapping_rule_text_zh(cfg: Config) -> str:
 def run(cfg: Config, *, build_root: Path = Path("build")) -> Path:
     """Run every stage for the region of ``cfg`` and return ``build/<region>/``."""
     from coverage import gaps as gapmod
-    from coverage import indicators, layers, network, population, standards
+    from coverage import indicators, layers, network, population
     from coverage.isochrones import isochrone_polygons
     from coverage.traveltime import coverage_matrix, nearest_facility_times, snap_points
 
@@ -117,16 +117,11 @@ def run(cfg: Config, *, build_root: Path = Path("build")) -> Path:
         with _stage("indicators", timings):
             cells = indicators.add_covered_flags(cells, units, cfg.services)
             costs = _fca_costs(cfg, nets, facilities, cells, snaps, coverage_matrix)
-            unit_ind = indicators.unit_indicators(cells, units, facilities, cfg, level="unit",
-                                                  fca_costs=costs)
+            unit_ind, comm_ind, std = indicators.indicators_and_standards(
+                cells, units, facilities, cfg, communities=communities, fca_costs=costs)
             unit_ind = _add_snap_columns(unit_ind, cells, "unit_code", cfg)
-            comm_ind = None
-            if communities is not None:
-                comm_ind = indicators.unit_indicators(cells, units, facilities, cfg, level="community",
-                                                      communities=communities, fca_costs=costs)
+            if comm_ind is not None:
                 comm_ind = _add_snap_columns(comm_ind, cells, "community_code", cfg)
-            std = standards.check_standards(unit_ind, facilities, cfg, units=units, communities=communities,
-                                            community_ind=comm_ind)
 
         with _stage("gaps", timings):
             gap_frames = []

@@ -263,3 +263,23 @@ def test_chengdu_table2_slots_per_1000_reproduced_through_unit_indicators() -> N
     # own row (it looks like the 4.5 floor typed in); every other row, and 合计 4.74, reproduce.
     assert mismatches == {"温江区": ("4.49", "4.50")}
     assert slots_per_1000(5550, 1237300) == pytest.approx(4.4856, abs=1e-4)
+
+
+def test_indicators_and_standards_in_one_pass_equal_the_separate_calls(region: dict) -> None:
+    from coverage.indicators import indicators_and_standards
+    from coverage.standards import check_standards
+
+    r = region
+    unit_ind, comm_ind, std = indicators_and_standards(r["cells"], r["units"], r["facilities"], r["cfg"],
+                                                       communities=r["communities"])
+    sep_unit = unit_indicators(r["cells"], r["units"], r["facilities"], r["cfg"], communities=r["communities"])
+    sep_comm = unit_indicators(r["cells"], r["units"], r["facilities"], r["cfg"], level="community",
+                               communities=r["communities"])
+    pd.testing.assert_frame_equal(pd.DataFrame(unit_ind.drop(columns="geometry")),
+                                  pd.DataFrame(sep_unit.drop(columns="geometry")))
+    assert comm_ind is not None
+    pd.testing.assert_frame_equal(pd.DataFrame(comm_ind.drop(columns="geometry")),
+                                  pd.DataFrame(sep_comm.drop(columns="geometry")))
+    sep_std = check_standards(sep_unit, r["facilities"], r["cfg"], units=r["units"], communities=r["communities"],
+                              community_ind=sep_comm)
+    pd.testing.assert_frame_equal(std.reset_index(drop=True), sep_std.reset_index(drop=True))
