@@ -350,6 +350,10 @@ def _indicator_table(cells: gpd.GeoDataFrame, units: gpd.GeoDataFrame, facilitie
     t["nursing_bed_share"] = t["nursing_beds"] / beds_known.where(beds_known > 0)
     t["beds_per_1000_60plus"] = t["beds"] / t["pop_60plus"].where(t["pop_60plus"] > 0) * 1000.0
     t["childcare_slots"] = g.map(cf.groupby(key)["childcare_slots"].sum()).fillna(0.0)
+    # OSM kindergartens and many municipal lists carry no 托位数: count them, so that a shortfall built on
+    # unknown capacities is reported as "not checkable" rather than as a failure
+    t["n_childcare_slots_unknown"] = g.map(
+        cf[cf["childcare_slots"].isna()].groupby(key).size()).fillna(0).astype(int)
     t["slots_per_1000"] = slots_per_1000(t["childcare_slots"], t["pop_total"])
     at = t["area_type"].astype(str).where(t["area_type"].astype(str) != "mixed", mixed_as)
     t["slots_standard_per_1000"] = np.where(at == "new", std.childcare_slots_new_per_1000,
@@ -536,6 +540,7 @@ _TEMPLATE: list[tuple[str, str, str, str, str]] = [
     ("elderly_area_m2", "养老服务设施面积", "m²",
      "sum over elderly facilities of land_area_m2 when known else floor_area_m2", _SRC_FAC),
     ("n_elderly_area_unknown", "面积未知的养老设施数", "个", "elderly facilities with neither area", _SRC_FAC),
+    ("n_childcare_slots_unknown", "托位数未知的托育设施数", "个", "childcare facilities without a 托位数", _SRC_FAC),
     ("elderly_area_field", "面积字段", "", "which field(s) elderly_area_m2 used: land_area_m2 / floor_area_m2",
      "this tool"),
     ("elderly_area_m2_per_resident", "人均养老服务设施面积", "m²/人", "elderly_area_m2 / pop_total", _SRC_FAC),

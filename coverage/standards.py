@@ -239,6 +239,13 @@ def check_standards(
                          "no residents in the cells", parent)
                 continue
             short = r["slots_shortfall"]
+            n_unk = int(r.get("n_childcare_slots_unknown", 0) or 0)
+            if short > 0 and n_unk:
+                rows.add(r[key], level, "childcare_slots", pd.NA, r["slots_per_1000"],
+                         r["slots_standard_per_1000"],
+                         f"{n_unk} childcare facilities have no 托位数 (capacity); the known slots fall short by "
+                         f"{_n(short)}", parent)
+                continue
             rows.add(r[key], level, "childcare_slots", bool(short <= 0), r["slots_per_1000"],
                      r["slots_standard_per_1000"],
                      "" if short <= 0 else f"short {_n(short)} childcare slots "
@@ -359,8 +366,14 @@ def check_standards(
     tgt = std.childcare_slots_target_per_1000
     if pop > 0:
         need = math.ceil(tgt * pop / 1000 - 1e-9) - slots
-        rows.add(region, "region", "childcare_slots_target", need <= 0, slots / pop * 1000, tgt,
-                 "" if need <= 0 else f"short {_n(need)} childcare slots for {tgt:g} per 1000")
+        n_unk = int(unit_ind["n_childcare_slots_unknown"].sum()) if "n_childcare_slots_unknown" in unit_ind else 0
+        if need > 0 and n_unk:
+            rows.add(region, "region", "childcare_slots_target", pd.NA, slots / pop * 1000, tgt,
+                     f"{n_unk} childcare facilities have no 托位数 (capacity); the known slots fall short by "
+                     f"{_n(need)}")
+        else:
+            rows.add(region, "region", "childcare_slots_target", need <= 0, slots / pop * 1000, tgt,
+                     "" if need <= 0 else f"short {_n(need)} childcare slots for {tgt:g} per 1000")
     beds, p60 = float(unit_ind["beds"].sum()), float(unit_ind["pop_60plus"].sum())
     rows.add(region, "region", "beds_per_1000_elderly", pd.NA, beds / p60 * 1000 if p60 > 0 else None, None,
              f"{_n(beds)} beds for {_n(p60)} persons 60+ (reported, no standard)")

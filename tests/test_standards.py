@@ -123,3 +123,20 @@ def test_thresholds_come_from_the_config() -> None:
     # an explicit keyword still overrides the config
     res = check_standards(uind, r["facilities"], cfg, units=r["units"], circle_required_share=1.0)
     assert bool(row(res, "A", "elderly_circle")["passed"]) is False
+
+
+def test_unknown_childcare_capacity_is_not_checkable_rather_than_failed() -> None:
+    """A childcare facility without 托位数 (e.g. an OSM kindergarten) makes a shortfall uncertain."""
+    import numpy as np
+
+    r = make_region()
+    fac = r["facilities"].copy()
+    cc = fac["kind"].isin(r["cfg"].services["childcare"].kinds)
+    fac.loc[cc, "childcare_slots"] = np.nan
+    uind = unit_indicators(r["cells"], r["units"], fac, r["cfg"], communities=r["communities"])
+    res = check_standards(uind, fac, r["cfg"], units=r["units"], communities=r["communities"])
+    s = row(res, "A", "childcare_slots")
+    assert s["passed"] is pd.NA
+    assert "childcare facilities have no 托位数 (capacity); the known slots fall short by" in s["shortfall"]
+    t = row(res, "t", "childcare_slots_target", "region")
+    assert t["passed"] is pd.NA and "no 托位数" in t["shortfall"]
