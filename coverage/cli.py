@@ -96,7 +96,11 @@ def cmd_map_unit(args: argparse.Namespace) -> int:
 def cmd_fetch_network(args: argparse.Namespace) -> int:
     from coverage.network import fetch_osmnx_network
 
-    out = fetch_osmnx_network(args.place, Path(args.out))
+    try:
+        out = fetch_osmnx_network(args.place, Path(args.out))
+    except RuntimeError as exc:  # no internet here / Overpass down: a message, not a bug report
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"network: {out}")
     return 0
 

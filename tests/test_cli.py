@@ -53,3 +53,15 @@ def test_unreadable_raster_is_a_message_not_a_traceback(tmp_path: Path) -> None:
     assert "pop_total.tif" in res.stderr
     assert not (tmp_path / "build" / "demo").exists()
     assert not list((tmp_path / "build").glob("*.tmp-*"))
+
+
+def test_fetch_network_offline_is_a_clear_message(tmp_path: Path) -> None:
+    """No internet here: the osmnx download fails with the fix named, exit 2, no file, no traceback."""
+    res = run_cli("fetch-network", "--place", "万源市, 四川省, 中国", "--out", str(tmp_path / "roads.osm"))
+    if res.returncode == 0:  # pragma: no cover - only where the internet is reachable
+        assert (tmp_path / "roads.osm").is_file()
+        return
+    assert res.returncode == 2, res.stderr
+    assert "Traceback" not in res.stderr and "unexpected" not in res.stderr
+    assert "network.source = 'osm_file'" in res.stderr
+    assert not (tmp_path / "roads.osm").exists()
