@@ -188,12 +188,6 @@ def _service_mask(facilities: gpd.GeoDataFrame, kinds: tuple[str, ...]) -> np.nd
     return facilities["kind"].isin(kinds).to_numpy()
 
 
-def _subset_snap(snap: Any, mask: np.ndarray) -> Any:
-    import dataclasses
-
-    return dataclasses.replace(snap, **{f.name: getattr(snap, f.name)[mask] for f in dataclasses.fields(snap)})
-
-
 def _travel_times(cfg: Config, nets: dict[str, Any], cells: gpd.GeoDataFrame,
                   facilities: gpd.GeoDataFrame, snap_points: Any, nearest: Any
                   ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dict[str, Any]]:
@@ -215,14 +209,11 @@ def _travel_times(cfg: Config, nets: dict[str, Any], cells: gpd.GeoDataFrame,
         facilities[f"snap_dist_{mode}_m"] = np.round(fs.dist_m, 2)
         cells[f"snap_dist_{mode}_m"] = np.round(cs.dist_m[piece_to_cell], 2)
         cells[f"snapped_{mode}"] = cs.snapped[piece_to_cell]
-        used_modes = {s.mode for s in cfg.services.values()
-                      if len(set(s.kinds) & set(facilities["kind"]))}
-        far = ~fs.snapped
-        for i in np.flatnonzero(far):
-            if mode in used_modes and any(facilities["kind"].iat[i] in s.kinds and s.mode == mode
-                                          for s in cfg.services.values()):
-                status[i] = (f"not snapped on {mode} network: {fs.dist_m[i]:.0f} m from the nearest road "
-                             f"> {cfg.snapping.facility_max_snap_m:g} m (snapping.facility_max_snap_m)")
+        # a facility far from the network of a mode one of its services is routed on is reported
+        kinds_on_mode = {k for sv in cfg.services.values() if sv.mode == mode for k in sv.kinds}
+        for i in np.flatnonzero(~fs.snapped & facilities["kind"].isin(kinds_on_mode).to_numpy()):
+            status[i] = (f"not snapped on {mode} network: {fs.dist_m[i]:.0f} m from the nearest road "
+                         f"> {cfg.snapping.facility_max_snap_m:g} m (snapping.facility_max_snap_m)")
         log.info("Snapped on %s: %d/%d facilities, %d/%d cells within the limit", mode,
                  int(fs.snapped.sum()), len(fs.snapped), int(cs.snapped.sum()), len(cs.snapped))
     facilities["status"] = status
@@ -233,7 +224,7 @@ def _travel_times(cfg: Config, nets: dict[str, Any], cells: gpd.GeoDataFrame,
         ids = facilities["fac_id"].to_numpy()[mask]
         access = cfg.walk.access_speed_mps if scfg.mode == "walk" else cfg.delivery.access_speed_mps
         if mask.any():
-            res = nearest(net, _subset_snap(fs, mask), snaps[f"cell_{scfg.mode}"], access_speed_mps=access)
+            res = nearest(net, fs.take(mask), snaps[f"cell_{scfg.mode}"], access_speed_mps=access)
             tt = res.target_time_s
             src = res.target_source
             nid = np.where(src >= 0, ids[np.clip(src, 0, None)], "")
@@ -268,14 +259,14 @@ def _isochrones(cfg: Config, nets: dict[str, Any], facilities: gpd.GeoDataFrame,
         thresholds = sorted({*scfg.thresholds_min} | ({scfg.urban_threshold_min, scfg.suburban_threshold_min}
                                                        if service == "meal" else set()))
         per_fac, dissolved = isochrone_polygons(
-            nets[scfg.mode], _subset_snap(fs, mask), source_ids=list(facilities["fac_id"].to_numpy()[mask]),
+            nets[scfg.mode], fs.take(mask), source_ids=list(facilities["fac_id"].to_numpy()[mask]),
             thresholds_s=[t * 60.0 for t in thresholds], access_speed_mps=access,
             frontage_m=cfg.isochrones.frontage_m, service=service)
         for t in thresholds:
             tag = f"{service}_{t:g}min"
             out[f"{tag}_facility"] = per_fac[np.isclose(per_fac["threshold_min"], t)].reset_index(drop=True)
             out[f"{tag}_dissolved"] = dissolved[np.isclose(dissolved["threshold_min"], t)].reset_index(drop=True)
-        q = check_isochrones(nets[scfg.mode], _subset_snap(fs, mask), per_fac,
+        q = check_isochrones(nets[scfg.mode], fs.take(mask), per_fac,
                              source_ids=list(facilities["fac_id"].to_numpy()[mask]), access_speed_mps=access,
                              frontage_m=cfg.isochrones.frontage_m, max_facilities=qa_facilities,
                              sample_m=qa_sample_m)
@@ -305,7 +296,7 @@ def _fca_costs(cfg: Config, nets: dict[str, Any], facilities: gpd.GeoDataFrame, 
         if not mask.any():
             continue
         access = cfg.walk.access_speed_mps if scfg.mode == "walk" else cfg.delivery.access_speed_mps
-        m = coverage_matrix(nets[scfg.mode], _subset_snap(fs, mask), snaps[f"cell_{scfg.mode}"],
+        m = coverage_matrix(nets[scfg.mode], fs.take(mask), snaps[f"cell_{scfg.mode}"],
                             access_speed_mps=access, limit_s=catch_s)
         out[service] = (list(facilities["fac_id"].to_numpy()[mask]), m.tocsc()[:, piece_to_cell].tocsr())
     return out
