@@ -142,3 +142,11 @@ def wgs84_to_bd09(lon: ArrayLike, lat: ArrayLike) -> Pair:
     """WGS84 -> BD-09 (via GCJ-02); used to build test data and Baidu basemap overlays."""
     gx, gy = wgs84_to_gcj02(lon, lat)
     return gcj02_to_bd09(gx, gy)
+
+
+def utm_crs_for(lon: float, lat: float) -> str:
+    """The UTM zone CRS of a lon/lat point: ``EPSG:326xx`` (north) or ``EPSG:327xx`` (south)."""
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        raise ValueError(f"utm_crs_for: ({lon}, {lat}) is not lon/lat in degrees")
+    zone = min(int((lon + 180) // 6) + 1, 60)
+    return f"EPSG:{(32600 if lat >= 0 else 32700) + zone}"

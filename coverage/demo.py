@@ -52,6 +52,8 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon, box
 from shapely.geometry.polygon import orient
 
+from coverage.coords import wgs84_to_gcj02
+
 logger = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------------------------
@@ -91,44 +93,6 @@ def river_y_km(x_km: np.ndarray | float) -> np.ndarray | float:
 
 def _r(x: float) -> float:
     return float(river_y_km(round(x, 6)))
-
-
-# --------------------------------------------------------------------------------------------
-# GCJ-02 (the standard Krasovsky-ellipsoid formula; private: coverage.coords owns the public API)
-# --------------------------------------------------------------------------------------------
-
-_GCJ_A = 6378245.0
-_GCJ_EE = 0.00669342162296594323
-
-
-def _gcj_dlat(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    ret = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * np.sqrt(np.abs(x))
-    ret += (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
-    ret += (20.0 * np.sin(y * np.pi) + 40.0 * np.sin(y / 3.0 * np.pi)) * 2.0 / 3.0
-    ret += (160.0 * np.sin(y / 12.0 * np.pi) + 320.0 * np.sin(y * np.pi / 30.0)) * 2.0 / 3.0
-    return ret
-
-
-def _gcj_dlon(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    ret = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * np.sqrt(np.abs(x))
-    ret += (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
-    ret += (20.0 * np.sin(x * np.pi) + 40.0 * np.sin(x / 3.0 * np.pi)) * 2.0 / 3.0
-    ret += (150.0 * np.sin(x / 12.0 * np.pi) + 300.0 * np.sin(x / 30.0 * np.pi)) * 2.0 / 3.0
-    return ret
-
-
-def _wgs84_to_gcj02(lon: np.ndarray | float, lat: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
-    """WGS84 -> GCJ-02 (the offset AMap/Tencent coordinates carry), vectorised."""
-    lon = np.asarray(lon, dtype=float)
-    lat = np.asarray(lat, dtype=float)
-    dlat = _gcj_dlat(lon - 105.0, lat - 35.0)
-    dlon = _gcj_dlon(lon - 105.0, lat - 35.0)
-    radlat = lat / 180.0 * np.pi
-    magic = 1.0 - _GCJ_EE * np.sin(radlat) ** 2
-    sqrtmagic = np.sqrt(magic)
-    dlat = (dlat * 180.0) / ((_GCJ_A * (1.0 - _GCJ_EE)) / (magic * sqrtmagic) * np.pi)
-    dlon = (dlon * 180.0) / (_GCJ_A / sqrtmagic * np.cos(radlat) * np.pi)
-    return lon + dlon, lat + dlat
 
 
 # --------------------------------------------------------------------------------------------
@@ -973,7 +937,7 @@ def _shapefile(out_dir: Path) -> list[Path]:
 
 def _meal_csv() -> bytes:
     xy = _fac_lonlat(_MEAL_POINTS)
-    glon, glat = _wgs84_to_gcj02(xy[:, 0], xy[:, 1])
+    glon, glat = wgs84_to_gcj02(xy[:, 0], xy[:, 1])
     rows = ["名称,类型,地址,经度,纬度"]
     for f, lo, la in zip(_MEAL_POINTS, glon, glat, strict=True):
         rows.append(f"{f.name},{f.type},{f.address},{lo:.6f},{la:.6f}")

@@ -46,7 +46,7 @@ from pyproj.exceptions import CRSError
 from shapely.geometry.base import BaseGeometry
 
 from coverage.config import FACILITY_KINDS, UNIT_CLASSES, UNIT_TYPES, Config, FacilityLayerConfig
-from coverage.coords import bd09_to_wgs84, gcj02_to_wgs84, out_of_china
+from coverage.coords import bd09_to_wgs84, gcj02_to_wgs84, out_of_china, utm_crs_for
 
 log = logging.getLogger(__name__)
 
@@ -611,11 +611,6 @@ def _find_column(labels: Mapping[str, list[str]], aliases: Iterable[str], *, pre
     return None
 
 
-def _utm_epsg(lon: float, lat: float) -> str:
-    zone = math.floor((lon + 180.0) / 6.0) % 60 + 1
-    return f"EPSG:{(32600 if lat >= 0 else 32700) + zone}"
-
-
 def _gk_hint(x: np.ndarray, lon_hint: float | None) -> str:
     xm = float(np.nanmedian(x))
     zone = int(xm // 1e6)
@@ -1023,7 +1018,7 @@ def resolve_metric_crs(cfg: Config, units_wgs84: gpd.GeoDataFrame) -> str:
         log.info("Metric CRS %s (from region.metric_crs)", cfg.region.metric_crs)
         return cfg.region.metric_crs
     minx, miny, maxx, maxy = units_wgs84.to_crs("EPSG:4326").total_bounds
-    crs = _utm_epsg((minx + maxx) / 2, (miny + maxy) / 2)
+    crs = utm_crs_for((minx + maxx) / 2, (miny + maxy) / 2)
     log.info("Metric CRS %s (UTM zone of the study area's centre %.4f, %.4f; region.metric_crs = \"auto\")",
              crs, (minx + maxx) / 2, (miny + maxy) / 2)
     return crs

@@ -888,9 +888,10 @@ def export_network_gpkg(networks: dict[str, Network], path: str | Path) -> None:
 
 def estimate_utm_crs(geom_wgs84: Any) -> str:
     """UTM zone CRS (``EPSG:326xx`` north, ``EPSG:327xx`` south) of a lon/lat geometry's centre."""
+    from coverage.coords import utm_crs_for
+
     c = shapely.centroid(geom_wgs84)
-    lon, lat = float(c.x), float(c.y)
-    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-        raise ValueError(f"estimate_utm_crs: centre ({lon}, {lat}) is not lon/lat in degrees")
-    zone = min(int((lon + 180) // 6) + 1, 60)
-    return f"EPSG:{32600 + zone if lat >= 0 else 32700 + zone}"
+    try:
+        return utm_crs_for(float(c.x), float(c.y))
+    except ValueError:
+        raise ValueError(f"estimate_utm_crs: centre ({c.x}, {c.y}) is not lon/lat in degrees") from None

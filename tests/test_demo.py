@@ -20,6 +20,7 @@ from scipy.spatial import cKDTree
 
 from coverage import demo
 from coverage.config import DEFAULT_DELIVERY_SPEEDS_KPH, load_config
+from coverage.coords import wgs84_to_gcj02
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_TOML = REPO / "layers" / "demo" / "coverage.toml"
@@ -134,7 +135,7 @@ def _meal_wgs84(out: Path) -> tuple[list[str], np.ndarray]:
     glon, glat = df["经度"].to_numpy(float), df["纬度"].to_numpy(float)
     lon, lat = glon.copy(), glat.copy()
     for _ in range(30):  # invert GCJ-02 by fixed-point iteration
-        flon, flat = demo._wgs84_to_gcj02(lon, lat)
+        flon, flat = wgs84_to_gcj02(lon, lat)
         lon, lat = lon - (flon - glon), lat - (flat - glat)
     return list(df["名称"]), np.column_stack([lon, lat])
 
