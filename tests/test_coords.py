@@ -98,13 +98,11 @@ def test_round_trips(lon: float, lat: float) -> None:
 
 
 def test_utm_crs_for() -> None:
-    import pytest as _pytest
-
     from coverage.coords import utm_crs_for
 
     assert utm_crs_for(108.01, 32.0) == "EPSG:32649"
     assert utm_crs_for(107.99, 32.0) == "EPSG:32648"
     assert utm_crs_for(43.3, -11.7) == "EPSG:32738"  # Comoros
     assert utm_crs_for(180.0, 0.0) == "EPSG:32660"
-    with _pytest.raises(ValueError, match=r"not lon/lat in degrees"):
+    with pytest.raises(ValueError, match=r"not lon/lat in degrees"):
         utm_crs_for(500000.0, 3500000.0)
