@@ -320,27 +320,146 @@ def _same_edge_pairs(net: Network, se: np.ndarray, sf: np.ndarray, sa: np.ndarra
                      te: np.ndarray, tf: np.ndarray, tb: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Direct along-edge times for (source, target) pairs on the same physical edge."""
-    on = np.zeros(net.n_edges, dtype=bool)
-    on[se] = True
-    cand = np.flatnonzero(on[te])  # only targets on an edge that holds a source
+    per_edge = np.bincount(se, minlength=net.n_edges)  # sources per edge
+    cand = np.flatnonzero(per_edge[te] > 0)  # only targets on an edge that holds a source
     if cand.size == 0:
         z = np.zeros(0, dtype=np.int64)
         return z, z, np.zeros(0)
-    order = np.argsort(se, kind="stable")
-    ses = se[order]
-    lo = np.searchsorted(ses, te[cand], side="left")
-    cnt = np.searchsorted(ses, te[cand], side="right") - lo
-    ti = np.repeat(cand, cnt)
-    start = np.repeat(lo - np.cumsum(cnt) + cnt, cnt)
-    si = order[np.arange(ti.shape[0]) + start]
+    order = np.argsort(se, kind="stable")  # sources by edge, then row
+    tc = te[cand]
+    cnt = per_edge[tc]
+    lo = np.cumsum(per_edge, dtype=np.int32)[tc] - cnt  # first position of the edge's sources in order
+    if cnt.min() == 1 and cnt.max() == 1:  # usual: one source per edge, one pair per candidate
+        ti, si = cand, order[lo]
+    else:
+        ti = np.repeat(cand, cnt)
+        start = np.repeat(lo - np.cumsum(cnt) + cnt, cnt)
+        si = order[np.arange(ti.shape[0]) + start]
     e = te[ti]
     s, t = sf[si], tf[ti]
-    fwd = np.where(s <= t, sa[si] + (t - s) * net.edge_time_s[e] + tb[ti], np.inf)
+    w = net.edge_time_s
+    tbi = tb[ti]
+    fwd = np.where(s <= t, sa[si] + (t - s) * w[e] + tbi, np.inf)
     rev = net.edge_reverse[e]
     has = (rev >= 0) & (s >= t)
     bwd = np.full(e.shape[0], np.inf)
-    bwd[has] = sa[si][has] + (s[has] - t[has]) * net.edge_time_s[rev[has]] + tb[ti][has]
+    bwd[has] = sa[si][has] + (s[has] - t[has]) * w[rev[has]] + tbi[has]
     return si, ti, np.minimum(fwd, bwd)
+
+
+#: Stand-in for the twin-direction time of a one-way edge when finishing targets: a target inside a
+#: one-way edge cannot be entered from its head, and ``(1 - frac) * _NO_TWIN_S`` is then at least
+#: ~1e284 s (frac < 1 is at most 1 - 2**-53), far beyond :data:`_MAX_TIME_S`; a target exactly at the
+#: head (frac == 1) gets exactly 0 s, as the head node itself.
+_NO_TWIN_S = 1e300
+#: No real travel time comes near this; anything above it is "not reached" even with limit_s=inf.
+_MAX_TIME_S = 1e280
+
+
+def _complete_targets(net: Network, node_time: np.ndarray, node_src: np.ndarray, targets: Snap,
+                      s_use: np.ndarray, se: np.ndarray, sf: np.ndarray, sa: np.ndarray, *,
+                      access_speed_mps: float, limit_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Finish every target from the node times: (time s, source index or -1) per target row.
+
+    Same result as :func:`_finish_targets` plus the same-edge direct pairs, organised for the
+    100,000-target scale where every pass over the targets and every fresh target-sized array
+    (page faults) counts: all per-edge quantities are looked up in tables of ``n_edges + 1``
+    entries (the last one a sentinel for unusable rows: edge -1, never reached), so each target
+    costs a handful of ``np.take`` gathers and in-place arithmetic on four target-sized buffers.
+    A target on a non-representative edge is finished on that edge directly (both directions are
+    symmetric), so no canonicalisation pass is needed; only the few targets on an edge that holds
+    a source are canonicalised, for the direct along-edge times.
+    """
+    nt = len(targets)
+    m = net.n_edges
+    e = np.asarray(targets.edge, dtype=np.int64)
+    f = np.asarray(targets.frac, dtype=np.float64)
+    snapped = np.asarray(targets.snapped, dtype=bool)
+    if not (snapped.all() and (m == 0 or e.min() >= -1)):
+        e = np.where(snapped & (e >= 0), e, -1)  # -1 -> the sentinel row of every table
+    if not (np.fmin.reduce(f) >= 0.0 and np.fmax.reduce(f) <= 1.0):
+        f = np.clip(f, 0.0, 1.0)  # NaN stays NaN (only on unusable rows)
+    d = np.asarray(targets.dist_m, dtype=np.float64)
+    # per-edge tables (n_edges + 1), cheap next to the per-target work
+    w = net.edge_time_s
+    rev = net.edge_reverse
+    has = rev >= 0
+    eu = net.edge_u.astype(np.intp)  # gathers with int32 indices take a slow casting path
+    ev = net.edge_v.astype(np.intp)
+    # (built with out= into one buffer each: fresh arrays of this size cost page faults)
+    t_wr = np.take(w, rev, mode="wrap")  # twin time; -1 wraps to a garbage entry, replaced:
+    np.copyto(t_wr, _NO_TWIN_S, where=~has)
+    t_nu = np.empty(m + 1)
+    np.take(node_time, eu, out=t_nu[:m], mode="wrap")
+    t_nu[m] = np.inf  # the sentinel: rows with edge -1 are never reached (also via the head)
+    t_nv = np.empty(m + 1)
+    np.take(node_time, ev, out=t_nv[:m], mode="wrap")
+    t_nv[m] = np.inf
+    src_uv = np.empty(2 * m + 2, dtype=np.int64)
+    np.take(node_src, eu, out=src_uv[:m], mode="wrap")
+    np.take(node_src, ev, out=src_uv[m + 1:-1], mode="wrap")
+    src_uv[m] = src_uv[-1] = -1
+    # per target: A = (f * w + tb) + node_time[u] (via the tail), B = ((1 - f) * w_twin + tb) +
+    # node_time[v] (via the head), in three target-sized buffers (t_time, t_src and one scratch;
+    # t_src is float scratch until the source ids go in). mode="wrap": take() with out= and the
+    # default mode="raise" copies through a fresh buffer; every index is in -1..n_edges-1 here and
+    # -1 wraps to the sentinel.
+    t_time = np.divide(d, access_speed_mps)  # tb, the home-side access time
+    t_src = np.empty(nt, dtype=np.int64)
+    a = t_src.view(np.float64)
+    b = np.take(t_wr, e, mode="wrap")  # w and t_wr have no sentinel: t_nu/t_nv make those rows inf
+    np.subtract(1.0, f, out=a)
+    b *= a
+    b += t_time
+    np.take(w, e, out=a, mode="wrap")
+    a *= f
+    a += t_time
+    np.take(t_nu, e, out=t_time, mode="wrap")
+    a += t_time
+    np.take(t_nv, e, out=t_time, mode="wrap")
+    b += t_time
+    from_v = np.less(b, a)
+    np.minimum(a, b, out=t_time)
+    # source of the winning side: one gather at e + from_v * (n_edges + 1)
+    idx = b.view(np.int64)
+    np.multiply(from_v, m + 1, out=idx)
+    idx += e
+    np.take(src_uv, idx, out=t_src, mode="wrap")
+    # same physical edge as a source: the direct along-edge time (few targets)
+    on = np.zeros(m + 1, dtype=bool)
+    on[se] = True
+    on[rev[se][rev[se] >= 0]] = True
+    cand = np.flatnonzero(np.take(on, e))
+    if cand.size:
+        ce, cf = e[cand], f[cand]
+        flip = has[ce] & (rev[ce] < ce)
+        ce = np.where(flip, rev[ce], ce)
+        cf = np.where(flip, 1.0 - cf, cf)
+        si, ti, direct = _same_edge_pairs(net, se, sf, sa, ce, cf, d[cand] / access_speed_mps)
+        if ti.size:
+            # best direct pair per target (ti is sorted; ties to the first = lowest source row),
+            # then compare with the via-node time
+            first = np.ones(ti.shape[0], dtype=bool)
+            first[1:] = ti[1:] != ti[:-1]
+            if not first.all():
+                start = np.flatnonzero(first)
+                size = np.diff(np.append(start, ti.shape[0]))
+                best = np.minimum.reduceat(direct, start)
+                is_best = direct == np.repeat(best, size)
+                pos = np.flatnonzero(is_best)
+                first = np.zeros(ti.shape[0], dtype=bool)
+                first[pos[np.searchsorted(pos, start)]] = True
+            rows = cand[ti[first]]
+            dbest = direct[first]
+            better = dbest < t_time[rows]
+            t_time[rows[better]] = dbest[better]
+            t_src[rows[better]] = s_use[si[first][better]]
+    bad = np.less_equal(t_time, min(limit_s, _MAX_TIME_S))
+    np.logical_not(bad, out=bad)  # also NaN (unusable rows)
+    bad = np.flatnonzero(bad)
+    t_time[bad] = np.inf
+    t_src[bad] = -1
+    return t_time, t_src
 
 
 def _check_speed(access_speed_mps: float) -> None:
@@ -379,12 +498,10 @@ def nearest_facility_times(net: Network, sources: Snap, targets: Snap, *, access
     nt = len(targets)
     node_time = np.full(n, np.inf)
     node_src = np.full(n, -1, dtype=np.int64)
-    t_time = np.full(nt, np.inf)
-    t_src = np.full(nt, -1, dtype=np.int64)
     s_use, se, sf = _canonical(net, sources)
     k = s_use.shape[0]
     if k == 0:
-        return NearestResult(node_time, node_src, t_time, t_src)
+        return NearestResult(node_time, node_src, np.full(nt, np.inf), np.full(nt, -1, dtype=np.int64))
     sa = np.asarray(sources.dist_m, dtype=float)[s_use] / access_speed_mps
     rows, nodes, times = _source_arcs(net, se, sf, sa)
     g = _augmented_csr(net, rows, nodes, times, k)
@@ -394,51 +511,15 @@ def nearest_facility_times(net: Network, sources: Snap, targets: Snap, *, access
     reached = np.isfinite(node_time) & (srcs[:n] >= n)
     node_src[reached] = s_use[srcs[:n][reached] - n]
     node_time[~reached] = np.inf
-
-    t_use, te, tf = _canonical(net, targets)
-    if t_use.size:
-        tb = np.asarray(targets.dist_m, dtype=float)
-        tb = (tb if t_use.size == nt else tb[t_use]) / access_speed_mps
-        # as _finish_targets, with the node lookups done once per EDGE (n_edges << n_targets usually)
-        # (in-place arithmetic: every fresh n_targets-sized temporary costs page faults at this scale)
-        rev = net.edge_reverse
-        twin_time = np.where(rev >= 0, net.edge_time_s[np.maximum(rev, 0)], 0.0)
-        via_u = np.take(net.edge_time_s, te)
-        via_u *= tf
-        via_u += tb
-        via_u += np.take(node_time[net.edge_u], te)
-        via_v = np.subtract(1.0, tf)
-        via_v *= np.take(twin_time, te)
-        via_v += tb
-        via_v += np.take(node_time[net.edge_v], te)
-        blocked = np.take(rev < 0, te)
-        blocked &= tf < 1.0
-        if blocked.any():
-            via_v[blocked] = np.inf
-        from_v = via_v < via_u
-        best = np.minimum(via_u, via_v, out=via_u)
-        bsrc = np.where(from_v, np.take(node_src[net.edge_v], te), np.take(node_src[net.edge_u], te))
-        si, ti, direct = _same_edge_pairs(net, se, sf, sa, te, tf, tb)
-        if ti.size:
-            # best direct pair per target, then compare with the via-node time
-            o = np.lexsort((direct, ti))
-            first = np.ones(o.shape[0], dtype=bool)
-            first[1:] = ti[o][1:] != ti[o][:-1]
-            o = o[first]
-            better = direct[o] < best[ti[o]]
-            best[ti[o][better]] = direct[o][better]
-            bsrc[ti[o][better]] = s_use[si[o][better]]
-        ok = best <= limit_s
-        if t_use.size == nt:  # every target usable: no scatter needed
-            t_time, t_src = best, bsrc
-            t_time[~ok] = np.inf
-            t_src[~ok] = -1
-        else:
-            t_time[t_use[ok]] = best[ok]
-            t_src[t_use[ok]] = bsrc[ok]
-    log.info("Multi-source travel times from %d sources: %d of %d nodes and %d of %d targets reached "
-             "(limit %s s)", k, int(np.isfinite(node_time).sum()), n, int(np.isfinite(t_time).sum()),
-             nt, limit_s)
+    if nt:
+        t_time, t_src = _complete_targets(net, node_time, node_src, targets, s_use, se, sf, sa,
+                                          access_speed_mps=access_speed_mps, limit_s=limit_s)
+    else:
+        t_time, t_src = np.full(0, np.inf), np.full(0, -1, dtype=np.int64)
+    if log.isEnabledFor(logging.INFO):  # the counts are passes over every node and target
+        log.info("Multi-source travel times from %d sources: %d of %d nodes and %d of %d targets reached "
+                 "(limit %s s)", k, int(np.isfinite(node_time).sum()), n, int(np.isfinite(t_time).sum()),
+                 nt, limit_s)
     return NearestResult(node_time, node_src, t_time, t_src)
 
 
