@@ -345,3 +345,49 @@ def test_parallel_arcs_take_the_fastest():
     np.testing.assert_allclose(r.target_time_s, [200])
     m = coverage_matrix(fast, src, tg, access_speed_mps=1.0, limit_s=500)
     np.testing.assert_allclose(m.toarray(), [[200]])
+
+
+def test_target_rows_in_any_direction_and_unusable_rows():
+    # a target given on the twin (non-representative) edge with 1 - frac is the same position; rows
+    # that are not snapped, have edge -1 or a negative edge are never reached; frac is clipped to 0..1
+    net = grid3()
+    src = snap_points(net, np.array([[50.0, -10.0], [200.0, 120.0]]), max_snap_m=300)
+    tg = snap_points(net, np.array([[100, 150], [200, 130], [60, 0], [40, 5], [150, 200]]), max_snap_m=300)
+    base = nearest_facility_times(net, src, tg, access_speed_mps=1.5)
+    rev = net.edge_reverse
+    assert (rev[tg.edge] >= 0).all()
+    twin = Snap(rev[tg.edge], 1.0 - tg.frac, tg.dist_m, tg.snapped, tg.x, tg.y)
+    r = nearest_facility_times(net, src, twin, access_speed_mps=1.5)
+    np.testing.assert_allclose(r.target_time_s, base.target_time_s, rtol=1e-12)
+    assert r.target_source.tolist() == base.target_source.tolist()
+    e0 = int(tg.edge[2])
+    odd = Snap(np.array([e0, -1, -5, e0, e0, e0]), np.array([0.5, np.nan, 0.5, -0.2, 1.3, 0.0]),
+               np.array([1.0, np.inf, 1.0, 2.0, 2.0, 2.0]), np.array([False, False, True, True, True, True]),
+               np.zeros(6), np.zeros(6))
+    r = nearest_facility_times(net, src, odd, access_speed_mps=1.0)
+    assert np.isinf(r.target_time_s[:3]).all() and r.target_source[:3].tolist() == [-1, -1, -1]
+    ends = nearest_facility_times(net, src, Snap(np.array([e0, e0]), np.array([0.0, 1.0]), np.full(2, 2.0),
+                                                 np.ones(2, bool), np.zeros(2), np.zeros(2)), access_speed_mps=1.0)
+    np.testing.assert_array_equal(r.target_time_s[3:5], ends.target_time_s)
+    assert r.target_time_s[5] == r.target_time_s[3]
+
+
+def test_same_edge_sources_nearest_wins_ties_to_the_first():
+    # three facilities on edge 0-1 (two at the same spot): a target between them takes the nearest;
+    # at equal times the lower source row wins (as for the via-node times)
+    net = grid3()
+    src = snap_points(net, np.array([[75.0, 0.0], [25.0, 0.0], [25.0, 0.0], [200.0, 200.0]]), max_snap_m=300)
+    tg = snap_points(net, np.array([[50.0, 0.0], [70.0, 0.0], [30.0, 0.0], [100.0, 200.0]]), max_snap_m=300)
+    r = nearest_facility_times(net, src, tg, access_speed_mps=1.0)
+    np.testing.assert_allclose(r.target_time_s, [25, 5, 5, 100])
+    assert r.target_source.tolist() == [0, 0, 1, 3]
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.sampled_from([1, 7, 300, 1 << 16, (1 << 16) + 1, 5_000_000]), seed=st.integers(0, 1000),
+       size=st.integers(0, 400))
+def test_radix_argsort_matches_numpy_stable(n, seed, size):
+    from coverage.traveltime import _stable_argsort_nodes
+
+    a = np.random.default_rng(seed).integers(0, n, size).astype(np.int32)
+    np.testing.assert_array_equal(_stable_argsort_nodes(a, n), np.argsort(a, kind="stable"))
