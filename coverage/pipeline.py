@@ -87,16 +87,16 @@ def run(cfg: Config, *, build_root: Path = Path("build")) -> Path:
             network.export_network_gpkg(nets, tmp / "network.gpkg")
 
         with _stage("facilities", timings):
-            roads = _road_lines(nets)
+            roads = _road_frame(nets)  # built once: shift check here, census weights below
             fac_layers = layers.read_facilities(cfg, study_area_wgs84=study_area, metric_crs=metric_crs,
-                                                roads=roads)
+                                                roads=roads.geometry)
             facilities = fac_layers.facilities.reset_index(drop=True)
             layers.write_rejects(fac_layers.rejects, tmp / "rejects.csv")
             facilities = _assign_units(facilities, units, communities)
 
         with _stage("population", timings):
             cells_res = population.build_cells(cfg.population, units=units, communities=communities,
-                                               metric_crs=metric_crs, roads=_road_frame(nets))
+                                               metric_crs=metric_crs, roads=roads)
             cells = cells_res.cells.reset_index(drop=True)
             log.info("Population: %d cell pieces, %.0f people (%s; ages from %s)", len(cells),
                      cells["pop_total"].sum(), cells_res.method, cells_res.age_source)
@@ -162,10 +162,6 @@ def _road_frame(nets: dict[str, Any]) -> gpd.GeoDataFrame:
     idx = net.physical_edges()
     return gpd.GeoDataFrame({"highway": net.edge_attrs["highway"].to_numpy()[idx]},
                             geometry=list(net.edge_geometry[idx]), crs=net.crs)
-
-
-def _road_lines(nets: dict[str, Any]) -> gpd.GeoSeries:
-    return _road_frame(nets).geometry
 
 
 def _assign_units(facilities: gpd.GeoDataFrame, units: gpd.GeoDataFrame,
