@@ -18,35 +18,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from coverage.errors import ConfigError
+from coverage.services import BUILTIN_KINDS, BUILTIN_SERVICES, Kind, Service
+
 # --------------------------------------------------------------------------------------------
 # Canonical vocabularies
 # --------------------------------------------------------------------------------------------
 
-#: Canonical facility kinds (DOMAIN.md glossary). Free-text types in municipal files are mapped
-#: onto these by :mod:`coverage.layers`.
-FACILITY_KINDS: dict[str, str] = {
-    "elderly_institution": "养老机构",
-    "community_complex": "社区养老服务综合体",
-    "embedded_nursing_home": "嵌入式社区养老院",
-    "daycare_center": "日间照料中心",
-    "meal_point": "助餐点/长寿食堂/老年餐桌",
-    "central_kitchen": "中央厨房",
-    "town_regional_center": "乡镇区域性养老服务中心",
-    "village_mutual_aid": "村级互助养老服务点",
-    "welfare_home": "敬老院/特困供养服务设施",
-    "childcare": "托育机构/托育点",
-    "kindergarten": "幼儿园(托班)",
-    "old_young_complex": "老幼复合型社区综合体",
-    "health_center": "社区卫生服务中心/站",
-    "township_hospital": "乡镇卫生院",
-    "hospital": "医院",
-}
-
-SERVICES = ("elderly", "childcare", "meal", "health")
 COORD_HINTS = ("wgs84", "cgcs2000", "gcj02", "bd09")
 UNIT_TYPES = ("街道", "镇", "乡")
 UNIT_CLASSES = ("城区", "郊区")
 BASEMAPS = ("none", "osm", "amap", "tianditu")
+#: population columns a service can demand, and facility columns that can be its capacity
+DEMAND_COLUMNS = ("pop_total", "pop_60plus", "pop_0to3")
+CAPACITY_COLUMNS = ("beds", "nursing_beds", "childcare_slots")
+_HEX_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 
 # Default e-bike / tricycle delivery speeds by OSM highway class (km/h).
 DEFAULT_DELIVERY_SPEEDS_KPH: dict[str, float] = {
@@ -57,8 +43,6 @@ DEFAULT_DELIVERY_SPEEDS_KPH: dict[str, float] = {
 }
 
 
-class ConfigError(ValueError):
-    """A region config that cannot be used; the message lists every problem."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -195,18 +179,6 @@ class FacilityLayerConfig:
 
 
 @dataclass(frozen=True)
-class ServiceConfig:
-    """Which facility kinds serve an indicator, on which mode, within which thresholds."""
-
-    kinds: tuple[str, ...]
-    mode: Literal["walk", "delivery"] = "walk"
-    thresholds_min: tuple[float, ...] = (15.0,)
-    #: meal only: threshold of 城区 and 郊区 units
-    urban_threshold_min: float = 15.0
-    suburban_threshold_min: float = 30.0
-
-
-@dataclass(frozen=True)
 class StandardsConfig:
     """Values of the DOMAIN.md standards (sources are fixed in :mod:`coverage.standards`)."""
 
@@ -256,7 +228,10 @@ class Config:
     network: NetworkConfig
     population: PopulationConfig
     facilities: tuple[FacilityLayerConfig, ...]
-    services: dict[str, ServiceConfig]
+    #: the service registry (coverage.services) with this region's overrides and additions
+    services: dict[str, Service]
+    #: canonical facility kinds (coverage.services) with this region's additions
+    kinds: dict[str, Kind] = field(default_factory=lambda: dict(BUILTIN_KINDS))
     walk: WalkProfile = WalkProfile()
     delivery: DeliveryProfile = DeliveryProfile()
     snapping: SnappingConfig = SnappingConfig()
@@ -268,20 +243,6 @@ class Config:
     def base_dir(self) -> Path:
         return self.path.parent
 
-
-DEFAULT_SERVICES: dict[str, ServiceConfig] = {
-    "elderly": ServiceConfig(
-        kinds=("community_complex", "embedded_nursing_home", "daycare_center", "town_regional_center",
-               "village_mutual_aid", "elderly_institution", "welfare_home", "old_young_complex"),
-        mode="walk", thresholds_min=(5.0, 10.0, 15.0)),
-    "childcare": ServiceConfig(kinds=("childcare", "kindergarten", "old_young_complex"), mode="walk",
-                               thresholds_min=(15.0,)),
-    "meal": ServiceConfig(kinds=("meal_point", "central_kitchen"), mode="delivery",
-                          thresholds_min=(15.0, 30.0), urban_threshold_min=15.0,
-                          suburban_threshold_min=30.0),
-    "health": ServiceConfig(kinds=("health_center", "township_hospital", "hospital"), mode="walk",
-                            thresholds_min=(15.0,)),
-}
 
 # --------------------------------------------------------------------------------------------
 # Range rules: (key -> (predicate, description of what is allowed))
@@ -338,6 +299,8 @@ class _Loader:
                 self.bad(key, value, _type_name(tp))
             return value
         if origin in (typing.Union, types.UnionType):
+            if value is None and type(None) in typing.get_args(tp):
+                return None  # an optional default carried over from a registry entry
             args = [a for a in typing.get_args(tp) if a is not type(None)]
             return self.convert(key, value, args[0])
         if origin is tuple:
@@ -430,8 +393,8 @@ def load_config(path: str | Path) -> Config:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid UTF-8 TOML: {exc}") from None
     ld = _Loader(path)
-    sections = {"region", "units", "network", "population", "facilities", "services", "walk", "delivery",
-                "snapping", "standards", "isochrones", "maps"}
+    sections = {"region", "units", "network", "population", "facilities", "services", "kinds", "walk",
+                "delivery", "snapping", "standards", "isochrones", "maps"}
     for k in raw:
         if k not in sections:
             ld.problems.append(f"  {k}: unknown section (allowed: {', '.join(sorted(sections))})")
@@ -449,49 +412,9 @@ def load_config(path: str | Path) -> Config:
             if not 3 <= sp <= 60:
                 ld.bad(f"delivery.speeds_kph.{cls_name}", sp, "a speed between 3 and 60 km/h")
 
-    facilities: list[FacilityLayerConfig] = []
-    fac_raw = raw.get("facilities", [])
-    if not isinstance(fac_raw, list):
-        ld.bad("facilities", fac_raw, "an array of tables: [[facilities]] name = ... path = ...")
-        fac_raw = []
-    names: set[str] = set()
-    for i, t in enumerate(fac_raw):
-        f = ld.build(FacilityLayerConfig, f"facilities[{i}]", t)
-        if f is None:
-            continue
-        if f.name in names:
-            ld.bad(f"facilities[{i}].name", f.name, "a name not used by another [[facilities]] layer")
-        names.add(f.name)
-        if f.default_kind and f.default_kind not in FACILITY_KINDS:
-            ld.bad(f"facilities[{i}].default_kind", f.default_kind,
-                   "one of the canonical kinds: " + ", ".join(FACILITY_KINDS))
-        for txt, kind in f.kinds.items():
-            if kind not in FACILITY_KINDS:
-                ld.bad(f"facilities[{i}].kinds.{txt}", kind, "one of the canonical kinds: " + ", ".join(FACILITY_KINDS))
-        facilities.append(f)
-
-    services = dict(DEFAULT_SERVICES)
-    svc_raw = raw.get("services", {})
-    if not isinstance(svc_raw, dict):
-        ld.bad("services", svc_raw, "a table of [services.<name>] tables")
-        svc_raw = {}
-    for name, t in svc_raw.items():
-        if name not in SERVICES:
-            ld.problems.append(f"  services.{name}: unknown service (allowed: {', '.join(SERVICES)})")
-            continue
-        base = dataclasses.asdict(DEFAULT_SERVICES[name])
-        merged = {**{k: list(v) if isinstance(v, tuple) else v for k, v in base.items()},
-                  **(t if isinstance(t, dict) else {})}
-        s = ld.build(ServiceConfig, f"services.{name}", merged)
-        if s is None:
-            continue
-        for k in s.kinds:
-            if k not in FACILITY_KINDS:
-                ld.bad(f"services.{name}.kinds", k, "canonical kinds: " + ", ".join(FACILITY_KINDS))
-        for th in (*s.thresholds_min, s.urban_threshold_min, s.suburban_threshold_min):
-            if not 0 < th <= 120:
-                ld.bad(f"services.{name}.thresholds_min", th, "minutes in (0, 120]")
-        services[name] = s
+    kinds = _load_kinds(ld, raw.get("kinds", {}))
+    facilities = _load_facility_layers(ld, raw.get("facilities", []), kinds)
+    services = _load_services(ld, raw.get("services", {}), kinds)
 
     if region is not None and region.metric_crs != "auto":
         from pyproj import CRS
@@ -522,9 +445,113 @@ def load_config(path: str | Path) -> Config:
     if ld.problems:
         raise ConfigError(f"{path}: {len(ld.problems)} problem(s) in the region config:\n" + "\n".join(ld.problems))
     return Config(path=path, region=region, units=units, network=network, population=population,
-                  facilities=tuple(facilities), services=services, **kw)
+                  facilities=tuple(facilities), services=services, kinds=kinds, **kw)
 
 
-def unit_threshold_min(service: ServiceConfig, unit_class: str) -> float:
-    """The meal threshold for a unit of class 城区 / 郊区 (urban / suburban)."""
-    return service.urban_threshold_min if unit_class == "城区" else service.suburban_threshold_min
+def _load_kinds(ld: _Loader, raw: Any) -> dict[str, Kind]:
+    """The built-in facility kinds plus ``[kinds.<id>]`` tables (label_zh required, label_en, color)."""
+    kinds = dict(BUILTIN_KINDS)
+    if not isinstance(raw, dict):
+        ld.bad("kinds", raw, "a table of [kinds.<id>] tables (label_zh = ..., color = ...)")
+        return kinds
+    for kid, t in raw.items():
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", kid):
+            ld.bad(f"kinds.{kid}", kid, "an id of lower-case letters, digits and '_'")
+            continue
+        base = dataclasses.asdict(kinds[kid]) if kid in kinds else {}
+        base.pop("id", None)
+        k = ld.build(Kind, f"kinds.{kid}", {**base, **(t if isinstance(t, dict) else {})}, extra={"id": kid})
+        if k is None:
+            continue
+        if not _HEX_COLOR.fullmatch(k.color):
+            ld.bad(f"kinds.{kid}.color", k.color, "a colour '#rrggbb'")
+        kinds[kid] = k
+    return kinds
+
+
+def _kind_list(kinds: dict[str, Kind]) -> str:
+    return "one of the canonical kinds: " + ", ".join(kinds) + " (or add one in a [kinds.<id>] table)"
+
+
+def _load_facility_layers(ld: _Loader, raw: Any, kinds: dict[str, Kind]) -> list[FacilityLayerConfig]:
+    if not isinstance(raw, list):
+        ld.bad("facilities", raw, "an array of tables: [[facilities]] name = ... path = ...")
+        return []
+    out: list[FacilityLayerConfig] = []
+    names: set[str] = set()
+    for i, t in enumerate(raw):
+        f = ld.build(FacilityLayerConfig, f"facilities[{i}]", t)
+        if f is None:
+            continue
+        if f.name in names:
+            ld.bad(f"facilities[{i}].name", f.name, "a name not used by another [[facilities]] layer")
+        names.add(f.name)
+        if f.default_kind and f.default_kind not in kinds:
+            ld.bad(f"facilities[{i}].default_kind", f.default_kind, _kind_list(kinds))
+        for txt, kind in f.kinds.items():
+            if kind not in kinds:
+                ld.bad(f"facilities[{i}].kinds.{txt}", kind, _kind_list(kinds))
+        out.append(f)
+    return out
+
+
+#: keys of the earlier [services.meal] table, now one per-class table
+_RENAMED_SERVICE_KEYS = {"urban_threshold_min": "class_thresholds_min = { \"城区\" = 15, \"郊区\" = 30 }",
+                         "suburban_threshold_min": "class_thresholds_min = { \"城区\" = 15, \"郊区\" = 30 }"}
+
+
+def _load_services(ld: _Loader, raw: Any, kinds: dict[str, Kind]) -> dict[str, Service]:
+    """The service registry with ``[services.<id>]`` overrides (any field of a built-in entry) and
+    additions (a new id with at least label_zh, label_en and kinds)."""
+    services = dict(BUILTIN_SERVICES)
+    if not isinstance(raw, dict):
+        ld.bad("services", raw, "a table of [services.<id>] tables")
+        return services
+    for sid, t in raw.items():
+        key = f"services.{sid}"
+        if not re.fullmatch(r"[a-z][a-z0-9]*", sid):
+            ld.bad(key, sid, "an id of lower-case letters and digits (it names columns: tt_<id>_s)")
+            continue
+        if not isinstance(t, dict):
+            ld.bad(key, t, "a table")
+            continue
+        for old, new in _RENAMED_SERVICE_KEYS.items():
+            if old in t:
+                ld.problems.append(f"  {key}.{old}: renamed; write {new}")
+        t = {k: v for k, v in t.items() if k not in _RENAMED_SERVICE_KEYS}
+        base: dict[str, Any] = {}
+        if sid in services:
+            base = {k: list(v) if isinstance(v, tuple) else v
+                    for k, v in dataclasses.asdict(services[sid]).items() if k != "id"}
+        s = ld.build(Service, key, {**base, **t}, extra={"id": sid})
+        if s is None:
+            continue
+        for k in s.kinds:
+            if k not in kinds:
+                ld.bad(f"{key}.kinds", k, _kind_list(kinds))
+        for th in (*s.thresholds_min, *s.class_thresholds_min.values()):
+            if not 0 < th <= 120:
+                ld.bad(f"{key}.thresholds_min", th, "minutes in (0, 120]")
+        if not s.thresholds_min:
+            ld.bad(f"{key}.thresholds_min", [], "at least one threshold in minutes")
+        for cls_name in s.class_thresholds_min:
+            if cls_name not in UNIT_CLASSES:
+                ld.bad(f"{key}.class_thresholds_min.{cls_name}", cls_name, "a unit class: " + ", ".join(UNIT_CLASSES))
+        if s.speed_mps is not None and s.mode != "walk":
+            ld.bad(f"{key}.speed_mps", s.speed_mps, "no value: delivery speeds are per road class ([delivery])")
+        for sp_key in ("speed_mps", "access_speed_mps"):
+            v = getattr(s, sp_key)
+            if v is not None and not 0.3 <= v <= 3.0:
+                ld.bad(f"{key}.{sp_key}", v, "a speed between 0.3 and 3.0 m/s")
+        if s.demand_col not in DEMAND_COLUMNS:
+            ld.bad(f"{key}.demand_col", s.demand_col, "one of " + ", ".join(DEMAND_COLUMNS))
+        if s.capacity_col not in ("", *CAPACITY_COLUMNS):
+            ld.bad(f"{key}.capacity_col", s.capacity_col, "'' or one of " + ", ".join(CAPACITY_COLUMNS))
+        for c in ("color", "gap_color"):
+            if not _HEX_COLOR.fullmatch(getattr(s, c)):
+                ld.bad(f"{key}.{c}", getattr(s, c), "a colour '#rrggbb'")
+        if s.circle_min_key and s.circle_min_key not in {f.name for f in dataclasses.fields(StandardsConfig)}:
+            ld.bad(f"{key}.circle_min_key", s.circle_min_key, "a key of [standards] ('' for none)")
+        services[sid] = s
+    return services
+

@@ -17,8 +17,11 @@ by fixed-point iteration ``wgs <- wgs - (gcj(wgs) - gcj_target)``. The widely co
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
+from pyproj import CRS
 
 __all__ = [
     "bd09_to_gcj02",
@@ -26,6 +29,8 @@ __all__ = [
     "gcj02_to_bd09",
     "gcj02_to_wgs84",
     "out_of_china",
+    "require_projected",
+    "utm_crs_for",
     "wgs84_to_bd09",
     "wgs84_to_gcj02",
 ]
@@ -150,3 +155,26 @@ def utm_crs_for(lon: float, lat: float) -> str:
         raise ValueError(f"utm_crs_for: ({lon}, {lat}) is not lon/lat in degrees")
     zone = min(int((lon + 180) // 6) + 1, 60)
     return f"EPSG:{(32600 if lat >= 0 else 32700) + zone}"
+
+
+def require_projected(crs: Any, *, what: str, fix: str = "region.metric_crs") -> CRS:
+    """THE projected-CRS check: ``crs`` (anything pyproj reads) as a :class:`pyproj.CRS`, or one
+    :class:`~coverage.errors.InputError` naming ``what`` carried it, the value and the fix.
+
+    Every stage that measures in metres (network, population, indicators, gaps, maps) calls this
+    instead of testing ``is_projected`` itself.
+    """
+    from pyproj.exceptions import CRSError
+
+    from coverage.errors import InputError
+
+    try:
+        out = CRS.from_user_input(crs)
+    except CRSError as exc:
+        raise InputError(f"{what}: CRS {crs!r} is not a CRS pyproj understands ({exc}); set {fix} "
+                         f"to a projected CRS in metres, e.g. 'EPSG:4545' or 'auto'") from None
+    if not out.is_projected:
+        raise InputError(f"{what}: CRS {out.to_string()!r} is geographic (degrees); a projected CRS in "
+                         f"metres is needed. Set {fix} (e.g. 'EPSG:4545' CGCS2000 GK 108E, or 'auto' for the "
+                         f"UTM zone) or project the data first.")
+    return out
