@@ -10,6 +10,7 @@ has people of the service's target group (``pop_col > 0``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import geopandas as gpd
@@ -19,9 +20,11 @@ from scipy import ndimage
 from shapely.geometry import box
 from shapely.ops import unary_union
 
+from coverage.services import Service
+
 log = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_POP_COL", "gap_areas"]
+__all__ = ["DEFAULT_POP_COL", "gap_areas", "service_gaps"]
 
 #: whose people rank the gaps of each service
 DEFAULT_POP_COL = {"elderly": "pop_60plus", "meal": "pop_60plus", "health": "pop_60plus",
@@ -158,3 +161,17 @@ def _spacing(cells: pd.DataFrame) -> float:
 
     d, _ = cKDTree(xy).query(xy, k=2)
     return float(np.min(d[:, 1]))
+
+
+def service_gaps(cells: gpd.GeoDataFrame, services: Mapping[str, Service], standards: Any, *,
+                 transform: Any = None, crs: Any = None) -> gpd.GeoDataFrame | None:
+    """Gap areas of every service of the registry, on its headline covered flag
+    (:meth:`Service.headline`) and ranked by its demand population; None when there is none."""
+    frames = []
+    for s in services.values():
+        flag = s.headline(standards)[0]
+        if flag not in cells.columns:
+            continue
+        frames.append(gap_areas(cells, service=s.id, covered_col=flag, pop_col=s.demand_col,
+                                nearest_col=s.nearest_col, tt_col=s.tt_col, transform=transform, crs=crs))
+    return pd.concat(frames, ignore_index=True) if frames else None

@@ -32,27 +32,25 @@ import pandas as pd
 import scipy.sparse as sp
 
 from coverage.access2sfca import two_step_fca
-from coverage.config import Config, ServiceConfig, unit_threshold_min
+from coverage.config import Config
+from coverage.coords import require_projected
+from coverage.services import Service, covered, tlabel, walk_speed_mps
+from coverage.standards import check_standards
+from coverage.study import assign_to_units
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "DATA_DICTIONARY",
     "add_covered_flags",
-    "assign_facilities",
+    "add_snap_columns",
     "cell_access_scores",
     "data_dictionary_frame",
+    "indicators_and_standards",
+    "placed_facilities",
     "slots_per_1000",
     "unit_indicators",
 ]
-
-#: kinds whose floor area counts for the 街道 institution standard (003 (六)4 社区养老机构)
-STREET_INSTITUTION_KINDS = ("elderly_institution", "embedded_nursing_home", "community_complex")
-
-
-def tlabel(minutes: float) -> str:
-    """Threshold label used in column names: 15.0 -> "15", 7.5 -> "7.5"."""
-    return f"{minutes:g}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -61,14 +59,14 @@ def tlabel(minutes: float) -> str:
 
 
 def add_covered_flags(cells: gpd.GeoDataFrame, units: pd.DataFrame,
-                      services: Mapping[str, ServiceConfig]) -> gpd.GeoDataFrame:
+                      services: Mapping[str, Service]) -> gpd.GeoDataFrame:
     """Return a copy of ``cells`` with the covered flags of docs/ARCHITECTURE.md.
 
-    Columns added
-    -------------
-    ``covered_<service>_<T>min`` (bool) for every threshold ``T`` of elderly, childcare and health:
-    ``tt_<service>_s <= T * 60`` (inclusive). ``meal_threshold_min`` (min): 15 for cells of 城区 units,
-    30 for 郊区 (``services["meal"]``), and ``covered_meal`` (bool): ``tt_meal_s`` within it.
+    Columns added, per service of the registry (:func:`coverage.services.covered`, inclusive)
+    ---------------------------------------------------------------------------------------
+    ``covered_<id>_<T>min`` (bool) for every threshold ``T``; for a service with a per-class rule
+    (meal: 城区 15 / 郊区 30) instead ``<id>_threshold_min`` (min, the rule of the cell's unit) and
+    ``covered_<id>`` (bool).
 
     Raises
     ------
@@ -76,27 +74,27 @@ def add_covered_flags(cells: gpd.GeoDataFrame, units: pd.DataFrame,
         Listing every missing travel-time column and every cell unit_code absent from ``units``.
     """
     problems: list[str] = []
-    for svc in ("elderly", "childcare", "meal", "health"):
-        if svc in services and f"tt_{svc}_s" not in cells.columns:
-            problems.append(f"cells: column tt_{svc}_s missing (run the travel-time stage first)")
-    cls = dict(zip(units["unit_code"].astype(str), units["unit_class"].astype(str)))
+    for s in services.values():
+        if s.tt_col not in cells.columns:
+            problems.append(f"cells: column {s.tt_col} missing (run the travel-time stage first)")
+    cls = dict(zip(units["unit_code"].astype(str), units["unit_class"].astype(str), strict=True))
     unknown = sorted(set(cells["unit_code"].astype(str)) - set(cls))
     if unknown:
         problems.append(f"cells: unit_code {unknown[:10]} not in the units table (check units.code_field)")
     if problems:
         raise ValueError("add_covered_flags: " + "; ".join(problems))
-    out = cells.copy()
-    for svc in ("elderly", "childcare", "health"):
-        if svc not in services:
-            continue
-        tt = out[f"tt_{svc}_s"].to_numpy(dtype=float)
-        for t in services[svc].thresholds_min:
-            out[f"covered_{svc}_{tlabel(t)}min"] = tt <= t * 60.0
-    if "meal" in services:
-        thr = out["unit_code"].astype(str).map(lambda u: unit_threshold_min(services["meal"], cls[u]))
-        out["meal_threshold_min"] = thr.to_numpy(dtype=float)
-        out["covered_meal"] = out["tt_meal_s"].to_numpy(dtype=float) <= out["meal_threshold_min"] * 60.0
-    return out
+    new: dict[str, Any] = {}
+    unit_class = cells["unit_code"].astype(str).map(cls)
+    for s in services.values():
+        tt = cells[s.tt_col].to_numpy(dtype=float)
+        if s.has_class_rule:
+            thr = unit_class.map(s.threshold_min_for_class).to_numpy(dtype=float)
+            new[s.threshold_col] = thr
+            new[s.covered_flag()] = covered(tt, thr)
+        else:
+            for t in s.thresholds_min:
+                new[s.covered_flag(t)] = covered(tt, t)
+    return cells.assign(**new)
 
 
 # --------------------------------------------------------------------------------------------
@@ -104,30 +102,13 @@ def add_covered_flags(cells: gpd.GeoDataFrame, units: pd.DataFrame,
 # --------------------------------------------------------------------------------------------
 
 
-def assign_facilities(facilities: gpd.GeoDataFrame, units: gpd.GeoDataFrame,
-                      communities: gpd.GeoDataFrame | None = None) -> pd.DataFrame:
-    """Point-in-polygon assignment of facilities.
-
-    Returns
-    -------
-    DataFrame aligned with ``facilities`` (same index) with ``unit_code`` and ``community_code``
-    ("" when the point lies in no polygon / no communities were given).
-    """
-    out = pd.DataFrame(index=facilities.index)
-    for col, poly, code in (("unit_code", units, "unit_code"), ("community_code", communities, "community_code")):
-        out[col] = ""
-        if poly is None or len(facilities) == 0:
-            continue
-        if facilities.crs is not None and poly.crs is not None and facilities.crs != poly.crs:
-            poly = poly.to_crs(facilities.crs)
-        j = gpd.sjoin(facilities[["geometry"]], poly[[code, "geometry"]], how="left", predicate="within")
-        j = j[~j.index.duplicated(keep="first")]
-        out[col] = j[code].reindex(facilities.index).fillna("").astype(str)
-    n_out = int((out["unit_code"] == "").sum())
-    if n_out:
-        log.info("%d of %d facilities lie outside every unit polygon (not counted in unit totals)",
-                 n_out, len(facilities))
-    return out
+def placed_facilities(facilities: gpd.GeoDataFrame, units: gpd.GeoDataFrame,
+                      communities: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
+    """``facilities`` with ``unit_code`` / ``community_code``: as given (the pipeline assigns them once,
+    :func:`coverage.study.assign_to_units`), else assigned here once for a direct caller."""
+    if "unit_code" in facilities.columns and "community_code" in facilities.columns:
+        return facilities
+    return assign_to_units(facilities, units, communities)
 
 
 def slots_per_1000(slots: Any, pop_total: Any) -> Any:
@@ -142,10 +123,14 @@ def slots_per_1000(slots: Any, pop_total: Any) -> Any:
 # 2SFCA per cell
 # --------------------------------------------------------------------------------------------
 
-_FCA = {  # service -> (supply column, demand column, short name)
-    "elderly": ("beds", "pop_60plus", "beds"),
-    "childcare": ("childcare_slots", "pop_0to3", "slots"),
-}
+def fca_column(service: Service, *, gaussian: bool = False) -> str:
+    """2SFCA score column of a service with a capacity: ``fca_beds_per_1000_60plus``,
+    ``fca_slots_gauss_per_1000_0to3``."""
+    return f"fca_{service.capacity_short}{'_gauss' if gaussian else ''}_per_1000_{service.demand_col[4:]}"
+
+
+def _capacity_services(cfg: Config) -> list[Service]:
+    return [s for s in cfg.services.values() if s.capacity_col]
 
 
 def _cell_xy(cells: gpd.GeoDataFrame) -> np.ndarray:
@@ -183,10 +168,10 @@ def cell_access_scores(
     catch_s = cfg.standards.fca_catchment_min * 60.0
     out = pd.DataFrame(index=cells.index)
     xy = _cell_xy(cells)
-    for svc, (supply_col, demand_col, short) in _FCA.items():
-        kinds = cfg.services[svc].kinds if svc in cfg.services else ()
-        fac = facilities[facilities["kind"].isin(kinds)] if len(facilities) else facilities
-        demand = cells[demand_col].to_numpy(float)
+    for s in _capacity_services(cfg):
+        svc, supply_col = s.id, s.capacity_col
+        fac = facilities[facilities["kind"].isin(s.kinds)] if len(facilities) else facilities
+        demand = cells[s.demand_col].to_numpy(float)
         if fca_costs is not None and svc in fca_costs:
             ids, cost = fca_costs[svc]
             sup_by_id = fac.set_index("fac_id")[supply_col] if len(fac) else pd.Series(dtype=float)
@@ -194,18 +179,19 @@ def cell_access_scores(
             basis = "network"
         else:
             supply = fac[supply_col].fillna(0.0).to_numpy(float) if len(fac) else np.zeros(0)
-            radius = catch_s * cfg.walk.speed_mps
+            speed = walk_speed_mps(s, cfg.walk) or cfg.walk.speed_mps
+            radius = catch_s * speed
             if len(fac):
                 fxy = np.column_stack([fac.geometry.x.to_numpy(), fac.geometry.y.to_numpy()])
                 pairs = cKDTree(fxy).sparse_distance_matrix(cKDTree(xy), radius, output_type="ndarray")
-                cost = sp.csr_matrix((pairs["v"] / cfg.walk.speed_mps, (pairs["i"], pairs["j"])),
+                cost = sp.csr_matrix((pairs["v"] / speed, (pairs["i"], pairs["j"])),
                                      shape=(len(fac), len(cells)))
             else:
                 cost = sp.csr_matrix((0, len(cells)))
             basis = "straight-line"
-        for decay, tag in ((None, ""), ("gaussian", "_gauss")):
+        for decay in (None, "gaussian"):
             score = two_step_fca(supply, demand, cost, catchment_s=catch_s, decay=decay)  # type: ignore[arg-type]
-            out[f"fca_{short}{tag}_per_1000_{demand_col[4:]}"] = score * 1000.0
+            out[fca_column(s, gaussian=decay is not None)] = score * 1000.0
         out[f"fca_cost_basis_{svc}"] = basis
     return out
 
@@ -214,16 +200,17 @@ def cell_access_scores(
 # Unit / community indicators
 # --------------------------------------------------------------------------------------------
 
-_REQ_CELLS = ("unit_code", "pop_total", "pop_60plus", "pop_0to3", "tt_elderly_s", "tt_childcare_s", "tt_meal_s")
+_REQ_CELLS = ("unit_code", "pop_total", "pop_60plus", "pop_0to3")
 _REQ_UNITS = ("unit_code", "unit_name", "unit_type", "unit_class", "area_type", "geometry")
 _REQ_FAC = ("fac_id", "kind", "beds", "nursing_beds", "childcare_slots", "floor_area_m2", "land_area_m2",
             "geometry")
 
 
 def _validate(cells: pd.DataFrame, units: pd.DataFrame, facilities: pd.DataFrame,
-              communities: pd.DataFrame | None, level: str) -> None:
+              communities: pd.DataFrame | None, level: str, services: Mapping[str, Service]) -> None:
     problems: list[str] = []
-    for name, df, req in (("cells", cells, _REQ_CELLS), ("units", units, _REQ_UNITS),
+    req_cells = (*_REQ_CELLS, *(s.tt_col for s in services.values()))
+    for name, df, req in (("cells", cells, req_cells), ("units", units, _REQ_UNITS),
                           ("facilities", facilities, _REQ_FAC)):
         miss = [c for c in req if c not in df.columns]
         if miss:
@@ -237,8 +224,11 @@ def _validate(cells: pd.DataFrame, units: pd.DataFrame, facilities: pd.DataFrame
             problems.append("cells: column community_code missing (needed for level='community')")
     for name, frame in (("units", units), ("facilities", facilities), ("communities", communities)):
         crs = getattr(frame, "crs", None)
-        if frame is not None and crs is not None and not crs.is_projected:
-            problems.append(f"{name}: CRS {crs.to_string()} is geographic; project to the metric CRS first")
+        if frame is not None and crs is not None:
+            try:
+                require_projected(crs, what=name)
+            except ValueError as exc:
+                problems.append(str(exc))
     if "unit_code" in cells.columns and "unit_code" in units.columns:
         unknown = sorted(set(cells["unit_code"].astype(str)) - set(units["unit_code"].astype(str)))
         if unknown:
@@ -247,23 +237,16 @@ def _validate(cells: pd.DataFrame, units: pd.DataFrame, facilities: pd.DataFrame
         raise ValueError("unit_indicators: " + "; ".join(problems))
 
 
-def _thresholds(svc: ServiceConfig | None, extra: float) -> list[float]:
-    ts = set(svc.thresholds_min) if svc is not None else set()
-    return sorted(ts | {extra})
-
-
-def _indicator_table(cells: gpd.GeoDataFrame, units: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
-                     cfg: Config, *, level: str, communities: gpd.GeoDataFrame | None,
-                     fca_costs: Any, mixed_as: str) -> gpd.GeoDataFrame:
-    std = cfg.standards
-    key = "unit_code" if level == "unit" else "community_code"
+def _base_table(units: gpd.GeoDataFrame, communities: gpd.GeoDataFrame | None, level: str) -> gpd.GeoDataFrame:
+    """One row per unit (or community, with its unit's attributes) and its area."""
     uattr = units[["unit_code", "unit_name", "unit_type", "unit_class", "area_type"]].copy()
     uattr["unit_code"] = uattr["unit_code"].astype(str)
     if level == "unit":
         base = units[["unit_code", "unit_name", "unit_type", "unit_class", "area_type", "geometry"]].copy()
         base["unit_code"] = base["unit_code"].astype(str)
     else:
-        assert communities is not None
+        if communities is None:
+            raise ValueError("level='community' needs the communities table")
         base = communities[["community_code", "community_name", "unit_code", "geometry"]].copy()
         base["community_code"] = base["community_code"].astype(str)
         base["unit_code"] = base["unit_code"].astype(str)
@@ -271,78 +254,38 @@ def _indicator_table(cells: gpd.GeoDataFrame, units: gpd.GeoDataFrame, facilitie
         base = gpd.GeoDataFrame(base, geometry="geometry", crs=communities.crs)
     base = base.reset_index(drop=True)
     base["area_km2"] = base.geometry.area / 1e6
+    return base
 
-    c = cells.copy()
-    c[key] = c[key].astype(str)
-    c["_cls"] = c["unit_code"].astype(str).map(dict(zip(uattr["unit_code"], uattr["unit_class"])))
-    pops = ["pop_total", "pop_60plus", "pop_0to3"]
-    agg: dict[str, pd.Series] = {p: c.groupby(key)[p].sum() for p in pops}
 
-    def covered_sum(mask: np.ndarray, pop: str) -> pd.Series:
-        return c[pop].where(mask, 0.0).groupby(c[key]).sum()
+def _coverage_columns(c: pd.DataFrame, key: str, services: Mapping[str, Service], std: Any
+                      ) -> tuple[dict[str, pd.Series], list[tuple[Service, float | None]]]:
+    """Covered persons per row key, per service and threshold (the per-class rule as one column);
+    and the (service, threshold or None) pairs they were computed for."""
+    cols: dict[str, pd.Series] = {}
+    done: list[tuple[Service, float | None]] = []
+    for s in services.values():
+        tt = c[s.tt_col].to_numpy(float)
+        pop = c[s.demand_col]
+        if s.has_class_rule:
+            thr = c["_cls"].map(lambda k, s=s: s.threshold_min_for_class(str(k))).to_numpy(float)
+            cols[s.column("covered")] = pop.where(covered(tt, thr), 0.0).groupby(c[key]).sum()
+            done.append((s, None))
+            continue
+        for t in s.indicator_thresholds_min(std):
+            cols[s.column("covered", t)] = pop.where(covered(tt, t), 0.0).groupby(c[key]).sum()
+            done.append((s, t))
+    return cols, done
 
-    cols: dict[str, pd.Series] = dict(agg)
-    e_ts = _thresholds(cfg.services.get("elderly"), std.elderly_circle_min)
-    tt_e = c["tt_elderly_s"].to_numpy(float)
-    for t in e_ts:
-        cols[f"elderly_covered_{tlabel(t)}min"] = covered_sum(tt_e <= t * 60, "pop_60plus")
-    meal_svc = cfg.services["meal"]
-    meal_thr = c["_cls"].map(lambda k: unit_threshold_min(meal_svc, str(k))).to_numpy(float)
-    cols["meal_covered_60plus"] = covered_sum(c["tt_meal_s"].to_numpy(float) <= meal_thr * 60, "pop_60plus")
-    c_ts = _thresholds(cfg.services.get("childcare"), std.childcare_circle_min)
-    tt_c = c["tt_childcare_s"].to_numpy(float)
-    for t in c_ts:
-        cols[f"childcare_covered_0to3_{tlabel(t)}min"] = covered_sum(tt_c <= t * 60, "pop_0to3")
-    h_ts: list[float] = []
-    if "tt_health_s" in c.columns and "health" in cfg.services:
-        h_ts = sorted(cfg.services["health"].thresholds_min)
-        for t in h_ts:
-            cols[f"health_covered_60plus_{tlabel(t)}min"] = covered_sum(
-                c["tt_health_s"].to_numpy(float) <= t * 60, "pop_60plus")
 
-    # 2SFCA, population-weighted per unit
-    fca = cell_access_scores(cells, facilities, cfg, fca_costs=fca_costs)
-    fca_cols = [k for k in fca.columns if k.startswith("fca_") and not k.startswith("fca_cost_basis")]
-    for k in fca_cols:
-        dem = c["pop_60plus"] if k.endswith("60plus") else c["pop_0to3"]
-        num = (fca[k] * dem).groupby(c[key]).sum()
-        den = dem.groupby(c[key]).sum()
-        cols[k] = num / den.where(den > 0)
-
-    t = base.join(pd.DataFrame(cols), on=key)
-    for k in [*pops, *[n for n in cols if "covered" in n]]:
-        t[k] = t[k].fillna(0.0)
-    for tt in e_ts:
-        lab = tlabel(tt)
-        cov = t[f"elderly_covered_{lab}min"]
-        t[f"elderly_share_{lab}min"] = cov / t["pop_60plus"].where(t["pop_60plus"] > 0)
-        t[f"elderly_uncovered_{lab}min"] = (t["pop_60plus"] - cov).clip(lower=0)
-    t["meal_threshold_min"] = t["unit_class"].map(lambda k: unit_threshold_min(meal_svc, str(k)))
-    t["meal_share_60plus"] = t["meal_covered_60plus"] / t["pop_60plus"].where(t["pop_60plus"] > 0)
-    t["meal_uncovered_60plus"] = (t["pop_60plus"] - t["meal_covered_60plus"]).clip(lower=0)
-    for tt in c_ts:
-        lab = tlabel(tt)
-        cov = t[f"childcare_covered_0to3_{lab}min"]
-        t[f"childcare_share_0to3_{lab}min"] = cov / t["pop_0to3"].where(t["pop_0to3"] > 0)
-        t[f"childcare_uncovered_0to3_{lab}min"] = (t["pop_0to3"] - cov).clip(lower=0)
-    for tt in h_ts:
-        lab = tlabel(tt)
-        t[f"health_share_60plus_{lab}min"] = (t[f"health_covered_60plus_{lab}min"]
-                                              / t["pop_60plus"].where(t["pop_60plus"] > 0))
-
-    # facilities
-    fac = facilities.copy()
-    asg = assign_facilities(facilities, units, communities if level == "community" else None)
-    fac[key] = asg[key].to_numpy()
-    fac = fac[fac[key] != ""]
-    ek = cfg.services["elderly"].kinds
-    ck = cfg.services["childcare"].kinds
-    ef = fac[fac["kind"].isin(ek)]
-    cf = fac[fac["kind"].isin(ck)]
+def _capacity_columns(t: pd.DataFrame, fac: pd.DataFrame, key: str, cfg: Config, mixed_as: str) -> None:
+    """Facility counts per service, beds, nursing beds, childcare slots (and the slots standard), and
+    elderly-service area, added to ``t`` in place (``t`` is this function's own new table)."""
+    std = cfg.standards
     g = t[key]
-    for name, kinds in (("elderly", ek), ("childcare", ck), ("meal", cfg.services["meal"].kinds),
-                        ("health", cfg.services["health"].kinds if "health" in cfg.services else ())):
-        t[f"n_{name}_facilities"] = g.map(fac[fac["kind"].isin(kinds)].groupby(key).size()).fillna(0).astype(int)
+    for s in cfg.services.values():
+        t[s.count_col] = g.map(fac[fac["kind"].isin(s.kinds)].groupby(key).size()).fillna(0).astype(int)
+    ef = fac[fac["kind"].isin(cfg.services["elderly"].kinds)]
+    cf = fac[fac["kind"].isin(cfg.services["childcare"].kinds)]
     t["beds"] = g.map(ef.groupby(key)["beds"].sum()).fillna(0.0)
     both = ef[ef["beds"].notna() & ef["nursing_beds"].notna()]
     t["nursing_beds"] = g.map(both.groupby(key)["nursing_beds"].sum()).fillna(0.0)
@@ -370,13 +313,51 @@ def _indicator_table(cells: gpd.GeoDataFrame, units: gpd.GeoDataFrame, facilitie
     ea = pd.DataFrame({key: ef[key].to_numpy(), "a": area.to_numpy(float), "f": field})
     t["elderly_area_m2"] = g.map(ea.groupby(key)["a"].sum()).fillna(0.0)
     t["n_elderly_area_unknown"] = g.map(ea[ea["f"] == ""].groupby(key).size()).fillna(0).astype(int)
-    used = ea[ea["f"] != ""].groupby(key)["f"].agg(lambda s: "+".join(sorted(set(s))))
+    used = ea[ea["f"] != ""].groupby(key)["f"].agg(lambda v: "+".join(sorted(set(v))))
     ef_field = g.map(used).astype(object)
     t["elderly_area_field"] = ef_field.where(ef_field.notna(), "")
     t["elderly_area_m2_per_resident"] = t["elderly_area_m2"] / t["pop_total"].where(t["pop_total"] > 0)
     t["elderly_area_standard_m2"] = std.elderly_land_m2_per_resident
-    for svc in _FCA:
-        t[f"fca_cost_basis_{svc}"] = fca[f"fca_cost_basis_{svc}"].iloc[0] if len(fca) else ""
+
+
+def _indicator_table(cells: gpd.GeoDataFrame, units: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
+                     cfg: Config, *, level: str, communities: gpd.GeoDataFrame | None,
+                     fca_costs: Any, mixed_as: str) -> gpd.GeoDataFrame:
+    key = "unit_code" if level == "unit" else "community_code"
+    base = _base_table(units, communities, level)
+    c = cells.copy()
+    c[key] = c[key].astype(str)
+    c["_cls"] = c["unit_code"].astype(str).map(
+        dict(zip(units["unit_code"].astype(str), units["unit_class"].astype(str), strict=True)))
+    pops = ["pop_total", "pop_60plus", "pop_0to3"]
+    cols: dict[str, pd.Series] = {p: c.groupby(key)[p].sum() for p in pops}
+    cov, done = _coverage_columns(c, key, cfg.services, cfg.standards)
+    cols.update(cov)
+
+    # 2SFCA, population-weighted per unit
+    fca = cell_access_scores(cells, facilities, cfg, fca_costs=fca_costs)
+    for s in _capacity_services(cfg):
+        dem = c[s.demand_col]
+        den = dem.groupby(c[key]).sum()
+        for gaussian in (False, True):
+            k = fca_column(s, gaussian=gaussian)
+            cols[k] = (fca[k] * dem).groupby(c[key]).sum() / den.where(den > 0)
+
+    t = base.join(pd.DataFrame(cols), on=key)
+    for k in [*pops, *cov]:
+        t[k] = t[k].fillna(0.0)
+    for s, minutes in done:
+        pop = t[s.demand_col]
+        cov_t = t[s.column("covered", minutes)]
+        if minutes is None:
+            t[s.threshold_col] = t["unit_class"].map(lambda k, s=s: s.threshold_min_for_class(str(k)))
+        t[s.column("share", minutes)] = cov_t / pop.where(pop > 0)
+        t[s.column("uncovered", minutes)] = (pop - cov_t).clip(lower=0)
+
+    fac = facilities[facilities[key] != ""]
+    _capacity_columns(t, fac, key, cfg, mixed_as)
+    for s in _capacity_services(cfg):
+        t[f"fca_cost_basis_{s.id}"] = fca[f"fca_cost_basis_{s.id}"].iloc[0] if len(fca) else ""
     return gpd.GeoDataFrame(t, geometry="geometry", crs=base.crs)
 
 
@@ -411,9 +392,8 @@ def unit_indicators(
     GeoDataFrame (polygon geometry, metric CRS). Columns: see :data:`DATA_DICTIONARY`
     (persons, shares 0..1, beds, slots, m², 2SFCA scores per 1000, ``n_failed_standards``).
     """
-    _validate(cells, units, facilities, communities, level)
-    from coverage.standards import check_standards  # standards imports this module
-
+    _validate(cells, units, facilities, communities, level, cfg.services)
+    facilities = placed_facilities(facilities, units, communities)
     kw: dict[str, Any] = {"fca_costs": fca_costs, "mixed_as": mixed_as}
     unit_t = _indicator_table(cells, units, facilities, cfg, level="unit", communities=communities, **kw)
     if level == "unit":
@@ -458,14 +438,13 @@ def indicators_and_standards(
     -------
     (unit_ind, community_ind or None, standards DataFrame)
     """
-    from coverage.standards import check_standards  # standards imports this module
-
-    _validate(cells, units, facilities, communities, "unit")
+    _validate(cells, units, facilities, communities, "unit", cfg.services)
+    facilities = placed_facilities(facilities, units, communities)
     kw: dict[str, Any] = {"fca_costs": fca_costs, "mixed_as": mixed_as}
     unit_t = _indicator_table(cells, units, facilities, cfg, level="unit", communities=communities, **kw)
     comm_t = None
     if communities is not None:
-        _validate(cells, units, facilities, communities, "community")
+        _validate(cells, units, facilities, communities, "community", cfg.services)
         comm_t = _indicator_table(cells, units, facilities, cfg, level="community", communities=communities, **kw)
     std = check_standards(unit_t, facilities, cfg, units=units, communities=communities, community_ind=comm_t,
                           mixed_as=mixed_as)
@@ -473,6 +452,20 @@ def indicators_and_standards(
     comm_ind = None if comm_t is None else _with_standard_counts(comm_t, std, level="community",
                                                                  key="community_code")
     return unit_ind, comm_ind, std
+
+
+def add_snap_columns(ind: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, key: str, cfg: Config) -> gpd.GeoDataFrame:
+    """A copy of ``ind`` with the population whose cell centre lies beyond the snap limit per mode
+    (``pop_beyond_snap_<mode>``) and the snapping rule itself (``snap_rule``)."""
+    ind = ind.copy()
+    for mode in ("walk", "delivery"):
+        col = f"snapped_{mode}"
+        if col in cells:
+            beyond = cells.loc[~cells[col].astype(bool)].groupby(key)["pop_total"].sum()
+            ind[f"pop_beyond_snap_{mode}"] = ind[key].map(beyond).fillna(0.0).round(1)
+    ind["snap_rule"] = (f"nearest edge; cells <= {cfg.snapping.cell_max_snap_m:g} m, facilities <= "
+                        f"{cfg.snapping.facility_max_snap_m:g} m; access leg at {cfg.walk.access_speed_mps:g} m/s")
+    return ind
 
 
 # --------------------------------------------------------------------------------------------
@@ -497,33 +490,7 @@ _TEMPLATE: list[tuple[str, str, str, str, str]] = [
     ("pop_total", "常住人口", "人", "residents (sum of cell pieces)", _SRC_CELLS),
     ("pop_60plus", "60岁及以上人口", "人", "residents aged 60+", _SRC_CELLS),
     ("pop_0to3", "0-3岁人口", "人", "children aged 0-3", _SRC_CELLS),
-    # elderly circle
-    ("elderly_covered_{E}min", "{E}分钟内老年人口", "人",
-     "persons 60+ whose walk to the nearest elderly service is <= {E} min", _SRC_CELLS),
-    ("elderly_share_{E}min", "{E}分钟养老服务覆盖率", "0-1",
-     "elderly_covered_{E}min / pop_60plus (empty when no elderly)", _SRC_CELLS),
-    ("elderly_uncovered_{E}min", "{E}分钟外老年人口", "人", "persons 60+ beyond {E} min on foot", _SRC_CELLS),
-    # meal
-    ("meal_threshold_min", "配餐半径", "min", "城区 15 / 郊区 30 (003 (九)14), per the unit's class", "config"),
-    ("meal_covered_60plus", "配餐半径内老年人口", "人", "persons 60+ within the unit's meal delivery time",
-     _SRC_CELLS),
-    ("meal_share_60plus", "助餐配送覆盖率", "0-1", "meal_covered_60plus / pop_60plus", _SRC_CELLS),
-    ("meal_uncovered_60plus", "配餐半径外老年人口", "人", "persons 60+ beyond the meal delivery time", _SRC_CELLS),
-    # childcare
-    ("childcare_covered_0to3_{C}min", "{C}分钟内0-3岁人口", "人",
-     "children 0-3 whose walk to the nearest childcare is <= {C} min", _SRC_CELLS),
-    ("childcare_share_0to3_{C}min", "{C}分钟托育服务覆盖率", "0-1",
-     "childcare_covered_0to3_{C}min / pop_0to3", _SRC_CELLS),
-    ("childcare_uncovered_0to3_{C}min", "{C}分钟外0-3岁人口", "人", "children 0-3 beyond {C} min", _SRC_CELLS),
-    ("health_covered_60plus_{H}min", "{H}分钟内可达卫生服务的老年人口", "人",
-     "persons 60+ within {H} min walk of community health", _SRC_CELLS),
-    ("health_share_60plus_{H}min", "{H}分钟卫生服务覆盖率(老年)", "0-1",
-     "health_covered_60plus_{H}min / pop_60plus", _SRC_CELLS),
     # facilities
-    ("n_elderly_facilities", "养老服务设施数", "个", "facilities of the elderly service kinds inside", _SRC_FAC),
-    ("n_childcare_facilities", "托育设施数", "个", "facilities of the childcare kinds inside", _SRC_FAC),
-    ("n_meal_facilities", "助餐设施数", "个", "meal points / central kitchens inside", _SRC_FAC),
-    ("n_health_facilities", "卫生服务设施数", "个", "community health facilities inside", _SRC_FAC),
     ("beds", "养老床位数", "张", "beds of elderly facilities inside (unknown counted as 0)", _SRC_FAC),
     ("nursing_beds", "护理型床位数", "张", "nursing-type beds (facilities with both counts known)", _SRC_FAC),
     ("nursing_bed_share", "护理型床位占比", "0-1", "nursing_beds / beds of facilities with both counts known",
@@ -545,17 +512,6 @@ _TEMPLATE: list[tuple[str, str, str, str, str]] = [
      "this tool"),
     ("elderly_area_m2_per_resident", "人均养老服务设施面积", "m²/人", "elderly_area_m2 / pop_total", _SRC_FAC),
     ("elderly_area_standard_m2", "人均用地标准", "m²/人", "0.1 m² per resident (config)", "000 task 2; 002 (二)"),
-    # 2SFCA
-    ("fca_beds_per_1000_60plus", "床位可达性(2SFCA)", "张/千名老人",
-     "2SFCA beds per 1000 persons 60+, binary catchment; population-weighted mean for units", "this tool"),
-    ("fca_beds_gauss_per_1000_60plus", "床位可达性(高斯2SFCA)", "张/千名老人",
-     "same with Gaussian distance decay (Dai 2010)", "this tool"),
-    ("fca_slots_per_1000_0to3", "托位可达性(2SFCA)", "个/千名幼儿",
-     "2SFCA childcare slots per 1000 children 0-3, binary catchment", "this tool"),
-    ("fca_slots_gauss_per_1000_0to3", "托位可达性(高斯2SFCA)", "个/千名幼儿",
-     "same with Gaussian distance decay", "this tool"),
-    ("fca_cost_basis_elderly", "床位可达性距离依据", "", "network (travel times) or straight-line", "this tool"),
-    ("fca_cost_basis_childcare", "托位可达性距离依据", "", "network (travel times) or straight-line", "this tool"),
     ("n_checked_standards", "可检查标准数", "项", "standards with a pass/fail result for this row",
      "coverage.standards"),
     ("n_failed_standards", "未达标标准数", "项", "standards failed (see standards.csv)", "coverage.standards"),
@@ -566,15 +522,57 @@ _TEMPLATE: list[tuple[str, str, str, str, str]] = [
     ("weight", "面积权重", "0-1", "area fraction of the cell in this unit", "population stage"),
     ("x", "中心X", "m", "cell centre, metric CRS", "population stage"),
     ("y", "中心Y", "m", "cell centre, metric CRS", "population stage"),
-    ("tt_{S}_s", "{S}最近设施时间", "s", "travel time to the nearest {S} facility (inf = unreachable)",
-     "travel-time stage"),
-    ("nearest_{S}_id", "{S}最近设施", "", "fac_id of the nearest {S} facility (\"\" = none)", "travel-time stage"),
-    ("covered_elderly_{E}min", "{E}分钟养老覆盖", "bool", "tt_elderly_s <= {E} * 60", "this tool"),
-    ("covered_childcare_{C}min", "{C}分钟托育覆盖", "bool", "tt_childcare_s <= {C} * 60", "this tool"),
-    ("covered_health_{H}min", "{H}分钟卫生覆盖", "bool", "tt_health_s <= {H} * 60", "this tool"),
-    ("covered_meal", "配餐半径覆盖", "bool", "tt_meal_s <= meal_threshold_min * 60", "this tool"),
 ]
-_SVC_ZH = {"elderly": "养老", "childcare": "托育", "meal": "助餐", "health": "卫生"}
+#: demand column -> (Chinese, English) name of the group, for the per-service dictionary rows
+_DEMAND_NAMES = {"pop_total": ("人口", "residents"), "pop_60plus": ("老年人口", "persons 60+"),
+                 "pop_0to3": ("0-3岁人口", "children 0-3")}
+
+
+def _service_rows(s: Service, std: Any) -> list[tuple[str, str, str, str, str]]:
+    """Dictionary rows of every column a service gives units and cells (from the registry)."""
+    dzh, den = _DEMAND_NAMES.get(s.demand_col, (s.demand_col, s.demand_col))
+    zh, en = s.label_zh, s.label_en
+    rows: list[tuple[str, str, str, str, str]] = []
+    mode = "on foot" if s.mode == "walk" else "by delivery"
+    if s.has_class_rule:
+        thr = s.threshold_label_zh or f"{zh}时限"
+        rule = " / ".join(f"{k} {v:g}" for k, v in s.class_thresholds_min.items())
+        rows += [
+            (s.threshold_col, thr, "min", f"{rule} min, per the unit's class", "config (service registry)"),
+            (s.column("covered"), f"{thr}内{dzh}", "人", f"{den} within the unit's {en} time {mode}", _SRC_CELLS),
+            (s.column("share"), f"{zh}覆盖率", "0-1", f"{s.column('covered')} / {s.demand_col}", _SRC_CELLS),
+            (s.column("uncovered"), f"{thr}外{dzh}", "人", f"{den} beyond the unit's {en} time", _SRC_CELLS),
+            (s.covered_flag(), f"{thr}覆盖", "bool", f"{s.tt_col} <= {s.threshold_col} * 60", "this tool"),
+        ]
+    for t in s.indicator_thresholds_min(std):
+        lab = tlabel(t)
+        rows += [
+            (s.column("covered", t), f"{lab}分钟{zh}覆盖{dzh}", "人",
+             f"{den} whose trip to the nearest {en} facility is <= {lab} min {mode}", _SRC_CELLS),
+            (s.column("share", t), f"{lab}分钟{zh}覆盖率", "0-1",
+             f"{s.column('covered', t)} / {s.demand_col} (empty when 0)", _SRC_CELLS),
+            (s.column("uncovered", t), f"{lab}分钟{zh}未覆盖{dzh}", "人", f"{den} beyond {lab} min", _SRC_CELLS),
+        ]
+    rows += [(s.covered_flag(t), f"{tlabel(t)}分钟{zh}覆盖", "bool", f"{s.tt_col} <= {tlabel(t)} * 60", "this tool")
+             for t in s.thresholds_min if not s.has_class_rule]
+    rows += [
+        (s.count_col, f"{zh}设施数", "个", f"facilities of the {en} kinds inside", _SRC_FAC),
+        (s.tt_col, f"{zh}最近设施时间", "s", f"travel time to the nearest {en} facility (inf = unreachable)",
+         "travel-time stage"),
+        (s.nearest_col, f"{zh}最近设施", "", f"fac_id of the nearest {en} facility (\"\" = none)",
+         "travel-time stage"),
+    ]
+    if s.capacity_col:
+        per = f"per 1000 {den}"
+        rows += [
+            (fca_column(s), f"{zh}容量可达性(2SFCA)", f"{s.capacity_short}/千人",
+             f"2SFCA {s.capacity_col} {per}, binary catchment; population-weighted mean for units", "this tool"),
+            (fca_column(s, gaussian=True), f"{zh}容量可达性(高斯2SFCA)", f"{s.capacity_short}/千人",
+             "same with Gaussian distance decay (Dai 2010)", "this tool"),
+            (f"fca_cost_basis_{s.id}", f"{zh}可达性距离依据", "", "network (travel times) or straight-line",
+             "this tool"),
+        ]
+    return rows
 
 
 #: rows for the columns of gaps.gpkg, facilities, standards.csv and the pipeline's snapping columns
@@ -609,30 +607,16 @@ _OUTPUT_ROWS: list[tuple[str, str, str, str, str]] = [
 
 def data_dictionary_frame(cfg: Config | None = None) -> pd.DataFrame:
     """The data dictionary as a DataFrame (``column``, ``label_zh``, ``unit``, ``description``,
-    ``source``), with threshold columns expanded for ``cfg``'s thresholds (defaults when None)."""
-    from coverage.config import DEFAULT_SERVICES, StandardsConfig
+    ``source``): the fixed rows, then every service's columns for ``cfg``'s registry and thresholds
+    (the built-in registry when None)."""
+    from coverage.config import StandardsConfig
+    from coverage.services import BUILTIN_SERVICES
 
-    services = cfg.services if cfg is not None else DEFAULT_SERVICES
+    services = cfg.services if cfg is not None else BUILTIN_SERVICES
     std = cfg.standards if cfg is not None else StandardsConfig()
-    expand = {
-        "{E}": _thresholds(services.get("elderly"), std.elderly_circle_min),
-        "{C}": _thresholds(services.get("childcare"), std.childcare_circle_min),
-        "{H}": sorted(services["health"].thresholds_min) if "health" in services else [],
-    }
-    rows: list[tuple[str, str, str, str, str]] = []
-    for col, zh, unit, desc, src in _TEMPLATE:
-        if "{S}" in col:
-            for s, szh in _SVC_ZH.items():
-                rows.append((col.replace("{S}", s), zh.replace("{S}", szh), unit, desc.replace("{S}", s), src))
-            continue
-        ph = next((p for p in expand if p in col), None)
-        if ph is None:
-            rows.append((col, zh, unit, desc, src))
-            continue
-        for t in expand[ph]:
-            lab = tlabel(t)
-            rows.append((col.replace(ph, lab), zh.replace(ph, lab), unit, desc.replace(ph, lab), src))
-    rows.append(("meal_threshold_min", "配餐半径", "min", "per cell: the unit's meal threshold", "config"))
+    rows = list(_TEMPLATE)
+    for s in services.values():
+        rows.extend(_service_rows(s, std))
     rows.extend(_OUTPUT_ROWS)
     df = pd.DataFrame(rows, columns=["column", "label_zh", "unit", "description", "source"])
     return df.drop_duplicates("column").reset_index(drop=True)

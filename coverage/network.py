@@ -895,3 +895,14 @@ def estimate_utm_crs(geom_wgs84: Any) -> str:
         return utm_crs_for(float(c.x), float(c.y))
     except ValueError:
         raise ValueError(f"estimate_utm_crs: centre ({c.x}, {c.y}) is not lon/lat in degrees") from None
+
+
+def road_frame(networks: dict[str, Network]) -> Any:
+    """Physical road lines (walk network, else the first) with ``highway``, in the metric CRS
+    (a GeoDataFrame)."""
+    import geopandas as gpd
+
+    net = networks.get("walk") or next(iter(networks.values()))
+    idx = net.physical_edges()
+    return gpd.GeoDataFrame({"highway": net.edge_attrs["highway"].to_numpy()[idx]},
+                            geometry=list(net.edge_geometry[idx]), crs=net.crs)

@@ -52,7 +52,8 @@ def tlabel(minutes: float) -> str:
 def covered(tt_s: Any, threshold_min: Any) -> np.ndarray:
     """THE covered rule: travel time (s) <= threshold (min) * 60, inclusive. ``inf`` (unreachable or
     not snapped) is never covered. Works element-wise on arrays (per-cell thresholds included)."""
-    return np.asarray(tt_s, dtype=float) <= np.asarray(threshold_min, dtype=float) * 60.0
+    with np.errstate(invalid="ignore"):
+        return np.asarray(tt_s, dtype=float) <= np.asarray(threshold_min, dtype=float) * 60.0
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,8 @@ class Service:
     #: map colour of the service (bands are shades of it), and the colour of its gap areas
     color: str = "#3182bd"
     gap_color: str = "#de2d26"
+    #: what the per-class threshold is called ("" = "<label_zh>时限"), e.g. 配餐半径
+    threshold_label_zh: str = ""
     #: StandardsConfig key holding the minutes of this service's coverage-circle standard ("" = none);
     #: those minutes are always among the indicator thresholds
     circle_min_key: str = ""
@@ -227,6 +230,7 @@ BUILTIN_SERVICES: dict[str, Service] = {s.id: s for s in [
                        "old_young_complex")),
     Service("meal", "助餐服务", "meals", ("meal_point", "central_kitchen"), "delivery", (15.0, 30.0),
             class_thresholds_min={"城区": 15.0, "郊区": 30.0}, demand_col="pop_60plus", demand_tag="60plus",
+            threshold_label_zh="配餐半径",
             color="#e6550d", gap_color="#a63603", standards=("meal_radius",)),
     Service("health", "卫生服务", "community health", ("health_center", "township_hospital", "hospital"),
             "walk", (15.0,), demand_col="pop_60plus", demand_tag="60plus", color="#c51b8a",

@@ -41,7 +41,8 @@ import numpy as np
 import pandas as pd
 
 from coverage.config import Config
-from coverage.indicators import STREET_INSTITUTION_KINDS, assign_facilities, tlabel
+from coverage.services import tlabel
+from coverage.study import assign_to_units
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,8 @@ STANDARDS: dict[str, Standard] = {s.id: s for s in [
 
 STANDARDS_COLUMNS = ["unit_code", "parent_code", "level", "standard_id", "title_zh", "passed", "value",
                      "required", "shortfall", "source"]
+#: kinds whose floor area counts for the 街道 institution standard (003 (六)4 社区养老机构)
+STREET_INSTITUTION_KINDS = ("elderly_institution", "embedded_nursing_home", "community_complex")
 COMMUNITY_FACILITY_KINDS = ("community_complex", "embedded_nursing_home", "daycare_center", "old_young_complex")
 
 
@@ -210,25 +213,26 @@ def check_standards(
         complex_childcare_share = std.complex_childcare_share
     region = region_code or cfg.region.name
     rows = _Rows()
-    fac = facilities.copy()
-    asg = assign_facilities(facilities, units, communities)
-    fac["unit_code"] = asg["unit_code"].to_numpy()
-    fac["community_code"] = asg["community_code"].to_numpy()
+    # facilities carry the unit/community they lie in (assigned once per run by the pipeline)
+    fac = (facilities if {"unit_code", "community_code"} <= set(facilities.columns)
+           else assign_to_units(facilities, units, communities))
     utype = dict(zip(units["unit_code"].astype(str), units["unit_type"].astype(str)))
     uarea = dict(zip(units["unit_code"].astype(str), units["area_type"].astype(str)))
 
     # --- coverage circles -------------------------------------------------------------------
+    el, ch, meal = cfg.services["elderly"], cfg.services["childcare"], cfg.services["meal"]
     e = tlabel(std.elderly_circle_min)
     c = tlabel(std.childcare_circle_min)
     for level, ind, key in (("unit", unit_ind, "unit_code"), ("community", community_ind, "community_code")):
         if ind is None:
             continue
-        _circle(rows, ind, level, key, "elderly_circle", "pop_60plus", f"elderly_covered_{e}min",
+        _circle(rows, ind, level, key, "elderly_circle", el.demand_col, el.column("covered", std.elderly_circle_min),
                 "elderly", f"{e} minutes", circle_required_share)
-        _circle(rows, ind, level, key, "childcare_circle", "pop_0to3", f"childcare_covered_0to3_{c}min",
-                "children 0-3", f"{c} minutes", circle_required_share)
-        _circle(rows, ind, level, key, "meal_radius", "pop_60plus", "meal_covered_60plus", "elderly",
-                lambda r: f"the {r['meal_threshold_min']:g}-minute meal radius", circle_required_share)
+        _circle(rows, ind, level, key, "childcare_circle", ch.demand_col,
+                ch.column("covered", std.childcare_circle_min), "children 0-3", f"{c} minutes",
+                circle_required_share)
+        _circle(rows, ind, level, key, "meal_radius", meal.demand_col, meal.column("covered"), "elderly",
+                lambda r: f"the {r[meal.threshold_col]:g}-minute meal radius", circle_required_share)
         # childcare slots per 1000 (new / old): per 居住区, so per unit and per urban 社区, never per 村
         for _, r in ind.iterrows():
             parent = str(r["unit_code"]) if level == "community" else ""

@@ -1,0 +1,242 @@
+"""Who reaches what: the travel-time engine applied to every service of the registry.
+
+Three stages, each re-runnable on its own:
+
+* :func:`snap_cells` snaps the unique cell centres ONCE per mode (a scenario with other facilities
+  re-uses it);
+* :func:`snap_facilities` snaps the facilities once per mode and states, per facility, whether it
+  is usable (``status``);
+* :func:`travel_times` runs one multi-source pass per service from its usable facilities to every
+  cell, on the service's network (its mode, at its own walking speed when the registry gives one)
+  with its access speed (:func:`coverage.services.access_speed_mps`).
+
+:func:`isochrone_layers` and :func:`fca_costs` apply the same per-service choices to isochrones and
+to the 2SFCA cost matrices. Direction is facility -> home everywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from coverage.config import Config
+from coverage.graph import Network
+from coverage.isochrones import check_isochrones, isochrone_polygons
+from coverage.services import Service, access_speed_mps, tlabel, walk_speed_mps
+from coverage.traveltime import Snap, coverage_matrix, nearest_facility_times, snap_points
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "CellSnaps",
+    "FacilitySnaps",
+    "ServiceTimes",
+    "TravelTimes",
+    "facility_snap_columns",
+    "fca_costs",
+    "isochrone_layers",
+    "service_network",
+    "snap_cells",
+    "snap_facilities",
+    "travel_times",
+]
+
+
+@dataclass(frozen=True)
+class CellSnaps:
+    """Unique cell centres snapped per mode. ``cell_ids`` sorted; ``piece_to_cell[i]`` = position in
+    ``cell_ids`` of cell piece ``i`` of the cells table."""
+
+    cell_ids: np.ndarray
+    piece_to_cell: np.ndarray
+    by_mode: dict[str, Snap]
+
+    def add_to_cells(self, cells: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        """A copy of ``cells`` with ``snap_dist_<mode>_m`` and ``snapped_<mode>`` per mode."""
+        cols: dict[str, np.ndarray] = {}
+        for mode, cs in self.by_mode.items():
+            cols[f"snap_dist_{mode}_m"] = np.round(cs.dist_m[self.piece_to_cell], 2)
+            cols[f"snapped_{mode}"] = cs.snapped[self.piece_to_cell]
+        return cells.assign(**cols)
+
+
+@dataclass(frozen=True)
+class FacilitySnaps:
+    """Facilities snapped per mode (aligned with the facilities table rows)."""
+
+    by_mode: dict[str, Snap]
+    #: "ok" or why a facility is not usable on a mode one of its services is routed on
+    status: np.ndarray
+
+
+@dataclass(frozen=True)
+class ServiceTimes:
+    """Travel time (s, inf = unreachable / not snapped) to the nearest facility of one service and its
+    fac_id ("" = none), per unique cell (aligned with :attr:`CellSnaps.cell_ids`)."""
+
+    time_s: np.ndarray
+    nearest_id: np.ndarray
+    n_facilities: int
+
+
+@dataclass(frozen=True)
+class TravelTimes:
+    by_service: dict[str, ServiceTimes]
+
+    def add_to_cells(self, cells: gpd.GeoDataFrame, snaps: CellSnaps, services: Mapping[str, Service]
+                     ) -> gpd.GeoDataFrame:
+        """A copy of ``cells`` with ``tt_<id>_s`` and ``nearest_<id>_id`` of every service."""
+        cols: dict[str, np.ndarray] = {}
+        for sid, st in self.by_service.items():
+            s = services[sid]
+            cols[s.tt_col] = st.time_s[snaps.piece_to_cell]
+            cols[s.nearest_col] = np.asarray(st.nearest_id, dtype=object)[snaps.piece_to_cell]
+        return cells.assign(**cols)
+
+
+def service_network(service: Service, networks: Mapping[str, Network], cfg: Config) -> Network:
+    """The network ``service`` is routed on: its mode's, with edge times at the service's own walking
+    speed when it differs from the walk profile's (walking edges have one speed: length / speed)."""
+    net = networks[service.mode]
+    speed = walk_speed_mps(service, cfg.walk)
+    if speed is None or speed == cfg.walk.speed_mps:
+        return net
+    return dataclasses.replace(net, edge_time_s=net.edge_length_m / speed)
+
+
+def _usable(service: Service, facilities: pd.DataFrame, fsnaps: FacilitySnaps) -> np.ndarray:
+    """Facilities of the service's kinds that snapped on its mode's network."""
+    return facilities["kind"].isin(service.kinds).to_numpy() & fsnaps.by_mode[service.mode].snapped
+
+
+def snap_cells(cfg: Config, networks: Mapping[str, Network], cells: pd.DataFrame) -> CellSnaps:
+    """Snap every unique cell centre once per mode (``snapping.cell_max_snap_m``)."""
+    cell_ids, first = np.unique(cells["cell_id"].to_numpy(), return_index=True)
+    xy = cells[["x", "y"]].to_numpy()[first]
+    by_mode = {mode: snap_points(net, xy, max_snap_m=cfg.snapping.cell_max_snap_m)
+               for mode, net in networks.items()}
+    for mode, cs in by_mode.items():
+        log.info("Snapped on %s: %d/%d cells within the limit", mode, int(cs.snapped.sum()), len(cs.snapped))
+    return CellSnaps(cell_ids=cell_ids, piece_to_cell=np.searchsorted(cell_ids, cells["cell_id"].to_numpy()),
+                     by_mode=by_mode)
+
+
+def snap_facilities(cfg: Config, networks: Mapping[str, Network], facilities: gpd.GeoDataFrame
+                    ) -> FacilitySnaps:
+    """Snap every facility once per mode (``snapping.facility_max_snap_m``); a facility beyond the
+    limit on a mode one of its services uses gets a status saying so."""
+    xy = np.column_stack([facilities.geometry.x.to_numpy(), facilities.geometry.y.to_numpy()])
+    status = np.full(len(facilities), "ok", dtype=object)
+    by_mode: dict[str, Snap] = {}
+    limit = cfg.snapping.facility_max_snap_m
+    for mode, net in networks.items():
+        fs = snap_points(net, xy, max_snap_m=limit)
+        by_mode[mode] = fs
+        kinds_on_mode = {k for s in cfg.services.values() if s.mode == mode for k in s.kinds}
+        for i in np.flatnonzero(~fs.snapped & facilities["kind"].isin(kinds_on_mode).to_numpy()):
+            status[i] = (f"not snapped on {mode} network: {fs.dist_m[i]:.0f} m from the nearest road "
+                         f"> {limit:g} m (snapping.facility_max_snap_m)")
+        log.info("Snapped on %s: %d/%d facilities within the limit", mode, int(fs.snapped.sum()),
+                 len(fs.snapped))
+    return FacilitySnaps(by_mode=by_mode, status=status)
+
+
+def facility_snap_columns(facilities: gpd.GeoDataFrame, fsnaps: FacilitySnaps) -> gpd.GeoDataFrame:
+    """A copy of ``facilities`` with ``snap_edge_<mode>``, ``snap_frac_<mode>``, ``snap_dist_<mode>_m``
+    and ``status`` (the columns of facilities.csv)."""
+    cols: dict[str, np.ndarray] = {}
+    for mode, fs in fsnaps.by_mode.items():
+        cols[f"snap_edge_{mode}"] = np.where(fs.snapped, fs.edge, -1)
+        cols[f"snap_frac_{mode}"] = np.round(fs.frac, 6)
+        cols[f"snap_dist_{mode}_m"] = np.round(fs.dist_m, 2)
+    cols["status"] = fsnaps.status
+    return facilities.assign(**cols)
+
+
+def travel_times(cfg: Config, networks: Mapping[str, Network], csnaps: CellSnaps,
+                 facilities: gpd.GeoDataFrame, fsnaps: FacilitySnaps) -> TravelTimes:
+    """One multi-source pass per service from its usable facilities to every unique cell."""
+    out: dict[str, ServiceTimes] = {}
+    n_cells = len(csnaps.cell_ids)
+    ids_all = facilities["fac_id"].to_numpy()
+    for sid, s in cfg.services.items():
+        mask = _usable(s, facilities, fsnaps)
+        ids = ids_all[mask]
+        if mask.any():
+            res = nearest_facility_times(service_network(s, networks, cfg), fsnaps.by_mode[s.mode].take(mask),
+                                         csnaps.by_mode[s.mode],
+                                         access_speed_mps=access_speed_mps(s, cfg.walk, cfg.delivery))
+            tt = res.target_time_s
+            src = res.target_source
+            nid = np.where(src >= 0, ids[np.clip(src, 0, None)], "")
+        else:
+            tt = np.full(n_cells, np.inf)
+            nid = np.full(n_cells, "", dtype=object)
+        finite = np.isfinite(tt)
+        log.info("Service %s (%s): %d facilities; median time to nearest %.1f min", sid, s.mode,
+                 int(mask.sum()), float(np.median(tt[finite]) / 60) if finite.any() else float("nan"))
+        out[sid] = ServiceTimes(time_s=tt, nearest_id=np.asarray(nid, dtype=object), n_facilities=int(mask.sum()))
+    return TravelTimes(by_service=out)
+
+
+def isochrone_layers(cfg: Config, networks: Mapping[str, Network], facilities: gpd.GeoDataFrame,
+                     fsnaps: FacilitySnaps, *, qa_facilities: int = 3, qa_sample_m: float = 20.0
+                     ) -> tuple[dict[str, gpd.GeoDataFrame], pd.DataFrame]:
+    """Per-facility and dissolved isochrones per service and threshold
+    (:meth:`Service.isochrone_thresholds_min`), as layers ``<id>_<T>min_facility`` / ``_dissolved``,
+    plus the built-in QA on ``qa_facilities`` facilities per service (every reachable road point,
+    sampled every ``qa_sample_m``, inside its polygon; no polygon part farther than the frontage +
+    ``qa_sample_m`` from a reached road sample). tests/test_isochrones.py runs the same QA at 10 m."""
+    layers: dict[str, gpd.GeoDataFrame] = {}
+    qa: list[pd.DataFrame] = []
+    for sid, s in cfg.services.items():
+        mask = _usable(s, facilities, fsnaps)
+        if not mask.any():
+            continue
+        net = service_network(s, networks, cfg)
+        sources = fsnaps.by_mode[s.mode].take(mask)
+        ids = list(facilities["fac_id"].to_numpy()[mask])
+        access = access_speed_mps(s, cfg.walk, cfg.delivery)
+        thresholds = s.isochrone_thresholds_min()
+        per_fac, dissolved = isochrone_polygons(
+            net, sources, source_ids=ids, thresholds_s=[t * 60.0 for t in thresholds], access_speed_mps=access,
+            frontage_m=cfg.isochrones.frontage_m, service=sid)
+        for t in thresholds:
+            tag = f"{sid}_{tlabel(t)}min"
+            layers[f"{tag}_facility"] = per_fac[np.isclose(per_fac["threshold_min"], t)].reset_index(drop=True)
+            layers[f"{tag}_dissolved"] = dissolved[np.isclose(dissolved["threshold_min"], t)].reset_index(drop=True)
+        q = check_isochrones(net, sources, per_fac, source_ids=ids, access_speed_mps=access,
+                             frontage_m=cfg.isochrones.frontage_m, max_facilities=qa_facilities,
+                             sample_m=qa_sample_m)
+        qa.append(q.assign(service=sid))
+    return layers, (pd.concat(qa, ignore_index=True) if qa else pd.DataFrame({"ok": []}))
+
+
+def fca_costs(cfg: Config, networks: Mapping[str, Network], facilities: gpd.GeoDataFrame,
+              csnaps: CellSnaps, fsnaps: FacilitySnaps) -> dict[str, tuple[list[str], sp.csr_matrix]]:
+    """Network site x cell-piece travel-time matrices within the 2SFCA catchment, for every service
+    with a capacity column (beds, childcare slots).
+
+    The matrix is computed once per unique cell centre and its columns repeated for each piece of a
+    cell split between units.
+    """
+    catch_s = cfg.standards.fca_catchment_min * 60.0
+    out: dict[str, tuple[list[str], sp.csr_matrix]] = {}
+    for sid, s in cfg.services.items():
+        if not s.capacity_col:
+            continue
+        mask = _usable(s, facilities, fsnaps)
+        if not mask.any():
+            continue
+        m = coverage_matrix(service_network(s, networks, cfg), fsnaps.by_mode[s.mode].take(mask),
+                            csnaps.by_mode[s.mode], access_speed_mps=access_speed_mps(s, cfg.walk, cfg.delivery),
+                            limit_s=catch_s)
+        out[sid] = (list(facilities["fac_id"].to_numpy()[mask]), m.tocsc()[:, csnaps.piece_to_cell].tocsr())
+    return out
