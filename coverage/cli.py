@@ -22,14 +22,13 @@ def _config_path(args: argparse.Namespace) -> Path:
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    """Exception types that mean "bad input", reported without a traceback."""
-    from coverage.config import ConfigError
+    """Exception types that mean "bad input" (or a failed stage), reported without a traceback: the
+    package's one error root, OS errors, and the I/O errors of the raster and vector readers."""
+    from coverage.errors import CoverageError
 
-    errors: list[type[BaseException]] = [ConfigError, OSError]
-    for mod, name in (("coverage.layers", "LayerError"), ("coverage.population", "PopulationError"),
-                      ("coverage.network", "NetworkInputError"), ("coverage.pipeline", "PipelineError"),
-                      ("coverage.maps", "MapsError"), ("rasterio.errors", "RasterioError"),
-                      ("pyogrio.errors", "DataSourceError"), ("pyogrio.errors", "DataLayerError")):
+    errors: list[type[BaseException]] = [CoverageError, OSError]
+    for mod, name in (("rasterio.errors", "RasterioError"), ("pyogrio.errors", "DataSourceError"),
+                      ("pyogrio.errors", "DataLayerError")):
         try:
             errors.append(getattr(__import__(mod, fromlist=[name]), name))
         except (ImportError, AttributeError):

@@ -164,61 +164,30 @@ def _facilities_with_area(fac: pd.DataFrame, kinds: tuple[str, ...], min_m2: flo
     return False, best
 
 
-def check_standards(
-    unit_ind: pd.DataFrame,
-    facilities: gpd.GeoDataFrame,
-    cfg: Config,
-    *,
-    units: gpd.GeoDataFrame,
-    communities: gpd.GeoDataFrame | None = None,
-    community_ind: pd.DataFrame | None = None,
-    mixed_as: Literal["old", "new"] = "old",
-    circle_required_share: float | None = None,
-    old_young_complex_min: int | None = None,
-    complex_childcare_share: float | None = None,
-    region_code: str | None = None,
-) -> pd.DataFrame:
-    """Check every standard the data allow.
+@dataclass(frozen=True)
+class _Ctx:
+    """What every group of checks reads, and the rows they add to."""
 
-    Parameters
-    ----------
-    unit_ind
-        ``unit_indicators(..., level="unit")`` output (without the standards columns is fine).
-    facilities, units, communities
-        Tables of docs/ARCHITECTURE.md in the metric CRS.
-    community_ind
-        ``unit_indicators(..., level="community")``; when given, the coverage circles and childcare
-        slots are also checked per 社区/村.
-    mixed_as
-        Which of the old/new standards a ``mixed`` 街道 must meet (default the old, lower one).
-    circle_required_share
-        Share of the target population that must be within the circle (default
-        ``cfg.standards.circle_required_share``, 1.0 = everyone).
-    old_young_complex_min, complex_childcare_share
-        Region-level requirements (default ``cfg.standards``: 2 and 50 % for districts outside the
-        central city, 003 (九)13; the central city uses 5 and 80 %).
-    region_code
-        Code of the region-level rows (default ``cfg.region.name``).
+    rows: _Rows
+    fac: pd.DataFrame  # facilities with unit_code / community_code
+    cfg: Config
+    std: Any  # StandardsConfig
+    region: str
+    utype: dict[str, str]  # unit_code -> 街道 / 镇 / 乡
+    uarea: dict[str, str]  # unit_code -> old / new / mixed
+    mixed_as: str
+    circle_required_share: float
+    old_young_complex_min: int
+    complex_childcare_share: float
 
-    Returns
-    -------
-    DataFrame with :data:`STANDARDS_COLUMNS`; ``passed`` is a nullable boolean.
-    """
-    std = cfg.standards
-    if circle_required_share is None:
-        circle_required_share = std.circle_required_share
-    if old_young_complex_min is None:
-        old_young_complex_min = std.old_young_complex_min
-    if complex_childcare_share is None:
-        complex_childcare_share = std.complex_childcare_share
-    region = region_code or cfg.region.name
-    rows = _Rows()
-    # facilities carry the unit/community they lie in (assigned once per run by the pipeline)
-    fac = (facilities if {"unit_code", "community_code"} <= set(facilities.columns)
-           else assign_to_units(facilities, units, communities))
-    utype = dict(zip(units["unit_code"].astype(str), units["unit_type"].astype(str)))
-    uarea = dict(zip(units["unit_code"].astype(str), units["area_type"].astype(str)))
 
+def _coverage_rows(ctx: _Ctx, unit_ind: pd.DataFrame, community_ind: pd.DataFrame | None) -> None:
+    """Coverage circles (elderly, childcare, meal radius) and childcare slots per 1000, per unit and community."""
+    rows = ctx.rows
+    std = ctx.std
+    utype = ctx.utype
+    cfg = ctx.cfg
+    circle_required_share = ctx.circle_required_share
     # --- coverage circles -------------------------------------------------------------------
     el, ch, meal = cfg.services["elderly"], cfg.services["childcare"], cfg.services["meal"]
     e = tlabel(std.elderly_circle_min)
@@ -255,6 +224,15 @@ def check_standards(
                      "" if short <= 0 else f"short {_n(short)} childcare slots "
                      f"({r['slots_standard_basis']} area standard {r['slots_standard_per_1000']:g} per 1000)", parent)
 
+
+def _unit_rows(ctx: _Ctx, unit_ind: pd.DataFrame) -> None:
+    """Per 街道/乡镇: elderly land, street institution and complex or rural network, nursing beds, beds."""
+    rows = ctx.rows
+    fac = ctx.fac
+    std = ctx.std
+    utype = ctx.utype
+    uarea = ctx.uarea
+    mixed_as = ctx.mixed_as
     for _, r in unit_ind.iterrows():
         code = str(r["unit_code"])
         ufac = fac[fac["unit_code"] == code]
@@ -313,6 +291,13 @@ def check_standards(
         rows.add(code, "unit", "beds_per_1000_elderly", pd.NA, r["beds_per_1000_60plus"], None,
                  f"{_n(beds)} beds for {_n(r['pop_60plus'])} persons 60+ (reported, no standard)")
 
+
+def _colocation_rows(ctx: _Ctx, unit_ind: pd.DataFrame) -> None:
+    """Community elderly facilities next to a community health facility, per unit."""
+    rows = ctx.rows
+    fac = ctx.fac
+    std = ctx.std
+    cfg = ctx.cfg
     # --- colocation -------------------------------------------------------------------------------
     hk = cfg.services["health"].kinds if "health" in cfg.services else ()
     health = fac[fac["kind"].isin(hk)]
@@ -333,6 +318,14 @@ def check_standards(
                  "" if len(far) == 0 else f"{len(far)} of {len(uc)} community elderly facilities are more "
                  f"than {std.colocation_max_m:g} m from a community health facility")
 
+
+def _community_rows(ctx: _Ctx, unit_ind: pd.DataFrame, communities: gpd.GeoDataFrame | None) -> None:
+    """Day-care centre per urban 社区 and the day-care coverage per 街道 and region."""
+    rows = ctx.rows
+    fac = ctx.fac
+    std = ctx.std
+    utype = ctx.utype
+    region = ctx.region
     # --- communities: daycare ----------------------------------------------------------------------
     day = fac[fac["kind"] == "daycare_center"]
     if communities is None:
@@ -364,6 +357,15 @@ def check_standards(
                      "" if sh >= req - 1e-12 else f"{need} more communities need a day-care centre "
                      f"({int(hd.sum())} of {len(hd)} have one)")
 
+
+def _region_rows(ctx: _Ctx, unit_ind: pd.DataFrame) -> None:
+    """Region-level standards (slots target, beds, nursing share, old-young and complex childcare)."""
+    rows = ctx.rows
+    fac = ctx.fac
+    std = ctx.std
+    region = ctx.region
+    old_young_complex_min = ctx.old_young_complex_min
+    complex_childcare_share = ctx.complex_childcare_share
     # --- region level ---------------------------------------------------------------------------
     pop = float(unit_ind["pop_total"].sum())
     slots = float(unit_ind["childcare_slots"].sum())
@@ -402,7 +404,70 @@ def check_standards(
     else:
         rows.add(region, "region", "complex_childcare", pd.NA, None, complex_childcare_share,
                  "no community complexes")
-    out = rows.frame()
+
+
+def check_standards(
+    unit_ind: pd.DataFrame,
+    facilities: gpd.GeoDataFrame,
+    cfg: Config,
+    *,
+    units: gpd.GeoDataFrame,
+    communities: gpd.GeoDataFrame | None = None,
+    community_ind: pd.DataFrame | None = None,
+    mixed_as: Literal["old", "new"] = "old",
+    circle_required_share: float | None = None,
+    old_young_complex_min: int | None = None,
+    complex_childcare_share: float | None = None,
+    region_code: str | None = None,
+) -> pd.DataFrame:
+    """Check every standard the data allow.
+
+    Parameters
+    ----------
+    unit_ind
+        ``unit_indicators(..., level="unit")`` output (without the standards columns is fine).
+    facilities, units, communities
+        Tables of docs/ARCHITECTURE.md in the metric CRS.
+    community_ind
+        ``unit_indicators(..., level="community")``; when given, the coverage circles and childcare
+        slots are also checked per 社区/村.
+    mixed_as
+        Which of the old/new standards a ``mixed`` 街道 must meet (default the old, lower one).
+    circle_required_share
+        Share of the target population that must be within the circle (default
+        ``cfg.standards.circle_required_share``, 1.0 = everyone).
+    old_young_complex_min, complex_childcare_share
+        Region-level requirements (default ``cfg.standards``: 2 and 50 % for districts outside the
+        central city, 003 (九)13; the central city uses 5 and 80 %).
+    region_code
+        Code of the region-level rows (default ``cfg.region.name``).
+
+    Returns
+    -------
+    DataFrame with :data:`STANDARDS_COLUMNS`; ``passed`` is a nullable boolean.
+    """
+    std = cfg.standards
+    if circle_required_share is None:
+        circle_required_share = std.circle_required_share
+    if old_young_complex_min is None:
+        old_young_complex_min = std.old_young_complex_min
+    if complex_childcare_share is None:
+        complex_childcare_share = std.complex_childcare_share
+    # facilities carry the unit/community they lie in (assigned once per run by the pipeline)
+    fac = (facilities if {"unit_code", "community_code"} <= set(facilities.columns)
+           else assign_to_units(facilities, units, communities))
+    codes = units["unit_code"].astype(str)
+    ctx = _Ctx(rows=_Rows(), fac=fac, cfg=cfg, std=std, region=region_code or cfg.region.name,
+               utype=dict(zip(codes, units["unit_type"].astype(str), strict=True)),
+               uarea=dict(zip(codes, units["area_type"].astype(str), strict=True)), mixed_as=mixed_as,
+               circle_required_share=circle_required_share, old_young_complex_min=old_young_complex_min,
+               complex_childcare_share=complex_childcare_share)
+    _coverage_rows(ctx, unit_ind, community_ind)
+    _unit_rows(ctx, unit_ind)
+    _colocation_rows(ctx, unit_ind)
+    _community_rows(ctx, unit_ind, communities)
+    _region_rows(ctx, unit_ind)
+    out = ctx.rows.frame()
     log.info("Checked %d standard rows: %d passed, %d failed, %d not checkable", len(out),
              int((out["passed"] == True).sum()), int((out["passed"] == False).sum()),
              int(out["passed"].isna().sum()))

@@ -33,7 +33,7 @@ def _read(folder: Path, name: str) -> pd.DataFrame:
         return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     if name.endswith(".gpkg"):
         g = gpd.read_file(path, layer="gaps")
-        return pd.DataFrame(g.drop(columns="geometry")).astype(str)
+        return pd.DataFrame(g.drop(columns="geometry"))
     g = gpd.read_parquet(path)
     df = pd.DataFrame(g.drop(columns="geometry"))
     df["geometry_wkb"] = g.geometry.to_wkb(hex=True)
@@ -49,7 +49,10 @@ def _equal(a: pd.Series, b: pd.Series) -> bool:
     if a.dtype.kind in "fc" and b.dtype.kind in "fc":
         av, bv = a.to_numpy(float), b.to_numpy(float)
         return bool(np.array_equal(av, bv, equal_nan=True))
-    return bool((a.astype(str).to_numpy() == b.astype(str).to_numpy()).all())
+    def text(x: pd.Series) -> np.ndarray:  # missing -> one marker (pandas 3 keeps NaN through astype(str))
+        return np.array(["<NA>" if pd.isna(v) else str(v) for v in x.to_numpy(dtype=object)], dtype=object)
+
+    return bool((text(a) == text(b)).all())
 
 
 def compare(before: Path, after: Path) -> bool:
