@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from coverage.config import ConfigError, load_config, unit_threshold_min
+from coverage.config import ConfigError, load_config
+from coverage.errors import CoverageError, InputError
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "layers" / "demo" / "coverage.toml"
@@ -39,7 +40,7 @@ def test_demo_config_loads_with_paths_resolved() -> None:
     assert cfg.facilities[1].coords == "gcj02"
     assert cfg.services["elderly"].thresholds_min == (5.0, 10.0, 15.0)
     meal = cfg.services["meal"]
-    assert (unit_threshold_min(meal, "城区"), unit_threshold_min(meal, "郊区")) == (15.0, 30.0)
+    assert (meal.threshold_min_for_class("城区"), meal.threshold_min_for_class("郊区")) == (15.0, 30.0)
 
 
 def test_minimal_config_gets_documented_defaults(tmp_path: Path) -> None:
@@ -89,8 +90,9 @@ def test_unknown_section_service_and_kind(tmp_path: Path) -> None:
         load_config(p)
     msg = str(err.value)
     assert "servces: unknown section" in msg
-    assert "services.dentist: unknown service (allowed: elderly, childcare, meal, health)" in msg
-    assert "services.meal.kinds = 'pizza': expected canonical kinds" in msg
+    # a new service must say what it is (an unknown id is an addition to the registry)
+    assert "services.dentist.label_zh: missing (required)" in msg
+    assert "services.meal.kinds = 'pizza': expected one of the canonical kinds" in msg
 
 
 def test_missing_required_and_bad_literal(tmp_path: Path) -> None:
@@ -132,3 +134,81 @@ def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
     p = write(tmp_path, "[region\nname=")
     with pytest.raises(ConfigError, match="not valid UTF-8 TOML"):
         load_config(p)
+
+
+# ---------------------------------------------------------------------------------------------
+# The service registry: region configs override built-in entries and add new ones
+# ---------------------------------------------------------------------------------------------
+
+
+def test_config_errors_are_input_errors_of_the_one_root(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as err:
+        load_config(write(tmp_path, MINIMAL + "[walk]\nspeed_mps = 9.0\n"))
+    assert isinstance(err.value, CoverageError) and isinstance(err.value, ValueError)
+
+
+def test_service_override_keeps_the_other_fields(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, MINIMAL + "[services.childcare]\nspeed_mps = 1.2\n"
+                                                "[services.meal]\nclass_thresholds_min = {\"城区\" = 10, \"郊区\" = 20}\n"))
+    ch = cfg.services["childcare"]
+    assert ch.speed_mps == 1.2 and ch.kinds == ("childcare", "kindergarten", "old_young_complex")
+    assert ch.demand_col == "pop_0to3"
+    assert cfg.services["meal"].threshold_min_for_class("郊区") == 20.0
+    assert cfg.services["elderly"].speed_mps is None  # the mode's speed
+
+
+def test_new_service_and_kind_from_the_config(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, MINIMAL + """
+[kinds.pharmacy]
+label_zh = "药店"
+color = "#00aa88"
+[services.pharmacy]
+label_zh = "药店服务"
+label_en = "pharmacy"
+kinds = ["pharmacy", "health_center"]
+thresholds_min = [10]
+demand_col = "pop_60plus"
+[[facilities]]
+name = "p"
+path = "p.csv"
+default_kind = "pharmacy"
+"""))
+    assert cfg.kinds["pharmacy"].label_zh == "药店"
+    s = cfg.services["pharmacy"]
+    assert (s.mode, s.thresholds_min, s.column("share", 10)) == ("walk", (10.0,), "pharmacy_share_60plus_10min")
+    assert list(cfg.services)[:4] == ["elderly", "childcare", "meal", "health"]
+
+
+def test_bad_service_entries_are_all_reported(tmp_path: Path) -> None:
+    p = write(tmp_path, MINIMAL + """
+[services.meal]
+urban_threshold_min = 15
+[services.dental]
+label_zh = "口腔"
+kinds = ["dentist"]
+mode = "delivery"
+speed_mps = 1.2
+demand_col = "pop_80plus"
+""")
+    with pytest.raises(ConfigError) as err:
+        load_config(p)
+    msg = str(err.value)
+    assert "services.meal.urban_threshold_min: renamed; write class_thresholds_min" in msg
+    assert "services.dental.label_en: missing (required)" in msg
+    p = write(tmp_path, MINIMAL + """
+[services.dental]
+label_zh = "口腔"
+label_en = "dental"
+kinds = ["dentist"]
+mode = "delivery"
+speed_mps = 1.2
+demand_col = "pop_80plus"
+class_thresholds_min = {"城市" = 10}
+""")
+    with pytest.raises(ConfigError) as err:
+        load_config(p)
+    msg = str(err.value)
+    assert "services.dental.kinds = 'dentist': expected one of the canonical kinds" in msg
+    assert "services.dental.speed_mps = 1.2: expected no value: delivery speeds are per road class" in msg
+    assert "services.dental.demand_col = 'pop_80plus'" in msg
+    assert "services.dental.class_thresholds_min.城市" in msg

@@ -14,13 +14,13 @@ from hypothesis import strategies as st
 from shapely.geometry import Point, box
 
 from coverage.config import (
-    DEFAULT_SERVICES,
     Config,
     NetworkConfig,
     PopulationConfig,
     RegionConfig,
     UnitsConfig,
 )
+from coverage.services import BUILTIN_SERVICES
 from coverage.indicators import add_covered_flags, data_dictionary_frame, slots_per_1000, unit_indicators
 
 CRS = "EPSG:32649"
@@ -31,7 +31,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 def make_cfg() -> Config:
     return Config(path=Path("coverage.toml"), region=RegionConfig(name="t"), units=UnitsConfig(path=Path("u")),
                   network=NetworkConfig(), population=PopulationConfig(total=Path("p")), facilities=(),
-                  services=dict(DEFAULT_SERVICES))
+                  services=dict(BUILTIN_SERVICES))
 
 
 # (row, col, pop_total, pop_60plus, pop_0to3, tt_elderly_s, tt_childcare_s, tt_meal_s, tt_health_s)
@@ -164,14 +164,14 @@ def test_community_level(region: dict) -> None:
 
 
 def test_covered_flags(region: dict) -> None:
-    out = add_covered_flags(region["cells"], region["units"], DEFAULT_SERVICES)
+    out = add_covered_flags(region["cells"], region["units"], BUILTIN_SERVICES)
     assert out["covered_elderly_15min"].tolist()[:4] == [True, True, False, False]
     assert out["covered_meal"].tolist()[8:] == [True, False, False, True]
     assert out["meal_threshold_min"].tolist()[::4] == [15, 15, 30]
     assert "covered_meal" not in region["cells"].columns  # input not mutated
     bad = region["cells"].drop(columns=["tt_meal_s"]).assign(unit_code="Z")
     with pytest.raises(ValueError, match=r"tt_meal_s missing.*unit_code \['Z'\] not in the units table"):
-        add_covered_flags(bad, region["units"], DEFAULT_SERVICES)
+        add_covered_flags(bad, region["units"], BUILTIN_SERVICES)
 
 
 def test_input_problems_raised_once(region: dict) -> None:
@@ -183,7 +183,7 @@ def test_input_problems_raised_once(region: dict) -> None:
 def test_data_dictionary_covers_every_column(ind: pd.DataFrame, region: dict) -> None:
     dd = data_dictionary_frame(region["cfg"])
     cols = set(ind.reset_index().columns) | set(
-        add_covered_flags(region["cells"], region["units"], DEFAULT_SERVICES).columns)
+        add_covered_flags(region["cells"], region["units"], BUILTIN_SERVICES).columns)
     missing = cols - set(dd["column"])
     assert not missing
     assert list(dd.columns) == ["column", "label_zh", "unit", "description", "source"]
@@ -247,7 +247,7 @@ def test_chengdu_table2_slots_per_1000_reproduced_through_unit_indicators() -> N
     pop = np.array([float(r["pop_2025_10k"]) * 1e4 for r in rows])
     cells = gpd.GeoDataFrame({"cell_id": np.arange(n), "row": 0, "col": np.arange(n), "unit_code": units["unit_code"],
                               "community_code": "", "pop_total": pop, "pop_60plus": 0.0, "pop_0to3": 0.0,
-                              "tt_elderly_s": INF, "tt_childcare_s": INF, "tt_meal_s": INF,
+                              "tt_elderly_s": INF, "tt_childcare_s": INF, "tt_meal_s": INF, "tt_health_s": INF,
                               "x": np.arange(n) * 1000.0 + 500, "y": 500.0},
                              geometry=[Point(i * 1000 + 500, 500) for i in range(n)], crs=CRS)
     fac = gpd.GeoDataFrame({"fac_id": [f"c{i}" for i in range(n)], "kind": "childcare", "beds": np.nan,
