@@ -417,15 +417,14 @@ def load_config(path: str | Path) -> Config:
     services = _load_services(ld, raw.get("services", {}), kinds)
 
     if region is not None and region.metric_crs != "auto":
-        from pyproj import CRS
-        from pyproj.exceptions import CRSError
+        from coverage.coords import require_projected
+        from coverage.errors import InputError
+
         try:
-            crs = CRS.from_user_input(region.metric_crs)
-            if not crs.is_projected:
-                ld.bad("region.metric_crs", region.metric_crs,
-                       "a PROJECTED CRS in metres (e.g. 'EPSG:4545' CGCS2000 GK 108E) or 'auto'")
-        except CRSError:
-            ld.bad("region.metric_crs", region.metric_crs, "'auto' or a CRS pyproj understands ('EPSG:32649')")
+            require_projected(region.metric_crs, what="region.metric_crs")
+        except InputError:
+            ld.bad("region.metric_crs", region.metric_crs,
+                   "a PROJECTED CRS in metres pyproj understands (e.g. 'EPSG:4545' CGCS2000 GK 108E) or 'auto'")
     if units is not None:
         if units.default_type and units.default_type not in UNIT_TYPES:
             ld.bad("units.default_type", units.default_type, "one of " + ", ".join(UNIT_TYPES))
