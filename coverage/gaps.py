@@ -19,6 +19,9 @@ from scipy import ndimage
 from shapely.geometry import box
 from shapely.ops import unary_union
 
+from coverage.coords import require_projected
+from coverage.errors import InputError
+
 log = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_POP_COL", "gap_areas"]
@@ -80,8 +83,11 @@ def gap_areas(
         problems.append(f"connectivity = {connectivity!r}: use 4 or 8")
     if transform is not None and crs is None:
         problems.append("transform given without crs: pass the raster's CRS (crs=...)")
-    if cells.crs is not None and not cells.crs.is_projected:
-        problems.append(f"cells: CRS {cells.crs.to_string()} is geographic; gaps need the metric CRS")
+    if cells.crs is not None:
+        try:
+            require_projected(cells.crs, what="gap_areas cells")
+        except InputError as exc:  # listed with the other problems, raised once below
+            problems.append(str(exc))
     if problems:
         raise ValueError(f"gap_areas({service}): " + "; ".join(problems))
 

@@ -52,6 +52,8 @@ from pyproj import CRS, Transformer
 from scipy.sparse.csgraph import connected_components
 
 from coverage.config import DeliveryProfile, WalkProfile
+from coverage.coords import require_projected
+from coverage.errors import NetworkInputError
 from coverage.graph import MODES, Network
 
 if TYPE_CHECKING:
@@ -123,10 +125,6 @@ _OSM_HIGHWAYS = frozenset({
 
 _ONEWAY_FWD = frozenset({"yes", "true", "1", "t", "y", "是", "单向", "正向", "ft"})
 _ONEWAY_BWD = frozenset({"-1", "reverse", "反向", "tf"})
-
-
-class NetworkInputError(ValueError):
-    """A network input that cannot be used; the message lists every problem and its fix."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -468,11 +466,8 @@ def _check_mode(mode: str) -> None:
 
 
 def _check_metric_crs(metric_crs: str) -> CRS:
-    crs = CRS.from_user_input(metric_crs)
-    if not crs.is_projected:
-        raise ValueError(f"metric_crs={metric_crs!r} is not a projected CRS in metres; use a UTM zone "
-                         f"(estimate_utm_crs) or a CGCS2000 Gauss-Kruger zone such as 'EPSG:4545'")
-    return crs
+    return require_projected(metric_crs, what="network metric_crs",
+                             fix="region.metric_crs (or use estimate_utm_crs)")
 
 
 def network_from_osm_ways(ways: OsmWays, *, mode: str, metric_crs: str, walk: WalkProfile,

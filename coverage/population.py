@@ -36,9 +36,10 @@ import pandas as pd
 import shapely
 from affine import Affine
 from pyproj import CRS, Transformer
-from pyproj.exceptions import CRSError
 
 from coverage.config import PopulationConfig
+from coverage.coords import require_projected
+from coverage.errors import PopulationError
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +66,6 @@ _MIN_FRAC = 1e-9
 #: tolerance (in cells) when rounding the window out to whole cells
 _SNAP_CELLS = 1e-6
 _TILE_CELLS = 64
-
-
-class PopulationError(ValueError):
-    """Population inputs that cannot be used, or a failed conservation check."""
 
 
 @dataclass(frozen=True)
@@ -223,14 +220,7 @@ def _renormalise(flat: np.ndarray, frac: np.ndarray) -> np.ndarray:
 
 
 def _check_metric_crs(metric_crs: str) -> CRS:
-    try:
-        crs = CRS.from_user_input(metric_crs)
-    except CRSError as exc:
-        raise PopulationError(f"metric_crs {metric_crs!r} is not a CRS pyproj understands: {exc}") from None
-    if not crs.is_projected:
-        raise PopulationError(f"metric_crs {metric_crs!r} is geographic; give a projected CRS in metres "
-                              f"(region.metric_crs, e.g. 'EPSG:4545' or 'auto').")
-    return crs
+    return require_projected(metric_crs, what="population metric_crs")
 
 
 def _check_layer(gdf: gpd.GeoDataFrame, name: str, columns: Sequence[str]) -> list[str]:

@@ -29,6 +29,7 @@ from coverage.config import (
     UnitsConfig,
     WalkProfile,
 )
+from coverage.errors import InputError
 from coverage.graph import Network
 from coverage.network import (
     CHINESE_ROAD_CLASSES,
@@ -263,7 +264,7 @@ def test_missing_file_and_bad_mode(tmp_path):
         read_osm_ways(tmp_path / "nope.osm.pbf")
     with pytest.raises(ValueError, match="mode='bike'"):
         network_from_osm(tmp_path / "x.osm", mode="bike", metric_crs=CRS, walk=WALK, delivery=DELIV)
-    with pytest.raises(ValueError, match="not a projected CRS"):
+    with pytest.raises(InputError, match=r"network metric_crs: CRS 'EPSG:4326' is geographic.*region\.metric_crs"):
         network_from_osm(tmp_path / "x.osm", mode="walk", metric_crs="EPSG:4326", walk=WALK, delivery=DELIV)
 
 

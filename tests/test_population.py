@@ -20,6 +20,7 @@ from rasterio.transform import from_origin
 
 from coverage import population
 from coverage.config import PopulationConfig
+from coverage.errors import InputError
 from coverage.population import (
     CELL_COLUMNS,
     METHOD_CENSUS,
@@ -170,7 +171,7 @@ def test_bad_inputs_listed(hand: dict) -> None:
     units = hand["units"].rename(columns={"unit_code": "code"})
     with pytest.raises(PopulationError, match="missing column"):
         build_cells(PopulationConfig(total=hand["total"]), units=units, metric_crs=METRIC)
-    with pytest.raises(PopulationError, match="geographic"):
+    with pytest.raises(InputError, match="population metric_crs: CRS 'EPSG:4326' is geographic"):
         build_cells(PopulationConfig(total=hand["total"]), units=hand["units"], metric_crs="EPSG:4326")
     with pytest.raises(PopulationError, match=r"not found: population\.total"):
         build_cells(PopulationConfig(total=hand["dir"] / "nope.tif"), units=hand["units"], metric_crs=METRIC)
