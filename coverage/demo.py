@@ -83,7 +83,8 @@ def _lonlat(x_km: np.ndarray | float, y_km: np.ndarray | float) -> tuple:
 
 def _local_km(lon: np.ndarray | float, lat: np.ndarray | float) -> tuple:
     """(lon, lat) degrees -> local kilometres."""
-    return (np.asarray(lon) - LON0) * M_PER_DEG_LON / 1000.0, (np.asarray(lat) - LAT0) * M_PER_DEG_LAT / 1000.0
+    return ((np.asarray(lon) - LON0) * M_PER_DEG_LON / 1000.0,
+            (np.asarray(lat) - LAT0) * M_PER_DEG_LAT / 1000.0)
 
 
 def river_y_km(x_km: np.ndarray | float) -> np.ndarray | float:
@@ -317,10 +318,12 @@ def _town_grid(w: _Ways, xs: Iterable[float], ys: Iterable[float], *, skip_x: fl
     xs, ys = list(xs), list(ys)
     for x in xs:
         if abs(x - skip_x) > 1e-9:
-            w.line([(x, ys[0]), (x, ys[-1])], highway="residential", name=f"{name}{'东' if x > skip_x else '西'}街")
+            w.line([(x, ys[0]), (x, ys[-1])], highway="residential",
+                   name=f"{name}{'东' if x > skip_x else '西'}街")
     for y in ys:
         if skip_y is None or abs(y - skip_y) > 1e-9:
-            w.line([(xs[0], y), (xs[-1], y)], highway="residential", name=f"{name}{'北' if y > ys[2] else '南'}街")
+            w.line([(xs[0], y), (xs[-1], y)], highway="residential",
+                   name=f"{name}{'北' if y > ys[2] else '南'}街")
 
 
 def _town_roads(w: _Ways) -> None:
@@ -329,7 +332,8 @@ def _town_roads(w: _Ways) -> None:
     w.line([(0.0, 5.5), (5.0, 5.5)], highway="primary", name="S201省道", ref="S201")
     w.line([(10.0, 5.5), (15.0, 5.5)], highway="primary", name="S201省道", ref="S201")
     w.line([(3.0, 0.3), (3.0, 7.85)], highway="secondary", name="X101县道", ref="X101")
-    w.line([(3.0, 7.85), (3.0, 8.15)], highway="secondary", name="白水大桥", ref="X101", bridge="yes", layer="1")
+    w.line([(3.0, 7.85), (3.0, 8.15)], highway="secondary", name="白水大桥", ref="X101", bridge="yes",
+           layer="1")
     w.line([(3.0, 8.15), (3.0, 14.5)], highway="secondary", name="X101县道", ref="X101")
     # --- motorway: two one-way carriageways, bridges over the river and over S201 -----------
     for x, north in ((1.815, True), (1.785, False)):
@@ -373,7 +377,8 @@ def _town_roads(w: _Ways) -> None:
     w.line([(13.9, 1.15), (13.9, 0.6)], highway="track")
     # --- the only way into T3: 东渡桥 then the 11 km 盘山公路 -----------------------------------
     w.line([(14.3, 5.5), (14.3, 8.05)], highway="tertiary", name="X012县道", ref="X012")
-    w.line([(14.3, 8.05), (14.3, 8.45)], highway="tertiary", name="东渡桥", ref="X012", bridge="yes", layer="1")
+    w.line([(14.3, 8.05), (14.3, 8.45)], highway="tertiary", name="东渡桥", ref="X012", bridge="yes",
+           layer="1")
     w.line([(14.3, 8.45), (14.3, 8.6), (13.3, 8.85), (14.5, 9.15), (13.3, 9.45), (14.5, 9.75), (13.3, 10.05),
             (14.5, 10.35), (14.0, 10.8), (13.0, 11.2), (12.3, 11.6), (11.8, 12.2), (11.8, 12.8)],
            highway="tertiary", name="云岭盘山公路", ref="X012")
@@ -422,50 +427,73 @@ class _Fac:
 
 _NAMED_ELDERLY_CHILDCARE: tuple[_Fac, ...] = (
     # 老城街道 (old): complex >= 1500 m2, an institution, one day-care per community
-    _Fac("老城街道社区养老服务综合体", "社区养老服务综合体", 6.28, 5.03, "老城街道文庙社区人民大道南侧", "30", 18, 40,
-         "1,800", 2200.0),
-    _Fac("示范县社会福利院", "养老院", 8.03, 5.28, "老城街道南门社区福利巷8号", "120张", 70, None, "2600", 5200.0),
-    _Fac("文庙社区日间照料中心", "日间照料中心", 5.53, 4.78, "老城街道文庙社区纬四街12号", "", None, None, "820"),
-    _Fac("南门社区日间照料中心", "日间照料中心", 9.03, 4.78, "老城街道南门社区纬四街66号", "", None, None, "600"),
-    _Fac("府前社区日间照料中心", "日间照料中心", 7.03, 7.78, "老城街道府前社区滨河南路21号", "", None, None, "900"),
-    _Fac("东街社区日间照料中心", "日间照料中心", 8.28, 7.03, "老城街道东街社区解放路88号", "", None, None, "780"),
-    _Fac("府前嵌入式社区养老院", "嵌入式社区养老院", 5.78, 6.53, "老城街道府前社区文化路35号", "40", 28, None, "1200"),
-    _Fac("东环嵌入式社区养老院", "嵌入式社区养老院", 9.28, 6.28, "老城街道东街社区纬十街101号", "30", 20, None, "900"),
-    _Fac("府前街嵌入式社区养老院", "嵌入式社区养老院", 6.78, 7.03, "老城街道府前社区解放路47号", "36", 24, None, "1,050"),
-    _Fac("西城嵌入式社区养老院", "嵌入式社区养老院", 5.28, 7.53, "老城街道府前社区纬十五街2号", "25", 15, None, "800"),
-    _Fac("南门嵌入式社区养老院", "嵌入式社区养老院", 9.78, 4.28, "老城街道南门社区东环路9号", "20", 12, None, "700"),
+    _Fac("老城街道社区养老服务综合体", "社区养老服务综合体", 6.28, 5.03, "老城街道文庙社区人民大道南侧", "30",
+         18, 40, "1,800", 2200.0),
+    _Fac("示范县社会福利院", "养老院", 8.03, 5.28, "老城街道南门社区福利巷8号", "120张", 70, None, "2600",
+         5200.0),
+    _Fac("文庙社区日间照料中心", "日间照料中心", 5.53, 4.78, "老城街道文庙社区纬四街12号", "", None, None,
+         "820"),
+    _Fac("南门社区日间照料中心", "日间照料中心", 9.03, 4.78, "老城街道南门社区纬四街66号", "", None, None,
+         "600"),
+    _Fac("府前社区日间照料中心", "日间照料中心", 7.03, 7.78, "老城街道府前社区滨河南路21号", "", None, None,
+         "900"),
+    _Fac("东街社区日间照料中心", "日间照料中心", 8.28, 7.03, "老城街道东街社区解放路88号", "", None, None,
+         "780"),
+    _Fac("府前嵌入式社区养老院", "嵌入式社区养老院", 5.78, 6.53, "老城街道府前社区文化路35号", "40", 28, None,
+         "1200"),
+    _Fac("东环嵌入式社区养老院", "嵌入式社区养老院", 9.28, 6.28, "老城街道东街社区纬十街101号", "30", 20,
+         None, "900"),
+    _Fac("府前街嵌入式社区养老院", "嵌入式社区养老院", 6.78, 7.03, "老城街道府前社区解放路47号", "36", 24,
+         None, "1,050"),
+    _Fac("西城嵌入式社区养老院", "嵌入式社区养老院", 5.28, 7.53, "老城街道府前社区纬十五街2号", "25", 15,
+         None, "800"),
+    _Fac("南门嵌入式社区养老院", "嵌入式社区养老院", 9.78, 4.28, "老城街道南门社区东环路9号", "20", 12, None,
+         "700"),
     _Fac("文庙颐养院", "养老院", 6.78, 4.53, "老城街道文庙社区纬三街30号", "80张", 50, None, "1,300"),
-    _Fac("人民路嵌入式社区养老院", "嵌入式社区养老院", 7.03, 5.78, "老城街道文庙社区经九街21号", "30", 18, None, "950"),
+    _Fac("人民路嵌入式社区养老院", "嵌入式社区养老院", 7.03, 5.78, "老城街道文庙社区经九街21号", "30", 18,
+         None, "950"),
     _Fac("康宁养老院", "养老机构", 5.28, 5.78, "老城街道文庙社区经二街77号", "100张", 45, None, "2,100"),
-    _Fac("东街社区老年日间照料站", "日间照料中心", 9.28, 7.53, "老城街道东街社区纬十五街96号", "", None, None, "450"),
+    _Fac("东街社区老年日间照料站", "日间照料中心", 9.28, 7.53, "老城街道东街社区纬十五街96号", "", None, None,
+         "450"),
     _Fac("南门福寿养老院", "养老院", 7.78, 4.28, "老城街道南门社区纬二街5号", "60", 30, None, "1,000"),
     # 滨河街道 (mixed): NO 社区养老服务综合体 (planted gap 1)
-    _Fac("滨河社区日间照料中心", "日间照料中心", 5.28, 9.03, "滨河街道滨河社区经二街5号", "", None, None, "760"),
-    _Fac("北苑社区日间照料中心", "日间照料中心", 5.78, 10.28, "滨河街道北苑社区经三街18号", "", None, None, "850"),
-    _Fac("锦华社区日间照料中心", "日间照料中心", 7.03, 10.53, "滨河街道锦华社区纬二十七街9号", "", None, None, "800"),
-    _Fac("滨河嵌入式社区养老院", "嵌入式社区养老院", 5.53, 8.53, "滨河街道滨河社区经三街8号", "20", 10, None, "680"),
-    _Fac("锦华嵌入式社区养老院", "嵌入式社区养老院", 6.53, 9.78, "滨河街道锦华社区经七街31号", "30", 16, None, "900"),
-    _Fac("北苑嵌入式社区养老院", "嵌入式社区养老院", 6.03, 10.78, "滨河街道北苑社区北环路16号", "50", 32, None, "1,600"),
+    _Fac("滨河社区日间照料中心", "日间照料中心", 5.28, 9.03, "滨河街道滨河社区经二街5号", "", None, None,
+         "760"),
+    _Fac("北苑社区日间照料中心", "日间照料中心", 5.78, 10.28, "滨河街道北苑社区经三街18号", "", None, None,
+         "850"),
+    _Fac("锦华社区日间照料中心", "日间照料中心", 7.03, 10.53, "滨河街道锦华社区纬二十七街9号", "", None, None,
+         "800"),
+    _Fac("滨河嵌入式社区养老院", "嵌入式社区养老院", 5.53, 8.53, "滨河街道滨河社区经三街8号", "20", 10, None,
+         "680"),
+    _Fac("锦华嵌入式社区养老院", "嵌入式社区养老院", 6.53, 9.78, "滨河街道锦华社区经七街31号", "30", 16, None,
+         "900"),
+    _Fac("北苑嵌入式社区养老院", "嵌入式社区养老院", 6.03, 10.78, "滨河街道北苑社区北环路16号", "50", 32,
+         None, "1,600"),
     # 新城街道 (new): complex and institution >= 3000 m2, an old-young complex
-    _Fac("新城街道社区养老服务综合体", "社区养老服务综合体", 9.28, 10.03, "新城街道云锦社区锦华路与新华路口", "60", 40,
-         None, "3,200", 4000.0),
-    _Fac("新城康养中心", "养老机构", 8.03, 10.78, "新城街道科创社区北环路200号", "200", 130, None, "3500", 6000.0),
-    _Fac("滨江嵌入式社区养老院", "嵌入式社区养老院", 9.28, 8.53, "新城街道滨江社区纬十九街12号", "30", 20, None, "1,100"),
-    _Fac("滨江社区日间照料中心", "日间照料中心", 9.28, 9.03, "新城街道滨江社区经十八街3号", "", None, None, "900"),
-    _Fac("科创社区日间照料中心", "日间照料中心", 8.03, 10.28, "新城街道科创社区经十三街27号", "", None, None, "780"),
-    _Fac("云锦社区日间照料中心", "日间照料中心", 9.53, 10.53, "新城街道云锦社区纬二十七街50号", "", None, None, "760"),
-    _Fac("新城老幼复合型社区综合体", "老幼复合型社区综合体", 8.28, 9.78, "新城街道科创社区锦华路120号", "20", 10, 80,
-         "1500"),
-    _Fac("东街老幼复合型社区综合体", "老幼复合型社区综合体", 8.03, 6.53, "老城街道东街社区纬十一街18号", "20", 12, 60,
-         "1,800"),
+    _Fac("新城街道社区养老服务综合体", "社区养老服务综合体", 9.28, 10.03, "新城街道云锦社区锦华路与新华路口",
+         "60", 40, None, "3,200", 4000.0),
+    _Fac("新城康养中心", "养老机构", 8.03, 10.78, "新城街道科创社区北环路200号", "200", 130, None, "3500",
+         6000.0),
+    _Fac("滨江嵌入式社区养老院", "嵌入式社区养老院", 9.28, 8.53, "新城街道滨江社区纬十九街12号", "30", 20,
+         None, "1,100"),
+    _Fac("滨江社区日间照料中心", "日间照料中心", 9.28, 9.03, "新城街道滨江社区经十八街3号", "", None, None,
+         "900"),
+    _Fac("科创社区日间照料中心", "日间照料中心", 8.03, 10.28, "新城街道科创社区经十三街27号", "", None, None,
+         "780"),
+    _Fac("云锦社区日间照料中心", "日间照料中心", 9.53, 10.53, "新城街道云锦社区纬二十七街50号", "", None,
+         None, "760"),
+    _Fac("新城老幼复合型社区综合体", "老幼复合型社区综合体", 8.28, 9.78, "新城街道科创社区锦华路120号", "20",
+         10, 80, "1500"),
+    _Fac("东街老幼复合型社区综合体", "老幼复合型社区综合体", 8.03, 6.53, "老城街道东街社区纬十一街18号", "20",
+         12, 60, "1,800"),
     # the one 托育点 on the north bank by the river cluster (its elderly have no facility within 15 min)
     _Fac("滨河托育点", "托育点", 7.03, 8.53, "滨河街道滨河社区滨河北路18号", "", None, 20, "260"),
     # 白水镇
-    _Fac("白水镇区域性养老服务中心", "乡镇区域性养老服务中心", 3.03, 5.78, "白水镇白水村白水北街1号", "80", 48, None,
-         "2000", 3000.0),
+    _Fac("白水镇区域性养老服务中心", "乡镇区域性养老服务中心", 3.03, 5.78, "白水镇白水村白水北街1号", "80",
+         48, None, "2000", 3000.0),
     _Fac("白水镇敬老院", "敬老院", 3.28, 5.28, "白水镇白水村白水南街7号", "60张", 33, None, "1500"),
-    _Fac("白水镇社区养老服务综合体", "社区养老服务综合体", 2.78, 5.53, "白水镇白水村S201省道旁", "20", 12, None,
-         "1000"),
+    _Fac("白水镇社区养老服务综合体", "社区养老服务综合体", 2.78, 5.53, "白水镇白水村S201省道旁", "20", 12,
+         None, "1000"),
     _Fac("石桥村互助养老服务点", "村级互助养老服务点", 2.53, 2.03, "白水镇石桥村", "", None, None, "120"),
     _Fac("渡口村互助养老服务点", "村级互助养老服务点", 0.78, 9.23, "白水镇渡口村", "", None, None, "80"),
     _Fac("河北村互助养老服务点", "村级互助养老服务点", 2.68, 10.23, "白水镇河北村", "", None, None, "100"),
@@ -473,16 +501,16 @@ _NAMED_ELDERLY_CHILDCARE: tuple[_Fac, ...] = (
     _Fac("柏树村互助养老服务点", "村级互助养老服务点", 6.28, 13.03, "白水镇柏树村", "", None, None, "110"),
     _Fac("桃园村互助养老服务点", "村级互助养老服务点", 8.78, 13.53, "白水镇桃园村", "", None, None, "100"),
     # 金河镇
-    _Fac("金河镇区域性养老服务中心", "乡镇区域性养老服务中心", 12.33, 4.03, "金河镇金河村X103县道旁", "60", 36, None,
-         "1800", 2800.0),
+    _Fac("金河镇区域性养老服务中心", "乡镇区域性养老服务中心", 12.33, 4.03, "金河镇金河村X103县道旁", "60",
+         36, None, "1800", 2800.0),
     _Fac("金河镇敬老院", "敬老院", 12.53, 4.23, "金河镇金河村金河东街9号", "40", 22, None, "1,100"),
     _Fac("新田村互助养老服务点", "村级互助养老服务点", 6.53, 1.53, "金河镇新田村", "", None, None, "100"),
     _Fac("高桥村互助养老服务点", "村级互助养老服务点", 11.23, 0.53, "金河镇高桥村", "", None, None, "90"),
     _Fac("河湾村互助养老服务点", "村级互助养老服务点", 11.33, 6.63, "金河镇河湾村", "", None, None, "120"),
     _Fac("渡桥村互助养老服务点", "村级互助养老服务点", 13.83, 6.63, "金河镇渡桥村", "", None, None, "80"),
     # 云岭乡
-    _Fac("云岭乡区域性养老服务中心", "乡镇区域性养老服务中心", 11.83, 12.83, "云岭乡石门村石门街2号", "40", 24, None,
-         "1200", 1800.0),
+    _Fac("云岭乡区域性养老服务中心", "乡镇区域性养老服务中心", 11.83, 12.83, "云岭乡石门村石门街2号", "40",
+         24, None, "1200", 1800.0),
     _Fac("盘龙村互助养老服务点", "村级互助养老服务点", 14.03, 10.83, "云岭乡盘龙村", "", None, None, "80"),
     _Fac("高山村互助养老服务点", "村级互助养老服务点", 13.63, 13.83, "云岭乡高山村", "", None, None, "60"),
     _Fac("云峰村互助养老服务点", "村级互助养老服务点", 11.63, 10.43, "云岭乡云峰村", "", None, None, "70"),
@@ -538,7 +566,8 @@ _MEAL_POINTS: tuple[_Fac, ...] = (
 )
 
 _NAMED_HEALTH: tuple[_Fac, ...] = (
-    _Fac("老城街道社区卫生服务中心", "社区卫生服务中心", 6.33, 5.08, "老城街道文庙社区人民大道30号"),  # 70 m: co-located
+    _Fac("老城街道社区卫生服务中心", "社区卫生服务中心", 6.33, 5.08,
+         "老城街道文庙社区人民大道30号"),  # 70 m: co-located
     _Fac("东街社区卫生服务站", "社区卫生服务站", 8.53, 7.03, "老城街道东街社区解放路120号"),
     _Fac("北苑社区卫生服务站", "社区卫生服务站", 5.78, 9.78, "滨河街道北苑社区文化路北段"),
     _Fac("新城街道社区卫生服务中心", "社区卫生服务中心", 9.35, 10.08, "新城街道云锦社区锦华路1号"),  # 86 m
@@ -568,7 +597,8 @@ _CHILDCARE_SITES: tuple[tuple[float, float], ...] = (
 )
 _SITE_SLOTS = {"S1": 30, "S2": 30, "S3": 30, "T1": 30, "T2": 30, "T3": 20}
 #: community elderly facility types that must have a community health facility next door (colocation)
-_COMMUNITY_ELDERLY_TYPES = ("社区养老服务综合体", "嵌入式社区养老院", "日间照料中心", "日间照料站", "老幼复合型社区综合体")
+_COMMUNITY_ELDERLY_TYPES = ("社区养老服务综合体", "嵌入式社区养老院", "日间照料中心", "日间照料站",
+                            "老幼复合型社区综合体")
 
 
 def _community_at(x: float, y: float) -> tuple[str, str]:
@@ -593,11 +623,13 @@ def _site_facilities() -> tuple[_Fac, ...]:
             n = count[comm + kind] = count.get(comm + kind, 0) + 1
             addr = f"{unit.name}{comm}"
             if kind == "childcare":
-                out.append(_Fac(f"{comm}{n}号托育点", "托育点", x, y, addr, "", None, _SITE_SLOTS[key], "240"))
+                out.append(_Fac(f"{comm}{n}号托育点", "托育点", x, y, addr, "", None, _SITE_SLOTS[key],
+                                "240"))
             elif unit.type == "街道":
                 out.append(_Fac(f"{comm}{n}号日间照料站", "日间照料站", x, y, addr, "", None, None, "320"))
             else:
-                out.append(_Fac(f"{comm}{n}号互助养老服务点", "村级互助养老服务点", x, y, addr, "", None, None, "100"))
+                out.append(_Fac(f"{comm}{n}号互助养老服务点", "村级互助养老服务点", x, y, addr, "", None,
+                                None, "100"))
     return tuple(out)
 
 
@@ -605,7 +637,8 @@ _ELDERLY_CHILDCARE: tuple[_Fac, ...] = _NAMED_ELDERLY_CHILDCARE + _site_faciliti
 
 
 def _colocated_health() -> tuple[_Fac, ...]:
-    """A 社区卫生服务站 40 m east of every community elderly facility without a health facility within 100 m."""
+    """A 社区卫生服务站 40 m east of every community elderly facility without a health facility
+    within 100 m."""
     out: list[_Fac] = []
     count: dict[str, int] = {}
     for f in _ELDERLY_CHILDCARE:
@@ -638,7 +671,8 @@ _VILLAGES = (
     (3.2, 13.0, 0.35, 2200.0), (6.25, 13.0, 0.35, 2300.0), (8.75, 13.5, 0.35, 2100.0),
     (12.3, 4.0, 0.6, 8500.0), (6.5, 1.5, 0.35, 2500.0), (8.8, 1.5, 0.35, 2600.0), (11.2, 0.3, 0.35, 2400.0),
     (13.9, 1.5, 0.35, 2300.0), (11.3, 6.6, 0.35, 2500.0), (13.8, 6.6, 0.35, 2200.0),
-    (11.8, 12.8, 0.45, 3200.0), (14.0, 10.8, 0.35, 1600.0), (13.6, 13.8, 0.35, 1400.0), (11.6, 10.4, 0.35, 1500.0),
+    (11.8, 12.8, 0.45, 3200.0), (14.0, 10.8, 0.35, 1600.0), (13.6, 13.8, 0.35, 1400.0),
+    (11.6, 10.4, 0.35, 1500.0),
 )
 #: the planted across-river cluster of elderly residents (x, y, radius_km, persons)
 RIVER_CLUSTER_KM = (7.0, 8.62, 0.25, 1800.0)
@@ -798,8 +832,8 @@ def _units_and_communities() -> tuple[bytes, bytes]:
         geom = shapely.make_valid(geom)
         if not isinstance(geom, (Polygon, MultiPolygon)):  # drop slivers of lower dimension
             geom = MultiPolygon([g for g in geom.geoms if isinstance(g, Polygon)])
-        comms.append(({"code": _community_code(key, num), "name": name, "parent_code": _UNIT_BY_KEY[key].code},
-                      geom))
+        comms.append(({"code": _community_code(key, num), "name": name,
+                       "parent_code": _UNIT_BY_KEY[key].code}, geom))
     return _geojson("units", units), _geojson("communities", comms)
 
 
@@ -974,7 +1008,8 @@ def _repack_zip(data: bytes) -> bytes:
             payload = zin.read(name)
             if name == "docProps/core.xml":
                 text = payload.decode("utf-8")
-                text = re.sub(r"(<dcterms:(created|modified)[^>]*>)[^<]*(</dcterms:)", rf"\g<1>{stamp}\g<3>", text)
+                text = re.sub(r"(<dcterms:(created|modified)[^>]*>)[^<]*(</dcterms:)", rf"\g<1>{stamp}\g<3>",
+                              text)
                 payload = text.encode("utf-8")
             info = zipfile.ZipInfo(name, date_time=_FIXED_DATE)
             info.compress_type = zipfile.ZIP_STORED
@@ -1031,8 +1066,8 @@ PLANTED_GAPS: dict[str, dict] = {
         "community_name": "南门社区",
         "facility": "南门社区日间照料中心",
         "floor_area_m2": 600.0,
-        "expect": "fails: the community's 日间照料中心 has 600 m2 < 750 m2 (its small 日间照料站 are < 750 m2 "
-                  "too); every other 社区 has one of >= 750 m2",
+        "expect": "fails: the community's 日间照料中心 has 600 m2 < 750 m2 (its small 日间照料站 are "
+                  "< 750 m2 too); every other 社区 has one of >= 750 m2",
     },
     "river_cluster": {
         "standard_id": "elderly_circle",

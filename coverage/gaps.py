@@ -20,15 +20,14 @@ from scipy import ndimage
 from shapely.geometry import box
 from shapely.ops import unary_union
 
-from coverage.services import Service
+from coverage.coords import require_projected
+from coverage.errors import InputError
+from coverage.services import BUILTIN_SERVICES, Service
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_POP_COL", "gap_areas", "service_gaps"]
+__all__ = ["gap_areas", "service_gaps"]
 
-#: whose people rank the gaps of each service
-DEFAULT_POP_COL = {"elderly": "pop_60plus", "meal": "pop_60plus", "health": "pop_60plus",
-                   "childcare": "pop_0to3"}
 GAP_COLUMNS = ["gap_id", "service", "unit_code", "rank", "n_cells", "pop_total", "pop_60plus", "pop_0to3",
                "nearest_fac_id", "nearest_tt_min", "geometry"]
 
@@ -73,18 +72,22 @@ def gap_areas(
     ``nearest_fac_id`` / ``nearest_tt_min`` (of the gap's cell with the shortest travel time; "" / NaN
     when nothing is reachable), geometry = union of the cell squares.
     """
-    pop_col = pop_col or DEFAULT_POP_COL.get(service, "pop_total")
+    builtin = BUILTIN_SERVICES.get(service)
+    pop_col = pop_col or (builtin.demand_col if builtin is not None else "pop_total")
     nearest_col = nearest_col or f"nearest_{service}_id"
     tt_col = tt_col or f"tt_{service}_s"
-    problems = [f"cells: column {c!r} missing" for c in ("row", "col", "unit_code", "pop_total", "pop_60plus",
-                                                          "pop_0to3", covered_col, pop_col, nearest_col, tt_col)
-                if c not in cells.columns]
+    required = ("row", "col", "unit_code", "pop_total", "pop_60plus", "pop_0to3", covered_col, pop_col,
+                nearest_col, tt_col)
+    problems = [f"cells: column {c!r} missing" for c in required if c not in cells.columns]
     if connectivity not in (4, 8):
         problems.append(f"connectivity = {connectivity!r}: use 4 or 8")
     if transform is not None and crs is None:
         problems.append("transform given without crs: pass the raster's CRS (crs=...)")
-    if cells.crs is not None and not cells.crs.is_projected:
-        problems.append(f"cells: CRS {cells.crs.to_string()} is geographic; gaps need the metric CRS")
+    if cells.crs is not None:
+        try:
+            require_projected(cells.crs, what="gap_areas cells")
+        except InputError as exc:  # listed with the other problems, raised once below
+            problems.append(str(exc))
     if problems:
         raise ValueError(f"gap_areas({service}): " + "; ".join(problems))
 
@@ -119,7 +122,8 @@ def gap_areas(
             geom = label_geoms[int(g)]
         else:
             h = side / 2
-            geom = unary_union([box(x - h, y - h, x + h, y + h) for x, y in zip(cells_rc["x"], cells_rc["y"])])
+            geom = unary_union([box(x - h, y - h, x + h, y + h)
+                                for x, y in zip(cells_rc["x"], cells_rc["y"], strict=True)])
         rows.append({
             "_gap": g, "service": service, "unit_code": str(by_unit.index[0]), "n_cells": len(cells_rc),
             "pop_total": float(grp["pop_total"].sum()), "pop_60plus": float(grp["pop_60plus"].sum()),
@@ -132,7 +136,8 @@ def gap_areas(
     out = gpd.GeoDataFrame(rows, geometry="geometry", crs=geom_crs)
     if transform is not None and cells.crs is not None:
         out = out.to_crs(cells.crs)
-    out = out.sort_values(["_rank_pop", "pop_total", "_gap"], ascending=[False, False, True]).reset_index(drop=True)
+    out = out.sort_values(["_rank_pop", "pop_total", "_gap"],
+                          ascending=[False, False, True]).reset_index(drop=True)
     out["rank"] = np.arange(1, len(out) + 1)
     out["gap_id"] = [f"{service}-{k:03d}" for k in out["rank"]]
     log.info("%s: %d gap areas, %.0f people (%s) uncovered", service, n, out["_rank_pop"].sum(), pop_col)

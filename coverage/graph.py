@@ -14,10 +14,14 @@ routes on them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 MODES = ("walk", "delivery")
 
@@ -103,7 +107,7 @@ class Network:
         keep[1:] = (u[1:] != u[:-1]) | (v[1:] != v[:-1])
         return sp.csr_matrix((ww[keep], (u[keep], v[keep])), shape=(n, n))
 
-    def to_networkx(self):  # -> networkx.MultiDiGraph (lazy import keeps networkx optional here)
+    def to_networkx(self) -> nx.MultiDiGraph:  # lazy import keeps networkx optional here
         """The network as a ``networkx.MultiDiGraph`` (for oracles, benchmarks and OSMnx interop).
 
         Nodes are the node INDEX (0..n_nodes-1) with attributes ``x``, ``y`` (metres, ``crs``) and
@@ -113,12 +117,14 @@ class Network:
         import networkx as nx
 
         g = nx.MultiDiGraph(crs=self.crs, mode=self.mode)
+        nodes = zip(self.node_x, self.node_y, self.node_id, strict=True)
         g.add_nodes_from((int(i), {"x": float(x), "y": float(y), "osmid": int(o)})
-                         for i, (x, y, o) in enumerate(zip(self.node_x, self.node_y, self.node_id)))
+                         for i, (x, y, o) in enumerate(nodes))
         g.add_edges_from(
             (int(u), int(v), int(k), {"length_m": float(ln), "travel_time_s": float(t), "geometry": geom})
-            for k, (u, v, ln, t, geom) in enumerate(zip(self.edge_u, self.edge_v, self.edge_length_m,
-                                                        self.edge_time_s, self.edge_geometry)))
+            for k, (u, v, ln, t, geom) in enumerate(zip(
+                self.edge_u, self.edge_v, self.edge_length_m, self.edge_time_s, self.edge_geometry,
+                strict=True)))
         return g
 
     def validate(self) -> None:

@@ -23,8 +23,9 @@ chunk is searched (GEOS releases the GIL).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -156,7 +157,7 @@ def reached_segments(net: Network, rows: np.ndarray, nodes: np.ndarray, node_t: 
     return np.concatenate([fg, pg]), np.concatenate([net.edge_geometry[fe], part])
 
 
-def _parallel(fn, items: list, threads: int) -> list:
+def _parallel(fn: Callable[[Any], Any], items: list[Any], threads: int) -> list[Any]:
     """``[fn(x) for x in items]`` on ``threads`` threads (shapely releases the GIL inside GEOS)."""
     if threads <= 1 or len(items) <= 1:
         return [fn(x) for x in items]
@@ -243,14 +244,17 @@ class _TileCache:
         geoms = np.concatenate([self.tile_poly[ct], self.buf[fp[~whole]], self.buffer(part)])
         if not with_xy:
             return group, geoms, None
-        part_xy = (np.floor(shapely.get_coordinates(shapely.line_interpolate_point(part, 0.5, normalized=True))
-                            / self.tile_m).astype(np.int64) if part.size else np.zeros((0, 2), np.int64))
+        if part.size:
+            mid = shapely.get_coordinates(shapely.line_interpolate_point(part, 0.5, normalized=True))
+            part_xy = np.floor(mid / self.tile_m).astype(np.int64)
+        else:
+            part_xy = np.zeros((0, 2), np.int64)
         txy = np.concatenate([self.txy[ct], self.txy[ft[~whole]], part_xy])
         return group, geoms, txy
 
 
 def _union_groups_async(ex: ThreadPoolExecutor | None, group: np.ndarray, geoms: np.ndarray, n_groups: int,
-                        *, threads: int = 2):
+                        *, threads: int = 2) -> Callable[[], np.ndarray]:
     """Start ``union_all`` of ``geoms`` per group on ``ex`` (inline when None); returns a function that
     waits and gives one polygon per group (empty polygon for groups with none)."""
     result = np.full(n_groups, shapely.Polygon(), dtype=object)
@@ -288,7 +292,8 @@ def _check_inputs(sources: Snap, source_ids: Sequence[str], thresholds_s: Sequen
                   access_speed_mps: float, frontage_m: float) -> None:
     problems = []
     if len(source_ids) != len(sources):
-        problems.append(f"source_ids has {len(source_ids)} ids for {len(sources)} sources (give one id per source)")
+        problems.append(f"source_ids has {len(source_ids)} ids for {len(sources)} sources "
+                        f"(give one id per source)")
     bad = [t for t in thresholds_s if not (np.isfinite(t) and t > 0)]
     if bad or not len(thresholds_s):
         problems.append(f"thresholds_s={list(thresholds_s)!r}: expected finite thresholds > 0 in seconds")
@@ -391,10 +396,11 @@ def isochrone_polygons(net: Network, sources: Snap, *, source_ids: Sequence[str]
     n_src = s_use.size
     for L in ths:
         # group 0 = node-based pieces, groups 1..n_src = each source's own edge (all map to group 0)
-        fg, fe, pg, part = _reached_parts(net, np.zeros(nodes.size, dtype=np.int64), nodes, t, np.full(n_src + 1, L),
-                                          np.concatenate([[-1], se]), np.concatenate([[0.0], sf]),
-                                          np.concatenate([[0.0], sa]), out)
-        _, geoms, txy = cache.items(np.zeros(fg.size, dtype=np.int64), fe, np.zeros(pg.size, dtype=np.int64), part)
+        fg, fe, pg, part = _reached_parts(net, np.zeros(nodes.size, dtype=np.int64), nodes, t,
+                                          np.full(n_src + 1, L), np.concatenate([[-1], se]),
+                                          np.concatenate([[0.0], sf]), np.concatenate([[0.0], sa]), out)
+        _, geoms, txy = cache.items(np.zeros(fg.size, dtype=np.int64), fe, np.zeros(pg.size, dtype=np.int64),
+                                    part)
         assert txy is not None  # with_xy=True
         diss.append(_dissolve(geoms, txy, cache.tile_m, threads=threads))
     dissolved = gpd.GeoDataFrame({"service": service, "threshold_min": ths / 60.0},
@@ -404,7 +410,8 @@ def isochrone_polygons(net: Network, sources: Snap, *, source_ids: Sequence[str]
     return per, dissolved
 
 
-def _dissolve(geoms: np.ndarray, txy: np.ndarray, tile_m: float, *, threads: int = 2, block_m: float = 5000.0):
+def _dissolve(geoms: np.ndarray, txy: np.ndarray, tile_m: float, *, threads: int = 2,
+              block_m: float = 5000.0) -> shapely.Geometry:
     """Union of many polygons: unioned per spatial block (``txy`` = tile coordinates), then the blocks."""
     if geoms.size == 0:
         return shapely.Polygon()
@@ -419,9 +426,11 @@ def _dissolve(geoms: np.ndarray, txy: np.ndarray, tile_m: float, *, threads: int
 # --------------------------------------------------------------------------------------------------
 
 
-def check_isochrones(net: Network, sources: Snap, per_facility: gpd.GeoDataFrame, *, source_ids: Sequence[str],
-                     access_speed_mps: float, frontage_m: float, sample_m: float = 10.0, tol_m: float = 0.5,
-                     max_facilities: int | None = 50, seed: int = 0) -> pd.DataFrame:
+def check_isochrones(
+    net: Network, sources: Snap, per_facility: gpd.GeoDataFrame, *, source_ids: Sequence[str],
+    access_speed_mps: float, frontage_m: float, sample_m: float = 10.0, tol_m: float = 0.5,
+    max_facilities: int | None = 50, seed: int = 0
+) -> pd.DataFrame:
     """Check per-facility isochrones against an independent reachability computation.
 
     For each checked (facility, threshold) polygon P:
@@ -456,7 +465,7 @@ def check_isochrones(net: Network, sources: Snap, per_facility: gpd.GeoDataFrame
     tree = shapely.STRtree(net.edge_geometry[phys])
     speed_max = float(np.max(net.edge_length_m / net.edge_time_s)) if net.n_edges else 0.0
     by_fac = {(f, round(t, 9)): g for f, t, g in zip(per_facility["fac_id"], per_facility["threshold_min"],
-                                                      per_facility.geometry)}
+                                                      per_facility.geometry, strict=True)}
     thresholds = sorted(set(per_facility["threshold_min"])) if len(per_facility) else []
     out = []
     for i in rows:
@@ -473,7 +482,8 @@ def check_isochrones(net: Network, sources: Snap, per_facility: gpd.GeoDataFrame
             pts_xy = shapely.get_coordinates(shapely.line_interpolate_point(net.edge_geometry[e], frac,
                                                                             normalized=True))
             tg = Snap(e, frac, np.zeros(e.size), np.ones(e.size, dtype=bool), pts_xy[:, 0], pts_xy[:, 1])
-            tt = nearest_facility_times(net, src, tg, access_speed_mps=access_speed_mps, limit_s=L).target_time_s
+            tt = nearest_facility_times(net, src, tg, access_speed_mps=access_speed_mps,
+                                        limit_s=L).target_time_s
             reached = pts_xy[tt <= L]
             if src.dist_m[0] / access_speed_mps <= L:
                 reached = np.vstack([reached, [[src.x[0], src.y[0]]]])

@@ -47,11 +47,14 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import shapely
 from pyproj import CRS, Transformer
 from scipy.sparse.csgraph import connected_components
 
 from coverage.config import DeliveryProfile, WalkProfile
+from coverage.coords import require_projected
+from coverage.errors import NetworkInputError
 from coverage.graph import MODES, Network
 
 if TYPE_CHECKING:
@@ -106,11 +109,11 @@ CHINESE_ROAD_CLASSES: dict[str, str] = {
     "一级公路": "primary", "二级公路": "secondary", "三级公路": "tertiary", "四级公路": "unclassified",
     "等外公路": "track", "机耕路": "track", "机耕道": "track", "田间道路": "track",
     # 城市道路 (GB 50220 / CJJ 37 urban road classes)
-    "城市快速路": "trunk", "快速路": "trunk", "主干路": "primary", "主干道": "primary", "城市主干路": "primary",
-    "次干路": "secondary", "次干道": "secondary", "城市次干路": "secondary", "支路": "tertiary",
-    "城市支路": "tertiary", "匝道": "primary_link", "街巷": "residential", "巷道": "residential",
-    "小巷": "residential", "胡同": "residential", "街坊路": "residential", "小区道路": "service",
-    "小区路": "service", "内部道路": "service", "居住区道路": "residential",
+    "城市快速路": "trunk", "快速路": "trunk", "主干路": "primary", "主干道": "primary",
+    "城市主干路": "primary", "次干路": "secondary", "次干道": "secondary", "城市次干路": "secondary",
+    "支路": "tertiary", "城市支路": "tertiary", "匝道": "primary_link", "街巷": "residential",
+    "巷道": "residential", "小巷": "residential", "胡同": "residential", "街坊路": "residential",
+    "小区道路": "service", "小区路": "service", "内部道路": "service", "居住区道路": "residential",
     # 慢行 (non-motorised)
     "步行道": "footway", "人行道": "footway", "步道": "footway", "绿道": "cycleway", "步行街": "pedestrian",
     "非机动车道": "cycleway", "自行车道": "cycleway", "台阶": "steps", "梯道": "steps",
@@ -123,10 +126,6 @@ _OSM_HIGHWAYS = frozenset({
 
 _ONEWAY_FWD = frozenset({"yes", "true", "1", "t", "y", "是", "单向", "正向", "ft"})
 _ONEWAY_BWD = frozenset({"-1", "reverse", "反向", "tf"})
-
-
-class NetworkInputError(ValueError):
-    """A network input that cannot be used; the message lists every problem and its fix."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -284,8 +283,9 @@ def _source_oneway(t: dict[str, str]) -> int:
     return 0
 
 
-def _mode_rules(tags: pd.DataFrame, *, mode: str, walk: WalkProfile,
-                delivery: DeliveryProfile) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
+def _mode_rules(
+    tags: pd.DataFrame, *, mode: str, walk: WalkProfile, delivery: DeliveryProfile
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
     """Per way: (keep, direction, source_oneway, speed_mps, excluded-by-reason counts).
 
     direction: 0 both ways, 1 forward only, -1 backward only (for this mode).
@@ -315,7 +315,8 @@ def _mode_rules(tags: pd.DataFrame, *, mode: str, walk: WalkProfile,
                 reason = f"access={access}"
             speed[i] = walk.speed_mps
         else:
-            if hw in DELIVERY_EXCLUDED_HIGHWAYS and not (hw in _SHARED_IF_BICYCLE and bicycle in ("yes", "designated")):
+            shared = hw in _SHARED_IF_BICYCLE and bicycle in ("yes", "designated")
+            if hw in DELIVERY_EXCLUDED_HIGHWAYS and not shared:
                 reason = f"highway={hw}"
             elif bicycle in ("no", "use_sidepath") and hw != "cycleway":
                 reason = f"bicycle={bicycle}"
@@ -342,11 +343,57 @@ def _mode_rules(tags: pd.DataFrame, *, mode: str, walk: WalkProfile,
 # --------------------------------------------------------------------------------------------
 
 
-def _assemble(*, mode: str, crs: str, source: str, way_ptr: np.ndarray, key: np.ndarray,
-              x: np.ndarray, y: np.ndarray, osmid: np.ndarray, highway: np.ndarray, name: np.ndarray,
-              src_oneway: np.ndarray, direction: np.ndarray, speed_mps: np.ndarray,
-              min_component_nodes: int, report: dict[str, Any]) -> Network:
-    """Split ways at graph nodes, build directed edges, drop small fragments."""
+@dataclass(frozen=True, eq=False)
+class WayEdges:
+    """The kept ways of one mode as flat arrays in the metric CRS: the input of the topology step.
+
+    Attributes
+    ----------
+    way_ptr : ndarray[int64], shape (n_ways + 1,)
+        Way ``i`` holds points ``way_ptr[i]:way_ptr[i+1]`` of ``key``, ``x``, ``y``.
+    key : ndarray[int64]
+        Vertex key of each point; points with one key are one place (a shared vertex joins ways).
+    x, y : ndarray[float64]
+        Point coordinates (metres, metric CRS).
+    osmid, highway, name : ndarray, shape (n_ways,)
+        Per way: source id (OSM way id or 1-based row), OSM highway value, street name.
+    src_oneway : ndarray[bool], shape (n_ways,)
+        The way is one-way by its tags (reported in ``edge_attrs["oneway"]``, whatever the mode).
+    direction : ndarray[int8], shape (n_ways,)
+        For this mode: 0 both ways, 1 forward only, -1 backward only.
+    speed_mps : ndarray[float64], shape (n_ways,)
+        Travel speed of this mode (m/s).
+    """
+
+    way_ptr: np.ndarray
+    key: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    osmid: np.ndarray
+    highway: np.ndarray
+    name: np.ndarray
+    src_oneway: np.ndarray
+    direction: np.ndarray
+    speed_mps: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class _Pieces:
+    """Undirected way pieces between graph nodes, and those nodes (internal to :func:`_assemble`)."""
+
+    iu: np.ndarray  # node index of each piece's first point
+    iv: np.ndarray  # ... and of its last point
+    length: np.ndarray  # metres (>= 0.01)
+    geoms: np.ndarray  # LineStrings, drawing direction
+    pway: np.ndarray  # way index of each piece
+    node_keys: np.ndarray
+    node_x: np.ndarray
+    node_y: np.ndarray
+
+
+def _pieces(ways: WayEdges) -> tuple[_Pieces, dict[str, int]]:
+    """Split ways at graph nodes (ends and shared vertices); counts of odd pieces as a report."""
+    way_ptr, key, x, y = ways.way_ptr, ways.key, ways.x, ways.y
     n_ways = len(way_ptr) - 1
     counts = np.diff(way_ptr)
     way_of = np.repeat(np.arange(n_ways), counts)
@@ -366,33 +413,46 @@ def _assemble(*, mode: str, crs: str, source: str, way_ptr: np.ndarray, key: np.
     pu, pv = key[s], key[e]
     zero = length <= 1e-6
     degenerate = zero & (pu == pv)
-    n_self_loops = int(((pu == pv) & ~zero).sum())
-    n_zero_kept = int((zero & (pu != pv)).sum())
+    stats = {"n_self_loops": int(((pu == pv) & ~zero).sum()),
+             "n_zero_length_pieces": int((zero & (pu != pv)).sum()),
+             "n_degenerate_pieces_dropped": int(degenerate.sum())}
     # distinct nodes at the same spot stay connected with a 1 cm edge (time must be > 0)
     length = np.where(zero, 0.01, length)
     ok = ~degenerate
     s, e, length, pu, pv = s[ok], e[ok], length[ok], pu[ok], pv[ok]
-    pway = way_of[s]
     npts = e - s + 1
     offs = np.concatenate([[0], np.cumsum(npts)[:-1]])
     idx = np.repeat(s - offs, npts) + np.arange(int(npts.sum()))
     geoms = (shapely.linestrings(x[idx], y[idx], indices=np.repeat(np.arange(len(s)), npts))
              if len(s) else np.empty(0, dtype=object))
-
-    # nodes
+    # nodes, placed at the first point carrying their key
     node_keys = np.unique(np.concatenate([pu, pv]))
     first_pos = np.full(uniq.shape[0], -1, dtype=np.int64)
     first_pos[inv[::-1]] = np.arange(m)[::-1]
     kpos = first_pos[np.searchsorted(uniq, node_keys)]
-    node_x, node_y = x[kpos], y[kpos]
-    iu = np.searchsorted(node_keys, pu).astype(np.int32)
-    iv = np.searchsorted(node_keys, pv).astype(np.int32)
+    pieces = _Pieces(iu=np.searchsorted(node_keys, pu).astype(np.int32),
+                     iv=np.searchsorted(node_keys, pv).astype(np.int32), length=length, geoms=geoms,
+                     pway=way_of[s], node_keys=node_keys, node_x=x[kpos], node_y=y[kpos])
+    return pieces, stats
 
-    # components (weak) over physical pieces
-    import scipy.sparse as sp
 
-    nn = node_keys.shape[0]
-    adj = sp.csr_matrix((np.ones(len(iu)), (iu, iv)), shape=(nn, nn))
+@dataclass(frozen=True, eq=False)
+class _Components:
+    """Weakly-connected components of the pieces (internal to :func:`_assemble`)."""
+
+    n_components: int
+    sizes: np.ndarray  # nodes per component (original labels)
+    big: np.ndarray  # component is kept (>= min_component_nodes)
+    order: np.ndarray  # kept components, largest first
+    node_lab: np.ndarray  # per KEPT node: new component label (0 = largest)
+    total_length_m: float
+    dropped_length_m: float
+
+
+def _drop_fragments(p: _Pieces, min_component_nodes: int) -> tuple[_Pieces, _Components]:
+    """Drop weakly-connected components with fewer than ``min_component_nodes`` nodes."""
+    nn = p.node_keys.shape[0]
+    adj = sp.csr_matrix((np.ones(len(p.iu)), (p.iu, p.iv)), shape=(nn, nn))
     ncomp, labels = connected_components(adj, directed=True, connection="weak")
     sizes = np.bincount(labels, minlength=ncomp)
     big = sizes >= min_component_nodes
@@ -402,18 +462,26 @@ def _assemble(*, mode: str, crs: str, source: str, way_ptr: np.ndarray, key: np.
     newlab = np.full(ncomp, -1, dtype=np.int32)
     newlab[order] = np.arange(order.shape[0], dtype=np.int32)
     node_lab = newlab[labels]
-    piece_keep = node_lab[iu] >= 0
-    total_len = float(length.sum())
-    dropped_len = float(length[~piece_keep].sum())
+    piece_keep = node_lab[p.iu] >= 0
+    total_len = float(p.length.sum())
+    dropped_len = float(p.length[~piece_keep].sum())
     node_keep = node_lab >= 0
     remap = np.cumsum(node_keep) - 1
-    iu, iv = remap[iu[piece_keep]].astype(np.int32), remap[iv[piece_keep]].astype(np.int32)
-    length, geoms, pway = length[piece_keep], geoms[piece_keep], pway[piece_keep]
-    node_keys, node_x, node_y, node_lab = (node_keys[node_keep], node_x[node_keep], node_y[node_keep],
-                                           node_lab[node_keep])
+    kept = _Pieces(iu=remap[p.iu[piece_keep]].astype(np.int32), iv=remap[p.iv[piece_keep]].astype(np.int32),
+                   length=p.length[piece_keep], geoms=p.geoms[piece_keep], pway=p.pway[piece_keep],
+                   node_keys=p.node_keys[node_keep], node_x=p.node_x[node_keep],
+                   node_y=p.node_y[node_keep])
+    comps = _Components(n_components=int(ncomp), sizes=sizes, big=big, order=order,
+                        node_lab=node_lab[node_keep], total_length_m=total_len, dropped_length_m=dropped_len)
+    return kept, comps
 
-    # directed rows: forward row then its backward twin, piece by piece
-    pdir = direction[pway]
+
+def _directed_edges(p: _Pieces, direction: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Directed rows: each piece's forward row then its backward twin, piece by piece.
+
+    Returns ``(edge_u, edge_v, length_m, geometry, reverse, way)`` per directed edge.
+    """
+    pdir = direction[p.pway]
     fw, bw = np.flatnonzero(pdir >= 0), np.flatnonzero(pdir <= 0)
     piece = np.concatenate([fw, bw])
     back = np.concatenate([np.zeros(fw.shape[0], np.int8), np.ones(bw.shape[0], np.int8)])
@@ -424,36 +492,48 @@ def _assemble(*, mode: str, crs: str, source: str, way_ptr: np.ndarray, key: np.
     reverse = np.full(piece.shape[0], -1, dtype=np.int64)
     reverse[both & ~back] = rows[both & ~back] + 1
     reverse[both & back] = rows[both & back] - 1
-    eu = np.where(back, iv[piece], iu[piece]).astype(np.int32)
-    ev = np.where(back, iu[piece], iv[piece]).astype(np.int32)
-    elen = length[piece]
-    egeom = geoms[piece].copy()
+    eu = np.where(back, p.iv[piece], p.iu[piece]).astype(np.int32)
+    ev = np.where(back, p.iu[piece], p.iv[piece]).astype(np.int32)
+    egeom = p.geoms[piece].copy()
     if back.any():
         egeom[back] = shapely.reverse(egeom[back])
-    ew = pway[piece]
-    etime = elen / speed_mps[ew]
+    return eu, ev, p.length[piece], egeom, reverse, p.pway[piece]
+
+
+def _assemble(ways: WayEdges, *, mode: str, crs: str, source: str, min_component_nodes: int,
+              report: dict[str, Any]) -> Network:
+    """Split ways at graph nodes, build directed edges, drop small fragments."""
+    pieces, piece_stats = _pieces(ways)
+    kept, comps = _drop_fragments(pieces, min_component_nodes)
+    eu, ev, elen, egeom, reverse, ew = _directed_edges(kept, ways.direction)
+    etime = elen / ways.speed_mps[ew]
     attrs = pd.DataFrame({
-        "highway": highway[ew].astype(str), "name": name[ew].astype(str),
-        "osmid": osmid[ew].astype(np.int64), "oneway": src_oneway[ew].astype(bool),
-        "speed_kph": speed_mps[ew] * 3.6,
+        "highway": ways.highway[ew].astype(str), "name": ways.name[ew].astype(str),
+        "osmid": ways.osmid[ew].astype(np.int64), "oneway": ways.src_oneway[ew].astype(bool),
+        "speed_kph": ways.speed_mps[ew] * 3.6,
     })
+    sizes, big, order = comps.sizes, comps.big, comps.order
     n_frag = int((~big).sum())
+    total_len, dropped_len = comps.total_length_m, comps.dropped_length_m
     report = {
         **report,
-        "n_nodes": int(node_keys.shape[0]), "n_edges": int(eu.shape[0]),
+        "n_nodes": int(kept.node_keys.shape[0]), "n_edges": int(eu.shape[0]),
         "n_components_kept": int(order.shape[0]), "n_fragments_dropped": n_frag,
         "dropped_nodes": int((sizes[~big]).sum()), "dropped_length_m": dropped_len,
         "total_length_m": total_len, "kept_length_m": total_len - dropped_len,
-        "n_self_loops": n_self_loops, "n_zero_length_pieces": n_zero_kept,
-        "n_degenerate_pieces_dropped": int(degenerate.sum()),
+        "n_self_loops": piece_stats["n_self_loops"],
+        "n_zero_length_pieces": piece_stats["n_zero_length_pieces"],
+        "n_degenerate_pieces_dropped": piece_stats["n_degenerate_pieces_dropped"],
         "component_sizes": [int(v) for v in sizes[order][:20]],
     }
     log.info("%s network: %d pieces between %d graph nodes; %d components (%d kept with >= %d nodes, "
-             "%d fragments dropped, %.0f m of %.0f m)", mode, len(s), nn, ncomp, order.shape[0],
-             min_component_nodes, n_frag, dropped_len, total_len)
-    net = Network(mode=mode, crs=crs, node_id=node_keys.astype(np.int64), node_x=node_x.astype(np.float64),
-                  node_y=node_y.astype(np.float64), node_component=node_lab.astype(np.int32), edge_u=eu,
-                  edge_v=ev, edge_length_m=elen.astype(np.float64), edge_time_s=etime.astype(np.float64),
+             "%d fragments dropped, %.0f m of %.0f m)", mode, pieces.length.shape[0],
+             pieces.node_keys.shape[0], comps.n_components, order.shape[0], min_component_nodes, n_frag,
+             dropped_len, total_len)
+    net = Network(mode=mode, crs=crs, node_id=kept.node_keys.astype(np.int64),
+                  node_x=kept.node_x.astype(np.float64), node_y=kept.node_y.astype(np.float64),
+                  node_component=comps.node_lab.astype(np.int32), edge_u=eu, edge_v=ev,
+                  edge_length_m=elen.astype(np.float64), edge_time_s=etime.astype(np.float64),
                   edge_reverse=reverse, edge_geometry=np.asarray(egeom, dtype=object), edge_attrs=attrs,
                   source=source, report=report)
     net.validate()
@@ -468,11 +548,8 @@ def _check_mode(mode: str) -> None:
 
 
 def _check_metric_crs(metric_crs: str) -> CRS:
-    crs = CRS.from_user_input(metric_crs)
-    if not crs.is_projected:
-        raise ValueError(f"metric_crs={metric_crs!r} is not a projected CRS in metres; use a UTM zone "
-                         f"(estimate_utm_crs) or a CGCS2000 Gauss-Kruger zone such as 'EPSG:4545'")
-    return crs
+    return require_projected(metric_crs, what="network metric_crs",
+                             fix="region.metric_crs (or use estimate_utm_crs)")
 
 
 def network_from_osm_ways(ways: OsmWays, *, mode: str, metric_crs: str, walk: WalkProfile,
@@ -489,7 +566,8 @@ def network_from_osm_ways(ways: OsmWays, *, mode: str, metric_crs: str, walk: Wa
     """
     _check_mode(mode)
     crs = _check_metric_crs(metric_crs)
-    keep, direction, src_oneway, speed, reasons = _mode_rules(ways.tags, mode=mode, walk=walk, delivery=delivery)
+    keep, direction, src_oneway, speed, reasons = _mode_rules(ways.tags, mode=mode, walk=walk,
+                                                              delivery=delivery)
     log.info("%s: kept %d of %d highway ways; excluded %s", mode, int(keep.sum()), ways.n_ways,
              reasons or "none")
     sub = ways.subset(keep)
@@ -497,11 +575,11 @@ def network_from_osm_ways(ways: OsmWays, *, mode: str, metric_crs: str, walk: Wa
     x, y = tr.transform(sub.lon, sub.lat)
     report = {"source": ways.source, "n_ways_read": ways.n_ways, "n_ways_kept": int(keep.sum()),
               "excluded_ways": reasons, "n_missing_locations": ways.n_missing_locations}
-    return _assemble(mode=mode, crs=crs.to_string(), source=ways.source, way_ptr=sub.way_ptr,
-                     key=sub.node_ref, x=np.asarray(x), y=np.asarray(y), osmid=sub.way_id,
-                     highway=sub.tags["highway"].to_numpy(dtype=object),
-                     name=sub.tags["name"].to_numpy(dtype=object), src_oneway=src_oneway[keep],
-                     direction=direction[keep], speed_mps=speed[keep],
+    way_edges = WayEdges(way_ptr=sub.way_ptr, key=sub.node_ref, x=np.asarray(x), y=np.asarray(y),
+                         osmid=sub.way_id, highway=sub.tags["highway"].to_numpy(dtype=object),
+                         name=sub.tags["name"].to_numpy(dtype=object), src_oneway=src_oneway[keep],
+                         direction=direction[keep], speed_mps=speed[keep])
+    return _assemble(way_edges, mode=mode, crs=crs.to_string(), source=ways.source,
                      min_component_nodes=min_component_nodes, report=report)
 
 
@@ -611,32 +689,14 @@ def network_from_road_layer(path: str | Path, *, mode: str, metric_crs: str, wal
             if key == "network.name_field" and f == "name":
                 continue  # default name field is optional
             problems.append(f"{key} = {f!r}: no such field (fields: {', '.join(map(str, gdf.columns[:-1]))})")
-    table = {**CHINESE_ROAD_CLASSES, **{k: k for k in _OSM_HIGHWAYS}, **(class_map or {})}
-    table_lower = {k.lower(): v for k, v in table.items()}
-    hw = np.full(len(gdf), "", dtype=object)
-    n_missing_class = 0
-    if class_field in gdf.columns:
-        raw = [_norm_class(v) for v in gdf[class_field]]
-        unknown: dict[str, int] = {}
-        for i, v in enumerate(raw):
-            if not v:  # no class at all: OSM's "road of unknown type", counted in the report
-                n_missing_class += 1
-                hw[i] = "road"
-                continue
-            mapped = table.get(v) or table_lower.get(v.lower())
-            if mapped is None:
-                unknown[v] = unknown.get(v, 0) + 1
-            else:
-                hw[i] = mapped
-        if unknown:
-            listing = ", ".join(f"{k!r} ({n} lines)" for k, n in sorted(unknown.items(), key=lambda kv: -kv[1]))
-            problems.append(f"unknown road classes in field {class_field!r}: {listing}. Fix: recode them to a "
-                            f"known class (OSM highway values or 高速公路, 国道, 省道, 县道, 乡道, 村道, 城市快速路, "
-                            f"主干路, 次干路, 支路, 街巷, 步行道, 人行道 ...) or pass class_map")
+    hw, n_missing_class, class_problems = _road_classes(gdf, class_field, class_map)
+    problems += class_problems
     if problems:
-        raise NetworkInputError(f"{path}: {len(problems)} problem(s) in the road layer:\n  " + "\n  ".join(problems))
+        raise NetworkInputError(f"{path}: {len(problems)} problem(s) in the road layer:\n  "
+                                + "\n  ".join(problems))
     if n_missing_class:
-        log.warning("%s: %d lines have an empty %r; treated as highway=road", path, n_missing_class, class_field)
+        log.warning("%s: %d lines have an empty %r; treated as highway=road", path, n_missing_class,
+                    class_field)
     if crs:
         gdf = gdf.set_crs(crs, allow_override=True)
     n_rows = len(gdf)
@@ -660,6 +720,63 @@ def network_from_road_layer(path: str | Path, *, mode: str, metric_crs: str, wal
     log.info("%s: kept %d of %d road lines from %s; excluded %s; %d empty, %d not lines", mode,
              int(keep.sum()), n_rows, path, reasons or "none", int(empty.sum()), n_bad)
     rows = np.flatnonzero(keep)
+    way_ptr, vkey, xr, yr, src_rows = _line_points(geom, rows)
+    if endpoint_fields:
+        vkey, xr, yr = _endpoint_keys(gdf, endpoint_fields, src_rows=src_rows, way_ptr=way_ptr, vkey=vkey,
+                                      x=xr, y=yr)
+    report = {"source": str(path), "n_ways_read": n_rows, "n_ways_kept": int(keep.sum()),
+              "excluded_ways": reasons, "n_missing_class": n_missing_class,
+              "n_empty_geometries": int(empty.sum()), "n_not_lines": n_bad}
+    way_edges = WayEdges(way_ptr=way_ptr, key=vkey, x=xr, y=yr, osmid=(src_rows + 1).astype(np.int64),
+                         highway=hw[src_rows], name=tags["name"].to_numpy(dtype=object)[src_rows],
+                         src_oneway=src_oneway[src_rows], direction=direction[src_rows],
+                         speed_mps=speed[src_rows])
+    return _assemble(way_edges, mode=mode, crs=mcrs.to_string(), source=str(path),
+                     min_component_nodes=min_component_nodes, report=report)
+
+
+def _road_classes(gdf: Any, class_field: str,
+                  class_map: dict[str, str] | None) -> tuple[np.ndarray, int, list[str]]:
+    """OSM highway value of each line from ``class_field``: (highway, n lines without a class, problems).
+
+    Lines without a class become ``highway=road`` (OSM's "road of unknown type"); unknown classes are
+    one problem listing each class and its line count.
+    """
+    table = {**CHINESE_ROAD_CLASSES, **{k: k for k in _OSM_HIGHWAYS}, **(class_map or {})}
+    table_lower = {k.lower(): v for k, v in table.items()}
+    hw = np.full(len(gdf), "", dtype=object)
+    n_missing_class = 0
+    problems: list[str] = []
+    if class_field in gdf.columns:
+        raw = [_norm_class(v) for v in gdf[class_field]]
+        unknown: dict[str, int] = {}
+        for i, v in enumerate(raw):
+            if not v:  # no class at all: OSM's "road of unknown type", counted in the report
+                n_missing_class += 1
+                hw[i] = "road"
+                continue
+            mapped = table.get(v) or table_lower.get(v.lower())
+            if mapped is None:
+                unknown[v] = unknown.get(v, 0) + 1
+            else:
+                hw[i] = mapped
+        if unknown:
+            listing = ", ".join(f"{k!r} ({n} lines)"
+                                for k, n in sorted(unknown.items(), key=lambda kv: -kv[1]))
+            problems.append(f"unknown road classes in field {class_field!r}: {listing}. Fix: recode them "
+                            f"to a known class (OSM highway values or 高速公路, 国道, 省道, 县道, 乡道, "
+                            f"村道, 城市快速路, 主干路, 次干路, 支路, 街巷, 步行道, 人行道 ...) or pass "
+                            f"class_map")
+    return hw, n_missing_class, problems
+
+
+def _line_points(geom: np.ndarray,
+                 rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The (multi)lines ``geom[rows]`` as ways of points: (way_ptr, vertex key, x, y, source row per way).
+
+    Each line part is a way; parts with fewer than two points are dropped. Vertices are rounded to
+    1 cm and share a key where they coincide.
+    """
     parts, part_row = shapely.get_parts(geom[rows], return_index=True)
     coords, ci = shapely.get_coordinates(parts, return_index=True)
     npart = parts.shape[0]
@@ -672,22 +789,13 @@ def network_from_road_layer(path: str | Path, *, mode: str, metric_crs: str, wal
     grid = np.round(coords * 100.0).astype(np.int64)  # 1 cm
     _, vkey = np.unique(grid, axis=0, return_inverse=True)
     vkey = vkey.reshape(-1).astype(np.int64) + 1
-    xr, yr = grid[:, 0] / 100.0, grid[:, 1] / 100.0
-    src_rows = rows[part_row]
-    if endpoint_fields:
-        vkey, xr, yr = _endpoint_keys(gdf, endpoint_fields, src_rows=src_rows, way_ptr=way_ptr, vkey=vkey,
-                                      x=xr, y=yr)
-    report = {"source": str(path), "n_ways_read": n_rows, "n_ways_kept": int(keep.sum()),
-              "excluded_ways": reasons, "n_missing_class": n_missing_class, "n_empty_geometries": int(empty.sum()), "n_not_lines": n_bad}
-    return _assemble(mode=mode, crs=mcrs.to_string(), source=str(path), way_ptr=way_ptr, key=vkey, x=xr, y=yr,
-                     osmid=(src_rows + 1).astype(np.int64), highway=hw[src_rows],
-                     name=tags["name"].to_numpy(dtype=object)[src_rows], src_oneway=src_oneway[src_rows],
-                     direction=direction[src_rows], speed_mps=speed[src_rows],
-                     min_component_nodes=min_component_nodes, report=report)
+    return way_ptr, vkey, grid[:, 0] / 100.0, grid[:, 1] / 100.0, rows[part_row]
 
 
-def _endpoint_keys(gdf: Any, endpoint_fields: tuple[str, str], *, src_rows: np.ndarray, way_ptr: np.ndarray,
-                   vkey: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _endpoint_keys(
+    gdf: Any, endpoint_fields: tuple[str, str], *, src_rows: np.ndarray, way_ptr: np.ndarray,
+    vkey: np.ndarray, x: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Replace the first/last vertex key of every line by a key from its from/to id fields."""
     n_parts = way_ptr.shape[0] - 1
     first_part = np.ones(n_parts, dtype=bool)
@@ -739,15 +847,17 @@ def fetch_osmnx_network(place_or_polygon: Any, out_path: str | Path) -> Path:
         ox.settings.useful_tags_way = sorted(set(saved["useful_tags_way"]) | set(WAY_TAGS))
         try:
             if isinstance(place_or_polygon, str):
-                G = ox.graph_from_place(place_or_polygon, network_type="all", simplify=False, retain_all=True)
+                G = ox.graph_from_place(place_or_polygon, network_type="all", simplify=False,
+                                        retain_all=True)
             else:
-                G = ox.graph_from_polygon(place_or_polygon, network_type="all", simplify=False, retain_all=True)
+                G = ox.graph_from_polygon(place_or_polygon, network_type="all", simplify=False,
+                                          retain_all=True)
         except Exception as exc:
             raise RuntimeError(
                 f"osmnx download of {place_or_polygon!r} failed ({type(exc).__name__}: {exc}). This needs "
-                f"internet access to Overpass/Nominatim. Fix: run where the network is reachable, or download "
-                f"an extract (e.g. from download.geofabrik.de) and set network.source = 'osm_file' with "
-                f"network.path") from exc
+                f"internet access to Overpass/Nominatim. Fix: run where the network is reachable, or "
+                f"download an extract (e.g. from download.geofabrik.de) and set network.source = "
+                f"'osm_file' with network.path") from exc
         # osmnx already reversed the node order of oneway=-1 ways: write them as plain one-way ways,
         # or the reader would reverse them a second time
         for _, _, data in G.edges(data=True):
@@ -829,7 +939,8 @@ def build_networks(cfg: Config, *, metric_crs: str, study_area_wgs84: Any = None
                 class_field=nc.class_field, speed_field=nc.speed_field, oneway_field=nc.oneway_field,
                 name_field=nc.name_field, crs=nc.crs, encoding=nc.encoding,
                 min_component_nodes=nc.min_component_nodes, class_map=dict(nc.class_map) or None,
-                endpoint_fields=(nc.endpoint_fields[0], nc.endpoint_fields[1]) if nc.endpoint_fields else None)
+                endpoint_fields=((nc.endpoint_fields[0], nc.endpoint_fields[1]) if nc.endpoint_fields
+                                 else None))
     for net in nets.values():
         net.report["build_s"] = round(time.perf_counter() - t0, 3)
     log.info("Built networks %s in %.1f s", {m: (n.n_nodes, n.n_edges) for m, n in nets.items()},
@@ -882,8 +993,8 @@ def export_network_gpkg(networks: dict[str, Network], path: str | Path) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
-    log.info("Wrote %s to %s", ", ".join(f"{m} ({n.n_nodes} nodes, {n.n_edges} edges)" for m, n in networks.items()),
-             path)
+    log.info("Wrote %s to %s",
+             ", ".join(f"{m} ({n.n_nodes} nodes, {n.n_edges} edges)" for m, n in networks.items()), path)
 
 
 def estimate_utm_crs(geom_wgs84: Any) -> str:

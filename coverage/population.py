@@ -36,9 +36,10 @@ import pandas as pd
 import shapely
 from affine import Affine
 from pyproj import CRS, Transformer
-from pyproj.exceptions import CRSError
 
 from coverage.config import PopulationConfig
+from coverage.coords import require_projected
+from coverage.errors import PopulationError
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +66,6 @@ _MIN_FRAC = 1e-9
 #: tolerance (in cells) when rounding the window out to whole cells
 _SNAP_CELLS = 1e-6
 _TILE_CELLS = 64
-
-
-class PopulationError(ValueError):
-    """Population inputs that cannot be used, or a failed conservation check."""
 
 
 @dataclass(frozen=True)
@@ -127,7 +124,8 @@ def _tiles(geoms: Sequence[Any], transform: Affine, shape: tuple[int, int]) -> t
         if g is None or g.is_empty:
             continue
         minx, miny, maxx, maxy = g.bounds
-        cs, rs = zip(*(inv @ (x, y) for x, y in ((minx, miny), (maxx, maxy), (minx, maxy), (maxx, miny))))
+        corners = ((minx, miny), (maxx, maxy), (minx, maxy), (maxx, miny))
+        cs, rs = zip(*(inv @ (x, y) for x, y in corners), strict=True)
         c0, c1 = max(0, math.floor(min(cs))), min(ncols, math.ceil(max(cs)))
         r0, r1 = max(0, math.floor(min(rs))), min(nrows, math.ceil(max(rs)))
         if c0 >= c1 or r0 >= r1:
@@ -142,10 +140,7 @@ def _tiles(geoms: Sequence[Any], transform: Affine, shape: tuple[int, int]) -> t
         ya = transform.f + tr_g * transform.e
         yb = transform.f + tr_e * transform.e
         tboxes = shapely.box(np.minimum(xa, xb), np.minimum(ya, yb), np.maximum(xa, xb), np.maximum(ya, yb))
-        if len(tboxes) == 1:
-            parts = np.array([g])
-        else:
-            parts = shapely.intersection(g, tboxes)
+        parts = np.array([g]) if len(tboxes) == 1 else shapely.intersection(g, tboxes)
         keep = ~shapely.is_empty(parts) & (shapely.area(parts) > 0)
         pieces.append(parts[keep])
         owners.append(np.full(int(keep.sum()), i, dtype=np.int64))
@@ -223,28 +218,23 @@ def _renormalise(flat: np.ndarray, frac: np.ndarray) -> np.ndarray:
 
 
 def _check_metric_crs(metric_crs: str) -> CRS:
-    try:
-        crs = CRS.from_user_input(metric_crs)
-    except CRSError as exc:
-        raise PopulationError(f"metric_crs {metric_crs!r} is not a CRS pyproj understands: {exc}") from None
-    if not crs.is_projected:
-        raise PopulationError(f"metric_crs {metric_crs!r} is geographic; give a projected CRS in metres "
-                              f"(region.metric_crs, e.g. 'EPSG:4545' or 'auto').")
-    return crs
+    return require_projected(metric_crs, what="population metric_crs")
 
 
 def _check_layer(gdf: gpd.GeoDataFrame, name: str, columns: Sequence[str]) -> list[str]:
     problems = []
     missing = [c for c in columns if c not in gdf.columns]
     if missing:
-        problems.append(f"{name}: missing column(s) {', '.join(missing)} (have {', '.join(map(str, gdf.columns))})")
+        problems.append(f"{name}: missing column(s) {', '.join(missing)} "
+                        f"(have {', '.join(map(str, gdf.columns))})")
     if gdf.crs is None:
         problems.append(f"{name}: no CRS; set units.crs in coverage.toml (e.g. 'EPSG:4490')")
     if "unit_code" in gdf.columns and name == "units" and gdf["unit_code"].astype(str).duplicated().any():
         dup = sorted(set(gdf.loc[gdf["unit_code"].astype(str).duplicated(), "unit_code"].astype(str)))
         problems.append(f"units: duplicate unit_code {', '.join(dup[:10])}")
-    if len(gdf) and (gdf.geometry.isna() | gdf.geometry.is_empty).any():
-        problems.append(f"{name}: {int((gdf.geometry.isna() | gdf.geometry.is_empty).sum())} row(s) without geometry")
+    no_geom = gdf.geometry.isna() | gdf.geometry.is_empty
+    if len(gdf) and no_geom.any():
+        problems.append(f"{name}: {int(no_geom.sum())} row(s) without geometry")
     return problems
 
 
@@ -274,7 +264,8 @@ def _read_share_csv(path: Path, unit_codes: Sequence[str], columns: Sequence[str
             bad += df.loc[vals > 1, "unit_code"].tolist()
         if bad:
             allowed = "a share between 0 and 1" if c.startswith("share_") else "a number >= 0"
-            problems.append(f"column {c}: bad value for unit(s) {', '.join(map(str, bad[:10]))} (expected {allowed})")
+            problems.append(f"column {c}: bad value for unit(s) {', '.join(map(str, bad[:10]))} "
+                            f"(expected {allowed})")
         df[c] = vals
     codes = set(unit_codes)
     in_csv = set(df["unit_code"])
@@ -287,7 +278,8 @@ def _read_share_csv(path: Path, unit_codes: Sequence[str], columns: Sequence[str
     if problems:
         raise PopulationError(f"{path}: {len(problems)} problem(s) in the {what} (population.{key}):\n  "
                               + "\n  ".join(problems)
-                              + "\nFix the CSV so that it has exactly one row per unit_code of the units layer.")
+                              + "\nFix the CSV so that it has exactly one row per unit_code of the units "
+                                "layer.")
     return df.set_index("unit_code")
 
 
@@ -321,8 +313,9 @@ def _raster_grids(pop_cfg: PopulationConfig) -> dict[str, Path]:
             diff.append(f"{paths[k]} (population.{k}: {g[2]}x{g[3]} cells, {g[0]}, {tuple(g[1])[:6]})")
     if diff:
         raise PopulationError(
-            f"population rasters do not share one grid: {paths['total']} (population.total: {ref[2]}x{ref[3]} "
-            f"cells, {ref[0]}, {tuple(ref[1])[:6]}) vs " + "; ".join(diff)
+            f"population rasters do not share one grid: {paths['total']} "
+            f"(population.total: {ref[2]}x{ref[3]} cells, {ref[0]}, {tuple(ref[1])[:6]}) vs "
+            + "; ".join(diff)
             + ". Warp the age rasters onto the total raster's grid (gdalwarp -tap) WITHOUT resampling counts "
             "(sum aggregation), or drop them and give population.ratios_csv.")
     return paths
@@ -339,9 +332,10 @@ def _window(bounds: tuple[float, float, float, float], src: Any) -> Any:
     r1 = math.ceil(w.row_off + w.height - _SNAP_CELLS)
     cc0, rr0, cc1, rr1 = max(c0, 0), max(r0, 0), min(c1, src.width), min(r1, src.height)
     if cc0 >= cc1 or rr0 >= rr1:
-        raise PopulationError(f"{src.name}: the study area (bounds {tuple(round(b, 6) for b in bounds)} in the "
-                              f"raster CRS) does not overlap the population raster (bounds {tuple(src.bounds)}). "
-                              f"Check population.total is the raster of this region.")
+        raise PopulationError(f"{src.name}: the study area (bounds {tuple(round(b, 6) for b in bounds)} "
+                              f"in the raster CRS) does not overlap the population raster "
+                              f"(bounds {tuple(src.bounds)}). Check population.total is the raster of this "
+                              f"region.")
     if (cc0, rr0, cc1, rr1) != (c0, r0, c1, r1):
         log.warning("%s: part of the study area lies outside the population raster; population there is "
                     "unknown and not counted", src.name)
@@ -400,9 +394,11 @@ def build_cells(pop_cfg: PopulationConfig, *, units: gpd.GeoDataFrame,
     if communities is not None:
         problems += _check_layer(communities, "communities", ["community_code", "unit_code"])
     if pop_cfg.total is None and pop_cfg.census_csv is None:
-        problems.append("population: give `total` (a raster of persons per cell) or `census_csv` in coverage.toml")
+        problems.append("population: give `total` (a raster of persons per cell) or `census_csv` in "
+                        "coverage.toml")
     if problems:
-        raise PopulationError(f"{len(problems)} problem(s) with the population inputs:\n  " + "\n  ".join(problems))
+        raise PopulationError(f"{len(problems)} problem(s) with the population inputs:\n  "
+                              + "\n  ".join(problems))
     units = units.assign(unit_code=units["unit_code"].astype(str))
     if communities is not None:
         communities = communities.assign(unit_code=communities["unit_code"].astype(str),
@@ -497,8 +493,10 @@ def _finish(pieces: pd.DataFrame, *, transform: Affine, shape: tuple[int, int], 
 
 
 def _conserve(units_total: float, reference: float, tol: float, *, what: str) -> dict[str, float]:
-    rel = abs(units_total - reference) / reference if reference > 0 else (0.0 if units_total == 0 else math.inf)
-    cons = {"raster_total_touching": float(reference), "units_total": float(units_total), "rel_error": float(rel)}
+    no_ref = 0.0 if units_total == 0 else math.inf
+    rel = abs(units_total - reference) / reference if reference > 0 else no_ref
+    cons = {"raster_total_touching": float(reference), "units_total": float(units_total),
+            "rel_error": float(rel)}
     if rel > tol:
         raise PopulationError(
             f"population not conserved: the units hold {units_total:,.1f} persons but {what} holds "
@@ -608,7 +606,8 @@ def _build_from_census(pop_cfg: PopulationConfig, *, units: gpd.GeoDataFrame,
                        roads: gpd.GeoDataFrame | None) -> Cells:
     if pop_cfg.census_weight != "residential_road_length":
         raise PopulationError(f"population.census_weight = {pop_cfg.census_weight!r} is not implemented; "
-                              f"use 'residential_road_length' (or give a population raster as population.total).")
+                              f"use 'residential_road_length' (or give a population raster as "
+                              f"population.total).")
     codes = units["unit_code"].to_numpy(dtype=object)
     assert pop_cfg.census_csv is not None
     path = Path(pop_cfg.census_csv)
@@ -622,9 +621,9 @@ def _build_from_census(pop_cfg: PopulationConfig, *, units: gpd.GeoDataFrame,
     if "ratios" in plan.values():
         if pop_cfg.ratios_csv is None:
             miss = [f"pop_{g}" for g, v in plan.items() if v == "ratios"]
-            raise PopulationError(f"{path}: no column(s) {', '.join(miss)} and no population.ratios_csv; add the "
-                                  f"columns to the census CSV or give population.ratios_csv (unit_code, "
-                                  f"share_60plus, share_0to3) in coverage.toml.")
+            raise PopulationError(f"{path}: no column(s) {', '.join(miss)} and no population.ratios_csv; "
+                                  f"add the columns to the census CSV or give population.ratios_csv "
+                                  f"(unit_code, share_60plus, share_0to3) in coverage.toml.")
         ratios = _read_share_csv(pop_cfg.ratios_csv, list(codes),
                                  [f"share_{g}" for g, v in plan.items() if v == "ratios"],
                                  what="census ratios", key="ratios_csv")
@@ -639,15 +638,17 @@ def _build_from_census(pop_cfg: PopulationConfig, *, units: gpd.GeoDataFrame,
     transform = Affine(size, 0.0, x0, 0.0, -size, y1)
     shape = (nrows, ncols)
     pieces = _unit_pieces(geoms, codes, transform=transform, shape=shape, cells_mask=np.ones(shape, bool))
-    lengths = _road_lengths(pieces, roads, dict(zip(codes, geoms)), transform=transform, shape=shape, mcrs=mcrs)
+    lengths = _road_lengths(pieces, roads, dict(zip(codes, geoms, strict=True)), transform=transform,
+                            shape=shape, mcrs=mcrs)
     pieces["road_m"] = lengths
     road_tot = pieces.groupby("unit_code")["road_m"].transform("sum").to_numpy()
     area_tot = pieces.groupby("unit_code")["frac"].transform("sum").to_numpy()
     share = np.where(road_tot > 0, lengths / np.where(road_tot > 0, road_tot, 1.0), pieces["frac"] / area_tot)
     uniform = sorted(set(pieces.loc[road_tot == 0, "unit_code"]))
     if uniform:
-        log.warning("census spreading: %d unit(s) have no residential/living_street/unclassified/tertiary roads; "
-                    "their totals are spread uniformly by area: %s", len(uniform), ", ".join(uniform[:20]))
+        log.warning("census spreading: %d unit(s) have no residential/living_street/unclassified/tertiary "
+                    "roads; their totals are spread uniformly by area: %s", len(uniform),
+                    ", ".join(uniform[:20]))
     pieces["share"] = share
     for c in ("pop_total", "pop_60plus", "pop_0to3"):
         g = c.removeprefix("pop_")
@@ -670,10 +671,12 @@ def _build_from_census(pop_cfg: PopulationConfig, *, units: gpd.GeoDataFrame,
         raise PopulationError(f"census spreading: unit(s) {', '.join(no_cells)} cover no grid cell; check "
                               f"their geometry (empty or degenerate polygons).")
     got = pieces.groupby("unit_code")["pop_total"].sum().reindex(census.index, fill_value=0.0)
-    off = census.index[~np.isclose(got.to_numpy(), census["pop_total"].to_numpy(), rtol=pop_cfg.conservation_tolerance)]
+    off = census.index[~np.isclose(got.to_numpy(), census["pop_total"].to_numpy(),
+                                   rtol=pop_cfg.conservation_tolerance)]
     if len(off):
         raise PopulationError("census spreading did not conserve unit totals: " + ", ".join(
-            f"{u}: {got[u]:,.1f} spread vs {census.loc[u, 'pop_total']:,.1f} in {path.name}" for u in off[:10])
+            f"{u}: {got[u]:,.1f} spread vs {census.loc[u, 'pop_total']:,.1f} in {path.name}"
+            for u in off[:10])
             + ". Likely cause: overlapping unit polygons; check the units layer.")
     cons = _conserve(float(pieces["pop_total"].sum()), float(census["pop_total"].sum()),
                      pop_cfg.conservation_tolerance, what=f"the census CSV {path.name}")

@@ -26,6 +26,7 @@ head (via the twin) and, when source and target share a physical edge, the direc
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,7 +84,8 @@ class Snap:
 
     def take(self, idx: np.ndarray) -> Snap:
         """A new Snap with the rows ``idx`` (any integer or boolean index)."""
-        return Snap(*(np.asarray(getattr(self, f))[idx] for f in ("edge", "frac", "dist_m", "snapped", "x", "y")))
+        fields = ("edge", "frac", "dist_m", "snapped", "x", "y")
+        return Snap(*(np.asarray(getattr(self, f))[idx] for f in fields))
 
 
 @dataclass(frozen=True, eq=False)
@@ -224,7 +226,8 @@ def snap_points(net: Network, xy: np.ndarray, *, max_snap_m: float, workers: int
     rows = np.flatnonzero(ok)[q[win]]
     e_pos = seg_e[cs[win]]
     total = edge_len[e_pos]
-    f = np.where(total > 0, (seg_c[cs[win]] + tq[win] * seg_len[cs[win]]) / np.where(total > 0, total, 1.0), 0.0)
+    f = np.where(total > 0,
+                 (seg_c[cs[win]] + tq[win] * seg_len[cs[win]]) / np.where(total > 0, total, 1.0), 0.0)
     dist[rows] = dq[win]
     sx[rows] = proj[win, 0]
     sy[rows] = proj[win, 1]
@@ -543,9 +546,11 @@ def nearest_facility_times(net: Network, sources: Snap, targets: Snap, *, access
 # --------------------------------------------------------------------------------------------------
 
 
-def _per_source_chunks(net: Network, sources: Snap, *, access_speed_mps: float, limit_s: float,
-                       max_cells: int = 20_000_000, extra_cols: int = 0):
-    """Yield (source rows, dist matrix (chunk, n_nodes)) of limited single-source searches.
+def _per_source_chunks(
+    net: Network, sources: Snap, *, access_speed_mps: float, limit_s: float, max_cells: int = 20_000_000,
+    extra_cols: int = 0
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Yield (source rows, s_use, se, sf, sa, dist matrix (chunk, n_nodes)) of limited single-source searches.
 
     Shared by :func:`coverage_matrix` and :mod:`coverage.isochrones`. Chunked so the dense
     (chunk x (n_nodes + extra_cols)) working arrays stay under ``max_cells`` floats.
@@ -593,7 +598,7 @@ def coverage_matrix(net: Network, sources: Snap, targets: Snap, *, access_speed_
     out_r: list[np.ndarray] = []
     out_c: list[np.ndarray] = []
     out_v: list[np.ndarray] = []
-    for chunk_rows, s_use, se, sf, sa, d in _per_source_chunks(
+    for chunk_rows, s_use, _se, _sf, _sa, d in _per_source_chunks(
             net, sources, access_speed_mps=access_speed_mps, limit_s=limit_s, extra_cols=2 * t_use.size):
         if t_use.size == 0:
             break

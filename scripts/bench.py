@@ -31,9 +31,10 @@ import shapely
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from coverage.graph import Network
-from coverage.isochrones import check_isochrones, isochrone_polygons
-from coverage.traveltime import nearest_facility_times, snap_points
+# the repo on sys.path first (a script run from anywhere), so these imports must follow it
+from coverage.graph import Network  # noqa: E402
+from coverage.isochrones import check_isochrones, isochrone_polygons  # noqa: E402
+from coverage.traveltime import nearest_facility_times, snap_points  # noqa: E402
 
 COMOROS = REPO.parent / "shared" / "data" / "comoros" / "osm" / "comores-latest-2021-04-08.osm.pbf"
 THRESHOLD_S = 900.0  # 15 minutes

@@ -29,6 +29,7 @@ from coverage.config import (
     UnitsConfig,
     WalkProfile,
 )
+from coverage.errors import InputError
 from coverage.graph import Network
 from coverage.network import (
     CHINESE_ROAD_CLASSES,
@@ -122,7 +123,8 @@ def edge_table(net: Network) -> dict[tuple[int, int, int], tuple[float, float]]:
     """(u id, v id, way id) -> (length_m, time_s)."""
     ids = net.node_id
     return {(int(ids[u]), int(ids[v]), int(w)): (float(ln), float(t)) for u, v, w, ln, t in
-            zip(net.edge_u, net.edge_v, net.edge_attrs["osmid"], net.edge_length_m, net.edge_time_s)}
+            zip(net.edge_u, net.edge_v, net.edge_attrs["osmid"], net.edge_length_m, net.edge_time_s,
+                 strict=True)}
 
 
 def both(u: int, v: int, w: int, length: float, t: float) -> dict:
@@ -202,7 +204,7 @@ def test_toy_components_kept_and_fragment_reported(toy_osm, mode):
     assert r["n_components_kept"] == 3 and r["n_fragments_dropped"] == 1
     assert r["dropped_length_m"] == pytest.approx(path_len(20, 21))
     assert r["n_nodes"] == net.n_nodes == 16 and r["n_edges"] == net.n_edges
-    comp = dict(zip(net.node_id.tolist(), net.node_component.tolist()))
+    comp = dict(zip(net.node_id.tolist(), net.node_component.tolist(), strict=True))
     assert comp[30] == 0  # largest (island, 6 nodes) is component 0
     assert len({comp[1], comp[30], comp[40]}) == 3
     assert r["total_length_m"] == pytest.approx(r["dropped_length_m"] + net.edge_length_m[net.physical_edges()].sum())
@@ -263,7 +265,7 @@ def test_missing_file_and_bad_mode(tmp_path):
         read_osm_ways(tmp_path / "nope.osm.pbf")
     with pytest.raises(ValueError, match="mode='bike'"):
         network_from_osm(tmp_path / "x.osm", mode="bike", metric_crs=CRS, walk=WALK, delivery=DELIV)
-    with pytest.raises(ValueError, match="not a projected CRS"):
+    with pytest.raises(InputError, match=r"network metric_crs: CRS 'EPSG:4326' is geographic.*region\.metric_crs"):
         network_from_osm(tmp_path / "x.osm", mode="walk", metric_crs="EPSG:4326", walk=WALK, delivery=DELIV)
 
 
@@ -556,9 +558,9 @@ def test_export_roundtrip(toy_osm, tmp_path):
     assert np.allclose(e["length_m"], nets["delivery"].edge_length_m)
     assert np.allclose(e.geometry.length, e["length_m"])
     assert "东街" in set(e["name"])
-    assert {(int(a), int(b)) for a, b in zip(e["u"], e["v"])} >= {(2, 4), (42, 40)}
-    assert (42, 40) in {(int(a), int(b)) for a, b in zip(e["u"], e["v"])} and \
-        (40, 42) not in {(int(a), int(b)) for a, b in zip(e["u"], e["v"])}
+    assert {(int(a), int(b)) for a, b in zip(e["u"], e["v"], strict=True)} >= {(2, 4), (42, 40)}
+    assert (42, 40) in {(int(a), int(b)) for a, b in zip(e["u"], e["v"], strict=True)} and \
+        (40, 42) not in {(int(a), int(b)) for a, b in zip(e["u"], e["v"], strict=True)}
     nodes = gpd.read_file(out, layer="walk_nodes")
     assert len(nodes) == 16 and set(nodes["component"]) == {0, 1, 2}
 
@@ -623,9 +625,11 @@ def test_river_detour_helper_on_a_toy_with_one_bridge(tmp_path):
             for c in range(4):
                 i = 1000 * bank + 10 * r + c
                 if c < 3:
-                    ways[k] = ([i, i + 1], {"highway": "residential"}); k += 1
+                    ways[k] = ([i, i + 1], {"highway": "residential"})
+                    k += 1
                 if r < 4:
-                    ways[k] = ([i, i + 10], {"highway": "residential"}); k += 1
+                    ways[k] = ([i, i + 10], {"highway": "residential"})
+                    k += 1
     nodes[9001], nodes[9002] = (4.5, -1), (4.5, 5)
     ways[900] = ([9001, 9002], {"waterway": "river"})
     p = tmp_path / "river.osm"

@@ -20,6 +20,7 @@ from rasterio.transform import from_origin
 
 from coverage import population
 from coverage.config import PopulationConfig
+from coverage.errors import InputError
 from coverage.population import (
     CELL_COLUMNS,
     METHOD_CENSUS,
@@ -96,7 +97,7 @@ def test_hand_grid_assignment(hand: dict) -> None:
     assert len(edge) == 1 and edge["unit_code"].item() == "B" and edge["weight"].item() == pytest.approx(1)
     assert not shapely.contains_xy(box(2.5, 0, 3.25, 2), LON0 + 3.5 * D, LAT0 - 0.5 * D)
     # nodata / negative cells and untouched cells are absent
-    assert set(zip(c["row"], c["col"])) == {(0, 0), (1, 0), (0, 2), (1, 2), (0, 3), (1, 3)}
+    assert set(zip(c["row"], c["col"], strict=True)) == {(0, 0), (1, 0), (0, 2), (1, 2), (0, 3), (1, 3)}
     assert by_unit(c, "pop_60plus") == pytest.approx({"A": 51 * 0.2, "B": 170 * 0.2})
     assert by_unit(c, "pop_0to3") == pytest.approx({"A": 51 * 0.05, "B": 170 * 0.05})
     assert (c["community_code"] == "").all()
@@ -170,7 +171,7 @@ def test_bad_inputs_listed(hand: dict) -> None:
     units = hand["units"].rename(columns={"unit_code": "code"})
     with pytest.raises(PopulationError, match="missing column"):
         build_cells(PopulationConfig(total=hand["total"]), units=units, metric_crs=METRIC)
-    with pytest.raises(PopulationError, match="geographic"):
+    with pytest.raises(InputError, match="population metric_crs: CRS 'EPSG:4326' is geographic"):
         build_cells(PopulationConfig(total=hand["total"]), units=hand["units"], metric_crs="EPSG:4326")
     with pytest.raises(PopulationError, match=r"not found: population\.total"):
         build_cells(PopulationConfig(total=hand["dir"] / "nope.tif"), units=hand["units"], metric_crs=METRIC)
@@ -224,7 +225,7 @@ def test_travel_times_and_flags(hand: dict) -> None:
                        meal_threshold_min_by_unit={"A": 15.0, "B": 30.0})
     assert fl["covered_elderly_5min"].tolist()[:3] == [True, False, False]
     assert fl["covered_elderly_15min"].tolist()[:3] == [True, True, True]  # inclusive
-    exp_meal = [t <= (15 if u == "A" else 30) * 60 for t, u in zip(out["tt_meal_s"], out["unit_code"])]
+    exp_meal = [t <= (15 if u == "A" else 30) * 60 for t, u in zip(out["tt_meal_s"], out["unit_code"], strict=True)]
     assert fl["covered_meal"].tolist() == exp_meal
     with pytest.raises(PopulationError, match="one value per row"):
         assign_travel_times(c, service="elderly", times_s=[1.0], nearest_ids=["a"])
@@ -345,7 +346,7 @@ def test_property_conservation(vals: list[float], xs: tuple[float, float], ys: t
     for r in range(6):
         for c in range(6):
             cell = box(c, r, c + 1, r + 1)
-            areas = {u: cell.intersection(g).area / cell.area for u, g in zip(units["unit_code"], parts)}
+            areas = {u: cell.intersection(g).area / cell.area for u, g in zip(units["unit_code"], parts, strict=True)}
             areas = {u: a for u, a in areas.items() if a > 1e-9}
             if not areas or clean[r, c] == 0:
                 continue
@@ -432,7 +433,7 @@ def test_comoros_real_raster() -> None:
         arr = src.read(1, masked=True).filled(0)
         full, tr = arr.sum(), src.transform
     tot = res.cells.groupby("unit_code")["pop_total"].sum()
-    names = dict(zip(units["unit_code"], units["unit_name"]))
+    names = dict(zip(units["unit_code"], units["unit_name"], strict=True))
     logging.getLogger(__name__).info("Comoros: %.2f s, %d pieces, totals %s, conservation %s, raster %.0f",
                                      elapsed, len(res.cells), {names[k]: round(v) for k, v in tot.items()},
                                      res.conservation, full)
@@ -443,7 +444,7 @@ def test_comoros_real_raster() -> None:
     # 321,351, Nzwani 63,385) are a lower bound (coastal cells whose centre is at sea are missing there);
     # GDAL's all_touched sums equal ours up to cells that only touch at a corner
     centre = {"Ngazidja": 437_143, "Mwali": 321_351, "Nzwani": 63_385}
-    for code, geom in zip(units["unit_code"], units.geometry):
+    for code, geom in zip(units["unit_code"], units.geometry, strict=True):
         key = next(k for k in centre if k in names[code])
         touched = arr[rasterize([(geom, 1)], out_shape=arr.shape, transform=tr, all_touched=True) == 1].sum()
         assert centre[key] < tot[code] <= touched * (1 + 1e-6)
