@@ -24,16 +24,12 @@ def _config_path(args: argparse.Namespace) -> Path:
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exception types that mean "bad input" (or a failed stage), reported without a traceback: the
     package's one error root, OS errors, and the I/O errors of the raster and vector readers."""
+    from pyogrio.errors import DataLayerError, DataSourceError
+    from rasterio.errors import RasterioError
+
     from coverage.errors import CoverageError
 
-    errors: list[type[BaseException]] = [CoverageError, OSError]
-    for mod, name in (("rasterio.errors", "RasterioError"), ("pyogrio.errors", "DataSourceError"),
-                      ("pyogrio.errors", "DataLayerError")):
-        try:
-            errors.append(getattr(__import__(mod, fromlist=[name]), name))
-        except (ImportError, AttributeError):
-            pass
-    return tuple(errors)
+    return (CoverageError, OSError, RasterioError, DataSourceError, DataLayerError)
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:

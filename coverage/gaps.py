@@ -54,8 +54,8 @@ def gap_areas(
     service
         Service name written to the ``service`` column and used in ``gap_id``.
     covered_col, pop_col, nearest_col, tt_col
-        Covered flag; population that ranks the gaps (default by service: 60+ for elderly/meal,
-        0-3 for childcare); nearest facility id and travel time (s) columns (default
+        Covered flag; population that ranks the gaps (default: the demand column of a built-in
+        service of the registry); nearest facility id and travel time (s) columns (default
         ``nearest_<service>_id`` / ``tt_<service>_s``).
     transform, crs
         Affine transform of the raster (``row``/``col`` -> coordinates) and ITS CRS; cell squares are

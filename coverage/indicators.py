@@ -190,7 +190,7 @@ def cell_access_scores(
                 cost = sp.csr_matrix((0, len(cells)))
             basis = "straight-line"
         for decay in (None, "gaussian"):
-            score = two_step_fca(supply, demand, cost, catchment_s=catch_s, decay=decay)  # type: ignore[arg-type]
+            score = two_step_fca(supply, demand, cost, catchment_s=catch_s, decay=decay)
             out[fca_column(s, gaussian=decay is not None)] = score * 1000.0
         out[f"fca_cost_basis_{svc}"] = basis
     return out
@@ -412,7 +412,7 @@ def _with_standard_counts(table: gpd.GeoDataFrame, std: pd.DataFrame, *, level: 
     lvl = std[std["level"] == level]
     table = table.copy()
     table["n_checked_standards"] = table[key].map(lvl[lvl["passed"].notna()].groupby("unit_code").size())
-    table["n_failed_standards"] = table[key].map(lvl[lvl["passed"] == False].groupby("unit_code").size())
+    table["n_failed_standards"] = table[key].map(lvl[lvl["passed"].eq(False)].groupby("unit_code").size())
     for k in ("n_checked_standards", "n_failed_standards"):
         table[k] = table[k].fillna(0).astype(int)
     log.info("Computed %d %s indicator rows (%d with a failed standard)", len(table), level,

@@ -47,10 +47,8 @@ __all__ = [
     "CELL_COLUMNS",
     "Cells",
     "PopulationError",
-    "assign_travel_times",
     "build_cells",
     "cell_polygons",
-    "covered_flags",
 ]
 
 #: Columns of the cells table, in order (docs/ARCHITECTURE.md), plus lon/lat of the centre.
@@ -704,45 +702,3 @@ def cell_polygons(cells: pd.DataFrame, transform: Affine, crs: Any) -> gpd.GeoSe
     """
     boxes = _cell_boxes(cells["row"].to_numpy(np.int64), cells["col"].to_numpy(np.int64), transform)
     return gpd.GeoSeries(boxes, index=cells.index, crs=crs)
-
-
-def assign_travel_times(cells: gpd.GeoDataFrame, *, service: str, times_s: Sequence[float] | np.ndarray,
-                        nearest_ids: Sequence[str | None] | np.ndarray) -> gpd.GeoDataFrame:
-    """A new cells frame with ``tt_<service>_s`` (s, inf = unreachable) and ``nearest_<service>_id``.
-
-    ``times_s`` and ``nearest_ids`` are aligned with the rows of ``cells`` (e.g. one value per piece,
-    or the cell-level values repeated per piece). Missing ids become "".
-    """
-    t = np.asarray(times_s, dtype=float)
-    ids = np.asarray(nearest_ids, dtype=object)
-    if len(t) != len(cells) or len(ids) != len(cells):
-        raise PopulationError(f"assign_travel_times({service!r}): {len(t)} times and {len(ids)} ids for "
-                              f"{len(cells)} cell pieces; give one value per row of the cells table.")
-    t = np.where(np.isnan(t), np.inf, t)
-    ids = np.array(["" if (v is None or (isinstance(v, float) and math.isnan(v))) else str(v) for v in ids],
-                   dtype=object)
-    return cells.assign(**{f"tt_{service}_s": t, f"nearest_{service}_id": ids})
-
-
-def covered_flags(cells: gpd.GeoDataFrame, *, thresholds_min: Mapping[str, Sequence[float]],
-                  meal_threshold_min_by_unit: Mapping[str, float] | None = None) -> gpd.GeoDataFrame:
-    """A new cells frame with covered flags (covered = travel time <= threshold, inclusive).
-
-    ``thresholds_min`` maps a service to its thresholds: ``{"elderly": [5, 10, 15]}`` adds
-    ``covered_elderly_5min`` ... from ``tt_elderly_s``. ``meal_threshold_min_by_unit`` (unit_code ->
-    minutes, the 城区15/郊区30 rule) adds ``covered_meal`` from ``tt_meal_s``.
-    """
-    new: dict[str, np.ndarray] = {}
-    for svc, ths in thresholds_min.items():
-        col = f"tt_{svc}_s"
-        if col not in cells.columns:
-            raise PopulationError(f"covered_flags: column {col} missing; call assign_travel_times first.")
-        tt = cells[col].to_numpy(float)
-        for th in ths:
-            new[f"covered_{svc}_{th:g}min"] = tt <= th * 60.0
-    if meal_threshold_min_by_unit is not None:
-        if "tt_meal_s" not in cells.columns:
-            raise PopulationError("covered_flags: column tt_meal_s missing; call assign_travel_times first.")
-        lim = cells["unit_code"].map(meal_threshold_min_by_unit).to_numpy(float) * 60.0
-        new["covered_meal"] = cells["tt_meal_s"].to_numpy(float) <= np.nan_to_num(lim, nan=-1.0)
-    return cells.assign(**new)

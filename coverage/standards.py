@@ -169,7 +169,7 @@ class _Ctx:
     """What every group of checks reads, and the rows they add to."""
 
     rows: _Rows
-    fac: pd.DataFrame  # facilities with unit_code / community_code
+    fac: gpd.GeoDataFrame  # facilities with unit_code / community_code
     cfg: Config
     std: Any  # StandardsConfig
     region: str
@@ -469,6 +469,6 @@ def check_standards(
     _region_rows(ctx, unit_ind)
     out = ctx.rows.frame()
     log.info("Checked %d standard rows: %d passed, %d failed, %d not checkable", len(out),
-             int((out["passed"] == True).sum()), int((out["passed"] == False).sum()),
+             int(out["passed"].eq(True).sum()), int(out["passed"].eq(False).sum()),
              int(out["passed"].isna().sum()))
     return out

@@ -42,7 +42,6 @@ __all__ = [
     "NearestResult",
     "Snap",
     "coverage_matrix",
-    "covered",
     "nearest_facility_times",
     "snap_points",
 ]
@@ -629,22 +628,3 @@ def coverage_matrix(net: Network, sources: Snap, targets: Snap, *, access_speed_
     m = sp.csr_matrix((v[keep], (r[keep], c[keep])), shape=(ns, nt))
     log.info("Coverage matrix %d x %d within %.0f s: %d pairs", ns, nt, limit_s, m.nnz)
     return m
-
-
-def covered(times_s: np.ndarray, threshold_min: float) -> np.ndarray:
-    """``times_s <= threshold_min * 60`` (inclusive; inf and NaN are never covered).
-
-    Parameters
-    ----------
-    times_s : array of float
-        Travel times in seconds.
-    threshold_min : float
-        Threshold in minutes.
-
-    Returns
-    -------
-    ndarray[bool]
-    """
-    t = np.asarray(times_s, dtype=float)
-    with np.errstate(invalid="ignore"):
-        return t <= float(threshold_min) * 60.0

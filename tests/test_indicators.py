@@ -20,8 +20,8 @@ from coverage.config import (
     RegionConfig,
     UnitsConfig,
 )
-from coverage.services import BUILTIN_SERVICES
 from coverage.indicators import add_covered_flags, data_dictionary_frame, slots_per_1000, unit_indicators
+from coverage.services import BUILTIN_SERVICES
 
 CRS = "EPSG:32649"
 INF = np.inf

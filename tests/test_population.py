@@ -25,10 +25,8 @@ from coverage.population import (
     CELL_COLUMNS,
     METHOD_CENSUS,
     PopulationError,
-    assign_travel_times,
     build_cells,
     cell_polygons,
-    covered_flags,
 )
 
 LON0, LAT0 = 104.0, 30.6
@@ -208,27 +206,6 @@ def test_cell_polygons(hand: dict) -> None:
     first = polys.iloc[0]
     assert first.bounds == pytest.approx((LON0, LAT0 - D, LON0 + D, LAT0))
     assert polys.to_crs(METRIC).contains(res.cells.geometry).all()
-
-
-def test_travel_times_and_flags(hand: dict) -> None:
-    cfg = PopulationConfig(total=hand["total"], age_60plus=hand["a60"], age_0to3=hand["a03"])
-    c = build_cells(cfg, units=hand["units"], metric_crs=METRIC).cells
-    n = len(c)
-    times = np.array([300.0, 600.0, 900.0, np.inf, np.nan, 1800.0, 100.0, 0.0])[:n]
-    ids = ["f1", "f2", "f1", None, None, "f3", "f1", "f2"][:n]
-    out = assign_travel_times(c, service="elderly", times_s=times, nearest_ids=ids)
-    assert "tt_elderly_s" not in c.columns  # input untouched
-    assert np.isinf(out["tt_elderly_s"].to_numpy()[[3, 4]]).all()
-    assert out["nearest_elderly_id"].tolist()[3:5] == ["", ""]
-    out = assign_travel_times(out, service="meal", times_s=times, nearest_ids=ids)
-    fl = covered_flags(out, thresholds_min={"elderly": [5, 10, 15]},
-                       meal_threshold_min_by_unit={"A": 15.0, "B": 30.0})
-    assert fl["covered_elderly_5min"].tolist()[:3] == [True, False, False]
-    assert fl["covered_elderly_15min"].tolist()[:3] == [True, True, True]  # inclusive
-    exp_meal = [t <= (15 if u == "A" else 30) * 60 for t, u in zip(out["tt_meal_s"], out["unit_code"], strict=True)]
-    assert fl["covered_meal"].tolist() == exp_meal
-    with pytest.raises(PopulationError, match="one value per row"):
-        assign_travel_times(c, service="elderly", times_s=[1.0], nearest_ids=["a"])
 
 
 # ---------------------------------------------------------------------------------------------

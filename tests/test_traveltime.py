@@ -13,11 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coverage.graph import Network
+from coverage.services import covered
 from coverage.traveltime import (
     ZERO_TIME_S,
     Snap,
     coverage_matrix,
-    covered,
     nearest_facility_times,
     snap_points,
 )
