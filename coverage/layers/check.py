@@ -51,7 +51,8 @@ def check_layers(cfg: Config, *, roads: gpd.GeoSeries | None = None) -> LayerRep
     area = units.units if units is not None else None
     metric = report.metric_crs or "EPSG:3857"
     net = cfg.network
-    if roads is None and area is not None and net.source == "osm_file" and net.path is not None and net.path.exists():
+    if roads is None and area is not None and net.source == "osm_file" and net.path is not None \
+            and net.path.exists():
         try:
             roads = osm_road_lines(net.path, metric, tuple(area.total_bounds))
         except Exception as exc:  # noqa: BLE001 - an unreadable network is the network check's business

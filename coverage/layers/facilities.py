@@ -32,7 +32,6 @@ import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, cast
 
 import geopandas as gpd
@@ -165,8 +164,8 @@ def _map_fields(fc: FacilityLayerConfig, raw: RawLayer, key: str) -> dict[str, s
                     mapping[canon] = found
     if raw.osm_kinds is None and "kind" not in mapping and not fc.default_kind:
         raise LayerError(f"{path}: no facility type column (类型/类别/设施类型/kind/type) and no "
-                         f"{key}.default_kind; add the column, map it with {key}.fields.kind = \"<column>\", or "
-                         f"set {key}.default_kind (columns: {', '.join(map(str, raw.attrs.columns))})")
+                         f"{key}.default_kind; add the column, map it with {key}.fields.kind = \"<column>\", "
+                         f"or set {key}.default_kind (columns: {', '.join(map(str, raw.attrs.columns))})")
     log.debug("%s: field mapping %s", fc.name, mapping)
     return mapping
 
@@ -189,8 +188,9 @@ def _swap_warning(swapped: np.ndarray) -> str:
             f"(rows {', '.join(map(str, rows[:20]))}{' ...' if len(rows) > 20 else ''})")
 
 
-def _row_kinds(raw: RawLayer, mapping: Mapping[str, str], fc: FacilityLayerConfig, known_kinds: Mapping[str, Kind],
-               reason: Sequence[str | None]) -> tuple[list[str | None], list[str | None]]:
+def _row_kinds(raw: RawLayer, mapping: Mapping[str, str], fc: FacilityLayerConfig,
+               known_kinds: Mapping[str, Kind], reason: Sequence[str | None]
+               ) -> tuple[list[str | None], list[str | None]]:
     """(kind per row, reasons): OSM kinds by tag; else the type column mapped with the layer's
     ``kinds`` and the kind aliases of ``known_kinds``, ``default_kind`` for empty cells."""
     n = len(raw.attrs)
@@ -350,8 +350,8 @@ def _layer_rows(raw: RawLayer, crs: CRS, mapping: Mapping[str, str], fc: Facilit
     centroid and swap warnings to ``summary``."""
     px, py, notes, reason = points_of_geometries(raw.geoms, raw.row_reason)
     if any(notes):
-        summary.warnings.append(f"{sum(1 for t in notes if t)} polygon/multi-point feature(s) reduced to a point "
-                                f"(see the note column)")
+        summary.warnings.append(f"{sum(1 for t in notes if t)} polygon/multi-point feature(s) reduced to a "
+                                f"point (see the note column)")
     place = place_points(px, py, reason, crs=crs, coords=fc.coords, area=area, metric_crs=metric_crs)
     if place.swapped.any():
         summary.warnings.append(_swap_warning(place.swapped))
@@ -501,7 +501,8 @@ def read_facilities(cfg: Config, *, study_area_wgs84: Any, metric_crs: str,
     area = study_area(study_area_wgs84, metric_crs)
     lon_hint = None
     if study_area_wgs84 is not None:
-        c = (gpd.GeoSeries([area], crs=metric_crs).to_crs("EPSG:4326").iloc[0].centroid if area is not None else None)
+        c = (gpd.GeoSeries([area], crs=metric_crs).to_crs("EPSG:4326").iloc[0].centroid
+             if area is not None else None)
         lon_hint = c.x if c is not None else None
     facs, rejs, reports, problems = [], [], [], []
     for i, fc in enumerate(cfg.facilities):
@@ -515,7 +516,8 @@ def read_facilities(cfg: Config, *, study_area_wgs84: Any, metric_crs: str,
         rejs.append(r)
         reports.append(s)
     if problems:
-        raise LayerError(f"{len(problems)} facility layer problem(s):\n" + "\n".join("  " + p for p in problems))
+        raise LayerError(f"{len(problems)} facility layer problem(s):\n"
+                         + "\n".join("  " + p for p in problems))
     fac = pd.concat([f for f in facs if len(f)], ignore_index=True) if any(len(f) for f in facs) else \
         _empty_facilities(metric_crs)
     fac = gpd.GeoDataFrame(fac, geometry="geometry", crs=metric_crs)
@@ -533,4 +535,5 @@ def read_facilities(cfg: Config, *, study_area_wgs84: Any, metric_crs: str,
         if s.accepted + sum(s.rejected.values()) != s.rows_read:
             raise RuntimeError(f"layer {s.name}: accepted + rejected != rows read")
     log.info("Read %d facilities from %d layers (%d rejected)", len(fac), len(reports), len(rej))
-    return FacilityLayers(facilities=fac.reset_index(drop=True), rejects=rej.reset_index(drop=True), reports=reports)
+    return FacilityLayers(facilities=fac.reset_index(drop=True), rejects=rej.reset_index(drop=True),
+                          reports=reports)

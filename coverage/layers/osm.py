@@ -78,7 +78,7 @@ def facilities_from_osm(path: str | Path, *, kinds: Mapping[str, str] | None = N
     def wanted(t: Any) -> bool:  # cheap test on the osmium TagList before building a dict
         return any(k in t for k in keys)
 
-    class _H(osmium.SimpleHandler):  # type: ignore[misc]
+    class _H(osmium.SimpleHandler):
         def node(self, n: Any) -> None:
             if not n.tags or not wanted(n.tags):
                 return
@@ -154,7 +154,7 @@ def units_from_osm(path: str | Path, *, admin_level: int | str, unit_type: str =
     wkb = osmium.geom.WKBFactory()
     rows: list[dict[str, Any]] = []
 
-    class _H(osmium.SimpleHandler):  # type: ignore[misc]
+    class _H(osmium.SimpleHandler):
         def area(self, a: Any) -> None:
             t = a.tags
             if a.from_way() or t.get("boundary") != "administrative" or t.get("admin_level") != level:
@@ -190,7 +190,7 @@ def osm_road_lines(path: Path, metric_crs: str, bbox: tuple[float, float, float,
     lines: list[BaseGeometry] = []
     x0, y0, x1, y1 = bbox
 
-    class _H(osmium.SimpleHandler):  # type: ignore[misc]
+    class _H(osmium.SimpleHandler):
         def way(self, w: Any) -> None:
             if "highway" not in w.tags:
                 return

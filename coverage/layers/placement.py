@@ -190,5 +190,5 @@ def shift_warning(xm: np.ndarray, ym: np.ndarray, lon: np.ndarray, lat: np.ndarr
     name = {"gcj02": "GCJ-02 (AMap/Tencent)", "bd09": "BD-09 (Baidu)"}[best[0]]
     d1 = best[1]
     return (f"points look shifted: distance to the nearest road is {d0.mean():.0f} m on average (median "
-            f"{np.median(d0):.0f} m) as read but {d1.mean():.0f} m (median {np.median(d1):.0f} m) if they are "
-            f"{name} coordinates; if they were copied from that map set {key}.coords = \"{best[0]}\"")
+            f"{np.median(d0):.0f} m) as read but {d1.mean():.0f} m (median {np.median(d1):.0f} m) if they "
+            f"are {name} coordinates; if they were copied from that map set {key}.coords = \"{best[0]}\"")

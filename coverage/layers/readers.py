@@ -87,7 +87,8 @@ def detect_encoding(data: bytes) -> str:
     cjk = sum(1 for c in non_ascii if "\u4e00" <= c <= "\u9fff" or "\u3000" <= c <= "\u303f"
               or "\uff00" <= c <= "\uffef" or c in "㎡")
     if non_ascii and cjk / len(non_ascii) < 0.8:
-        raise ValueError(f"decodes as GB18030 but only {cjk} of {len(non_ascii)} non-ASCII characters are CJK")
+        raise ValueError(f"decodes as GB18030 but only {cjk} of {len(non_ascii)} non-ASCII characters "
+                         f"are CJK")
     return "gb18030"
 
 
@@ -144,7 +145,8 @@ def _dbf_encoding(path: Path, dbf: bytes, cpg: bytes | None, encoding: str, key:
     try:
         "".encode(enc)
     except LookupError:
-        raise LayerError(f"{path}: unknown encoding {enc!r}; fix {key}.encoding (e.g. \"gbk\", \"utf-8\")") from None
+        raise LayerError(f"{path}: unknown encoding {enc!r}; "
+                         f"fix {key}.encoding (e.g. \"gbk\", \"utf-8\")") from None
     return enc
 
 
@@ -346,7 +348,8 @@ def _gk_hint(x: np.ndarray, lon_hint: float | None) -> str:
     xm = float(np.nanmedian(x))
     zone = int(xm // 1e6)
     if 25 <= zone <= 45:
-        return f"EPSG:{4513 + zone - 25} (CGCS2000 3-degree GK zone {zone}, the easting carries the zone number)"
+        return (f"EPSG:{4513 + zone - 25} (CGCS2000 3-degree GK zone {zone}, "
+                f"the easting carries the zone number)")
     if lon_hint is not None and 75 <= lon_hint <= 135:
         cm = int(round(lon_hint / 3.0) * 3)
         return f"EPSG:{4534 + (cm - 75) // 3} (CGCS2000 3-degree GK, central meridian {cm}E)"
@@ -364,7 +367,8 @@ def _coordinate_columns(raw: RawLayer, fc: FacilityLayerConfig, key: str, path: 
     if fc.y_field and fc.y_field not in cols:
         problems.append(f"{key}.y_field = {fc.y_field!r} is not a column")
     if not problems and (xc is None or yc is None):
-        problems.append("no coordinate columns found (looked for 经度/纬度, lon/lat, lng, longitude/latitude, "
+        problems.append("no coordinate columns found (looked for 经度/纬度, lon/lat, lng, "
+                        "longitude/latitude, "
                         f"x/y, 东坐标/北坐标); set {key}.x_field and {key}.y_field")
     if problems or xc is None or yc is None:
         raise LayerError(f"{path}: " + "; ".join(problems) + f" (columns: {', '.join(map(str, cols))})")

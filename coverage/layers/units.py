@@ -114,7 +114,7 @@ def _classes_and_areas(uc: UnitsConfig, codes: list[str], types: list[str], clas
             problems.append(f"{uc.path}: unit {code!r}: {uc.class_field} = {c!r}, expected 城区 or 郊区 "
                             f"(or empty for the default from the type)")
         out_cls.append(c)
-        an = _AREA_TYPES.get(a.lower() if a.isascii() else a, None) if a else "mixed"
+        an = _AREA_TYPES.get(a.lower() if a.isascii() else a) if a else "mixed"
         if an is None:
             problems.append(f"{uc.path}: unit {code!r}: {uc.area_type_field} = {a!r}, expected old, "
                             f"new or mixed")
@@ -197,11 +197,12 @@ def read_units(cfg: Config) -> Units:
     if uc.communities_path is not None:
         cg = _read_polygons(uc.communities_path, layer=uc.communities_layer, crs=uc.crs, encoding=uc.encoding,
                             key="units.communities_path", problems=problems, warnings=warnings)
-        cm = _community_table(uc, uc.communities_path, cg, units, problems, warnings) if cg is not None else None
-        if cm is not None:
-            comm = cm
+        if cg is not None:
+            cm = _community_table(uc, uc.communities_path, cg, units, problems, warnings)
+            comm = cm if cm is not None else comm
     if problems:
-        raise LayerError(f"{len(problems)} problem(s) in the units layers:\n" + "\n".join("  " + p for p in problems))
+        raise LayerError(f"{len(problems)} problem(s) in the units layers:\n"
+                         + "\n".join("  " + p for p in problems))
     assert units is not None
     for w in warnings:
         log.warning(w)
@@ -226,8 +227,8 @@ def _units_from_osm_config(cfg: Config) -> Units:
                          + " builds a polygon; check units.admin_level / units.osm_code_tag")
     dup = [c for c, n in Counter(gdf["unit_code"]).items() if n > 1]
     if dup:
-        raise LayerError(f"{uc.path}: duplicate unit codes from tag {code_tag!r}: {', '.join(map(repr, dup))}; "
-                         f"set units.osm_code_tag = \"\" to use relation ids")
+        raise LayerError(f"{uc.path}: duplicate unit codes from tag {code_tag!r}: "
+                         f"{', '.join(map(repr, dup))}; set units.osm_code_tag = \"\" to use relation ids")
     units = gdf[["unit_code", "unit_name", "unit_type", "unit_class", "area_type", "geometry"]].copy()
     return Units(units=gpd.GeoDataFrame(units, geometry="geometry", crs="EPSG:4326").reset_index(drop=True),
                  communities=_empty_communities())

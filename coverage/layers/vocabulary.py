@@ -63,8 +63,8 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "address": ("address", "地址", "详细地址", "addr"),
     "operator": ("operator", "运营方", "运营单位", "运营机构", "举办单位", "主办单位"),
 }
-X_ALIASES = ("经度", "lon", "lng", "long", "longitude", "x", "东坐标", "x坐标", "横坐标", "point_x", "gcj_lng",
-             "经度坐标")
+X_ALIASES = ("经度", "lon", "lng", "long", "longitude", "x", "东坐标", "x坐标", "横坐标", "point_x",
+             "gcj_lng", "经度坐标")
 Y_ALIASES = ("纬度", "lat", "latitude", "y", "北坐标", "y坐标", "纵坐标", "point_y", "gcj_lat", "纬度坐标")
 
 #: free-text facility type -> canonical kind, besides the kinds' own ids and Chinese labels.
@@ -133,7 +133,8 @@ OSM_KIND_RULES: tuple[tuple[dict[str, str], str], ...] = (
 )
 #: OSM objects that are "rows" of an OSM facility layer (mapped or rejected as unmapped).
 OSM_CANDIDATE: dict[str, set[str]] = {
-    "amenity": {"nursing_home", "social_facility", "kindergarten", "childcare", "hospital", "clinic", "doctors"},
+    "amenity": {"nursing_home", "social_facility", "kindergarten", "childcare", "hospital", "clinic",
+                "doctors"},
     "social_facility": {"*"},
     "healthcare": {"hospital", "clinic", "doctor", "centre"},
 }
