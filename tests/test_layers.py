@@ -5,6 +5,7 @@ Every generated layer lies in a 0.1 x 0.1 degree box in Chengdu (104.0-104.1 E, 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import zipfile
@@ -39,6 +40,7 @@ from coverage.layers import (
     units_from_osm,
     write_rejects,
 )
+from coverage.services import BUILTIN_KINDS, Kind
 
 # writing the generated shapefiles makes GDAL launder/truncate long Chinese field names: expected
 pytestmark = [pytest.mark.filterwarnings("ignore:Could not decode error message:RuntimeWarning"),
@@ -657,3 +659,28 @@ def test_demo_layers_read_without_rejects(tmp_path) -> None:
     assert w and 'set facilities[0].coords = "gcj02"' in w[0], res.reports[0].warnings
     rep = check_layers(wrong)
     assert "points look shifted" in rep.text() and rep.ok  # a warning, not an error
+
+
+def test_configured_kind_by_id_and_label(tmp_path) -> None:
+    # a region's own kind ([kinds.<id>] label_zh = ...) is a word of the type vocabulary
+    kinds = {**BUILTIN_KINDS, "elder_school": Kind("elder_school", "老年大学")}
+    assert map_kind("老年大学", kinds=kinds) == "elder_school" and map_kind("老年大学") is None
+    rows = _std_rows()
+    rows[0]["类型"], rows[1]["类型"] = "老年大学", "elder_school"
+    cfg = dataclasses.replace(_cfg(tmp_path, FacilityLayerConfig(name="a", path=_csv(tmp_path, rows))),
+                              kinds=kinds)
+    res = read_facilities(cfg, study_area_wgs84=BOX, metric_crs=METRIC)
+    assert res.rejects.empty
+    assert res.facilities.sort_values("source_row")["kind"].tolist()[:2] == ["elder_school", "elder_school"]
+    rows[2]["类型"] = "超市"
+    res = read_facilities(dataclasses.replace(cfg, facilities=(FacilityLayerConfig(
+        name="a", path=_csv(tmp_path, rows)),)), study_area_wgs84=BOX, metric_crs=METRIC)
+    assert any("elder_school" in w for w in res.reports[0].warnings)  # the kinds the config knows
+
+
+def test_header_only_table_is_an_empty_layer(tmp_path) -> None:
+    p = tmp_path / "h.csv"
+    p.write_text("名称,类型,经度,纬度\n", encoding="utf-8")
+    res = _read(tmp_path, FacilityLayerConfig(name="a", path=p))
+    assert res.facilities.empty and res.rejects.empty
+    assert res.reports[0].rows_read == 0 and "the layer has no data rows" in res.reports[0].warnings
