@@ -5,6 +5,7 @@ Every generated layer lies in a 0.1 x 0.1 degree box in Chengdu (104.0-104.1 E, 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import zipfile
@@ -39,6 +40,7 @@ from coverage.layers import (
     units_from_osm,
     write_rejects,
 )
+from coverage.services import BUILTIN_KINDS, Kind
 
 # writing the generated shapefiles makes GDAL launder/truncate long Chinese field names: expected
 pytestmark = [pytest.mark.filterwarnings("ignore:Could not decode error message:RuntimeWarning"),
@@ -74,7 +76,8 @@ def _units_file(tmp: Path, *, with_class: bool = True) -> Path:
 def _cfg(tmp: Path, *layers: FacilityLayerConfig, units: UnitsConfig | None = None,
          metric_crs: str = "auto") -> Config:
     return Config(path=tmp / "coverage.toml", region=RegionConfig(name="t", metric_crs=metric_crs),
-                  units=units or UnitsConfig(path=_units_file(tmp)), network=NetworkConfig(path=tmp / "x.osm"),
+                  units=units or UnitsConfig(path=_units_file(tmp)),
+                  network=NetworkConfig(path=tmp / "x.osm"),
                   population=PopulationConfig(total=tmp / "p.tif"), facilities=tuple(layers), services={})
 
 
@@ -97,7 +100,8 @@ def _shp(tmp: Path, *, encoding: str = "gbk", keep_cpg: bool = False, keep_prj: 
     d = tmp / name
     d.mkdir(exist_ok=True)
     gdf = gpd.GeoDataFrame({"名称": [r[2] for r in ROWS], "类型": [r[3] for r in ROWS],
-                            "护理型床位数": [50, 0, 0], "床位数": [120, 0, 0], "地址": ["武侯区一路1号", "", ""]},
+                            "护理型床位数": [50, 0, 0], "床位数": [120, 0, 0],
+                            "地址": ["武侯区一路1号", "", ""]},
                            geometry=gpd.points_from_xy([r[0] for r in ROWS], [r[1] for r in ROWS]), crs=crs)
     p = d / f"{name}.shp"
     gdf.to_file(p, encoding=encoding)
@@ -126,8 +130,9 @@ def _wgs_m(lon: float, lat: float) -> tuple[float, float]:
 # small parsers
 # ------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text,value", [("120张", 120), ("1,500", 1500), ("1500㎡", 1500), ("1500平方米", 1500),
-                                        ("约80", 80), ("80左右", 80), (" 35 ", 35), ("1.2万", 12000), (7, 7)])
+@pytest.mark.parametrize("text,value", [("120张", 120), ("1,500", 1500), ("1500㎡", 1500),
+                                        ("1500平方米", 1500), ("约80", 80), ("80左右", 80), (" 35 ", 35),
+                                        ("1.2万", 12000), (7, 7)])
 def test_parse_number(text, value) -> None:
     assert parse_number(text) == value
 
@@ -138,13 +143,15 @@ def test_parse_number_empty_and_bad() -> None:
 
 
 @pytest.mark.parametrize("text,kind", [
-    ("养老院", "elderly_institution"), ("福利院", "elderly_institution"), ("社区养老服务综合体", "community_complex"),
-    ("嵌入式社区养老院", "embedded_nursing_home"), ("日间照料站", "daycare_center"), ("老年餐桌", "meal_point"),
-    ("助餐点", "meal_point"), ("中央厨房", "central_kitchen"), ("乡镇区域性养老服务中心", "town_regional_center"),
+    ("养老院", "elderly_institution"), ("福利院", "elderly_institution"),
+    ("社区养老服务综合体", "community_complex"), ("嵌入式社区养老院", "embedded_nursing_home"),
+    ("日间照料站", "daycare_center"), ("老年餐桌", "meal_point"), ("助餐点", "meal_point"),
+    ("中央厨房", "central_kitchen"), ("乡镇区域性养老服务中心", "town_regional_center"),
     ("互助养老点", "village_mutual_aid"), ("敬老院", "welfare_home"), ("特困供养服务设施", "welfare_home"),
     ("托育点", "childcare"), ("幼儿园托班", "kindergarten"), ("老幼复合型社区综合体", "old_young_complex"),
     ("社区卫生服务站", "health_center"), ("乡镇卫生院", "township_hospital"), ("医院", "hospital"),
-    ("公办养老院", "elderly_institution"), ("kindergarten", "kindergarten"), (" 日间照料中心 ", "daycare_center"),
+    ("公办养老院", "elderly_institution"), ("kindergarten", "kindergarten"),
+    (" 日间照料中心 ", "daycare_center"),
 ])
 def test_map_kind(text, kind) -> None:
     assert map_kind(text) == kind
@@ -224,7 +231,7 @@ def test_07_mixed_geometry_types(tmp_path) -> None:
     gdf.to_file(p, layer="fac")
     res = _read(tmp_path, FacilityLayerConfig(name="a", path=p))
     assert _reasons(res) == ["line geometry (expected a point)"]
-    notes = dict(zip(res.facilities["name"], res.facilities["note"]))
+    notes = dict(zip(res.facilities["name"], res.facilities["note"], strict=True))
     assert notes == {"点": "", "面": "polygon: centroid used", "多点": "multipoint: centroid used"}
     x, y = _wgs_m(104.061, 30.661)
     assert res.facilities.set_index("name").geometry["面"].distance(shapely.Point(x, y)) < 1.0
@@ -261,7 +268,7 @@ def test_10_gcj02_points_converted(tmp_path) -> None:
         r["经度"], r["纬度"] = (float(v) for v in wgs84_to_gcj02(r["经度"], r["纬度"]))
     res = _read(tmp_path, FacilityLayerConfig(name="a", path=_csv(tmp_path, rows), coords="gcj02"))
     f = res.facilities.sort_values("source_row")
-    for (lon, lat, *_), g in zip(ROWS, f.geometry):
+    for (lon, lat, *_), g in zip(ROWS, f.geometry, strict=True):
         assert g.distance(shapely.Point(*_wgs_m(lon, lat))) < 0.05
     assert res.reports[0].crs == "EPSG:4326 + coords gcj02"
 
@@ -271,7 +278,7 @@ def test_11_bd09_points_converted(tmp_path) -> None:
     for r in rows:
         r["lng"], r["lat"] = (float(v) for v in wgs84_to_bd09(r.pop("经度"), r.pop("纬度")))
     res = _read(tmp_path, FacilityLayerConfig(name="a", path=_csv(tmp_path, rows), coords="bd09"))
-    for (lon, lat, *_), g in zip(ROWS, res.facilities.sort_values("source_row").geometry):
+    for (lon, lat, *_), g in zip(ROWS, res.facilities.sort_values("source_row").geometry, strict=True):
         assert g.distance(shapely.Point(*_wgs_m(lon, lat))) < 0.5
 
 
@@ -284,8 +291,10 @@ def test_12_shift_warning_against_roads(tmp_path) -> None:
     roads = gpd.GeoSeries(lines, crs=METRIC)
     inv = Transformer.from_crs(METRIC, "EPSG:4326", always_xy=True)
     rows = []
-    for i, (x, y) in enumerate([(x0 + 200 * 5 + 3, y0 + 200 * 7 + 60), (x0 + 200 * 20 + 90, y0 + 200 * 30 + 2),
-                                (x0 + 200 * 11 + 1, y0 + 200 * 15 + 120), (x0 + 200 * 30 + 150, y0 + 200 * 9 + 1)]):
+    for i, (x, y) in enumerate([(x0 + 200 * 5 + 3, y0 + 200 * 7 + 60),
+                                (x0 + 200 * 20 + 90, y0 + 200 * 30 + 2),
+                                (x0 + 200 * 11 + 1, y0 + 200 * 15 + 120),
+                                (x0 + 200 * 30 + 150, y0 + 200 * 9 + 1)]):
         lon, lat = inv.transform(x, y)
         glon, glat = wgs84_to_gcj02(lon, lat)
         rows.append({"名称": f"点{i}", "类型": "助餐点", "经度": float(glon), "纬度": float(glat)})
@@ -300,7 +309,7 @@ def test_12_shift_warning_against_roads(tmp_path) -> None:
 
 def test_13_duplicate_ids(tmp_path) -> None:
     rows = _std_rows()
-    for r, i in zip(rows, ["A1", "A2", "A1"]):
+    for r, i in zip(rows, ["A1", "A2", "A1"], strict=True):
         r["编号"] = i
     res = _read(tmp_path, FacilityLayerConfig(name="a", path=_csv(tmp_path, rows)))
     assert _reasons(res) == ["duplicate id 'A1' (first at row 1)"]
@@ -348,7 +357,8 @@ def test_17_unknown_kind(tmp_path) -> None:
     res = _read(tmp_path, FacilityLayerConfig(name="a", path=_csv(tmp_path, rows)))
     assert _reasons(res) == ["unknown kind '超市'"]
     assert any("facilities[0].kinds" in w for w in res.reports[0].warnings)
-    res = _read(tmp_path, FacilityLayerConfig(name="a", path=_csv(tmp_path, rows), kinds={"超市": "meal_point"}))
+    res = _read(tmp_path, FacilityLayerConfig(name="a", path=_csv(tmp_path, rows),
+                                              kinds={"超市": "meal_point"}))
     assert res.rejects.empty
 
 
@@ -358,7 +368,8 @@ def test_18_negative_beds_zero_area_and_nursing_over_beds(tmp_path) -> None:
     rows[1]["建筑面积"] = "0"
     rows[2]["床位数"], rows[2]["护理型床位数"] = "60", "80"
     res = _read(tmp_path, FacilityLayerConfig(name="a", path=_csv(tmp_path, rows)))
-    assert _reasons(res) == ["negative beds (-5)", "non-positive floor_area_m2 (0)", "nursing_beds (80) > beds (60)"]
+    assert _reasons(res) == ["negative beds (-5)", "non-positive floor_area_m2 (0)",
+                             "nursing_beds (80) > beds (60)"]
     assert res.facilities.empty
     _check_balance(res)
 
@@ -390,7 +401,7 @@ def test_21_projected_gk_coordinates_in_csv(tmp_path) -> None:
                                          r"\(CGCS2000 3-degree GK zone 35"):
         _read(tmp_path, FacilityLayerConfig(name="a", path=p))
     res = _read(tmp_path, FacilityLayerConfig(name="a", path=p, crs="EPSG:4523"))
-    for (lon, lat, *_), g in zip(ROWS, res.facilities.sort_values("source_row").geometry):
+    for (lon, lat, *_), g in zip(ROWS, res.facilities.sort_values("source_row").geometry, strict=True):
         assert g.distance(shapely.Point(*_wgs_m(lon, lat))) < 0.05
     assert res.reports[0].crs == "EPSG:4523"
 
@@ -400,14 +411,15 @@ def test_21b_gk_shapefile_with_prj(tmp_path) -> None:
     gpd.read_file(p, encoding="gbk").to_crs("EPSG:4544").to_file(tmp_path / "gk.shp", encoding="gbk")
     res = _read(tmp_path, FacilityLayerConfig(name="a", path=tmp_path / "gk.shp"))
     assert res.reports[0].crs == "EPSG:4544"
-    for (lon, lat, *_), g in zip(ROWS, res.facilities.sort_values("source_row").geometry):
+    for (lon, lat, *_), g in zip(ROWS, res.facilities.sort_values("source_row").geometry, strict=True):
         assert g.distance(shapely.Point(*_wgs_m(lon, lat))) < 0.05
 
 
 def test_22_csv_gbk_and_utf8_bom(tmp_path) -> None:
     res = _read(tmp_path, FacilityLayerConfig(name="a", path=_csv(tmp_path, _std_rows(), encoding="gbk")))
     assert res.reports[0].encoding == "gb18030" and res.facilities["name"].iloc[0] == "幸福养老院"
-    res = _read(tmp_path, FacilityLayerConfig(name="a", path=_csv(tmp_path, _std_rows(), encoding="utf-8-sig")))
+    res = _read(tmp_path, FacilityLayerConfig(name="a",
+                                              path=_csv(tmp_path, _std_rows(), encoding="utf-8-sig")))
     assert res.reports[0].encoding == "utf-8-sig" and res.facilities["beds"].iloc[0] == 120
 
 
@@ -454,8 +466,8 @@ def test_26_missing_and_non_numeric_coordinates(tmp_path) -> None:
 
 def test_27_missing_file_and_several_errors_raised_once(tmp_path) -> None:
     p = _shp(tmp_path, keep_prj=False)
-    with pytest.raises(LayerError, match=r"(?s)2 facility layer problem\(s\):.*nope\.csv: file not found; fix "
-                                         r"facilities\[0\]\.path.*no CRS.*facilities\[1\]\.crs"):
+    with pytest.raises(LayerError, match=r"(?s)2 facility layer problem\(s\):.*nope\.csv: file not found; "
+                                         r"fix facilities\[0\]\.path.*no CRS.*facilities\[1\]\.crs"):
         _read(tmp_path, FacilityLayerConfig(name="a", path=tmp_path / "nope.csv"),
               FacilityLayerConfig(name="b", path=p))
 
@@ -465,14 +477,15 @@ def test_28_gpkg_with_two_layers_needs_layer(tmp_path) -> None:
     g = gpd.GeoDataFrame({"name": ["x"], "kind": ["医院"]}, geometry=[shapely.Point(104.03, 30.65)], crs=4326)
     g.to_file(p, layer="one")
     g.to_file(p, layer="two")
-    with pytest.raises(LayerError, match=r"holds 2 layers \(one, two\); choose one with facilities\[0\]\.layer"):
+    with pytest.raises(LayerError,
+                       match=r"holds 2 layers \(one, two\); choose one with facilities\[0\]\.layer"):
         _read(tmp_path, FacilityLayerConfig(name="a", path=p))
     assert len(_read(tmp_path, FacilityLayerConfig(name="a", path=p, layer="two")).facilities) == 1
 
 
 def test_29_duplicate_ids_across_layers(tmp_path) -> None:
     rows = _std_rows()
-    for r, i in zip(rows, ["A1", "A2", "A3"]):
+    for r, i in zip(rows, ["A1", "A2", "A3"], strict=True):
         r["id"] = i
     p1 = _csv(tmp_path, rows, name="one.csv")
     p2 = _csv(tmp_path, rows[:1], name="two.csv")
@@ -488,7 +501,8 @@ def test_29_duplicate_ids_across_layers(tmp_path) -> None:
 
 def test_units_default_class_and_columns(tmp_path) -> None:
     u = read_units(_cfg(tmp_path))
-    assert u.units.columns.tolist() == ["unit_code", "unit_name", "unit_type", "unit_class", "area_type", "geometry"]
+    assert u.units.columns.tolist() == ["unit_code", "unit_name", "unit_type", "unit_class", "area_type",
+                                        "geometry"]
     assert u.units["unit_class"].tolist() == ["城区", "郊区"]
     assert u.units["area_type"].tolist() == ["old", "new"]
     assert u.units.crs.to_epsg() == 4326 and u.communities.empty
@@ -520,12 +534,15 @@ def test_units_invalid_geometry_repaired_and_communities(tmp_path) -> None:
     gpd.GeoDataFrame({"code": ["U1"], "name": ["a"], "type": ["镇"]}, geometry=[bowtie], crs=4326).to_file(
         tmp_path / "u.geojson")
     gpd.GeoDataFrame({"code": ["C1", "C2"], "name": ["村1", "村2"], "parent_code": ["U1", "U9"]},
-                     geometry=[shapely.box(104.0, 30.6, 104.01, 30.61)] * 2, crs=4326).to_file(tmp_path / "c.geojson")
-    cfg = _cfg(tmp_path, units=UnitsConfig(path=tmp_path / "u.geojson", communities_path=tmp_path / "c.geojson"))
+                     geometry=[shapely.box(104.0, 30.6, 104.01, 30.61)] * 2, crs=4326).to_file(
+        tmp_path / "c.geojson")
+    cfg = _cfg(tmp_path, units=UnitsConfig(path=tmp_path / "u.geojson",
+                                           communities_path=tmp_path / "c.geojson"))
     with pytest.raises(LayerError, match=r"parent codes not among the units: 'U9'"):
         read_units(cfg)
     gpd.GeoDataFrame({"code": ["C1"], "name": ["村1"], "parent_code": ["U1"]},
-                     geometry=[shapely.box(104.0, 30.6, 104.01, 30.61)], crs=4326).to_file(tmp_path / "c.geojson")
+                     geometry=[shapely.box(104.0, 30.6, 104.01, 30.61)], crs=4326).to_file(
+        tmp_path / "c.geojson")
     u = read_units(cfg)
     assert u.units.geometry.iloc[0].is_valid and u.units.geometry.iloc[0].geom_type == "MultiPolygon"
     assert any("invalid geometry repaired" in w for w in u.warnings)
@@ -565,8 +582,10 @@ def test_liechtenstein_units_and_facilities(tmp_path) -> None:
     assert area_km2["Triesenberg"] == pytest.approx(29.7, abs=0.3)
     assert resolve_metric_crs(_cfg(tmp_path), u) == "EPSG:32632"
     # the same through the config: units.source = "osm", admin_level, default_type
-    ru = read_units(_cfg(tmp_path, units=UnitsConfig(path=pbf, source="osm", admin_level=8, default_type="镇")))
-    assert ru.units["unit_code"].tolist() == u["unit_code"].tolist() and set(ru.units["unit_class"]) == {"郊区"}
+    ru = read_units(_cfg(tmp_path, units=UnitsConfig(path=pbf, source="osm", admin_level=8,
+                                                     default_type="镇")))
+    assert ru.units["unit_code"].tolist() == u["unit_code"].tolist()
+    assert set(ru.units["unit_class"]) == {"郊区"}
     cfg = _cfg(tmp_path, FacilityLayerConfig(name="osm", path=pbf, from_osm=True))
     res = read_facilities(cfg, study_area_wgs84=u, metric_crs="EPSG:32632")
     kinds = res.reports[0].kinds
@@ -640,3 +659,28 @@ def test_demo_layers_read_without_rejects(tmp_path) -> None:
     assert w and 'set facilities[0].coords = "gcj02"' in w[0], res.reports[0].warnings
     rep = check_layers(wrong)
     assert "points look shifted" in rep.text() and rep.ok  # a warning, not an error
+
+
+def test_configured_kind_by_id_and_label(tmp_path) -> None:
+    # a region's own kind ([kinds.<id>] label_zh = ...) is a word of the type vocabulary
+    kinds = {**BUILTIN_KINDS, "elder_school": Kind("elder_school", "老年大学")}
+    assert map_kind("老年大学", kinds=kinds) == "elder_school" and map_kind("老年大学") is None
+    rows = _std_rows()
+    rows[0]["类型"], rows[1]["类型"] = "老年大学", "elder_school"
+    cfg = dataclasses.replace(_cfg(tmp_path, FacilityLayerConfig(name="a", path=_csv(tmp_path, rows))),
+                              kinds=kinds)
+    res = read_facilities(cfg, study_area_wgs84=BOX, metric_crs=METRIC)
+    assert res.rejects.empty
+    assert res.facilities.sort_values("source_row")["kind"].tolist()[:2] == ["elder_school", "elder_school"]
+    rows[2]["类型"] = "超市"
+    res = read_facilities(dataclasses.replace(cfg, facilities=(FacilityLayerConfig(
+        name="a", path=_csv(tmp_path, rows)),)), study_area_wgs84=BOX, metric_crs=METRIC)
+    assert any("elder_school" in w for w in res.reports[0].warnings)  # the kinds the config knows
+
+
+def test_header_only_table_is_an_empty_layer(tmp_path) -> None:
+    p = tmp_path / "h.csv"
+    p.write_text("名称,类型,经度,纬度\n", encoding="utf-8")
+    res = _read(tmp_path, FacilityLayerConfig(name="a", path=p))
+    assert res.facilities.empty and res.rejects.empty
+    assert res.reports[0].rows_read == 0 and "the layer has no data rows" in res.reports[0].warnings

@@ -1,0 +1,539 @@
+"""Facility layers as municipalities send them, read into one table of facility points.
+
+Each ``[[facilities]]`` layer (shapefile, GeoPackage, GeoJSON, CSV/XLSX with coordinate columns, or
+OSM by tag) goes through the same stages: raw rows -> field mapping -> one point per row -> WGS84,
+back-shift, swap check, metric CRS, study area -> kinds -> numbers -> row checks -> ids -> accepted
+table and rejects. Whole-file problems (missing file, empty file, no CRS, unknown columns) are
+collected over all layers and raised ONCE as :class:`~coverage.errors.LayerError`; row problems never
+raise: each row is either accepted or written to the rejects table with a reason, and
+``accepted + rejected == rows read`` is checked for every layer.
+
+Conventions (documented choices)
+--------------------------------
+- CGCS2000 (EPSG:4490) and WGS84 (EPSG:4326) differ by centimetres to decimetres; both are treated as
+  WGS84 lon/lat without transformation. Other CRSs are transformed with pyproj.
+- ``coords = "gcj02"`` / ``"bd09"`` (points copied from AMap/Tencent or Baidu) are converted to WGS84
+  with :mod:`coverage.coords` before anything else.
+- Latitude/longitude swapped: in a geographic layer, a point that falls outside the study area as
+  (x, y) but inside it as (y, x) is swapped back and counted in a warning that lists the rows; it is
+  NOT rejected (the swap is unambiguous). Points outside either way are rejected.
+- Polygons and multi-points are reduced to their centroid (noted in the ``note`` column and warned);
+  lines, collections, null and empty geometries are rejected.
+- Points more than 1 km outside the study area (the union of the units) are rejected.
+- Duplicate ids are rejected (the first occurrence is kept); facilities with the same name within
+  50 m of each other are kept but flagged in ``duplicate_of`` (fac_id of the first one) and reported.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from pyproj import CRS
+from pyproj.exceptions import CRSError
+from shapely.geometry.base import BaseGeometry
+
+from coverage.config import Config, FacilityLayerConfig
+from coverage.errors import LayerError
+from coverage.layers.osm import facilities_from_osm
+from coverage.layers.placement import Placement, place_points, points_of_geometries, shift_warning, study_area
+from coverage.layers.readers import RawLayer, crs_label, read_table, read_vector, table_points
+from coverage.layers.report import LayerSummary
+from coverage.layers.vocabulary import (
+    FACILITY_COLUMNS,
+    FIELD_ALIASES,
+    NUMERIC_FIELDS,
+    REJECT_COLUMNS,
+    TEXT_FIELDS,
+    clean_cell,
+    code_str,
+    find_column,
+    map_kind,
+    norm_label,
+    parse_number,
+)
+from coverage.services import BUILTIN_KINDS, Kind
+
+log = logging.getLogger(__name__)
+
+__all__ = ["FacilityLayers", "read_facilities", "read_layer"]
+
+_DUP_NAME_M = 50.0
+_OSM_SUFFIXES = (".pbf", ".osm", ".bz2", ".o5m")
+_TABLE_SUFFIXES = (".csv", ".txt", ".xlsx", ".xls", ".xlsm")
+_COUNT_FIELDS = ("beds", "nursing_beds", "childcare_slots")
+_AREA_FIELDS = ("floor_area_m2", "land_area_m2")
+_OSM_KEY_TAGS = ("amenity", "social_facility", "social_facility:for", "healthcare")
+
+
+@dataclass(frozen=True)
+class FacilityLayers:
+    """Accepted facilities (metric CRS, columns :data:`FACILITY_COLUMNS`), rejects and per-layer reports."""
+
+    facilities: gpd.GeoDataFrame
+    rejects: pd.DataFrame
+    reports: list[LayerSummary]
+
+
+# --------------------------------------------------------------------------------------------
+# Raw rows of one layer
+# --------------------------------------------------------------------------------------------
+
+
+def _check_file(fc: FacilityLayerConfig, key: str) -> None:
+    path = fc.path
+    if not path.exists():
+        raise LayerError(f"{path}: file not found; fix {key}.path")
+    if path.is_file() and path.stat().st_size == 0:
+        raise LayerError(f"{path}: the file is empty (0 bytes); re-export it or remove the [[facilities]] "
+                         f"entry {fc.name!r}")
+
+
+def _osm_rows(fc: FacilityLayerConfig) -> RawLayer:
+    """The facility candidates of an OSM file as raw rows (kinds and ids by tag, EPSG:4326)."""
+    og = facilities_from_osm(fc.path, kinds=fc.kinds)
+    attrs = pd.DataFrame(og.drop(columns=["geometry", "kind", "osm_id"])).astype(object)
+    return RawLayer(attrs=attrs, geoms=list(og.geometry.values), row_reason=[None] * len(og),
+                    crs=CRS.from_epsg(4326), encoding="utf-8 (OSM)",
+                    labels={c: [c] for c in attrs.columns if c != "tags"},
+                    osm_kinds=list(og["kind"]), osm_ids=list(og["osm_id"]))
+
+
+def _vector_crs(raw: RawLayer, fc: FacilityLayerConfig, key: str) -> tuple[CRS, list[str]]:
+    """(CRS, warnings) of a vector layer: ``fc.crs`` overrides the file's (warned when they differ);
+    no CRS at all is an error."""
+    warnings: list[str] = []
+    crs = raw.crs
+    if fc.crs:
+        try:
+            cfg_crs = CRS.from_user_input(fc.crs)
+        except CRSError:
+            raise LayerError(f"{key}.crs = {fc.crs!r} is not a CRS pyproj understands") from None
+        if crs is not None and not crs.equals(cfg_crs):
+            warnings.append(f"{key}.crs = {fc.crs} overrides the file's CRS {crs_label(crs)}")
+        crs = cfg_crs
+    if crs is None:
+        raise LayerError(f"{fc.path}: no CRS (no .prj file); set {key}.crs (e.g. \"EPSG:4490\" for CGCS2000 "
+                         f"lon/lat, \"EPSG:4545\" for CGCS2000 3-degree Gauss-Kruger 108E)")
+    return crs, warnings
+
+
+def _read_rows(fc: FacilityLayerConfig, key: str, lon_hint: float | None) -> tuple[RawLayer, CRS, list[str]]:
+    """(raw rows, their CRS, warnings) of a layer file of any supported format."""
+    suffix = fc.path.suffix.lower()
+    if fc.from_osm or suffix in _OSM_SUFFIXES:
+        raw = _osm_rows(fc)
+        return raw, cast(CRS, raw.crs), list(raw.warnings)
+    if suffix in _TABLE_SUFFIXES:
+        raw = table_points(read_table(fc.path, fc, key), fc, key, fc.path, lon_hint)
+        return raw, cast(CRS, raw.crs), list(raw.warnings)
+    raw = read_vector(fc.path, layer=fc.layer, encoding=fc.encoding, key=key)
+    crs, warnings = _vector_crs(raw, fc, key)
+    return raw, crs, warnings + raw.warnings
+
+
+def _map_fields(fc: FacilityLayerConfig, raw: RawLayer, key: str) -> dict[str, str]:
+    """Canonical field -> column: the configured ``fields``, then exact aliases, then truncated
+    (shapefile) prefixes. A layer needs a type column unless it is OSM or has a ``default_kind``."""
+    path = fc.path
+    mapping: dict[str, str] = {}
+    bad_fields = []
+    for canon, col in fc.fields.items():
+        if canon not in FIELD_ALIASES:
+            bad_fields.append(f"{key}.fields.{canon}: unknown field (allowed: {', '.join(FIELD_ALIASES)})")
+        elif col not in raw.attrs.columns:
+            bad_fields.append(f"{key}.fields.{canon} = {col!r}: no such column")
+        else:
+            mapping[canon] = col
+    if bad_fields:
+        raise LayerError(f"{path}: " + "; ".join(bad_fields)
+                         + f" (columns: {', '.join(map(str, raw.attrs.columns))})")
+    for prefix in (False, True):
+        for canon, aliases in FIELD_ALIASES.items():
+            if canon not in mapping:
+                found = find_column(raw.labels, aliases, prefix=prefix, taken=set(mapping.values()))
+                if found is not None:
+                    mapping[canon] = found
+    if raw.osm_kinds is None and "kind" not in mapping and not fc.default_kind:
+        raise LayerError(f"{path}: no facility type column (类型/类别/设施类型/kind/type) and no "
+                         f"{key}.default_kind; add the column, map it with {key}.fields.kind = \"<column>\", "
+                         f"or set {key}.default_kind (columns: {', '.join(map(str, raw.attrs.columns))})")
+    log.debug("%s: field mapping %s", fc.name, mapping)
+    return mapping
+
+
+# --------------------------------------------------------------------------------------------
+# Per-row stages: each returns its values and the reasons with its own added (first reason wins)
+# --------------------------------------------------------------------------------------------
+
+
+def _with_swap_notes(notes: Sequence[str], swapped: np.ndarray) -> list[str]:
+    out = list(notes)
+    for i in np.flatnonzero(swapped).tolist():
+        out[i] = (out[i] + "; " if out[i] else "") + "latitude/longitude swapped back"
+    return out
+
+
+def _swap_warning(swapped: np.ndarray) -> str:
+    rows = (np.flatnonzero(swapped) + 1).tolist()
+    return (f"{len(rows)} row(s) had latitude and longitude swapped and were swapped back "
+            f"(rows {', '.join(map(str, rows[:20]))}{' ...' if len(rows) > 20 else ''})")
+
+
+def _row_kinds(raw: RawLayer, mapping: Mapping[str, str], fc: FacilityLayerConfig,
+               known_kinds: Mapping[str, Kind], reason: Sequence[str | None]
+               ) -> tuple[list[str | None], list[str | None]]:
+    """(kind per row, reasons): OSM kinds by tag; else the type column mapped with the layer's
+    ``kinds`` and the kind aliases of ``known_kinds``, ``default_kind`` for empty cells."""
+    n = len(raw.attrs)
+    reason = list(reason)
+    kinds: list[str | None] = [None] * n
+    col_kind = mapping.get("kind")
+    for i in range(n):
+        if raw.osm_kinds is not None:
+            kinds[i] = raw.osm_kinds[i]
+            if kinds[i] is None and reason[i] is None:
+                tags = json.loads(cast(str, raw.attrs.at[i, "tags"]))
+                key_tags = ", ".join(f"{k}={tags[k]}" for k in _OSM_KEY_TAGS if k in tags)
+                reason[i] = f"OSM tags not mapped to a kind: {key_tags}"
+            continue
+        v = clean_cell(raw.attrs.at[i, col_kind] if col_kind else None)
+        if v is None or str(v).strip() == "":
+            if fc.default_kind:
+                kinds[i] = fc.default_kind
+            elif reason[i] is None:
+                reason[i] = "missing kind"
+            continue
+        k = map_kind(v, extra=fc.kinds, kinds=known_kinds)
+        if k is None and reason[i] is None:
+            reason[i] = f"unknown kind {str(v).strip()!r}"
+        kinds[i] = k
+    return kinds, reason
+
+
+def _row_numbers(attrs: pd.DataFrame, mapping: Mapping[str, str], reason: Sequence[str | None]
+                 ) -> tuple[dict[str, np.ndarray], list[str | None]]:
+    """(values of each :data:`NUMERIC_FIELDS` (NaN = unknown), reasons): text that is not a number
+    rejects the row."""
+    n = len(attrs)
+    reason = list(reason)
+    values: dict[str, np.ndarray] = {}
+    for f in NUMERIC_FIELDS:
+        arr = np.full(n, np.nan)
+        col = mapping.get(f)
+        if col is not None:
+            for i in range(n):
+                v = parse_number(attrs.at[i, col])
+                if v is None:
+                    if reason[i] is None:
+                        reason[i] = f"non-numeric {f} {str(attrs.at[i, col])!r}"
+                else:
+                    arr[i] = v
+        values[f] = arr
+    return values, reason
+
+
+def _value_problem(values: Mapping[str, np.ndarray], i: int) -> str | None:
+    """Why row ``i``'s numbers are impossible (negative counts, non-positive areas, more nursing beds
+    than beds), or None."""
+    for f in _COUNT_FIELDS:
+        if values[f][i] < 0:
+            return f"negative {f} ({values[f][i]:g})"
+    for f in _AREA_FIELDS:
+        if values[f][i] <= 0:
+            return f"non-positive {f} ({values[f][i]:g})"
+    if values["nursing_beds"][i] > values["beds"][i]:
+        return f"nursing_beds ({values['nursing_beds'][i]:g}) > beds ({values['beds'][i]:g})"
+    return None
+
+
+def _row_texts(attrs: pd.DataFrame, mapping: Mapping[str, str]) -> dict[str, list[str]]:
+    """Each :data:`TEXT_FIELDS` as text per row (``""`` when empty or unmapped)."""
+    def text(i: int, col: str) -> str:
+        v = clean_cell(attrs.at[i, col])
+        return "" if v is None else str(v)
+
+    n = len(attrs)
+    return {f: [text(i, mapping[f]) if f in mapping else "" for i in range(n)] for f in TEXT_FIELDS}
+
+
+def _row_ids(raw: RawLayer, mapping: Mapping[str, str], layer: str, reason: Sequence[str | None]
+             ) -> tuple[list[str], list[str | None]]:
+    """(fac_id per row, reasons): ``osm:<id>``, the id column, else ``<layer>:<row>``; a repeated id
+    among the rows accepted so far is rejected (the first is kept)."""
+    reason = list(reason)
+    fac_ids: list[str] = []
+    seen: dict[str, int] = {}
+    for i in range(len(raw.attrs)):
+        if raw.osm_ids is not None:
+            fid = f"osm:{raw.osm_ids[i]}"
+        elif "fac_id" in mapping and code_str(raw.attrs.at[i, mapping["fac_id"]]):
+            fid = code_str(raw.attrs.at[i, mapping["fac_id"]])
+        else:
+            fid = f"{layer}:{i + 1}"
+        fac_ids.append(fid)
+        if reason[i] is None:
+            if fid in seen:
+                reason[i] = f"duplicate id {fid!r} (first at row {seen[fid]})"
+            else:
+                seen[fid] = i + 1
+    return fac_ids, reason
+
+
+# --------------------------------------------------------------------------------------------
+# Accepted rows and rejects
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Everything known about the rows of one layer after the per-row stages."""
+
+    fac_ids: list[str]
+    kinds: list[str | None]
+    values: dict[str, np.ndarray]
+    texts: dict[str, list[str]]
+    notes: list[str]
+    place: Placement
+    reason: list[str | None]
+
+
+def _accepted(rows: _Rows, fc: FacilityLayerConfig, metric_crs: str) -> gpd.GeoDataFrame:
+    """The accepted rows with :data:`FACILITY_COLUMNS` (metric CRS points)."""
+    acc = np.array([r is None for r in rows.reason], dtype=bool)
+    idx = np.flatnonzero(acc)
+    return gpd.GeoDataFrame({
+        "fac_id": [rows.fac_ids[i] for i in idx],
+        "name": [rows.texts["name"][i] for i in idx],
+        "kind": [rows.kinds[i] for i in idx],
+        **{f: rows.values[f][acc] for f in NUMERIC_FIELDS},
+        "address": [rows.texts["address"][i] for i in idx],
+        "operator": [rows.texts["operator"][i] for i in idx],
+        "layer": fc.name, "source_file": str(fc.path),
+        "source_row": (idx + 1).astype(np.int64),
+        "duplicate_of": "",
+        "note": [rows.notes[i] for i in idx],
+    }, geometry=gpd.points_from_xy(rows.place.x_m[acc], rows.place.y_m[acc]), crs=metric_crs)
+
+
+def _rejects(raw: RawLayer, reason: Sequence[str | None], fc: FacilityLayerConfig) -> pd.DataFrame:
+    """One row per rejected row: source_file, layer, row (1-based), reason, values (the row as JSON,
+    with its geometry as WKT for vector layers unless the coordinates were the problem)."""
+    src = str(fc.path)
+    suffix = fc.path.suffix.lower()
+    rej_rows = []
+    for i, r in enumerate(reason):
+        if r is None:
+            continue
+        rec = {str(k): clean_cell(v) for k, v in raw.attrs.iloc[i].items()}
+        g = raw.geoms[i]
+        if g is not None and not (isinstance(g, float)) and raw.osm_kinds is None and not g.is_empty and \
+                raw.crs is not None and "coordinates" not in r and suffix not in (".csv", ".xlsx"):
+            rec["geometry"] = g.wkt[:200]
+        rej_rows.append({"source_file": src, "layer": fc.name, "row": i + 1, "reason": r,
+                         "values": json.dumps(rec, ensure_ascii=False, default=str)})
+    return pd.DataFrame(rej_rows, columns=list(REJECT_COLUMNS))
+
+
+def _layer_rows(raw: RawLayer, crs: CRS, mapping: Mapping[str, str], fc: FacilityLayerConfig, *,
+                known_kinds: Mapping[str, Kind], area: BaseGeometry | None, metric_crs: str,
+                summary: LayerSummary) -> _Rows:
+    """Run the per-row stages in order (the first reason a row gets is its reason); add the
+    centroid and swap warnings to ``summary``."""
+    px, py, notes, reason = points_of_geometries(raw.geoms, raw.row_reason)
+    if any(notes):
+        summary.warnings.append(f"{sum(1 for t in notes if t)} polygon/multi-point feature(s) reduced to a "
+                                f"point (see the note column)")
+    place = place_points(px, py, reason, crs=crs, coords=fc.coords, area=area, metric_crs=metric_crs)
+    if place.swapped.any():
+        summary.warnings.append(_swap_warning(place.swapped))
+        notes = _with_swap_notes(notes, place.swapped)
+    kinds, reason = _row_kinds(raw, mapping, fc, known_kinds, place.reason)
+    values, reason = _row_numbers(raw.attrs, mapping, reason)
+    reason = [r if r is not None else _value_problem(values, i) for i, r in enumerate(reason)]
+    texts = _row_texts(raw.attrs, mapping)
+    fac_ids, reason = _row_ids(raw, mapping, fc.name, reason)
+    return _Rows(fac_ids=fac_ids, kinds=kinds, values=values, texts=texts, notes=notes, place=place,
+                 reason=reason)
+
+
+def read_layer(fc: FacilityLayerConfig, idx: int, *, known_kinds: Mapping[str, Kind] = BUILTIN_KINDS,
+               area: BaseGeometry | None, metric_crs: str, roads: gpd.GeoSeries | None,
+               lon_hint: float | None) -> tuple[gpd.GeoDataFrame, pd.DataFrame, LayerSummary]:
+    """Read and check one facility layer (``cfg.facilities[idx]``).
+
+    Returns (accepted facilities in ``metric_crs``, rejects, summary); raises :class:`LayerError`
+    for a whole-layer problem. ``area`` is the buffered study area (metric CRS) or None, ``roads``
+    the lines for the shift warning, ``lon_hint`` the study area's longitude (for CRS hints).
+    """
+    key = f"facilities[{idx}]"
+    path = fc.path
+    summary = LayerSummary(name=fc.name, source_file=str(path))
+    _check_file(fc, key)
+    raw, crs, warnings = _read_rows(fc, key, lon_hint)
+    n = len(raw.attrs)
+    summary.rows_read = n
+    summary.encoding = raw.encoding
+    summary.crs = crs_label(crs) + (f" + coords {fc.coords}" if fc.coords in ("gcj02", "bd09") else "")
+    summary.warnings.extend(warnings)
+    mapping = _map_fields(fc, raw, key)
+    rows = _layer_rows(raw, crs, mapping, fc, known_kinds=known_kinds, area=area, metric_crs=metric_crs,
+                       summary=summary)
+    fac = _accepted(rows, fc, metric_crs)
+    rejects = _rejects(raw, rows.reason, fc)
+    summary.accepted = len(fac)
+    summary.rejected = dict(Counter(r for r in rows.reason if r is not None))
+    summary.kinds = dict(Counter(fac["kind"]))
+    if summary.accepted + len(rejects) != summary.rows_read:  # invariant, not an input check
+        raise RuntimeError(f"{path}: accepted {summary.accepted} + rejected {len(rejects)} != rows {n}")
+    if any(r.startswith("unknown kind") for r in summary.rejected):
+        unknown = sorted({r for r in summary.rejected if r.startswith("unknown kind")})
+        summary.warnings.append(f"{len(unknown)} unknown type value(s): map them with {key}.kinds = "
+                                f"{{\"<value>\" = \"<kind>\"}} (kinds: {', '.join(known_kinds)})")
+    if roads is not None and fc.coords in ("wgs84", "cgcs2000") and summary.accepted >= 3:
+        acc = np.array([r is None for r in rows.reason], dtype=bool)
+        w = shift_warning(fac.geometry.x.to_numpy(), fac.geometry.y.to_numpy(), rows.place.lon[acc],
+                          rows.place.lat[acc], roads, metric_crs, key)
+        if w:
+            summary.warnings.append(w)
+    if summary.rows_read == 0:
+        summary.warnings.append("the layer has no data rows")
+    for w in summary.warnings:
+        log.warning("%s (%s): %s", fc.name, path, w)
+    log.info("Read facility layer %s: %d rows, %d accepted, %d rejected", fc.name, n, summary.accepted,
+             len(rejects))
+    return fac, rejects, summary
+
+
+# --------------------------------------------------------------------------------------------
+# All layers
+# --------------------------------------------------------------------------------------------
+
+
+def _flag_duplicates(fac: gpd.GeoDataFrame, max_m: float = _DUP_NAME_M) -> tuple[gpd.GeoDataFrame, int]:
+    """``fac`` with ``duplicate_of`` set to the first fac_id of the same (normalised) name within
+    ``max_m`` metres, and the number flagged."""
+    out = fac.copy()
+    dup = [""] * len(out)
+    names = out["name"].map(lambda s: norm_label(s) if s else "").to_numpy()
+    xs, ys = out.geometry.x.to_numpy(), out.geometry.y.to_numpy()
+    ids = out["fac_id"].to_numpy()
+    groups: dict[str, list[int]] = {}
+    for i, nm in enumerate(names):
+        if nm:
+            groups.setdefault(nm, []).append(i)
+    for idx in groups.values():
+        for a_pos, a in enumerate(idx):
+            if dup[a]:
+                continue
+            for b in idx[a_pos + 1:]:
+                if not dup[b] and math.hypot(xs[a] - xs[b], ys[a] - ys[b]) <= max_m:
+                    dup[b] = str(ids[a])
+    out["duplicate_of"] = dup
+    return out, sum(1 for d in dup if d)
+
+
+def _empty_facilities(metric_crs: str) -> gpd.GeoDataFrame:
+    cols = {c: pd.Series(dtype=float if c in NUMERIC_FIELDS else "int64" if c == "source_row" else object)
+            for c in FACILITY_COLUMNS if c != "geometry"}
+    return gpd.GeoDataFrame(cols, geometry=gpd.GeoSeries([], crs=metric_crs), crs=metric_crs)
+
+
+def _reject_ids_across_layers(fac: gpd.GeoDataFrame, rej: pd.DataFrame, reports: list[LayerSummary]
+                              ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Reject a fac_id already used by an earlier layer (the first is kept); the layers' summaries
+    are updated (they were made by this read)."""
+    dup_ids = fac["fac_id"].duplicated(keep="first")
+    if not dup_ids.any():
+        return fac, rej
+    extra = []
+    first: dict[str, str] = {}
+    for fid, lyr in zip(fac["fac_id"], fac["layer"], strict=True):
+        first.setdefault(fid, lyr)
+    for _, r in fac[dup_ids].iterrows():
+        extra.append({"source_file": r["source_file"], "layer": r["layer"], "row": int(r["source_row"]),
+                      "reason": f"duplicate id {r['fac_id']!r} (also in layer {first[r['fac_id']]})",
+                      "values": json.dumps({k: clean_cell(r[k]) for k in ("fac_id", "name", "kind")},
+                                           ensure_ascii=False)})
+        s = next(s for s in reports if s.name == r["layer"])
+        s.accepted -= 1
+        s.rejected[extra[-1]["reason"]] = s.rejected.get(extra[-1]["reason"], 0) + 1
+    return fac[~dup_ids].reset_index(drop=True), pd.concat([rej, pd.DataFrame(extra)], ignore_index=True)
+
+
+def read_facilities(cfg: Config, *, study_area_wgs84: Any, metric_crs: str,
+                    roads: gpd.GeoSeries | None = None) -> FacilityLayers:
+    """Read, check and project every ``[[facilities]]`` layer of the config.
+
+    Parameters
+    ----------
+    cfg
+        Region config (its ``kinds`` are the facility kinds a type column may name).
+    study_area_wgs84
+        Shapely geometry or GeoDataFrame/GeoSeries (EPSG:4326) of the units; points more than 1 km
+        outside it are rejected. ``None`` skips that check (and the swap check needs |lat| > 90).
+    metric_crs
+        Projected CRS of the output.
+    roads
+        Optional road lines (metric CRS) for the GCJ-02 / BD-09 shift warning.
+
+    Returns
+    -------
+    FacilityLayers
+        ``facilities``: GeoDataFrame (metric CRS, Point) with :data:`FACILITY_COLUMNS` (beds,
+        nursing_beds, childcare_slots in counts; floor_area_m2, land_area_m2 in m²; NaN = unknown);
+        ``rejects``: source_file, layer, row, reason, values; ``reports``: one :class:`LayerSummary` each.
+
+    Raises
+    ------
+    LayerError
+        Once, listing every whole-layer problem of every layer (file missing or empty, no CRS, no
+        coordinate or type column, unknown configured field, undecodable text).
+    """
+    area = study_area(study_area_wgs84, metric_crs)
+    lon_hint = None
+    if study_area_wgs84 is not None:
+        c = (gpd.GeoSeries([area], crs=metric_crs).to_crs("EPSG:4326").iloc[0].centroid
+             if area is not None else None)
+        lon_hint = c.x if c is not None else None
+    facs, rejs, reports, problems = [], [], [], []
+    for i, fc in enumerate(cfg.facilities):
+        try:
+            f, r, s = read_layer(fc, i, known_kinds=cfg.kinds, area=area, metric_crs=metric_crs, roads=roads,
+                                 lon_hint=lon_hint)
+        except LayerError as exc:
+            problems.append(str(exc))
+            continue
+        facs.append(f)
+        rejs.append(r)
+        reports.append(s)
+    if problems:
+        raise LayerError(f"{len(problems)} facility layer problem(s):\n"
+                         + "\n".join("  " + p for p in problems))
+    fac = pd.concat([f for f in facs if len(f)], ignore_index=True) if any(len(f) for f in facs) else \
+        _empty_facilities(metric_crs)
+    fac = gpd.GeoDataFrame(fac, geometry="geometry", crs=metric_crs)
+    rej = pd.concat(rejs, ignore_index=True) if rejs else pd.DataFrame(columns=list(REJECT_COLUMNS))
+    fac, rej = _reject_ids_across_layers(fac, rej, reports)
+    dup_m = max((f.duplicate_max_m for f in cfg.facilities), default=_DUP_NAME_M)
+    fac, n_dup = _flag_duplicates(fac, dup_m)
+    if n_dup:
+        for s in reports:
+            k = int(((fac["layer"] == s.name) & (fac["duplicate_of"] != "")).sum())
+            if k:
+                s.warnings.append(f"{k} facility(ies) share a name with another within {dup_m:.0f} m "
+                                  f"(kept, flagged in duplicate_of)")
+    for s in reports:
+        if s.accepted + sum(s.rejected.values()) != s.rows_read:
+            raise RuntimeError(f"layer {s.name}: accepted + rejected != rows read")
+    log.info("Read %d facilities from %d layers (%d rejected)", len(fac), len(reports), len(rej))
+    return FacilityLayers(facilities=fac.reset_index(drop=True), rejects=rej.reset_index(drop=True),
+                          reports=reports)
