@@ -97,11 +97,11 @@ def _map_variance(page: Any, name: str, selector: str = ".folium-map") -> float:
 def test_overview_page(browser: Any, site: Path) -> None:
     ctx, page, watch = _open(browser, (site / "index.html").as_uri())
     try:
-        assert page.locator(".leaflet-control-layers-base input[type=radio]").count() == 4
+        assert page.locator(".leaflet-control-layers-base input[type=radio]").count() == 6  # 4 services + 2
         assert page.locator("path.leaflet-interactive").count() == 3
         assert page.locator(".cov-legend-block").count() == 1
         # switching choropleth swaps the legend
-        page.locator(".leaflet-control-layers-base label").nth(3).click()
+        page.locator(".leaflet-control-layers-base label").nth(5).click()
         page.wait_for_timeout(200)
         assert page.locator(".cov-legend-block").count() == 1
         assert "未达标标准数" in page.locator(".cov-legend-title").inner_text()

@@ -21,6 +21,8 @@ import shapely
 from pyproj import Transformer
 
 from coverage import maps
+from coverage.maps import build as mbuild
+from coverage.maps import overview, page, png, style, unit_page
 from coverage.indicators import DATA_DICTIONARY, data_dictionary_frame
 
 METRIC = "EPSG:32649"
@@ -66,7 +68,11 @@ def _unit_indicators(cells: gpd.GeoDataFrame, fac: gpd.GeoDataFrame, units: gpd.
         row |= {"meal_threshold_min": 15.0 if u[3] == "城区" else 30.0, "meal_covered_60plus": meal,
                 "meal_share_60plus": meal / p60, "meal_uncovered_60plus": p60 - meal}
         cc = (c["pop_0to3"] * c["covered_childcare_15min"]).sum()
-        row |= {"childcare_covered_0to3_15min": cc, "childcare_share_0to3_15min": cc / p03}
+        row |= {"childcare_covered_0to3_15min": cc, "childcare_share_0to3_15min": cc / p03,
+                "childcare_uncovered_0to3_15min": p03 - cc}
+        hc = (c["pop_60plus"] * c["covered_health_15min"]).sum()
+        row |= {"health_covered_60plus_15min": hc, "health_share_60plus_15min": hc / p60,
+                "health_uncovered_60plus_15min": p60 - hc}
         f = fac[by_x == u[0]]
         row |= {"beds": f["beds"].sum(), "beds_per_1000_60plus": f["beds"].sum() / p60 * 1000,
                 "childcare_slots": f["childcare_slots"].sum(),
@@ -205,7 +211,7 @@ def _page_data(m: folium.Map) -> dict:
     """What a folium page shows, from its object model: tiles, base layers, overlays (+ legend), bounds."""
     legends = {}
     for child in m._children.values():
-        if isinstance(child, maps._PageScript):
+        if isinstance(child, page.PageScript):
             legends = {id(layer): lg for _lid, lg, layer in child.specs}
     layers = [{"name": c.layer_name, "geojson": c.data, "legend": legends.get(id(c)), "show": c.show}
               for c in m._children.values() if isinstance(c, folium.GeoJson)]
@@ -221,11 +227,12 @@ def _geojsons(m: folium.Map) -> list[folium.GeoJson]:
 
 
 def _unit_data(build: Path, code: str, basemap: str = "none", key: str = "") -> dict:
-    return _page_data(maps._unit_map(maps._read_build(build), code, basemap=basemap, tianditu_key=key))
+    return _page_data(unit_page.unit_map(maps.read_build(build), code, basemap=basemap, tianditu_key=key))
 
 
 def _overview_data(build: Path) -> dict:
-    return _page_data(maps._overview_map(maps._read_build(build), basemap="none", tianditu_key="", region_title=""))
+    return _page_data(overview.overview_map(maps.read_build(build), basemap="none", tianditu_key="",
+                                            region_title=""))
 
 
 def test_one_page_per_unit_and_index(written: tuple[Path, list[Path]]) -> None:
@@ -345,16 +352,18 @@ def test_overview_choropleths_legends_and_sorted_table(written: tuple[Path, list
     out, _ = written
     text = (out / "index.html").read_text(encoding="utf-8")
     data = _overview_data(fake_build)
-    assert len(data["base_layers"]) == 4 and not data["overlays"]
-    assert [layer["show"] for layer in data["base_layers"]] == [True, False, False, False]  # radio: one shown
+    # one choropleth per service of the build (its headline share), then slots and failed standards
+    assert len(data["base_layers"]) == 6 and not data["overlays"]
+    assert [layer["show"] for layer in data["base_layers"]] == [True] + [False] * 5  # radio: one shown
     for layer in data["base_layers"]:
         assert layer["legend"]["title"] and len(layer["legend"]["items"]) >= 4
         assert len(layer["geojson"]["features"]) == 3
         assert "cov-link" in layer["geojson"]["features"][0]["properties"]["_link_html"]
-    assert text.count('class="cov-legend-block"') == 4  # rendered (hidden) for the page script to switch
+    assert text.count('class="cov-legend-block"') == 6  # rendered (hidden) for the page script to switch
     names = [layer["name"] for layer in data["base_layers"]]
     # titles and legend titles are the label_zh of data_dictionary.csv (descriptions here are formulas)
-    assert names == ["15分钟养老服务覆盖率", "助餐配送覆盖率", "每千人口托位数", "未达标标准数"]
+    assert names == ["15分钟养老服务覆盖率", "15分钟托育服务覆盖率", "助餐配送覆盖率", "15分钟卫生服务覆盖率(老年)",
+                     "每千人口托位数", "未达标标准数"]
     assert [layer["legend"]["title"] for layer in data["base_layers"]] == names
     # table headers from the dictionary, short English descriptions in parentheses
     head = re.findall(r"<th>(.*?)</th>", text.split('id="units-table"')[1].split("</thead>")[0])
@@ -370,9 +379,10 @@ def test_overview_choropleths_legends_and_sorted_table(written: tuple[Path, list
 
 
 def test_indicator_values(fake_build: Path) -> None:
-    b = maps._read_build(fake_build)
+    b = maps.read_build(fake_build)
     u = b.units.set_index("unit_code")
-    assert b.elderly_t == "15" and b.elderly_share == "elderly_share_15min"  # largest elderly threshold
+    assert list(b.services) == ["elderly", "childcare", "meal", "health"]  # old build: built-in registry
+    assert b.headline(b.lead) == ("covered_elderly_15min", "elderly_share_15min", "elderly_uncovered_15min")
     cells = pd.read_parquet(fake_build / "cells.parquet")
     c = cells[cells["unit_code"] == "610101001"]
     want = (c["pop_60plus"] * c["covered_elderly_15min"]).sum() / c["pop_60plus"].sum()
@@ -398,7 +408,7 @@ def test_values_are_read_not_recomputed(fake_build: Path, tmp_path: Path) -> Non
     p = next(f["properties"] for f in layers[0]["geojson"]["features"] if "610101002" in f["properties"]["_title"])
     assert p["elderly_share_15min"] == "12.3%" and p["slots_per_1000"] == "7.8" and p["n_failed_standards"] == "4"
     colors = {f["properties"]["_title"][-10:-1]: f["properties"]["_color"] for f in layers[0]["geojson"]["features"]}
-    assert colors["610101002"] == maps._SHARE_COLORS[0]  # 12.3% < 50%: the choropleth uses the file's value
+    assert colors["610101002"] == style.SHARE_COLORS[0]  # 12.3% < 50%: the choropleth uses the file's value
     page = maps.write_unit_page(b, tmp_path / "m", "610101002").read_text(encoding="utf-8")
     panel = page.split('id="side-panel"')[1].split("</table>")[0]
     assert "<th>15分钟养老服务覆盖率</th><td>12.3%</td>" in panel and "<td>7.8</td>" in panel
@@ -412,23 +422,24 @@ def test_missing_indicator_column(fake_build: Path, tmp_path: Path) -> None:
     u = gpd.read_file(b / "indicators.gpkg", layer="units")
     u.drop(columns=["meal_share_60plus", "slots_per_1000"]).to_file(b / "indicators.gpkg", layer="units")
     with pytest.raises(maps.MapsError, match=r"indicators\.gpkg layer 'units': missing column\(s\) "
-                       r"meal_share_60plus, slots_per_1000 .*re-run `make run`"):
+                       r"slots_per_1000, meal_share_60plus .*re-run `make run REGION=<region>`"):
         maps.write_maps(b, tmp_path / "m")
 
 
-def test_labels_from_dictionary() -> None:
+def test_labels_from_dictionary(fake_build: Path) -> None:
     labels = maps.dictionary_labels(pd.DataFrame({"column": ["pop_60plus", "zz_unknown"], "label_zh": ["老人", ""],
                                                   "description": ["residents aged 60+", "no label"]}))
     assert labels["pop_60plus"] == "老人 (residents aged 60+)"  # the build's csv wins
     assert "zz_unknown" not in labels
     assert labels["elderly_share_15min"] == "15分钟养老服务覆盖率"  # formula description: Chinese only
     assert labels["nearest_tt_min"] == "到最近设施时间 (travel time to the nearest facility)"  # DATA_DICTIONARY
-    assert maps._display_label("设施类型", "facility kind") == "设施类型 (facility kind)"
-    assert maps._display_label("面积", "x" * 41) == "面积"
+    assert mbuild.display_label("设施类型", "facility kind") == "设施类型 (facility kind)"
+    assert mbuild.display_label("面积", "x" * 41) == "面积"
     # every column the pages label has a Chinese label in the package dictionary
     zh = {r[0]: r[1] for r in DATA_DICTIONARY}
-    cols = [c.replace("{T}", "15") for c, _kw in (*maps._TABLE_COLS, *maps._COMMUNITY_COLS)]
-    cols += [c.replace("{T}", "15") for c, *_ in maps._CHOROPLETHS]
+    b = maps.read_build(fake_build)
+    cols = [c for c, _lab, _kw in overview.table_columns(b)] + [c for c, _kw in unit_page._community_columns(b)]
+    cols += [c for c, *_ in overview.choropleths(b)]
     cols += ["service", "rank", "nearest_tt_min", "name", "kind", "status", "fac_id", "floor_area_m2", "title_zh",
              "passed", "meal_threshold_min"]
     assert all(zh.get(c) for c in cols), [c for c in cols if not zh.get(c)]
@@ -441,11 +452,11 @@ def test_unit_page_layers_and_checklist(written: tuple[Path, list[Path]], fake_b
     names = [o["name"] for o in data["overlays"]]
     for t in (5, 10, 15):
         assert any(f"步行 {t} 分钟" in n for n in names)
-    assert any("助餐配送 30 分钟" in n for n in names)  # 郊区 unit: 30-minute meal radius
+    assert any("助餐服务配送 30 分钟" in n for n in names)  # 郊区 unit: 30-minute meal radius
     for n in names:
         assert json.dumps(n)[1:-1] in text or n in text  # layer control lists every overlay
     urban = _unit_data(fake_build, "610101001")
-    assert any("助餐配送 15 分钟" in o["name"] for o in urban["overlays"])
+    assert any("助餐服务配送 15 分钟" in o["name"] for o in urban["overlays"])
     assert all(o.get("legend") is None or o["legend"]["items"] for o in data["overlays"])
     assert len(data["legends"]) == 5 and text.count('class="cov-legend-block"') == 5
     assert 'id="standards-checklist"' in text and "✗ 未达标" in text and "缺 20% 老年人" in text
@@ -476,7 +487,7 @@ def test_unit_without_gaps_or_cells_renders(fake_build: Path, tmp_path: Path) ->
     gaps[gaps["unit_code"] != "610101001"].to_file(b / "gaps.gpkg", layer="gaps")
     page = maps.write_unit_page(b, tmp_path / "m", "610101001").read_text(encoding="utf-8")
     data = _unit_data(b, "610101001")
-    gap = next(o for o in data["overlays"] if o["name"].startswith("缺口"))
+    gap = next(o for o in data["overlays"] if "缺口区域" in o["name"])
     assert gap["geojson"]["features"] == []  # empty layer kept in the layer control, no popup bound
     assert "缺口区域 (gap areas)" in page and "L.control.layers(" in page
 
@@ -558,7 +569,7 @@ def test_overview_png(fake_build: Path, tmp_path: Path) -> None:
 
 
 def test_png_without_cjk_font_uses_codes(fake_build: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(maps, "find_cjk_font", lambda: None)
+    monkeypatch.setattr(png, "find_cjk_font", lambda: None)
     texts: list[str] = []
     import matplotlib.axes
 
@@ -585,14 +596,14 @@ def _visible_text(page: str) -> str:
 
 
 def test_number_formats(written: tuple[Path, list[Path]], fake_build: Path) -> None:
-    assert maps._fmt(0.7275659699831076, pct=True) == "72.8%"
-    assert maps._fmt(12345.67, digits=0) == "12,346"
-    assert maps._fmt_standard("0.7275659699831076", "share 0-1") == "72.8%"
-    assert maps._fmt_standard("0.3094671638146635", "m²/resident") == "0.31 m²/人"
-    assert maps._fmt_standard("14.293431634161625", "slots/1000") == "14.3 托位/千人"
-    assert maps._fmt_standard("2600.0", "m²") == "2,600 m²"
-    assert maps._fmt_standard("", "m²") == "—" and maps._fmt_standard("需核实", "count") == "需核实"
-    assert maps._tidy_text("short by 12.345678 m²") == "short by 12.35 m²"
+    assert style.fmt(0.7275659699831076, pct=True) == "72.8%"
+    assert style.fmt(12345.67, digits=0) == "12,346"
+    assert style.fmt_standard("0.7275659699831076", "share 0-1") == "72.8%"
+    assert style.fmt_standard("0.3094671638146635", "m²/resident") == "0.31 m²/人"
+    assert style.fmt_standard("14.293431634161625", "slots/1000") == "14.3 托位/千人"
+    assert style.fmt_standard("2600.0", "m²") == "2,600 m²"
+    assert style.fmt_standard("", "m²") == "—" and style.fmt_standard("需核实", "count") == "需核实"
+    assert style.tidy_text("short by 12.345678 m²") == "short by 12.35 m²"
     out, _ = written
     for name in ("index.html", "610101001.html", "610101101.html"):
         text = _visible_text((out / name).read_text(encoding="utf-8"))
@@ -675,12 +686,12 @@ def test_many_uncovered_cells_merge_per_colour_class(fake_build: Path, tmp_path:
     unc = cells[(cells["unit_code"].astype(str) == code) & ~cells["covered_elderly_15min"].astype(bool)
                 & (cells["pop_60plus"] > 0)]
     assert len(unc) >= 2
-    breaks = maps._count_breaks(unc["pop_60plus"].to_numpy(float))
-    merged = maps._cells_by_class(unc.to_crs(32649), breaks)
+    breaks = style.count_breaks(unc["pop_60plus"].to_numpy(float))
+    merged = unit_page.cells_by_class(unc.to_crs(32649), breaks)
     assert len(merged) <= len(breaks)
     # exact: same area as the squares, nothing lost or added
     assert merged.area.sum() == pytest.approx(unc.to_crs(32649).area.sum(), rel=1e-9)
     assert merged.union_all().symmetric_difference(unc.to_crs(32649).union_all()).area < 1e-6
-    monkeypatch.setattr(maps, "MAX_CELL_FEATURES", 0)
+    monkeypatch.setattr(unit_page, "MAX_CELL_FEATURES", 0)
     page = maps.write_unit_page(fake_build, tmp_path / "m", code).read_text(encoding="utf-8")
     assert "per cell" in page
