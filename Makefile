@@ -12,12 +12,12 @@ LAYERS := layers/$(REGION)
 BUILD := build/$(REGION)
 MAPS := maps/$(REGION)
 CONFIG := $(LAYERS)/coverage.toml
-# the pipeline depends on every stage module but the maps (a maps change rebuilds only the pages)
-SRC := $(filter-out coverage/maps.py,$(wildcard coverage/*.py))
+# the pipeline depends on every stage module but the maps package (a maps change rebuilds only the pages)
+SRC := $(filter-out coverage/maps/%,$(wildcard coverage/*.py coverage/layers/*.py))
+# what the pages are made from besides build/<region>/ (the maps package, its vendored assets)
+MAPS_SRC := $(wildcard coverage/maps/*.py) $(wildcard coverage/assets/*.js coverage/assets/*.css)
 # input layer files of the region (the demo's are generated into layers/demo by `make demo`)
 INPUTS = $(filter-out %/coverage.toml,$(shell find $(LAYERS) -type f -not -name '.*' 2>/dev/null))
-UNITS = $(shell cat $(BUILD)/unit_codes.txt 2>/dev/null)
-PAGES = $(UNITS:%=$(MAPS)/%.html)
 
 .PHONY: help setup demo run check maps pages test bench lint fetch-network clean
 
@@ -52,13 +52,12 @@ $(BUILD)/indicators.gpkg: $(CONFIG) $(INPUTS) $(SRC)
 maps: setup $(BUILD)/indicators.gpkg ## (re)write the overview map, PNG and every unit page of REGION
 	$(PY) -m coverage maps --region $(REGION)
 
-pages: $(MAPS)/index.html $(PAGES) ## overview + unit pages, each rebuilt only when its inputs changed
+pages: $(MAPS)/index.html ## overview, PNG and unit pages, rewritten only when their inputs changed
 
-$(MAPS)/index.html: $(BUILD)/indicators.gpkg coverage/maps.py
-	$(PY) -m coverage maps --region $(REGION) --index-only
-
-$(MAPS)/%.html: $(BUILD)/indicators.gpkg coverage/maps.py
-	$(PY) -m coverage map-unit --region $(REGION) $*
+# ONE Python call writes every page (no unit code ever reaches the shell); index.html is written last,
+# so it is the up-to-date stamp of them all, and unit pages newer than their inputs are skipped
+$(MAPS)/index.html: $(BUILD)/indicators.gpkg $(CONFIG) $(MAPS_SRC)
+	$(PY) -m coverage maps --region $(REGION) --changed-only
 
 test: setup ## run the test suite
 	$(PY) -m pytest -q

@@ -63,15 +63,19 @@ def cmd_check_layers(args: argparse.Namespace) -> int:
 
 
 def cmd_maps(args: argparse.Namespace) -> int:
+    """Every page of a region in one call: overview PNG, unit pages, then index.html (last, so make can
+    use it as the stamp of them all); ``--changed-only`` skips unit pages newer than their inputs."""
     from coverage.config import load_config
     from coverage.maps import write_maps, write_overview_png
 
-    cfg = load_config(_config_path(args))
+    config = _config_path(args)
+    cfg = load_config(config)
     build_dir = Path(args.build_root) / cfg.region.name
     maps_dir = Path(args.maps_root) / cfg.region.name
+    write_overview_png(build_dir, maps_dir / "overview.png", region_title=cfg.region.title)
     write_maps(build_dir, maps_dir, basemap=cfg.maps.basemap, region_title=cfg.region.title,
-               tianditu_key=cfg.maps.tianditu_key, unit_pages=not args.index_only)
-    write_overview_png(build_dir, maps_dir / "overview.png")
+               tianditu_key=cfg.maps.tianditu_key, unit_pages=not args.index_only,
+               changed_only=args.changed_only, extra_inputs=[config])
     print(f"maps: {maps_dir / 'index.html'}")
     return 0
 
@@ -84,7 +88,9 @@ def cmd_map_unit(args: argparse.Namespace) -> int:
     build_dir = Path(args.build_root) / cfg.region.name
     maps_dir = Path(args.maps_root) / cfg.region.name
     for code in args.unit_code:
-        write_unit_page(build_dir, maps_dir, code, basemap=cfg.maps.basemap, tianditu_key=cfg.maps.tianditu_key)
+        out = write_unit_page(build_dir, maps_dir, code, basemap=cfg.maps.basemap,
+                              tianditu_key=cfg.maps.tianditu_key)
+        print(f"map: {out}")
     return 0
 
 
@@ -127,9 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("maps", help="write maps/<region>/index.html, unit pages and overview.png")
     region_args(sp)
     sp.add_argument("--index-only", action="store_true", help="do not write the per-unit pages")
+    sp.add_argument("--changed-only", action="store_true",
+                    help="skip unit pages newer than the build, the config and the maps code")
     sp.set_defaults(func=cmd_maps)
 
-    sp = sub.add_parser("map-unit", help="write maps/<region>/<unit_code>.html for the given units")
+    sp = sub.add_parser("map-unit", help="write the pages of the given units (file names: unit_page_name)")
     region_args(sp)
     sp.add_argument("unit_code", nargs="+")
     sp.set_defaults(func=cmd_map_unit)

@@ -1,6 +1,7 @@
 """Open the written maps in headless Debian chromium from file://, with no network.
 
-The pages are folium maps (map div ``.folium-map``). Checks: no console error, no failed request and no http(s) request at all, layer control and popups
+The pages are folium maps (map div ``.folium-map``). Checks: no console error, no failed request and
+no http(s) request at all, layer control and popups
 in the DOM, the facility named ``<img src=x onerror=alert(1)>`` shows as text and runs nothing, and
 the screenshot of the map area is not blank. Driven by Python playwright against /usr/bin/chromium
 (no ``playwright install``); screenshots go to tests/_artifacts/ (git-ignored).
@@ -25,15 +26,24 @@ pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / "_artifacts"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
 def browser() -> Any:
     if not CHROMIUM.exists():
         pytest.skip("headless chromium not installed at /usr/bin/chromium (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="python playwright not installed (pip install playwright)")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="python playwright not installed (pip install playwright)"
+    )
     with sync_api.sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
         yield b
@@ -57,7 +67,9 @@ class _Watch:
         page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: self.errors.append(str(e)))
         page.on("requestfailed", lambda r: self.failed.append(r.url))
-        page.on("request", lambda r: self.remote.append(r.url) if r.url.startswith(("http:", "https:")) else None)
+        page.on(
+            "request", lambda r: self.remote.append(r.url) if r.url.startswith(("http:", "https:")) else None
+        )
 
         def on_dialog(d: Any) -> None:
             self.dialogs.append(d.message)
@@ -97,11 +109,11 @@ def _map_variance(page: Any, name: str, selector: str = ".folium-map") -> float:
 def test_overview_page(browser: Any, site: Path) -> None:
     ctx, page, watch = _open(browser, (site / "index.html").as_uri())
     try:
-        assert page.locator(".leaflet-control-layers-base input[type=radio]").count() == 4
+        assert page.locator(".leaflet-control-layers-base input[type=radio]").count() == 6  # 4 services + 2
         assert page.locator("path.leaflet-interactive").count() == 3
         assert page.locator(".cov-legend-block").count() == 1
         # switching choropleth swaps the legend
-        page.locator(".leaflet-control-layers-base label").nth(3).click()
+        page.locator(".leaflet-control-layers-base label").nth(5).click()
         page.wait_for_timeout(200)
         assert page.locator(".cov-legend-block").count() == 1
         assert "未达标标准数" in page.locator(".cov-legend-title").inner_text()
@@ -138,16 +150,20 @@ def test_unit_page_xss_popup_and_render(browser: Any, site: Path) -> None:
         assert "设施吸附到最近路段上的最近点" in page.locator("#snapping-rule").inner_text()
         # open the popup of the facility with the hostile name through Leaflet's own API
         # (folium's popups insert property values as HTML, so the data holds the escaped name)
-        opened = page.evaluate("""(name) => {
+        opened = page.evaluate(
+            """(name) => {
             let hit = null;
             window.coverageMap.eachLayer(l => {
-                if (l.feature && l.feature.properties && l.feature.properties.name === name && l.getLatLng) hit = l;
+                const p = l.feature && l.feature.properties;
+                if (p && p.name === name && l.getLatLng) hit = l;
             });
             if (!hit) return false;
             // folium binds the GeoJsonPopup on the layer group: a click on the feature propagates to it
             hit.fire("click", {latlng: hit.getLatLng()}, true);
             return true;
-        }""", html.escape(XSS))
+        }""",
+            html.escape(XSS),
+        )
         assert opened
         popup = page.locator(".leaflet-popup-content")
         popup.wait_for()
@@ -164,8 +180,9 @@ def test_unit_page_xss_popup_and_render(browser: Any, site: Path) -> None:
 
 def test_blank_page_is_detected(browser: Any, tmp_path: Path) -> None:
     """The blank-screenshot threshold really fails on an empty map area."""
-    (tmp_path / "blank.html").write_text('<html><body><div id="map" style="width:800px;height:600px;'
-                                         'background:#e8ecef"></div></body></html>')
+    (tmp_path / "blank.html").write_text(
+        '<html><body><div id="map" style="width:800px;height:600px;background:#e8ecef"></div></body></html>'
+    )
     ctx = browser.new_context(viewport={"width": 1000, "height": 800})
     try:
         page = ctx.new_page()
@@ -196,15 +213,19 @@ def test_unit_page_legend_communities_and_gap_zoom(browser: Any, site: Path) -> 
         # 社区/村 boundaries: a polygon per community; the hostile name shows as text in the tooltip
         overlays = page.locator(".leaflet-control-layers-overlays label").all_inner_texts()
         assert any("社区/村" in t for t in overlays)
-        shown = page.evaluate("""(code) => {
+        shown = page.evaluate(
+            """(code) => {
             let hit = null;
             window.coverageMap.eachLayer(l => {
-                if (l.feature && l.feature.properties && l.feature.properties.community_code === code) hit = l;
+                const p = l.feature && l.feature.properties;
+                if (p && p.community_code === code) hit = l;
             });
             if (!hit) return null;
             hit.fire("click", {latlng: hit.getBounds().getCenter()}, true);
             return true;
-        }""", "610101001002")
+        }""",
+            "610101001002",
+        )
         assert shown
         popup = page.locator(".leaflet-popup-content")
         popup.wait_for()
@@ -216,7 +237,9 @@ def test_unit_page_legend_communities_and_gap_zoom(browser: Any, site: Path) -> 
         page.evaluate("() => window.coverageMap.setView([0, 0], 3, {animate: false})")
         row.click()
         page.wait_for_timeout(600)
-        c = page.evaluate("() => { const c = window.coverageMap.getCenter(); return [c.lat, c.lng, window.coverageMap.getZoom()]; }")
+        c = page.evaluate(
+            "() => { const m = window.coverageMap, c = m.getCenter(); return [c.lat, c.lng, m.getZoom()]; }"
+        )
         assert abs(c[0] - (s + n) / 2) < 0.003 and abs(c[1] - (w + e) / 2) < 0.003 and c[2] > 12, c
         assert "active" in (row.get_attribute("class") or "")
         assert _map_variance(page, "unit_610101001_gap.png") > 50
