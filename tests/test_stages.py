@@ -117,3 +117,13 @@ default_kind = "pharmacy"
     assert dd.loc["pharmacy_share_60plus_10min", "label_zh"] == "10分钟药店服务覆盖率"
     cells_pq = gpd.read_parquet(out / "cells.parquet")
     assert {"tt_pharmacy_s", "covered_pharmacy_10min"} <= set(cells_pq.columns)
+    # ... and the maps draw it, with no maps module knowing it
+    from coverage.maps import unit_page_name, write_maps
+
+    maps_dir = tmp_path / "maps" / "pharm"
+    write_maps(out, maps_dir)
+    index = (maps_dir / "index.html").read_text(encoding="utf-8")
+    assert "药店服务" in index  # the service's choropleth
+    code = str(ind.loc[ind["level"] == "unit", "unit_code"].iloc[0])
+    page = (maps_dir / unit_page_name(code)).read_text(encoding="utf-8")
+    assert "药店服务" in page and "#00aa88" in page  # bands of the service, the kind's colour
