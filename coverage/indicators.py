@@ -551,7 +551,8 @@ def _service_rows(s: Service, std: Any) -> list[tuple[str, str, str, str, str]]:
              f"{den} whose trip to the nearest {en} facility is <= {lab} min {mode}", _SRC_CELLS),
             (s.column("share", t), f"{lab}分钟{zh}覆盖率", "0-1",
              f"{s.column('covered', t)} / {s.demand_col} (empty when 0)", _SRC_CELLS),
-            (s.column("uncovered", t), f"{lab}分钟{zh}未覆盖{dzh}", "人", f"{den} beyond {lab} min", _SRC_CELLS),
+            (s.column("uncovered", t), f"{lab}分钟{zh}未覆盖{dzh}", "人", f"{den} beyond {lab} min {mode}",
+             _SRC_CELLS),
         ]
     rows += [(s.covered_flag(t), f"{tlabel(t)}分钟{zh}覆盖", "bool", f"{s.tt_col} <= {tlabel(t)} * 60", "this tool")
              for t in s.thresholds_min if not s.has_class_rule]

@@ -525,8 +525,8 @@ def test_overview_choropleths_legends_and_sorted_table(
     assert names == [
         "15分钟养老服务覆盖率",
         "15分钟托育服务覆盖率",
-        "助餐配送覆盖率",
-        "15分钟卫生服务覆盖率(老年)",
+        "助餐服务覆盖率",
+        "15分钟卫生服务覆盖率",
         "每千人口托位数",
         "未达标标准数",
     ]
@@ -539,7 +539,7 @@ def test_overview_choropleths_legends_and_sorted_table(
         "单元类型",
         "城区/郊区",
         "60岁及以上人口 (residents aged 60+)",
-        "15分钟外老年人口 (persons 60+ beyond 15 min on foot)",
+        "15分钟养老服务未覆盖老年人口 (persons 60+ beyond 15 min on foot)",
     ]
     assert "未达标标准数 (standards failed (see standards.csv))" not in head and "未达标标准数" in head
     # table worst first by elderly_uncovered_15min of layer units
@@ -674,7 +674,7 @@ def test_unit_page_layers_and_checklist(written: tuple[Path, list[Path]], fake_b
     assert props["青山敬老院"]["kind"] == "敬老院/特困供养服务设施"
     assert "床位 30" in props["青山敬老院"]["capacity"] and "150 m" in props["青山敬老院"]["snap"]
     assert props["青山敬老院"]["floor_area"] == "1,200 m²"
-    cells = next(o for o in data["overlays"] if o["name"].startswith("15分钟外老年人口"))
+    cells = next(o for o in data["overlays"] if o["name"].startswith("15分钟养老服务未覆盖老年人口"))
     assert (
         cells["geojson"]["features"]
         and len({f["properties"]["_color"] for f in cells["geojson"]["features"]}) > 1
