@@ -182,7 +182,8 @@ def travel_times(cfg: Config, networks: Mapping[str, Network], csnaps: CellSnaps
         finite = np.isfinite(tt)
         log.info("Service %s (%s): %d facilities; median time to nearest %.1f min", sid, s.mode,
                  int(mask.sum()), float(np.median(tt[finite]) / 60) if finite.any() else float("nan"))
-        out[sid] = ServiceTimes(time_s=tt, nearest_id=np.asarray(nid, dtype=object), n_facilities=int(mask.sum()))
+        out[sid] = ServiceTimes(time_s=tt, nearest_id=np.asarray(nid, dtype=object),
+                                n_facilities=int(mask.sum()))
     return TravelTimes(by_service=out)
 
 
@@ -206,12 +207,14 @@ def isochrone_layers(cfg: Config, networks: Mapping[str, Network], facilities: g
         access = access_speed_mps(s, cfg.walk, cfg.delivery)
         thresholds = s.isochrone_thresholds_min()
         per_fac, dissolved = isochrone_polygons(
-            net, sources, source_ids=ids, thresholds_s=[t * 60.0 for t in thresholds], access_speed_mps=access,
-            frontage_m=cfg.isochrones.frontage_m, service=sid)
+            net, sources, source_ids=ids, thresholds_s=[t * 60.0 for t in thresholds],
+            access_speed_mps=access, frontage_m=cfg.isochrones.frontage_m, service=sid)
         for t in thresholds:
             tag = f"{sid}_{tlabel(t)}min"
-            layers[f"{tag}_facility"] = per_fac[np.isclose(per_fac["threshold_min"], t)].reset_index(drop=True)
-            layers[f"{tag}_dissolved"] = dissolved[np.isclose(dissolved["threshold_min"], t)].reset_index(drop=True)
+            layers[f"{tag}_facility"] = (
+                per_fac[np.isclose(per_fac["threshold_min"], t)].reset_index(drop=True))
+            layers[f"{tag}_dissolved"] = (
+                dissolved[np.isclose(dissolved["threshold_min"], t)].reset_index(drop=True))
         q = check_isochrones(net, sources, per_fac, source_ids=ids, access_speed_mps=access,
                              frontage_m=cfg.isochrones.frontage_m, max_facilities=qa_facilities,
                              sample_m=qa_sample_m)
@@ -236,7 +239,8 @@ def fca_costs(cfg: Config, networks: Mapping[str, Network], facilities: gpd.GeoD
         if not mask.any():
             continue
         m = coverage_matrix(service_network(s, networks, cfg), fsnaps.by_mode[s.mode].take(mask),
-                            csnaps.by_mode[s.mode], access_speed_mps=access_speed_mps(s, cfg.walk, cfg.delivery),
+                            csnaps.by_mode[s.mode],
+                            access_speed_mps=access_speed_mps(s, cfg.walk, cfg.delivery),
                             limit_s=catch_s)
         out[sid] = (list(facilities["fac_id"].to_numpy()[mask]), m.tocsc()[:, csnaps.piece_to_cell].tocsr())
     return out

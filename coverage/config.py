@@ -249,7 +249,8 @@ class Config:
 # --------------------------------------------------------------------------------------------
 
 _RANGES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
-    "walk.speed_mps": (lambda v: 0.3 <= v <= 3.0, "a walking speed between 0.3 and 3.0 m/s (elderly default 1.0)"),
+    "walk.speed_mps": (lambda v: 0.3 <= v <= 3.0,
+                       "a walking speed between 0.3 and 3.0 m/s (elderly default 1.0)"),
     "walk.access_speed_mps": (lambda v: 0.3 <= v <= 3.0, "a speed between 0.3 and 3.0 m/s"),
     "delivery.default_speed_kph": (lambda v: 3 <= v <= 60, "a speed between 3 and 60 km/h"),
     "delivery.access_speed_mps": (lambda v: 0.3 <= v <= 3.0, "a speed between 0.3 and 3.0 m/s"),
@@ -270,7 +271,8 @@ _POSITIVE_PREFIXES = ("standards.",)
 
 
 def _type_name(tp: Any) -> str:
-    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false", Path: "a path string"}
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+             Path: "a path string"}
     origin = typing.get_origin(tp)
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
@@ -351,7 +353,8 @@ class _Loader:
         for k, v in table.items():
             key = f"{prefix}.{k}" if prefix else k
             if k not in fields or k in (extra or {}):
-                allowed = ", ".join(n for n in fields if n not in (extra or {}) and n != "path" or cls is not Config)
+                allowed = ", ".join(n for n in fields
+                                    if n not in (extra or {}) and n != "path" or cls is not Config)
                 self.problems.append(f"  {key}: unknown key (allowed keys: {allowed})")
                 continue
             before = len(self.problems)
@@ -424,7 +427,8 @@ def load_config(path: str | Path) -> Config:
             require_projected(region.metric_crs, what="region.metric_crs")
         except InputError:
             ld.bad("region.metric_crs", region.metric_crs,
-                   "a PROJECTED CRS in metres pyproj understands (e.g. 'EPSG:4545' CGCS2000 GK 108E) or 'auto'")
+                   "a PROJECTED CRS in metres pyproj understands "
+                   "(e.g. 'EPSG:4545' CGCS2000 GK 108E) or 'auto'")
     if units is not None:
         if units.default_type and units.default_type not in UNIT_TYPES:
             ld.bad("units.default_type", units.default_type, "one of " + ", ".join(UNIT_TYPES))
@@ -442,7 +446,8 @@ def load_config(path: str | Path) -> Config:
         ld.problems.append("  population: give `total` (a raster of persons per cell) or `census_csv`")
 
     if ld.problems:
-        raise ConfigError(f"{path}: {len(ld.problems)} problem(s) in the region config:\n" + "\n".join(ld.problems))
+        raise ConfigError(f"{path}: {len(ld.problems)} problem(s) in the region config:\n"
+                          + "\n".join(ld.problems))
     return Config(path=path, region=region, units=units, network=network, population=population,
                   facilities=tuple(facilities), services=services, kinds=kinds, **kw)
 
@@ -535,9 +540,11 @@ def _load_services(ld: _Loader, raw: Any, kinds: dict[str, Kind]) -> dict[str, S
             ld.bad(f"{key}.thresholds_min", [], "at least one threshold in minutes")
         for cls_name in s.class_thresholds_min:
             if cls_name not in UNIT_CLASSES:
-                ld.bad(f"{key}.class_thresholds_min.{cls_name}", cls_name, "a unit class: " + ", ".join(UNIT_CLASSES))
+                ld.bad(f"{key}.class_thresholds_min.{cls_name}", cls_name,
+                       "a unit class: " + ", ".join(UNIT_CLASSES))
         if s.speed_mps is not None and s.mode != "walk":
-            ld.bad(f"{key}.speed_mps", s.speed_mps, "no value: delivery speeds are per road class ([delivery])")
+            ld.bad(f"{key}.speed_mps", s.speed_mps,
+                   "no value: delivery speeds are per road class ([delivery])")
         for sp_key in ("speed_mps", "access_speed_mps"):
             v = getattr(s, sp_key)
             if v is not None and not 0.3 <= v <= 3.0:

@@ -237,7 +237,8 @@ def _validate(cells: pd.DataFrame, units: pd.DataFrame, facilities: pd.DataFrame
         raise ValueError("unit_indicators: " + "; ".join(problems))
 
 
-def _base_table(units: gpd.GeoDataFrame, communities: gpd.GeoDataFrame | None, level: str) -> gpd.GeoDataFrame:
+def _base_table(units: gpd.GeoDataFrame, communities: gpd.GeoDataFrame | None,
+                level: str) -> gpd.GeoDataFrame:
     """One row per unit (or community, with its unit's attributes) and its area."""
     uattr = units[["unit_code", "unit_name", "unit_type", "unit_class", "area_type"]].copy()
     uattr["unit_code"] = uattr["unit_code"].astype(str)
@@ -397,17 +398,20 @@ def unit_indicators(
     kw: dict[str, Any] = {"fca_costs": fca_costs, "mixed_as": mixed_as}
     unit_t = _indicator_table(cells, units, facilities, cfg, level="unit", communities=communities, **kw)
     if level == "unit":
-        res = check_standards(unit_t, facilities, cfg, units=units, communities=communities, mixed_as=mixed_as)
+        res = check_standards(unit_t, facilities, cfg, units=units, communities=communities,
+                              mixed_as=mixed_as)
         table, key = unit_t, "unit_code"
     else:
-        table = _indicator_table(cells, units, facilities, cfg, level="community", communities=communities, **kw)
+        table = _indicator_table(cells, units, facilities, cfg, level="community",
+                                 communities=communities, **kw)
         res = check_standards(unit_t, facilities, cfg, units=units, communities=communities,
                               community_ind=table, mixed_as=mixed_as)
         key = "community_code"
     return _with_standard_counts(table, res, level=level, key=key)
 
 
-def _with_standard_counts(table: gpd.GeoDataFrame, std: pd.DataFrame, *, level: str, key: str) -> gpd.GeoDataFrame:
+def _with_standard_counts(table: gpd.GeoDataFrame, std: pd.DataFrame, *, level: str,
+                          key: str) -> gpd.GeoDataFrame:
     """Add ``n_checked_standards`` / ``n_failed_standards`` of ``level`` rows of the standards table."""
     lvl = std[std["level"] == level]
     table = table.copy()
@@ -445,7 +449,8 @@ def indicators_and_standards(
     comm_t = None
     if communities is not None:
         _validate(cells, units, facilities, communities, "community", cfg.services)
-        comm_t = _indicator_table(cells, units, facilities, cfg, level="community", communities=communities, **kw)
+        comm_t = _indicator_table(cells, units, facilities, cfg, level="community",
+                                  communities=communities, **kw)
     std = check_standards(unit_t, facilities, cfg, units=units, communities=communities, community_ind=comm_t,
                           mixed_as=mixed_as)
     unit_ind = _with_standard_counts(unit_t, std, level="unit", key="unit_code")
@@ -454,7 +459,8 @@ def indicators_and_standards(
     return unit_ind, comm_ind, std
 
 
-def add_snap_columns(ind: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, key: str, cfg: Config) -> gpd.GeoDataFrame:
+def add_snap_columns(ind: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, key: str,
+                     cfg: Config) -> gpd.GeoDataFrame:
     """A copy of ``ind`` with the population whose cell centre lies beyond the snap limit per mode
     (``pop_beyond_snap_<mode>``) and the snapping rule itself (``snap_rule``)."""
     ind = ind.copy()
@@ -464,7 +470,8 @@ def add_snap_columns(ind: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, key: str, c
             beyond = cells.loc[~cells[col].astype(bool)].groupby(key)["pop_total"].sum()
             ind[f"pop_beyond_snap_{mode}"] = ind[key].map(beyond).fillna(0.0).round(1)
     ind["snap_rule"] = (f"nearest edge; cells <= {cfg.snapping.cell_max_snap_m:g} m, facilities <= "
-                        f"{cfg.snapping.facility_max_snap_m:g} m; access leg at {cfg.walk.access_speed_mps:g} m/s")
+                        f"{cfg.snapping.facility_max_snap_m:g} m; "
+                        f"access leg at {cfg.walk.access_speed_mps:g} m/s")
     return ind
 
 
@@ -482,10 +489,12 @@ _TEMPLATE: list[tuple[str, str, str, str, str]] = [
     ("unit_type", "单元类型", "", "街道 / 镇 / 乡", _SRC_UNITS),
     ("unit_class", "城区/郊区", "", "城区 (urban) or 郊区 (suburban); sets the meal radius", _SRC_UNITS),
     ("area_type", "新旧城区", "", "old (老城区/已建成居住区), new (新建城区), mixed", _SRC_UNITS),
-    ("community_code", "社区/村代码", "", "code of the 社区/村 (\"\" = in no community polygon)", "communities layer"),
+    ("community_code", "社区/村代码", "", "code of the 社区/村 (\"\" = in no community polygon)",
+     "communities layer"),
     ("community_name", "社区/村名称", "", "name of the 社区/村", "communities layer"),
     ("area_km2", "面积", "km²", "polygon area in the metric CRS", _SRC_UNITS),
-    ("geometry", "几何", "", "polygon (units/communities) or cell centre point (cells), metric CRS", _SRC_UNITS),
+    ("geometry", "几何", "", "polygon (units/communities) or cell centre point (cells), metric CRS",
+     _SRC_UNITS),
     # population
     ("pop_total", "常住人口", "人", "residents (sum of cell pieces)", _SRC_CELLS),
     ("pop_60plus", "60岁及以上人口", "人", "residents aged 60+", _SRC_CELLS),
@@ -503,18 +512,24 @@ _TEMPLATE: list[tuple[str, str, str, str, str]] = [
     ("slots_standard_basis", "托位标准依据", "", "old / new / 'mixed as old|new'", "this tool"),
     ("slots_required", "应配托位数", "个", "ceil(standard * pop_total / 1000)", "003 (六)4"),
     ("slots_shortfall", "托位缺口", "个", "max(0, slots_required - childcare_slots)", "003 (六)4"),
-    ("slots_target_per_1000", "全市托位目标", "个/千人", "city-wide 2025 target (config)", "003 表1/表2; 002"),
+    ("slots_target_per_1000", "全市托位目标", "个/千人", "city-wide 2025 target (config)",
+     "003 表1/表2; 002"),
     ("elderly_area_m2", "养老服务设施面积", "m²",
      "sum over elderly facilities of land_area_m2 when known else floor_area_m2", _SRC_FAC),
-    ("n_elderly_area_unknown", "面积未知的养老设施数", "个", "elderly facilities with neither area", _SRC_FAC),
-    ("n_childcare_slots_unknown", "托位数未知的托育设施数", "个", "childcare facilities without a 托位数", _SRC_FAC),
-    ("elderly_area_field", "面积字段", "", "which field(s) elderly_area_m2 used: land_area_m2 / floor_area_m2",
-     "this tool"),
-    ("elderly_area_m2_per_resident", "人均养老服务设施面积", "m²/人", "elderly_area_m2 / pop_total", _SRC_FAC),
-    ("elderly_area_standard_m2", "人均用地标准", "m²/人", "0.1 m² per resident (config)", "000 task 2; 002 (二)"),
+    ("n_elderly_area_unknown", "面积未知的养老设施数", "个", "elderly facilities with neither area",
+     _SRC_FAC),
+    ("n_childcare_slots_unknown", "托位数未知的托育设施数", "个", "childcare facilities without a 托位数",
+     _SRC_FAC),
+    ("elderly_area_field", "面积字段", "",
+     "which field(s) elderly_area_m2 used: land_area_m2 / floor_area_m2", "this tool"),
+    ("elderly_area_m2_per_resident", "人均养老服务设施面积", "m²/人", "elderly_area_m2 / pop_total",
+     _SRC_FAC),
+    ("elderly_area_standard_m2", "人均用地标准", "m²/人", "0.1 m² per resident (config)",
+     "000 task 2; 002 (二)"),
     ("n_checked_standards", "可检查标准数", "项", "standards with a pass/fail result for this row",
      "coverage.standards"),
-    ("n_failed_standards", "未达标标准数", "项", "standards failed (see standards.csv)", "coverage.standards"),
+    ("n_failed_standards", "未达标标准数", "项", "standards failed (see standards.csv)",
+     "coverage.standards"),
     # cells
     ("cell_id", "格网编号", "", "raster row * n_cols + col of the study window", "population raster"),
     ("row", "行号", "", "raster row", "population raster"),
@@ -539,7 +554,8 @@ def _service_rows(s: Service, std: Any) -> list[tuple[str, str, str, str, str]]:
         rule = " / ".join(f"{k} {v:g}" for k, v in s.class_thresholds_min.items())
         rows += [
             (s.threshold_col, thr, "min", f"{rule} min, per the unit's class", "config (service registry)"),
-            (s.column("covered"), f"{thr}内{dzh}", "人", f"{den} within the unit's {en} time {mode}", _SRC_CELLS),
+            (s.column("covered"), f"{thr}内{dzh}", "人", f"{den} within the unit's {en} time {mode}",
+             _SRC_CELLS),
             (s.column("share"), f"{zh}覆盖率", "0-1", f"{s.column('covered')} / {s.demand_col}", _SRC_CELLS),
             (s.column("uncovered"), f"{thr}外{dzh}", "人", f"{den} beyond the unit's {en} time", _SRC_CELLS),
             (s.covered_flag(), f"{thr}覆盖", "bool", f"{s.tt_col} <= {s.threshold_col} * 60", "this tool"),
@@ -554,7 +570,8 @@ def _service_rows(s: Service, std: Any) -> list[tuple[str, str, str, str, str]]:
             (s.column("uncovered", t), f"{lab}分钟{zh}未覆盖{dzh}", "人", f"{den} beyond {lab} min {mode}",
              _SRC_CELLS),
         ]
-    rows += [(s.covered_flag(t), f"{tlabel(t)}分钟{zh}覆盖", "bool", f"{s.tt_col} <= {tlabel(t)} * 60", "this tool")
+    rows += [(s.covered_flag(t), f"{tlabel(t)}分钟{zh}覆盖", "bool", f"{s.tt_col} <= {tlabel(t)} * 60",
+              "this tool")
              for t in s.thresholds_min if not s.has_class_rule]
     rows += [
         (s.count_col, f"{zh}设施数", "个", f"facilities of the {en} kinds inside", _SRC_FAC),
@@ -567,7 +584,8 @@ def _service_rows(s: Service, std: Any) -> list[tuple[str, str, str, str, str]]:
         per = f"per 1000 {den}"
         rows += [
             (fca_column(s), f"{zh}容量可达性(2SFCA)", f"{s.capacity_short}/千人",
-             f"2SFCA {s.capacity_col} {per}, binary catchment; population-weighted mean for units", "this tool"),
+             f"2SFCA {s.capacity_col} {per}, binary catchment; population-weighted mean for units",
+             "this tool"),
             (fca_column(s, gaussian=True), f"{zh}容量可达性(高斯2SFCA)", f"{s.capacity_short}/千人",
              "same with Gaussian distance decay (Dai 2010)", "this tool"),
             (f"fca_cost_basis_{s.id}", f"{zh}可达性距离依据", "", "network (travel times) or straight-line",
@@ -602,7 +620,8 @@ _OUTPUT_ROWS: list[tuple[str, str, str, str, str]] = [
      "snapping rule"),
     ("pop_beyond_snap_delivery", "超出吸附距离人口(配送网)", "人", "same for the delivery network",
      "snapping rule"),
-    ("snap_rule", "吸附规则", "", "the snapping rule used (nearest edge, limits, access speed)", "snapping rule"),
+    ("snap_rule", "吸附规则", "", "the snapping rule used (nearest edge, limits, access speed)",
+     "snapping rule"),
 ]
 
 

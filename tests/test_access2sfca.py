@@ -112,7 +112,8 @@ def test_gaussian_weight_endpoints() -> None:
 
 def test_bad_inputs_raise_once() -> None:
     cost = sp.csr_matrix((2, 3))
-    with pytest.raises(ValueError, match=r"cost matrix shape \(2, 3\) must be .*\(1, 3\).*supply has negative"):
+    with pytest.raises(ValueError,
+                       match=r"cost matrix shape \(2, 3\) must be .*\(1, 3\).*supply has negative"):
         two_step_fca(np.array([-1.0]), np.ones(3), cost, catchment_s=10)
     with pytest.raises(ValueError, match="catchment_s = 0: must be a positive"):
         two_step_fca(np.ones(2), np.ones(3), cost, catchment_s=0)

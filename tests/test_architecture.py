@@ -81,7 +81,8 @@ def test_every_error_class_derives_from_the_one_root() -> None:
         mod = importlib.import_module(name)
         for _, cls in inspect.getmembers(mod, inspect.isclass):
             if cls.__module__.startswith("coverage") and issubclass(cls, Exception):
-                assert issubclass(cls, CoverageError), f"{cls.__module__}.{cls.__name__} is outside the error family"
+                assert issubclass(cls, CoverageError), (
+                    f"{cls.__module__}.{cls.__name__} is outside the error family")
 
 
 def test_no_module_tests_is_projected_but_the_one_check() -> None:

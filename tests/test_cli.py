@@ -10,8 +10,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "coverage", *args], cwd=cwd, capture_output=True, check=False,
-                          text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "coverage", *args], cwd=cwd, capture_output=True,
+                          check=False, text=True, timeout=300)
 
 
 def test_bad_config_is_one_message_without_traceback(tmp_path: Path) -> None:

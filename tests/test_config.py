@@ -62,7 +62,8 @@ def test_config_is_frozen(tmp_path: Path) -> None:
 
 def test_unknown_key_names_file_key_and_allowed(tmp_path: Path) -> None:
     p = write(tmp_path, MINIMAL + "[walk]\nspeeed_mps = 1.0\n")
-    with pytest.raises(ConfigError, match=r"coverage\.toml.*\n.*walk\.speeed_mps: unknown key \(allowed keys: speed_mps"):
+    with pytest.raises(ConfigError,
+                       match=r"coverage\.toml.*\n.*walk\.speeed_mps: unknown key \(allowed keys: speed_mps"):
         load_config(p)
 
 
@@ -80,7 +81,8 @@ def test_wrong_type_and_range_are_all_reported_at_once(tmp_path: Path) -> None:
 
 def test_walking_speed_out_of_range(tmp_path: Path) -> None:
     p = write(tmp_path, MINIMAL + "[walk]\nspeed_mps = 5.0\n")
-    with pytest.raises(ConfigError, match=r"walk\.speed_mps = 5\.0: expected a walking speed between 0\.3 and 3\.0"):
+    with pytest.raises(ConfigError,
+                       match=r"walk\.speed_mps = 5\.0: expected a walking speed between 0\.3 and 3\.0"):
         load_config(p)
 
 
@@ -124,7 +126,8 @@ def test_facility_layers_validated(tmp_path: Path) -> None:
 
 def test_facility_duplicate_distance_range(tmp_path: Path) -> None:
     p = write(tmp_path, MINIMAL + '[[facilities]]\nname = "a"\npath = "a.csv"\nduplicate_max_m = -1\n')
-    with pytest.raises(ConfigError, match=r"facilities\[0\]\.duplicate_max_m = -1: expected a distance between 0 and 5000 m"):
+    with pytest.raises(ConfigError, match=r"facilities\[0\]\.duplicate_max_m = -1: "
+                                           r"expected a distance between 0 and 5000 m"):
         load_config(p)
 
 
@@ -149,7 +152,8 @@ def test_config_errors_are_input_errors_of_the_one_root(tmp_path: Path) -> None:
 
 def test_service_override_keeps_the_other_fields(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, MINIMAL + "[services.childcare]\nspeed_mps = 1.2\n"
-                                                "[services.meal]\nclass_thresholds_min = {\"城区\" = 10, \"郊区\" = 20}\n"))
+                                                "[services.meal]\n"
+                                                "class_thresholds_min = {\"城区\" = 10, \"郊区\" = 20}\n"))
     ch = cfg.services["childcare"]
     assert ch.speed_mps == 1.2 and ch.kinds == ("childcare", "kindergarten", "old_young_complex")
     assert ch.demand_col == "pop_0to3"
@@ -175,7 +179,8 @@ default_kind = "pharmacy"
 """))
     assert cfg.kinds["pharmacy"].label_zh == "药店"
     s = cfg.services["pharmacy"]
-    assert (s.mode, s.thresholds_min, s.column("share", 10)) == ("walk", (10.0,), "pharmacy_share_60plus_10min")
+    assert (s.mode, s.thresholds_min, s.column("share", 10)) == (
+        "walk", (10.0,), "pharmacy_share_60plus_10min")
     assert list(cfg.services)[:4] == ["elderly", "childcare", "meal", "health"]
 
 

@@ -25,7 +25,8 @@ from coverage.coords import wgs84_to_gcj02
 REPO = Path(__file__).resolve().parents[1]
 DEMO_TOML = REPO / "layers" / "demo" / "coverage.toml"
 WALK_MPS = 1.0
-ELDERLY_TYPES = {"社区养老服务综合体", "嵌入式社区养老院", "日间照料中心", "日间照料站", "乡镇区域性养老服务中心", "村级互助养老服务点",
+ELDERLY_TYPES = {"社区养老服务综合体", "嵌入式社区养老院", "日间照料中心", "日间照料站",
+                 "乡镇区域性养老服务中心", "村级互助养老服务点",
                  "养老院", "养老机构", "敬老院", "老幼复合型社区综合体"}
 NOT_WALKABLE = {"motorway", "motorway_link"}
 
@@ -198,8 +199,8 @@ def test_shapefile_is_gbk_cgcs2000_without_cpg(built: tuple[Path, list[Path]]) -
     out, _ = built
     shp = out / "facilities" / "elderly_childcare.shp"
     df = pyogrio.read_dataframe(shp, encoding="gbk")
-    assert list(df.columns) == ["名称", "类型", "地址", "床位数", "护理型床位", "托位数", "建筑面积", "占地面积",
-                                "geometry"]
+    assert list(df.columns) == ["名称", "类型", "地址", "床位数", "护理型床位", "托位数", "建筑面积",
+                                "占地面积", "geometry"]
     assert df.crs.to_epsg() == 4490
     assert "南门社区日间照料中心" in set(df["名称"])
     assert set(df["类型"]) >= {"养老院", "养老机构", "社区养老服务综合体", "嵌入式社区养老院", "日间照料中心",
@@ -219,7 +220,8 @@ def test_meal_csv_is_gbk_gcj02(built: tuple[Path, list[Path]]) -> None:
         raw.decode("utf-8")
     text = raw.decode("gbk")
     assert text.splitlines()[0] == "名称,类型,地址,经度,纬度"
-    assert {"长寿食堂", "老年餐桌", "助餐点", "中央厨房"} <= {ln.split(",")[1] for ln in text.splitlines()[1:]}
+    assert {"长寿食堂", "老年餐桌", "助餐点", "中央厨房"} <= {
+        ln.split(",")[1] for ln in text.splitlines()[1:]}
     _names, wgs = _meal_wgs84(out)
     first = demo._MEAL_POINTS[0]
     true = np.array(demo._lonlat(first.x, first.y))
@@ -377,7 +379,8 @@ def test_motorway_is_not_walkable_and_has_oneway_links(graph: Graph) -> None:
 
 def test_planted_gaps_are_described() -> None:
     gaps = demo.PLANTED_GAPS
-    assert set(gaps) == {"street_without_complex", "town_beyond_meal_radius", "small_daycare", "river_cluster"}
+    assert set(gaps) == {"street_without_complex", "town_beyond_meal_radius", "small_daycare",
+                         "river_cluster"}
     codes = {u.code for u in demo._UNITS}
     assert all(g["unit_code"] in codes for g in gaps.values())
 
@@ -471,7 +474,8 @@ def test_gap_town_beyond_meal_radius(built: tuple[Path, list[Path]], graph: Grap
     t = _times_from(graph, "delivery", mxy, c["xy"][pop])
     unit = c["unit"][pop]
     w = c["60plus"][pop]
-    gap_key = next(u.key for u in demo._UNITS if u.code == demo.PLANTED_GAPS["town_beyond_meal_radius"]["unit_code"])
+    gap_key = next(u.key for u in demo._UNITS
+                   if u.code == demo.PLANTED_GAPS["town_beyond_meal_radius"]["unit_code"])
     shares = {}
     for u in demo._UNITS:
         limit = 15 * 60 if u.cls == "城区" else 30 * 60

@@ -27,7 +27,8 @@ def grid_cells() -> gpd.GeoDataFrame:
         for c, ch in enumerate(line):
             recs.append({"row": r, "col": c, "unit_code": "A" if c < 3 else "B", "pop_total": 10.0,
                          "pop_60plus": 0.0 if ch == "0" else 2.0 + r, "pop_0to3": 1.0,
-                         "covered_elderly_15min": ch == ".", "tt_elderly_s": 900.0 if ch == "." else 1000.0 + 10 * c,
+                         "covered_elderly_15min": ch == ".",
+                         "tt_elderly_s": 900.0 if ch == "." else 1000.0 + 10 * c,
                          "nearest_elderly_id": f"f{c}", "x": c * 100.0 + 50, "y": 500 - (r * 100.0 + 50)})
     df = pd.DataFrame(recs)
     return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df["x"], df["y"]), crs=CRS)

@@ -29,8 +29,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def make_cfg() -> Config:
-    return Config(path=Path("coverage.toml"), region=RegionConfig(name="t"), units=UnitsConfig(path=Path("u")),
-                  network=NetworkConfig(), population=PopulationConfig(total=Path("p")), facilities=(),
+    return Config(path=Path("coverage.toml"), region=RegionConfig(name="t"),
+                  units=UnitsConfig(path=Path("u")), network=NetworkConfig(),
+                  population=PopulationConfig(total=Path("p")), facilities=(),
                   services=dict(BUILTIN_SERVICES))
 
 
@@ -53,13 +54,15 @@ CELLS = [
 
 def make_region() -> dict:
     units = gpd.GeoDataFrame({
-        "unit_code": ["A", "B", "C"], "unit_name": ["甲街道", "乙街道", "丙镇"], "unit_type": ["街道", "街道", "镇"],
+        "unit_code": ["A", "B", "C"], "unit_name": ["甲街道", "乙街道", "丙镇"],
+        "unit_type": ["街道", "街道", "镇"],
         "unit_class": ["城区", "城区", "郊区"], "area_type": ["old", "new", "old"],
         "geometry": [box(0, 0, 200, 200), box(200, 0, 400, 200), box(400, 0, 600, 200)]}, crs=CRS)
     communities = gpd.GeoDataFrame({
         "community_code": ["A1", "A2", "B1", "C1"], "community_name": ["a1", "a2", "b1", "c1"],
         "unit_code": ["A", "A", "B", "C"],
-        "geometry": [box(0, 0, 100, 200), box(100, 0, 200, 200), box(200, 0, 400, 200), box(400, 0, 600, 200)]},
+        "geometry": [box(0, 0, 100, 200), box(100, 0, 200, 200), box(200, 0, 400, 200),
+                     box(400, 0, 600, 200)]},
         crs=CRS)
     df = pd.DataFrame(CELLS, columns=["row", "col", "pop_total", "pop_60plus", "pop_0to3", "tt_elderly_s",
                                       "tt_childcare_s", "tt_meal_s", "tt_health_s"])
@@ -83,8 +86,8 @@ def make_region() -> dict:
     ], columns=["fac_id", "kind", "beds", "nursing_beds", "childcare_slots", "floor_area_m2", "land_area_m2",
                 "x", "y"])
     fac["name"] = fac["fac_id"]
-    facilities = gpd.GeoDataFrame(fac.drop(columns=["x", "y"]), geometry=gpd.points_from_xy(fac["x"], fac["y"]),
-                                  crs=CRS)
+    facilities = gpd.GeoDataFrame(fac.drop(columns=["x", "y"]),
+                                  geometry=gpd.points_from_xy(fac["x"], fac["y"]), crs=CRS)
     return {"cells": cells, "units": units, "communities": communities, "facilities": facilities,
             "cfg": make_cfg()}
 
@@ -97,8 +100,8 @@ def region() -> dict:
 @pytest.fixture(scope="module")
 def ind(region: dict) -> pd.DataFrame:
     r = region
-    return unit_indicators(r["cells"], r["units"], r["facilities"], r["cfg"], communities=r["communities"]).set_index(
-        "unit_code")
+    return unit_indicators(r["cells"], r["units"], r["facilities"], r["cfg"],
+                           communities=r["communities"]).set_index("unit_code")
 
 
 def test_population_and_elderly_circle(ind: pd.DataFrame) -> None:
@@ -176,8 +179,10 @@ def test_covered_flags(region: dict) -> None:
 
 def test_input_problems_raised_once(region: dict) -> None:
     r = region
-    with pytest.raises(ValueError, match=r"facilities: missing column\(s\) \['beds'\].*needs the communities"):
-        unit_indicators(r["cells"], r["units"], r["facilities"].drop(columns=["beds"]), r["cfg"], level="community")
+    with pytest.raises(ValueError,
+                       match=r"facilities: missing column\(s\) \['beds'\].*needs the communities"):
+        unit_indicators(r["cells"], r["units"], r["facilities"].drop(columns=["beds"]), r["cfg"],
+                        level="community")
 
 
 def test_data_dictionary_covers_every_column(ind: pd.DataFrame, region: dict) -> None:
@@ -205,16 +210,18 @@ def test_faster_times_and_longer_thresholds_never_lower_coverage(scale: list[flo
     svc = dict(cfg.services)
     svc["elderly"] = replace(svc["elderly"], thresholds_min=(15.0, 15.0 + extra))
     longer = unit_indicators(r["cells"], r["units"], r["facilities"], replace(cfg, services=svc))
-    assert (longer[f"elderly_covered_{15 + extra:g}min"].to_numpy() >= longer["elderly_covered_15min"].to_numpy()).all()
+    assert (longer[f"elderly_covered_{15 + extra:g}min"].to_numpy()
+            >= longer["elderly_covered_15min"].to_numpy()).all()
 
 
 def test_more_facilities_never_lower_2sfca_reach_or_slots() -> None:
     r = make_region()
     base = unit_indicators(r["cells"], r["units"], r["facilities"], r["cfg"]).set_index("unit_code")
-    extra = gpd.GeoDataFrame({"fac_id": ["g"], "kind": ["childcare"], "beds": [np.nan], "nursing_beds": [np.nan],
-                              "childcare_slots": [40.0], "floor_area_m2": [np.nan], "land_area_m2": [np.nan],
-                              "name": ["g"]}, geometry=[Point(550, 50)], crs=CRS)
-    more = unit_indicators(r["cells"], r["units"], pd.concat([r["facilities"], extra]), r["cfg"]).set_index("unit_code")
+    extra = gpd.GeoDataFrame({"fac_id": ["g"], "kind": ["childcare"], "beds": [np.nan],
+                              "nursing_beds": [np.nan], "childcare_slots": [40.0], "floor_area_m2": [np.nan],
+                              "land_area_m2": [np.nan], "name": ["g"]}, geometry=[Point(550, 50)], crs=CRS)
+    more = unit_indicators(r["cells"], r["units"], pd.concat([r["facilities"], extra]),
+                           r["cfg"]).set_index("unit_code")
     assert (more["childcare_slots"] >= base["childcare_slots"]).all()
     assert (more["fca_slots_per_1000_0to3"] >= base["fca_slots_per_1000_0to3"] - 1e-9).all()
 
@@ -245,17 +252,19 @@ def test_chengdu_table2_slots_per_1000_reproduced_through_unit_indicators() -> N
         "unit_type": ["街道"] * n, "unit_class": ["城区"] * n, "area_type": ["old"] * n,
         "geometry": [box(i * 1000, 0, i * 1000 + 1000, 1000) for i in range(n)]}, crs=CRS)
     pop = np.array([float(r["pop_2025_10k"]) * 1e4 for r in rows])
-    cells = gpd.GeoDataFrame({"cell_id": np.arange(n), "row": 0, "col": np.arange(n), "unit_code": units["unit_code"],
+    cells = gpd.GeoDataFrame({"cell_id": np.arange(n), "row": 0, "col": np.arange(n),
+                              "unit_code": units["unit_code"],
                               "community_code": "", "pop_total": pop, "pop_60plus": 0.0, "pop_0to3": 0.0,
-                              "tt_elderly_s": INF, "tt_childcare_s": INF, "tt_meal_s": INF, "tt_health_s": INF,
-                              "x": np.arange(n) * 1000.0 + 500, "y": 500.0},
+                              "tt_elderly_s": INF, "tt_childcare_s": INF, "tt_meal_s": INF,
+                              "tt_health_s": INF, "x": np.arange(n) * 1000.0 + 500, "y": 500.0},
                              geometry=[Point(i * 1000 + 500, 500) for i in range(n)], crs=CRS)
     fac = gpd.GeoDataFrame({"fac_id": [f"c{i}" for i in range(n)], "kind": "childcare", "beds": np.nan,
-                            "nursing_beds": np.nan, "childcare_slots": [float(r["childcare_slots_2025"]) for r in rows],
+                            "nursing_beds": np.nan,
+                            "childcare_slots": [float(r["childcare_slots_2025"]) for r in rows],
                             "floor_area_m2": np.nan, "land_area_m2": np.nan, "name": "x"},
                            geometry=[Point(i * 1000 + 300, 300) for i in range(n)], crs=CRS)
     out = unit_indicators(cells, units, fac, make_cfg())
-    got = {name: f"{v:.2f}" for name, v in zip(out["unit_name"], out["slots_per_1000"])}
+    got = {name: f"{v:.2f}" for name, v in zip(out["unit_name"], out["slots_per_1000"], strict=True)}
     printed = {r["district"]: r["slots_per_1000_printed"] for r in rows}
     mismatches = {k: (got[k], printed[k]) for k in printed if got[k] != printed[k]}
     # 温江区: 5550 / 1,237,300 * 1000 = 4.4856 -> 4.49 (round) or 4.48 (truncate); printed 4.50. Its
@@ -272,7 +281,8 @@ def test_indicators_and_standards_in_one_pass_equal_the_separate_calls(region: d
     r = region
     unit_ind, comm_ind, std = indicators_and_standards(r["cells"], r["units"], r["facilities"], r["cfg"],
                                                        communities=r["communities"])
-    sep_unit = unit_indicators(r["cells"], r["units"], r["facilities"], r["cfg"], communities=r["communities"])
+    sep_unit = unit_indicators(r["cells"], r["units"], r["facilities"], r["cfg"],
+                               communities=r["communities"])
     sep_comm = unit_indicators(r["cells"], r["units"], r["facilities"], r["cfg"], level="community",
                                communities=r["communities"])
     pd.testing.assert_frame_equal(pd.DataFrame(unit_ind.drop(columns="geometry")),
@@ -280,6 +290,6 @@ def test_indicators_and_standards_in_one_pass_equal_the_separate_calls(region: d
     assert comm_ind is not None
     pd.testing.assert_frame_equal(pd.DataFrame(comm_ind.drop(columns="geometry")),
                                   pd.DataFrame(sep_comm.drop(columns="geometry")))
-    sep_std = check_standards(sep_unit, r["facilities"], r["cfg"], units=r["units"], communities=r["communities"],
-                              community_ind=sep_comm)
+    sep_std = check_standards(sep_unit, r["facilities"], r["cfg"], units=r["units"],
+                              communities=r["communities"], community_ind=sep_comm)
     pd.testing.assert_frame_equal(std.reset_index(drop=True), sep_std.reset_index(drop=True))

@@ -18,8 +18,9 @@ def test_grid_isochrone_matches_hand_computed_reach():
     src = snap_points(net, np.array([[50.0, -10.0]]), max_snap_m=300)
     per, diss = isochrone_polygons(net, src, source_ids=["f1"], thresholds_s=[100.0], access_speed_mps=1.0,
                                    frontage_m=5.0, service="elderly")
-    expected = shapely.buffer(shapely.MultiLineString([[(0, 0), (100, 0)], [(0, 0), (0, 40)], [(100, 0), (140, 0)],
-                                                       [(100, 0), (100, 40)]]), 5.0, quad_segs=QUAD_SEGS)
+    expected = shapely.buffer(shapely.MultiLineString([[(0, 0), (100, 0)], [(0, 0), (0, 40)],
+                                                       [(100, 0), (140, 0)], [(100, 0), (100, 40)]]),
+                              5.0, quad_segs=QUAD_SEGS)
     assert list(per.columns) == ["fac_id", "service", "threshold_min", "geometry"]
     assert per["fac_id"].tolist() == ["f1"] and per["threshold_min"].tolist() == [100 / 60]
     g = per.geometry.iloc[0]
@@ -38,7 +39,8 @@ def test_one_way_cut_and_budget_from_both_ends():
                                 frontage_m=1.0)
     g = per.geometry.iloc[0]
     assert g.contains(shapely.Point(101, 0)) and not g.contains(shapely.Point(95, 0))
-    rep = check_isochrones(net, src, per, source_ids=["c"], access_speed_mps=1.0, frontage_m=1.0, sample_m=2.0)
+    rep = check_isochrones(net, src, per, source_ids=["c"], access_speed_mps=1.0, frontage_m=1.0,
+                           sample_m=2.0)
     assert rep["ok"].all() and rep["n_missing"].sum() == 0
 
 
@@ -65,11 +67,13 @@ def test_qa_catches_a_hull():
                                 frontage_m=5.0)
     hull = per.copy()
     hull.geometry = hull.geometry.convex_hull
-    rep = check_isochrones(net, src, hull, source_ids=["f1"], access_speed_mps=1.0, frontage_m=5.0, sample_m=2.0)
+    rep = check_isochrones(net, src, hull, source_ids=["f1"], access_speed_mps=1.0, frontage_m=5.0,
+                           sample_m=2.0)
     assert not rep["ok"].iloc[0] and rep["max_dist_m"].iloc[0] > 10
     shrunk = per.copy()
     shrunk.geometry = shrunk.geometry.difference(shapely.box(-10, 30, 10, 50))  # cut the tip of 0-3
-    rep2 = check_isochrones(net, src, shrunk, source_ids=["f1"], access_speed_mps=1.0, frontage_m=5.0, sample_m=2.0)
+    rep2 = check_isochrones(net, src, shrunk, source_ids=["f1"], access_speed_mps=1.0, frontage_m=5.0,
+                            sample_m=2.0)
     assert rep2["n_missing"].iloc[0] > 0
 
 
@@ -77,7 +81,8 @@ def test_bad_inputs_listed_once():
     net = grid3()
     src = snap_points(net, np.array([[50.0, -10.0]]), max_snap_m=300)
     with pytest.raises(ValueError, match=r"source_ids has 2 ids.*thresholds_s=\[0\].*frontage_m=0"):
-        isochrone_polygons(net, src, source_ids=["a", "b"], thresholds_s=[0], access_speed_mps=1.0, frontage_m=0)
+        isochrone_polygons(net, src, source_ids=["a", "b"], thresholds_s=[0], access_speed_mps=1.0,
+                           frontage_m=0)
 
 
 def _grid(n: int, spacing: float = 50.0):
@@ -96,7 +101,8 @@ def test_tile_reuse_equals_plain_union_of_buffered_pieces():
     src = snap_points(net, rng.uniform(0, 650, size=(12, 2)), max_snap_m=100)
     ids = [f"f{i}" for i in range(12)]
     ths = [200.0, 400.0]
-    per, diss = isochrone_polygons(net, src, source_ids=ids, thresholds_s=ths, access_speed_mps=1.0, frontage_m=12.0)
+    per, diss = isochrone_polygons(net, src, source_ids=ids, thresholds_s=ths, access_speed_mps=1.0,
+                                   frontage_m=12.0)
     assert len(per) == 24
     _, se, sf = _canonical(net, src)
     sa = src.dist_m / 1.0
@@ -105,8 +111,9 @@ def test_tile_reuse_equals_plain_union_of_buffered_pieces():
         res = nearest_facility_times(net, one, one.take(np.zeros(0, dtype=int)), access_speed_mps=1.0)
         nodes = np.flatnonzero(np.isfinite(res.node_time_s))
         for L in ths:
-            _, pieces = reached_segments(net, np.zeros(nodes.size, dtype=np.int64), nodes, res.node_time_s[nodes],
-                                         np.array([L]), se[[i]], sf[[i]], sa[[i]], _out_edges(net))
+            _, pieces = reached_segments(net, np.zeros(nodes.size, dtype=np.int64), nodes,
+                                         res.node_time_s[nodes], np.array([L]), se[[i]], sf[[i]], sa[[i]],
+                                         _out_edges(net))
             expect = shapely.union_all(shapely.buffer(pieces, 12.0, quad_segs=QUAD_SEGS))
             got = per.loc[(per.fac_id == ids[i]) & (per.threshold_min == L / 60)].geometry.iloc[0]
             assert got.symmetric_difference(expect).area < 1e-6 * expect.area

@@ -90,7 +90,8 @@ WAYS = {
 def osm_xml(nodes: dict[int, tuple[float, float]], ways: dict[int, tuple[list[int], dict[str, str]]]) -> str:
     out = ["<?xml version='1.0' encoding='UTF-8'?>", "<osm version='0.6' generator='test'>"]
     for nid, (dx, dy) in sorted(nodes.items()):
-        out.append(f"  <node id='{nid}' version='1' lat='{LAT0 + dy / 1000:.7f}' lon='{LON0 + dx / 1000:.7f}'/>")
+        out.append(f"  <node id='{nid}' version='1' lat='{LAT0 + dy / 1000:.7f}' "
+                   f"lon='{LON0 + dx / 1000:.7f}'/>")
     for wid, (refs, tags) in ways.items():  # file order = dict order
         out.append(f"  <way id='{wid}' version='1'>")
         out += [f"    <nd ref='{r}'/>" for r in refs]
@@ -148,8 +149,10 @@ def test_toy_walk_edges_directions_times(toy_osm):
         (3, 3, 140): (loop, loop),  # self-loop: both directions share the key, checked below
         **{k: (path_len(k[0], k[1]), path_len(k[0], k[1])) for a in range(30, 35)
            for k in ((a, a + 1, 90 + a), (a + 1, a, 90 + a))},
-        **both(40, 41, 130, path_len(40, 41), path_len(40, 41)), **both(40, 42, 131, path_len(40, 42), path_len(40, 42)),
-        **both(40, 43, 134, path_len(40, 43), path_len(40, 43)), **both(40, 44, 135, path_len(40, 44), path_len(40, 44)),
+        **both(40, 41, 130, path_len(40, 41), path_len(40, 41)),
+        **both(40, 42, 131, path_len(40, 42), path_len(40, 42)),
+        **both(40, 43, 134, path_len(40, 43), path_len(40, 43)),
+        **both(40, 44, 135, path_len(40, 44), path_len(40, 44)),
     }
     got = edge_table(net)
     assert got.keys() == expected.keys()
@@ -198,7 +201,8 @@ def test_toy_delivery_oneway_speeds(toy_osm):
 
 @pytest.mark.parametrize("mode", ["walk", "delivery"])
 def test_toy_components_kept_and_fragment_reported(toy_osm, mode):
-    net = network_from_osm(toy_osm, mode=mode, metric_crs=CRS, walk=WALK, delivery=DELIV, min_component_nodes=5)
+    net = network_from_osm(toy_osm, mode=mode, metric_crs=CRS, walk=WALK, delivery=DELIV,
+                           min_component_nodes=5)
     r = net.report
     # west bank (5 nodes), island (6), east bank (5): all kept; the 2-node fragment dropped
     assert r["n_components_kept"] == 3 and r["n_fragments_dropped"] == 1
@@ -207,14 +211,16 @@ def test_toy_components_kept_and_fragment_reported(toy_osm, mode):
     comp = dict(zip(net.node_id.tolist(), net.node_component.tolist(), strict=True))
     assert comp[30] == 0  # largest (island, 6 nodes) is component 0
     assert len({comp[1], comp[30], comp[40]}) == 3
-    assert r["total_length_m"] == pytest.approx(r["dropped_length_m"] + net.edge_length_m[net.physical_edges()].sum())
+    assert r["total_length_m"] == pytest.approx(
+        r["dropped_length_m"] + net.edge_length_m[net.physical_edges()].sum())
     # across the river: unreachable, but both banks routable
     d = dijkstra(net.csr("length"), indices=int(np.flatnonzero(net.node_id == 1)[0]))
     assert np.isinf(d[net.node_id == 40]).all() and np.isfinite(d[net.node_id == 7]).all()
     # min 1 keeps the fragment, min 6 keeps only the island
     assert network_from_osm(toy_osm, mode=mode, metric_crs=CRS, walk=WALK, delivery=DELIV,
                             min_component_nodes=1).report["n_components_kept"] == 4
-    only = network_from_osm(toy_osm, mode=mode, metric_crs=CRS, walk=WALK, delivery=DELIV, min_component_nodes=6)
+    only = network_from_osm(toy_osm, mode=mode, metric_crs=CRS, walk=WALK, delivery=DELIV,
+                            min_component_nodes=6)
     assert set(only.node_id.tolist()) == set(range(30, 36)) and only.report["n_fragments_dropped"] == 3
 
 
@@ -242,7 +248,8 @@ def test_bz2_and_clip(toy_osm, tmp_path):
     b = network_from_osm(bz, mode="walk", metric_crs=CRS, walk=WALK, delivery=DELIV)
     assert edge_table(a).keys() == edge_table(b).keys()
     west = shapely.box(LON0 - 0.0005, LAT0 - 0.002, LON0 + 0.0035, LAT0 + 0.002)
-    c = network_from_osm(toy_osm, mode="walk", metric_crs=CRS, walk=WALK, delivery=DELIV, clip_polygon_wgs84=west)
+    c = network_from_osm(toy_osm, mode="walk", metric_crs=CRS, walk=WALK, delivery=DELIV,
+                         clip_polygon_wgs84=west)
     assert set(c.node_id.tolist()) == {1, 2, 3, 4, 7}
 
 
@@ -265,12 +272,14 @@ def test_missing_file_and_bad_mode(tmp_path):
         read_osm_ways(tmp_path / "nope.osm.pbf")
     with pytest.raises(ValueError, match="mode='bike'"):
         network_from_osm(tmp_path / "x.osm", mode="bike", metric_crs=CRS, walk=WALK, delivery=DELIV)
-    with pytest.raises(InputError, match=r"network metric_crs: CRS 'EPSG:4326' is geographic.*region\.metric_crs"):
+    with pytest.raises(InputError,
+                       match=r"network metric_crs: CRS 'EPSG:4326' is geographic.*region\.metric_crs"):
         network_from_osm(tmp_path / "x.osm", mode="walk", metric_crs="EPSG:4326", walk=WALK, delivery=DELIV)
 
 
 @settings(max_examples=25, deadline=None)
-@given(n=st.integers(2, 5), oneway=st.lists(st.sampled_from(["", "yes", "-1", "no"]), min_size=40, max_size=40),
+@given(n=st.integers(2, 5),
+       oneway=st.lists(st.sampled_from(["", "yes", "-1", "no"]), min_size=40, max_size=40),
        seed=st.integers(0, 10_000))
 def test_property_grid_invariants_and_order_independence(tmp_path_factory, n, oneway, seed):
     """On an n x n grid of random one-way streets: every street kept exactly once per allowed
@@ -294,7 +303,8 @@ def test_property_grid_invariants_and_order_independence(tmp_path_factory, n, on
     p1, p2 = d / "a.osm", d / "b.osm"
     p1.write_text(osm_xml(nodes, ways))
     p2.write_text(osm_xml(nodes, {int(w): ways[int(w)] for w in order}))
-    nets = [network_from_osm(p, mode="delivery", metric_crs=CRS, walk=WALK, delivery=DELIV, min_component_nodes=1)
+    nets = [network_from_osm(p, mode="delivery", metric_crs=CRS, walk=WALK, delivery=DELIV,
+                             min_component_nodes=1)
             for p in (p1, p2)]
     n_oneway = sum(t.get("oneway") in ("yes", "-1") for _, t in ways.values())
     assert nets[0].n_edges == 2 * len(ways) - n_oneway
@@ -379,7 +389,8 @@ def test_road_layer_gbk_chinese_classes(tmp_path):
               "oneway_field": "单向", "speed_field": "速度", "min_component_nodes": 1}
     walk = network_from_road_layer(p, mode="walk", **kw)
     deliv = network_from_road_layer(p, mode="delivery", **kw)
-    # walk: 高速公路 excluded; lines 1 and 2 split at their shared interior vertex (1 mm apart -> same 1 cm cell)
+    # walk: 高速公路 excluded; lines 1 and 2 split at their shared interior vertex
+    # (1 mm apart -> same 1 cm cell)
     # pieces: L1 2 pieces, L2 2 pieces, L3 1, L4 1 = 6 pieces, all two-way on foot
     assert walk.n_edges == 12 and walk.n_nodes == 6
     assert walk.report["excluded_ways"] == {"highway=motorway": 1}
@@ -405,8 +416,8 @@ def test_road_layer_errors_collected(tmp_path):
         network_from_road_layer(p, mode="walk", metric_crs=CRS, walk=WALK, delivery=DELIV, class_field="等级",
                                 speed_field="speed", name_field="名称")
     # the fixes work: crs override and an extra class map
-    net = network_from_road_layer(p, mode="walk", metric_crs=CRS, walk=WALK, delivery=DELIV, class_field="等级",
-                                  name_field="名称", crs="EPSG:32648",
+    net = network_from_road_layer(p, mode="walk", metric_crs=CRS, walk=WALK, delivery=DELIV,
+                                  class_field="等级", name_field="名称", crs="EPSG:32648",
                                   class_map={"大路": "secondary", "小路": "service"}, min_component_nodes=1)
     assert net.n_edges == 2 * 7 and set(net.edge_attrs["highway"]) == {"primary", "secondary", "residential",
                                                                        "service"}
@@ -415,8 +426,8 @@ def test_road_layer_errors_collected(tmp_path):
 def test_chinese_class_table_maps_to_known_highways():
     from coverage.network import _OSM_HIGHWAYS
 
-    for k in ("高速公路", "国道", "省道", "县道", "乡道", "村道", "城市快速路", "主干路", "次干路", "支路", "街巷",
-              "步行道", "人行道"):
+    for k in ("高速公路", "国道", "省道", "县道", "乡道", "村道", "城市快速路", "主干路", "次干路",
+              "支路", "街巷", "步行道", "人行道"):
         assert CHINESE_ROAD_CLASSES[k] in _OSM_HIGHWAYS
 
 
@@ -443,7 +454,8 @@ def test_chengdu_road_layer():
 def test_road_layer_endpoint_fields_join_gaps(tmp_path):
     lines = [shapely.LineString([(0, 0), (100, 0)]), shapely.LineString([(104, 3), (200, 0)]),
              shapely.LineString([(102, -3), (102, -100)])]
-    gdf = gpd.GeoDataFrame({"highway": ["primary"] * 3, "fnode": ["a", "J1", "J1"], "tnode": ["J1", "b", "c"]},
+    gdf = gpd.GeoDataFrame({"highway": ["primary"] * 3, "fnode": ["a", "J1", "J1"],
+                            "tnode": ["J1", "b", "c"]},
                            geometry=lines, crs=CRS)
     p = tmp_path / "gaps.gpkg"
     gdf.to_file(p)
@@ -545,7 +557,8 @@ def test_build_networks_road_layer(tmp_path):
 
 
 def test_export_roundtrip(toy_osm, tmp_path):
-    nets = {m: network_from_osm(toy_osm, mode=m, metric_crs=CRS, walk=WALK, delivery=DELIV) for m in ("walk", "delivery")}
+    nets = {m: network_from_osm(toy_osm, mode=m, metric_crs=CRS, walk=WALK, delivery=DELIV)
+            for m in ("walk", "delivery")}
     out = tmp_path / "build" / "network.gpkg"
     export_network_gpkg(nets, out)
     assert sorted(name for name, _ in pyogrio.list_layers(out)) == ["delivery_edges", "delivery_nodes",
@@ -596,7 +609,8 @@ def river_detour(osm: Path) -> tuple[float, float]:
         pytest.skip(f"{osm} has no waterway=river line")
     river_ll = max(rivers, key=len)
     crs = estimate_utm_crs(shapely.MultiPoint(river_ll))
-    walk = network_from_osm(osm, mode="walk", metric_crs=crs, walk=WALK, delivery=DELIV, min_component_nodes=1)
+    walk = network_from_osm(osm, mode="walk", metric_crs=crs, walk=WALK, delivery=DELIV,
+                            min_component_nodes=1)
     tr = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
     river = shapely.LineString(np.c_[tr.transform(*np.array(river_ll).T)])
     mid = river.interpolate(0.5, normalized=True)

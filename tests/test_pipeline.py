@@ -67,7 +67,8 @@ def test_cells_contract(demo_run: tuple[Path, Path]) -> None:
 def test_facility_accounting(demo_run: tuple[Path, Path]) -> None:
     _, out = demo_run
     fac = pd.read_csv(out / "facilities.csv", encoding="utf-8-sig")
-    assert {"fac_id", "kind", "snap_edge_walk", "snap_frac_walk", "snap_dist_walk_m", "status"} <= set(fac.columns)
+    assert {"fac_id", "kind", "snap_edge_walk", "snap_frac_walk", "snap_dist_walk_m", "status"} <= set(
+        fac.columns)
     assert fac["fac_id"].is_unique
     info = json.loads((out / "run_info.json").read_text(encoding="utf-8"))
     assert info["facilities"]["accepted"] == len(fac)
@@ -128,12 +129,15 @@ def test_nothing_else_fails(demo_run: tuple[Path, Path]) -> None:
     gaps = gpd.read_file(out / "gaps.gpkg", layer="gaps")
     for name, g in PLANTED_GAPS.items():
         code = g.get("community_code", g["unit_code"])
-        as_failure = any(sid == g["standard_id"] and c in (g["unit_code"], code) for _, c, sid in EXPECTED_FAILURES)
+        as_failure = any(sid == g["standard_id"] and c in (g["unit_code"], code)
+                         for _, c, sid in EXPECTED_FAILURES)
         service = g.get("service")
-        as_gap = service is not None and (gaps[(gaps["service"] == service)]["unit_code"] == g["unit_code"]).any()
+        as_gap = service is not None and (
+            gaps[(gaps["service"] == service)]["unit_code"] == g["unit_code"]).any()
         assert as_failure or as_gap, name
     # the river cluster is both a failed check and a gap area; the 乡's meal gap is a gap area too
-    assert (gaps[gaps["service"] == "meal"]["unit_code"] == PLANTED_GAPS["town_beyond_meal_radius"]["unit_code"]).any()
+    assert (gaps[gaps["service"] == "meal"]["unit_code"]
+            == PLANTED_GAPS["town_beyond_meal_radius"]["unit_code"]).any()
     # no gap area anywhere else for a service with a coverage standard (health has none: its gap areas
     # are reported for every service of the registry, but none was planted)
     assert set(gaps[gaps["service"] != "health"]["unit_code"]) <= {PLANTED_GAPS["river_cluster"]["unit_code"],
@@ -146,8 +150,8 @@ def test_facilities_beyond_the_snap_limit_are_reported_not_dropped(demo_run: tup
     strict = tmp_path / "strict"
     shutil.copytree(layers, strict)
     toml = (strict / "coverage.toml").read_text(encoding="utf-8")
-    (strict / "coverage.toml").write_text(toml.replace("facility_max_snap_m = 300", "facility_max_snap_m = 5"),
-                                          encoding="utf-8")
+    (strict / "coverage.toml").write_text(
+        toml.replace("facility_max_snap_m = 300", "facility_max_snap_m = 5"), encoding="utf-8")
     out = run(load_config(strict / "coverage.toml"), build_root=tmp_path / "build")
     fac = pd.read_csv(out / "facilities.csv", encoding="utf-8-sig")
     info = json.loads((out / "run_info.json").read_text(encoding="utf-8"))

@@ -179,7 +179,8 @@ def test_conservation_failure_raises(hand: dict, monkeypatch: pytest.MonkeyPatch
     # a broken split (no renormalisation) loses 3/4 of the edge cell
     monkeypatch.setattr(population, "_renormalise", lambda flat, frac: frac)
     cfg = PopulationConfig(total=hand["total"], age_60plus=hand["a60"], age_0to3=hand["a03"])
-    with pytest.raises(PopulationError, match=r"not conserved: the units hold 119\.0 persons .* holds 221\.0"):
+    with pytest.raises(PopulationError,
+                       match=r"not conserved: the units hold 119\.0 persons .* holds 221\.0"):
         build_cells(cfg, units=hand["units"], metric_crs=METRIC)
 
 
@@ -191,7 +192,8 @@ def test_windowed_read_of_big_raster(tmp_path: Path) -> None:
     ratios.write_text("unit_code,share_60plus,share_0to3\nU,0.2,0.05\n", encoding="utf-8")
     res = build_cells(PopulationConfig(total=big, ratios_csv=ratios), units=units, metric_crs=METRIC)
     assert res.shape == (3, 3)  # not (2000, 2000)
-    assert res.transform.c == pytest.approx(LON0 + 1000 * D) and res.transform.f == pytest.approx(LAT0 - 700 * D)
+    assert (res.transform.c == pytest.approx(LON0 + 1000 * D)
+            and res.transform.f == pytest.approx(LAT0 - 700 * D))
     assert res.cells["pop_total"].sum() == pytest.approx(9.0)  # 3 x 3 touched cells, each counted in full
     far = gpd.GeoDataFrame({"unit_code": ["U"]}, geometry=[shapely.box(10, 10, 11, 11)], crs=4326)
     with pytest.raises(PopulationError, match="does not overlap the population raster"):
@@ -323,7 +325,8 @@ def test_property_conservation(vals: list[float], xs: tuple[float, float], ys: t
     for r in range(6):
         for c in range(6):
             cell = box(c, r, c + 1, r + 1)
-            areas = {u: cell.intersection(g).area / cell.area for u, g in zip(units["unit_code"], parts, strict=True)}
+            areas = {u: cell.intersection(g).area / cell.area
+                     for u, g in zip(units["unit_code"], parts, strict=True)}
             areas = {u: a for u, a in areas.items() if a > 1e-9}
             if not areas or clean[r, c] == 0:
                 continue
@@ -342,7 +345,8 @@ def test_property_conservation(vals: list[float], xs: tuple[float, float], ys: t
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tot=st.tuples(st.integers(0, 10_000), st.integers(1, 10_000)),
        segs=st.lists(st.tuples(st.floats(0, 500), st.floats(0, 100), st.floats(0, 500), st.floats(0, 100),
-                               st.sampled_from(["residential", "tertiary", "primary", "footway"])), max_size=6),
+                               st.sampled_from(["residential", "tertiary", "primary", "footway"])),
+                     max_size=6),
        split=st.floats(20, 480))
 def test_property_census_conserves_each_unit(tot: tuple[int, int], segs: list, split: float) -> None:
     units = gpd.GeoDataFrame({"unit_code": ["A", "B"]},

@@ -80,8 +80,9 @@ def test_a_kind_and_a_service_added_by_config_alone(demo_layers: Path, tmp_path:
     layers = tmp_path / "pharm"
     shutil.copytree(demo_layers, layers)
     cells = gpd.read_file(layers / "units.geojson").to_crs(4326).geometry.representative_point()
-    pd.DataFrame({"名称": ["中心药房", "乡药店"], "经度": cells.x.to_numpy()[:2], "纬度": cells.y.to_numpy()[:2],
-                  "类型": ["药店", "药店"]}).to_csv(layers / "pharmacies.csv", index=False, encoding="utf-8")
+    pd.DataFrame({"名称": ["中心药房", "乡药店"], "经度": cells.x.to_numpy()[:2],
+                  "纬度": cells.y.to_numpy()[:2], "类型": ["药店", "药店"]}).to_csv(
+        layers / "pharmacies.csv", index=False, encoding="utf-8")
     toml = (layers / "coverage.toml").read_text(encoding="utf-8")
     toml = toml.replace('name = "demo"', 'name = "pharm"', 1) + """
 [kinds.pharmacy]

@@ -37,7 +37,8 @@ def row(res: pd.DataFrame, code: str, sid: str, level: str = "unit") -> pd.Serie
     ("B", "childcare_slots", "unit", True, ""),
     ("C", "childcare_slots", "unit", False, "short 8 childcare slots (old area standard 8 per 1000)"),
     ("A", "elderly_land", "unit", True, ""),
-    ("C", "elderly_land", "unit", pd.NA, "1 elderly facilities have no land/floor area; known 0 m² of 100 m²"),
+    ("C", "elderly_land", "unit", pd.NA,
+     "1 elderly facilities have no land/floor area; known 0 m² of 100 m²"),
     ("A", "street_institution_old", "unit", False, "needs 1 institution of >= 1,500 m²"),
     ("B", "street_institution_new", "unit", True, ""),
     ("A", "street_complex", "unit", False, "needs 1 社区养老服务综合体"),
@@ -91,7 +92,8 @@ def test_relaxed_circle_share_and_no_communities() -> None:
     uind = unit_indicators(r["cells"], r["units"], r["facilities"], r["cfg"])
     res = check_standards(uind, r["facilities"], r["cfg"], units=r["units"], circle_required_share=0.75)
     assert bool(row(res, "A", "elderly_circle")["passed"]) is True  # 300 of 400 = 75 %
-    assert row(res, "C", "elderly_circle")["shortfall"] == "213 elderly beyond 15 minutes"  # 300 - floor(87.5)
+    assert row(res, "C", "elderly_circle")["shortfall"] == (
+        "213 elderly beyond 15 minutes")  # 300 - floor(87.5)
     nd = row(res, "t", "community_daycare", "region")
     assert pd.isna(nd["passed"]) and "units.communities_path" in nd["shortfall"]
 
@@ -101,10 +103,11 @@ def test_village_rules_not_applied_to_villages(res: pd.DataFrame) -> None:
     village = res[res["unit_code"] == "C1"]
     assert set(village["standard_id"]) == {"elderly_circle", "childcare_circle", "meal_radius"}
     assert not ((res["unit_code"] == "C") & (res["standard_id"] == "daycare_coverage")).any()
-    assert set(res.loc[(res["standard_id"] == "childcare_slots") & (res["level"] == "community"), "unit_code"]) == {
-        "A1", "A2", "B1"}
+    assert set(res.loc[(res["standard_id"] == "childcare_slots") & (res["level"] == "community"),
+                       "unit_code"]) == {"A1", "A2", "B1"}
     assert "村级互助养老服务点" in STANDARDS["daycare_coverage"].title_zh
-    assert row(res, "C", "childcare_slots")["shortfall"] == "short 8 childcare slots (old area standard 8 per 1000)"
+    assert row(res, "C", "childcare_slots")["shortfall"] == (
+        "short 8 childcare slots (old area standard 8 per 1000)")
 
 
 def test_thresholds_come_from_the_config() -> None:

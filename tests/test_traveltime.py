@@ -39,8 +39,8 @@ def make_net(xy, edges, *, speed_mps: float = 1.0, crs: str = "EPSG:3857") -> Ne
     length = shapely.length(geom)
     return Network(mode="walk", crs=crs, node_id=np.arange(len(xy), dtype=np.int64), node_x=xy[:, 0],
                    node_y=xy[:, 1], node_component=np.zeros(len(xy), dtype=np.int32), edge_u=eu, edge_v=ev,
-                   edge_length_m=length, edge_time_s=length / speed_mps, edge_reverse=np.array(rev, dtype=np.int64),
-                   edge_geometry=geom,
+                   edge_length_m=length, edge_time_s=length / speed_mps,
+                   edge_reverse=np.array(rev, dtype=np.int64), edge_geometry=geom,
                    edge_attrs=pd.DataFrame({"highway": "footway", "name": "", "osmid": np.arange(len(eu)),
                                             "oneway": np.array(rev) < 0}))
 
@@ -99,7 +99,8 @@ def test_one_way_street_only_head_direction():
     np.testing.assert_allclose(r2.target_time_s, [np.inf, np.inf, 0.0])
     # the ends of the one-way edge are its nodes: head B is reached (50 s from C), tail A is not;
     # a facility at the tail A reaches B in 100 s and C in 200 s
-    ends = Snap(np.array([0, 0]), np.array([1.0, 0.0]), np.zeros(2), np.ones(2, bool), np.zeros(2), np.zeros(2))
+    ends = Snap(np.array([0, 0]), np.array([1.0, 0.0]), np.zeros(2), np.ones(2, bool), np.zeros(2),
+                np.zeros(2))
     np.testing.assert_allclose(nearest_facility_times(net, src2, ends, access_speed_mps=1.0).target_time_s,
                                [50, np.inf])
     r3 = nearest_facility_times(net, ends.take(np.array([1])), tg, access_speed_mps=1.0)
@@ -112,7 +113,8 @@ def test_limit_and_inclusive_boundary():
     src = snap_points(net, np.array([[50.0, -10.0]]), max_snap_m=300)
     tg = snap_points(net, np.array([[100.0, 150.0]]), max_snap_m=300)  # 210 s, worked out above
     assert nearest_facility_times(net, src, tg, access_speed_mps=1.0, limit_s=210.0).target_time_s[0] == 210
-    assert np.isinf(nearest_facility_times(net, src, tg, access_speed_mps=1.0, limit_s=209.999).target_time_s[0])
+    assert np.isinf(nearest_facility_times(net, src, tg, access_speed_mps=1.0,
+                                           limit_s=209.999).target_time_s[0])
     assert coverage_matrix(net, src, tg, access_speed_mps=1.0, limit_s=210.0).toarray()[0, 0] == 210
     assert coverage_matrix(net, src, tg, access_speed_mps=1.0, limit_s=209.999).nnz == 0
     assert covered(np.array([900.0, np.nextafter(900.0, 1e9), np.inf, np.nan]), 15).tolist() == \
@@ -146,7 +148,8 @@ def test_bad_options_rejected():
 
 def random_grid(seed: int, n: int = 6) -> Network:
     rng = np.random.default_rng(seed)
-    xy = [(100 * c + rng.uniform(-20, 20), 100 * r + rng.uniform(-20, 20)) for r in range(n) for c in range(n)]
+    xy = [(100 * c + rng.uniform(-20, 20), 100 * r + rng.uniform(-20, 20))
+          for r in range(n) for c in range(n)]
     edges = []
     for r in range(n):
         for c in range(n):
@@ -293,8 +296,9 @@ def _polyline_net(seed: int) -> Network:
     length = shapely.length(geom)
     return Network(mode="walk", crs="EPSG:3857", node_id=np.arange(12, dtype=np.int64), node_x=nodes[:, 0],
                    node_y=nodes[:, 1], node_component=np.zeros(12, dtype=np.int32),
-                   edge_u=np.array(eu, dtype=np.int32), edge_v=np.array(ev, dtype=np.int32), edge_length_m=length,
-                   edge_time_s=np.maximum(length, 1.0), edge_reverse=np.array(rev, dtype=np.int64),
+                   edge_u=np.array(eu, dtype=np.int32), edge_v=np.array(ev, dtype=np.int32),
+                   edge_length_m=length, edge_time_s=np.maximum(length, 1.0),
+                   edge_reverse=np.array(rev, dtype=np.int64),
                    edge_geometry=geom, edge_attrs=pd.DataFrame({"highway": "footway", "name": "",
                                                                 "osmid": np.arange(len(eu)),
                                                                 "oneway": np.array(rev) < 0}))
@@ -321,7 +325,8 @@ def test_snap_matches_brute_force_shapely(seed, pts):
     g = net.edge_geometry[s.edge[ok]]
     on = shapely.get_coordinates(shapely.line_interpolate_point(g, s.frac[ok], normalized=True))
     np.testing.assert_allclose(on, np.stack([s.x[ok], s.y[ok]], axis=1), atol=1e-6)
-    np.testing.assert_allclose(shapely.distance(shapely.points(on), shapely.points(xy[ok])), best[ok], atol=1e-6)
+    np.testing.assert_allclose(shapely.distance(shapely.points(on), shapely.points(xy[ok])), best[ok],
+                               atol=1e-6)
     assert (s.edge[~ok] == -1).all() and np.isnan(s.frac[~ok]).all()
 
 
@@ -367,7 +372,8 @@ def test_target_rows_in_any_direction_and_unusable_rows():
     r = nearest_facility_times(net, src, odd, access_speed_mps=1.0)
     assert np.isinf(r.target_time_s[:3]).all() and r.target_source[:3].tolist() == [-1, -1, -1]
     ends = nearest_facility_times(net, src, Snap(np.array([e0, e0]), np.array([0.0, 1.0]), np.full(2, 2.0),
-                                                 np.ones(2, bool), np.zeros(2), np.zeros(2)), access_speed_mps=1.0)
+                                                 np.ones(2, bool), np.zeros(2), np.zeros(2)),
+                                  access_speed_mps=1.0)
     np.testing.assert_array_equal(r.target_time_s[3:5], ends.target_time_s)
     assert r.target_time_s[5] == r.target_time_s[3]
 
