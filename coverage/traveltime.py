@@ -147,6 +147,8 @@ def snap_points(net: Network, xy: np.ndarray, *, max_snap_m: float, workers: int
         by length of its geometry); ``dist_m`` and ``x``/``y`` (metres) are the exact distance to
         and the nearest point on that road.
     """
+    # One piece (~90 lines of code besides the docstring): the candidate search, the exact re-check and
+    # the tie rule share the sample buffers; split, they would pass half a dozen arrays back and forth.
     import shapely
     from scipy.spatial import cKDTree
 
@@ -387,6 +389,8 @@ def _complete_targets(net: Network, node_time: np.ndarray, node_src: np.ndarray,
     symmetric), so no canonicalisation pass is needed; only the few targets on an edge that holds
     a source are canonicalised, for the direct along-edge times.
     """
+    # One piece: the hot path of every travel-time call (see the benchmark); its three target-sized
+    # buffers are filled in place, and splitting it would copy them between functions.
     nt = len(targets)
     m = net.n_edges
     e = np.asarray(targets.edge, dtype=np.int64)
