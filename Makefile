@@ -21,6 +21,11 @@ INPUTS = $(filter-out %/coverage.toml,$(shell find $(LAYERS) -type f -not -name 
 
 .PHONY: help setup demo run check maps pages test bench lint fetch-network clean
 
+# build/<r>/ and maps/<r>/ are written by Python as one transaction (aside, then swapped in whole): the
+# targets below are files of a swapped-in folder, never half-written, so make must never delete them
+# (.DELETE_ON_ERROR on a kill or failure would remove a GOOD result).
+.PRECIOUS: $(BUILD)/indicators.gpkg $(MAPS)/index.html
+
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
@@ -39,13 +44,14 @@ layers/demo/.generated: coverage/demo.py | $(VENV)/.installed
 	$(PY) -m coverage demo-data layers/demo
 	@touch $@
 
-run: setup $(BUILD)/indicators.gpkg ## run the pipeline on layers/$(REGION)/coverage.toml, ending with the maps
+run: setup $(BUILD)/indicators.gpkg ## validate, run the pipeline on layers/$(REGION)/coverage.toml and draw the maps
 	@$(MAKE) --no-print-directory pages REGION=$(REGION)
 	@echo "open: $(MAPS)/index.html"
 
-check: setup ## report every input layer of REGION (rows, accepted, rejected by reason) before a run
+check: setup ## validate every input of REGION exactly as run would, and report each layer; nothing is written
 	$(PY) -m coverage check-layers --region $(REGION)
 
+# one transaction: build/<r>/ and maps/<r>/ (a second run of the region at the same time is refused)
 $(BUILD)/indicators.gpkg: $(CONFIG) $(INPUTS) $(SRC)
 	$(PY) -m coverage run --region $(REGION)
 

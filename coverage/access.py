@@ -41,6 +41,8 @@ __all__ = [
     "TravelTimes",
     "facility_snap_columns",
     "fca_costs",
+    "require_usable",
+    "usable_counts",
     "isochrone_layers",
     "service_network",
     "snap_cells",
@@ -146,6 +148,40 @@ def snap_facilities(cfg: Config, networks: Mapping[str, Network], facilities: gp
         log.info("Snapped on %s: %d/%d facilities within the limit", mode, int(fs.snapped.sum()),
                  len(fs.snapped))
     return FacilitySnaps(by_mode=by_mode, status=status)
+
+
+def usable_counts(cfg: Config, facilities: pd.DataFrame, fsnaps: FacilitySnaps) -> dict[str, tuple[int, int]]:
+    """Per service: (facilities of its kinds, of which snapped on its mode's network)."""
+    return {sid: (int(facilities["kind"].isin(s.kinds).sum()), int(_usable(s, facilities, fsnaps).sum()))
+            for sid, s in cfg.services.items()}
+
+
+def require_usable(cfg: Config, facilities: gpd.GeoDataFrame, fsnaps: FacilitySnaps) -> None:
+    """Raise when a service HAS facilities of its kinds but none is usable (all beyond the snap limit
+    of its network): its coverage would read 0 % for a reason that is the data's, not the service's.
+
+    A service with no facility of its kinds at all is left to run (its coverage is what the supplied
+    layers say)."""
+    from coverage.errors import InputError
+
+    problems = []
+    limit = cfg.snapping.facility_max_snap_m
+    for sid, (n_kind, n_ok) in usable_counts(cfg, facilities, fsnaps).items():
+        s = cfg.services[sid]
+        if n_kind == 0 or n_ok > 0:
+            continue
+        mask = facilities["kind"].isin(s.kinds).to_numpy()
+        d = fsnaps.by_mode[s.mode].dist_m[mask]
+        i = int(np.argmin(d))
+        ids = facilities["fac_id"].to_numpy()[mask]
+        problems.append(
+            f"service {sid} ({s.label_zh}): none of its {n_kind} facilities lies within {limit:g} m of the "
+            f"{s.mode} network (nearest: {ids[i]} at {d[i]:,.0f} m). Check that network.path covers the "
+            f"facilities (an extract of a smaller area, or their island dropped as a fragment below "
+            f"network.min_component_nodes), that the layer's coords/crs are right, or raise "
+            f"snapping.facility_max_snap_m")
+    if problems:
+        raise InputError("no usable facility:\n  " + "\n  ".join(problems))
 
 
 def facility_snap_columns(facilities: gpd.GeoDataFrame, fsnaps: FacilitySnaps) -> gpd.GeoDataFrame:

@@ -11,6 +11,12 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from coverage.errors import ConfigError, user_error_types
+
+if TYPE_CHECKING:
+    from coverage.config import Config
 
 log = logging.getLogger("coverage")
 
@@ -21,15 +27,19 @@ def _config_path(args: argparse.Namespace) -> Path:
     return Path("layers") / args.region / "coverage.toml"
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """Exception types that mean "bad input" (or a failed stage), reported without a traceback: the
-    package's one error root, OS errors, and the I/O errors of the raster and vector readers."""
-    from pyogrio.errors import DataLayerError, DataSourceError
-    from rasterio.errors import RasterioError
+def _load(args: argparse.Namespace) -> Config:
+    """The region config of ``--config`` or ``--region``; with ``--region`` the config's
+    ``region.name`` must be the folder's name (it names build/<name>/ and maps/<name>/: a copied folder
+    that kept another region's name would overwrite that region's results)."""
+    from coverage.config import load_config
 
-    from coverage.errors import CoverageError
-
-    return (CoverageError, OSError, RasterioError, DataSourceError, DataLayerError)
+    cfg = load_config(_config_path(args))
+    if not getattr(args, "config", None) and cfg.region.name != args.region:
+        raise ConfigError(f"{_config_path(args)}: region.name = {cfg.region.name!r} but the folder is "
+                          f"layers/{args.region}/; set name = {args.region!r} under [region] (the name "
+                          f"chooses build/<name>/ and maps/<name>/, so another region's results would be "
+                          f"overwritten)")
+    return cfg
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
@@ -41,50 +51,43 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from coverage.config import load_config
-
-    cfg = load_config(_config_path(args))
+    """The whole analysis and (unless --no-maps) every page, as one transaction."""
     from coverage.pipeline import run
 
-    out = run(cfg, build_root=Path(args.build_root))
+    cfg = _load(args)
+    maps_root = None if args.no_maps else Path(args.maps_root)
+    out = run(cfg, build_root=Path(args.build_root), maps_root=maps_root)
     print(f"results: {out}")
+    if maps_root is not None:
+        print(f"maps: {maps_root / cfg.region.name / 'index.html'}")
     return 0
 
 
 def cmd_check_layers(args: argparse.Namespace) -> int:
-    from coverage.config import load_config
+    """Every input validated as a run would (coverage.validate): exit 0 exactly when run accepts."""
+    from coverage.validate import check_region
 
-    cfg = load_config(_config_path(args))
-    from coverage.layers import check_layers
-
-    report = check_layers(cfg)
+    report = check_region(_load(args))
     print(report.text())
     return 0 if report.ok else 1
 
 
 def cmd_maps(args: argparse.Namespace) -> int:
-    """Every page of a region in one call: overview PNG, unit pages, then index.html (last, so make can
-    use it as the stamp of them all); ``--changed-only`` skips unit pages newer than their inputs."""
-    from coverage.config import load_config
-    from coverage.maps import write_maps, write_overview_png
+    """Every page of a region in one call (overview PNG, unit pages, index.html), written aside and
+    swapped in; ``--changed-only`` rewrites only unit pages older than their inputs."""
+    from coverage.pipeline import redraw_maps
 
-    config = _config_path(args)
-    cfg = load_config(config)
-    build_dir = Path(args.build_root) / cfg.region.name
-    maps_dir = Path(args.maps_root) / cfg.region.name
-    write_overview_png(build_dir, maps_dir / "overview.png", region_title=cfg.region.title)
-    write_maps(build_dir, maps_dir, basemap=cfg.maps.basemap, region_title=cfg.region.title,
-               tianditu_key=cfg.maps.tianditu_key, unit_pages=not args.index_only,
-               changed_only=args.changed_only, extra_inputs=[config])
-    print(f"maps: {maps_dir / 'index.html'}")
+    cfg = _load(args)
+    index = redraw_maps(cfg, build_root=Path(args.build_root), maps_root=Path(args.maps_root),
+                        changed_only=args.changed_only)
+    print(f"maps: {index}")
     return 0
 
 
 def cmd_map_unit(args: argparse.Namespace) -> int:
-    from coverage.config import load_config
     from coverage.maps import write_unit_page
 
-    cfg = load_config(_config_path(args))
+    cfg = _load(args)
     build_dir = Path(args.build_root) / cfg.region.name
     maps_dir = Path(args.maps_root) / cfg.region.name
     for code in args.unit_code:
@@ -122,17 +125,19 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("out_dir", nargs="?", default="layers/demo")
     sp.set_defaults(func=cmd_demo_data)
 
-    sp = sub.add_parser("run", help="run the whole analysis of a region into build/<region>/")
+    sp = sub.add_parser("run", help="run the whole analysis of a region into build/<region>/ and "
+                                    "maps/<region>/")
     region_args(sp)
+    sp.add_argument("--no-maps", action="store_true", help="write build/<region>/ only")
     sp.set_defaults(func=cmd_run)
 
-    sp = sub.add_parser("check-layers", help="report every input layer (rows, accepted, rejected by reason)")
+    sp = sub.add_parser("check-layers", help="validate every input as a run would; report every layer "
+                                             "(rows, accepted, rejected by reason), networks, population")
     region_args(sp)
     sp.set_defaults(func=cmd_check_layers)
 
     sp = sub.add_parser("maps", help="write maps/<region>/index.html, unit pages and overview.png")
     region_args(sp)
-    sp.add_argument("--index-only", action="store_true", help="do not write the per-unit pages")
     sp.add_argument("--changed-only", action="store_true",
                     help="skip unit pages newer than the build, the config and the maps code")
     sp.set_defaults(func=cmd_maps)
@@ -159,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     try:
         return int(args.func(args))
-    except _user_errors() as exc:
+    except user_error_types() as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

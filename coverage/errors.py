@@ -20,6 +20,7 @@ __all__ = [
     "NetworkInputError",
     "PipelineError",
     "PopulationError",
+    "user_error_types",
 ]
 
 
@@ -53,3 +54,12 @@ class MapsError(InputError):
 
 class PipelineError(CoverageError, RuntimeError):
     """A stage could not produce its result from the given inputs (e.g. a failed built-in QA)."""
+
+
+def user_error_types() -> tuple[type[BaseException], ...]:
+    """Exception types that mean "bad input" (or a failed stage), reported as a message without a
+    traceback: this package's root, OS errors, and the I/O errors of the raster and vector readers."""
+    from pyogrio.errors import DataLayerError, DataSourceError
+    from rasterio.errors import RasterioError
+
+    return (CoverageError, OSError, RasterioError, DataSourceError, DataLayerError)

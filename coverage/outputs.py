@@ -19,6 +19,7 @@ from coverage.config import Config
 from coverage.indicators import data_dictionary_frame
 from coverage.population import cell_polygons
 from coverage.services import registry_json
+from coverage.tables import write_csv, write_xlsx
 
 if TYPE_CHECKING:
     from coverage.pipeline import Analysis, Results
@@ -62,7 +63,7 @@ def write_facilities(folder: Path, facilities: gpd.GeoDataFrame, rejects: pd.Dat
 
     facilities.to_file(folder / "facilities.gpkg", layer="facilities", driver="GPKG")
     cols = [c for c in FACILITY_CSV_COLUMNS if c in facilities.columns]
-    pd.DataFrame(facilities[cols]).to_csv(folder / "facilities.csv", index=False, encoding="utf-8-sig")
+    write_csv(pd.DataFrame(facilities[cols]), folder / "facilities.csv")
     write_rejects(rejects, folder / "rejects.csv")
 
 
@@ -75,24 +76,22 @@ def write_indicators(folder: Path, cfg: Config, unit_ind: gpd.GeoDataFrame, comm
     if comm_ind is not None:
         comm_ind.to_file(folder / "indicators.gpkg", layer="communities", driver="GPKG")
     dd = data_dictionary_frame(cfg)
-    dd.to_csv(folder / "data_dictionary.csv", index=False, encoding="utf-8-sig")
+    write_csv(dd, folder / "data_dictionary.csv")
     units_tab = pd.DataFrame(unit_ind.drop(columns="geometry"))
     comm_tab = None if comm_ind is None else pd.DataFrame(comm_ind.drop(columns="geometry"))
     tab = units_tab
     if comm_tab is not None:
         tab = pd.concat([units_tab.assign(level="unit"), comm_tab.assign(level="community")],
                         ignore_index=True)
-    tab.to_csv(folder / "indicators.csv", index=False, encoding="utf-8-sig")
+    write_csv(tab, folder / "indicators.csv")
     labels = dict(zip(dd["column"], dd["label_zh"], strict=True))
-    with pd.ExcelWriter(folder / "indicators.xlsx", engine="openpyxl") as xw:
-        units_tab.rename(columns=labels).to_excel(xw, sheet_name="街道乡镇", index=False)
-        if comm_tab is not None:
-            comm_tab.rename(columns=labels).to_excel(xw, sheet_name="社区村", index=False)
-        std.to_excel(xw, sheet_name="标准核查", index=False)
-        dd.to_excel(xw, sheet_name="数据字典", index=False)
-        pd.DataFrame({"说明": [snapping_rule_text_zh(cfg), snapping_rule_text(cfg)]}).to_excel(
-            xw, sheet_name="吸附规则", index=False)
-    std.to_csv(folder / "standards.csv", index=False, encoding="utf-8-sig")
+    sheets = {"街道乡镇": units_tab.rename(columns=labels)}
+    if comm_tab is not None:
+        sheets["社区村"] = comm_tab.rename(columns=labels)
+    sheets |= {"标准核查": std, "数据字典": dd,
+               "吸附规则": pd.DataFrame({"说明": [snapping_rule_text_zh(cfg), snapping_rule_text(cfg)]})}
+    write_xlsx(sheets, folder / "indicators.xlsx")
+    write_csv(std, folder / "standards.csv")
 
 
 def write_gaps(path: Path, gaps: gpd.GeoDataFrame | None, metric_crs: str) -> None:
@@ -103,12 +102,17 @@ def write_gaps(path: Path, gaps: gpd.GeoDataFrame | None, metric_crs: str) -> No
             path, layer="gaps", driver="GPKG")
 
 
-def write_isochrones(path: Path, layers: dict[str, gpd.GeoDataFrame], qa: pd.DataFrame) -> None:
-    """``isochrones.gpkg`` (one layer per service, threshold and per-facility / dissolved) and
-    ``isochrone_qa.csv`` (next to it)."""
+def write_isochrones(path: Path, layers: dict[str, gpd.GeoDataFrame], qa: pd.DataFrame, *, crs: str) -> None:
+    """``isochrones.gpkg`` (one layer per service, threshold and per-facility / dissolved; an empty
+    layer ``none`` when no service has a usable facility, so the file, which the maps read, always
+    exists) and ``isochrone_qa.csv`` (next to it)."""
     for name, gdf in layers.items():
         gdf.to_file(path, layer=name, driver="GPKG")
-    qa.to_csv(path.parent / "isochrone_qa.csv", index=False)
+    if not layers:
+        gpd.GeoDataFrame({"fac_id": pd.Series([], dtype=str), "service": pd.Series([], dtype=str),
+                          "threshold_min": pd.Series([], dtype=float)}, geometry=[], crs=crs).to_file(
+            path, layer="none", driver="GPKG")
+    write_csv(qa, path.parent / "isochrone_qa.csv")
 
 
 def run_info(a: Analysis, res: Results, *, timings: dict[str, float], total_s: float) -> dict[str, Any]:
@@ -144,13 +148,11 @@ def write_build(folder: Path, a: Analysis, res: Results, *, timings: dict[str, f
 
     export_network_gpkg(a.networks, folder / "network.gpkg")
     write_facilities(folder, a.facilities, a.fac_layers.rejects)
-    write_isochrones(folder / "isochrones.gpkg", res.isochrones, res.isochrone_qa)
+    write_isochrones(folder / "isochrones.gpkg", res.isochrones, res.isochrone_qa, crs=a.study.metric_crs)
     write_cells(folder / "cells.parquet", res.cells, transform=a.cells_in.transform,
                 raster_crs=a.cells_in.raster_crs)
     write_indicators(folder, a.cfg, res.unit_ind, res.comm_ind, res.standards)
     write_gaps(folder / "gaps.gpkg", res.gaps, a.study.metric_crs)
-    (folder / "unit_codes.txt").write_text("\n".join(res.unit_ind["unit_code"].astype(str)) + "\n",
-                                           encoding="utf-8")
     info = run_info(a, res, timings=timings, total_s=total_s)
     (folder / "run_info.json").write_text(json.dumps(info, ensure_ascii=False, indent=2, default=str),
                                           encoding="utf-8")

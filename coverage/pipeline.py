@@ -8,15 +8,15 @@ work re-uses (networks, snaps per mode, facilities, cells, travel times): a scen
 re-runs the travel-time passes, never the networks or the population), and a tiled run calls the
 same stages per tile.
 
-Every output is first written into ``build/<region>.tmp-<pid>/`` and the folder is renamed over
-``build/<region>/`` only when every stage succeeded, so a failed run leaves the previous results (or
-nothing) and never a half-written set.
+:func:`run` is a transaction over ``build/<region>/`` and ``maps/<region>/`` (:mod:`coverage.transaction`):
+one run per region at a time, everything written aside and swapped in only when every stage
+succeeded, so a failed or killed run leaves the previous results (or nothing), never a half-written
+or mixed set.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -27,7 +27,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from coverage import access, gaps, indicators, layers, network, outputs, population
+from coverage import access, gaps, indicators, layers, network, outputs, population, transaction
 from coverage.config import Config
 from coverage.errors import PipelineError
 from coverage.graph import Network
@@ -35,7 +35,8 @@ from coverage.study import StudyArea, assign_to_units, read_study_area
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Analysis", "PipelineError", "Results", "analyse", "evaluate", "run", "with_facilities"]
+__all__ = ["Analysis", "PipelineError", "Results", "analyse", "evaluate", "redraw_maps", "run",
+           "with_facilities"]
 
 
 @contextmanager
@@ -97,6 +98,7 @@ def analyse(cfg: Config, *, timings: dict[str, float] | None = None) -> Analysis
     with _stage("travel times", timings):
         cell_snaps = access.snap_cells(cfg, nets, cells_in.cells.reset_index(drop=True))
         fac_snaps = access.snap_facilities(cfg, nets, placed)
+        access.require_usable(cfg, placed, fac_snaps)
         times = access.travel_times(cfg, nets, cell_snaps, placed, fac_snaps)
     return Analysis(cfg=cfg, study=study, networks=nets, roads=roads, fac_layers=fac_layers,
                     facilities=access.facility_snap_columns(placed, fac_snaps), cells_in=cells_in,
@@ -143,31 +145,66 @@ def _check_qa(qa: pd.DataFrame) -> None:
                             + bad.head(5).to_string(index=False))
 
 
-def run(cfg: Config, *, build_root: Path = Path("build")) -> Path:
-    """Run every stage for the region of ``cfg`` and return ``build/<region>/``."""
+def _write_maps(cfg: Config, build_dir: Path, maps_dir: Path, *, changed_only: bool = False,
+                extra_inputs: tuple[Path, ...] = ()) -> None:
+    from coverage.maps import write_maps, write_overview_png
+
+    write_overview_png(build_dir, maps_dir / "overview.png", region_title=cfg.region.title)
+    write_maps(build_dir, maps_dir, basemap=cfg.maps.basemap, region_title=cfg.region.title,
+               tianditu_key=cfg.maps.tianditu_key, changed_only=changed_only, extra_inputs=extra_inputs)
+
+
+def redraw_maps(cfg: Config, *, build_root: Path = Path("build"), maps_root: Path = Path("maps"),
+                changed_only: bool = False) -> Path:
+    """Draw ``maps/<region>/`` again from ``build/<region>/``, as a transaction of its own (under the
+    region lock, into a folder swapped in at the end). ``changed_only`` starts from a copy of the
+    current pages and rewrites only the unit pages older than their inputs."""
+    name = cfg.region.name
+    final = Path(maps_root) / name
+    with transaction.region_lock(Path(build_root), name):
+        transaction.clean_stale(Path(build_root) / name, final)
+        tmp = transaction.tmp_folder(final)
+        try:
+            if changed_only and final.is_dir():
+                shutil.copytree(final, tmp, dirs_exist_ok=True)
+            _write_maps(cfg, Path(build_root) / name, tmp, changed_only=changed_only,
+                        extra_inputs=(cfg.path,))
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        transaction.swap_in(tmp, final)
+    return final / "index.html"
+
+
+def run(cfg: Config, *, build_root: Path = Path("build"), maps_root: Path | None = None) -> Path:
+    """Run every stage for the region of ``cfg`` and return ``build/<region>/``; with ``maps_root``
+    also draw ``maps/<region>/`` in the same transaction (:mod:`coverage.transaction`: one run per
+    region at a time, everything written aside and swapped in only when all of it succeeded)."""
     timings: dict[str, float] = {}
     name = cfg.region.name
     final = Path(build_root) / name
-    tmp = Path(build_root) / f"{name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
+    final_maps = Path(maps_root) / name if maps_root is not None else None
     t_start = time.perf_counter()
-    try:
-        a = analyse(cfg, timings=timings)
-        res = evaluate(a, timings=timings)
-        _check_qa(res.isochrone_qa)
-        with _stage("write", timings):
-            outputs.write_build(tmp, a, res, timings=timings, total_s=time.perf_counter() - t_start)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if final.exists():
-        old = Path(build_root) / f"{name}.old-{os.getpid()}"
-        final.rename(old)
-        tmp.rename(final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(final)
+    with transaction.region_lock(Path(build_root), name):
+        transaction.clean_stale(final, *([final_maps] if final_maps is not None else []))
+        tmp = transaction.tmp_folder(final)
+        tmp_maps = transaction.tmp_folder(final_maps) if final_maps is not None else None
+        try:
+            a = analyse(cfg, timings=timings)
+            res = evaluate(a, timings=timings)
+            _check_qa(res.isochrone_qa)
+            with _stage("write", timings):
+                outputs.write_build(tmp, a, res, timings=timings, total_s=time.perf_counter() - t_start)
+            if tmp_maps is not None:
+                with _stage("maps", timings):
+                    _write_maps(cfg, tmp, tmp_maps)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if tmp_maps is not None:
+                shutil.rmtree(tmp_maps, ignore_errors=True)
+            raise
+        transaction.swap_in(tmp, final)
+        if tmp_maps is not None and final_maps is not None:
+            transaction.swap_in(tmp_maps, final_maps)
     log.info("Wrote results to %s in %.1f s", final, time.perf_counter() - t_start)
     return final

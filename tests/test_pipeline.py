@@ -34,7 +34,7 @@ def test_outputs_exist_and_state_the_snapping_rule(demo_run: tuple[Path, Path]) 
     _, out = demo_run
     for name in ("network.gpkg", "facilities.gpkg", "facilities.csv", "rejects.csv", "isochrones.gpkg",
                  "cells.parquet", "indicators.gpkg", "indicators.csv", "indicators.xlsx", "standards.csv",
-                 "gaps.gpkg", "data_dictionary.csv", "run_info.json", "unit_codes.txt"):
+                 "gaps.gpkg", "data_dictionary.csv", "run_info.json"):
         assert (out / name).is_file(), name
     info = json.loads((out / "run_info.json").read_text(encoding="utf-8"))
     assert "nearest road edge" in info["snapping_rule"] and "500 m" in info["snapping_rule"]
