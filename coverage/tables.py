@@ -40,9 +40,11 @@ def safe_frame(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_csv(df: pd.DataFrame, path: str | Path) -> Path:
-    """CSV in UTF-8 with BOM (so Excel shows Chinese text), text cells neutralised, no index."""
+    """CSV in UTF-8 with BOM (so Excel shows Chinese text), text cells neutralised, no index; CRLF
+    line ends (RFC 4180), so a cell holding a carriage return or newline is quoted rather than read as
+    the start of a new row (whose first cell could then be a formula)."""
     path = Path(path)
-    safe_frame(df).to_csv(path, index=False, encoding="utf-8-sig")
+    safe_frame(df).to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
     return path
 
 
