@@ -116,11 +116,11 @@ def test_two_runs_at_once_one_is_refused_with_the_holder(demo_layers: Path, tmp_
 
 
 def test_region_lock_in_process(tmp_path: Path) -> None:
-    with transaction.region_lock(tmp_path, "x"), pytest.raises(transaction.RunInProgress,
-                                                               match=f"pid {os.getpid()}"):
-        # flock is per open file description: a second open in the same process conflicts too
-        with transaction.region_lock(tmp_path, "x"):
-            pass
+    # flock is per open file description: a second open in the same process conflicts too
+    with (transaction.region_lock(tmp_path, "x"),
+          pytest.raises(transaction.RunInProgress, match=f"pid {os.getpid()}"),
+          transaction.region_lock(tmp_path, "x")):
+        pass
     with transaction.region_lock(tmp_path, "x"):  # released
         pass
 
@@ -157,7 +157,8 @@ def test_neutralise_and_writers(tmp_path: Path) -> None:
     cells = [c for row in ws.iter_rows(min_row=2) for c in row]
     assert not [c.coordinate for c in cells if c.data_type == "f"]
     # (XML reads a carriage return back as a newline)
-    assert [c.value for c in cells if isinstance(c.value, str)] == ["'" + v.replace("\r", "\n") for v in HOSTILE]
+    want = ["'" + v.replace("\r", "\n") for v in HOSTILE]
+    assert [c.value for c in cells if isinstance(c.value, str)] == want
 
 
 def test_hostile_names_reach_no_spreadsheet_as_formulas(demo_layers: Path, tmp_path: Path) -> None:
@@ -199,8 +200,8 @@ def test_a_service_with_no_usable_facility_stops_before_the_swap(demo_layers: Pa
     before = json.loads((good / "run_info.json").read_text(encoding="utf-8"))["total_s"]
     # a snap limit no facility meets (a facility 0.01 m from its road is as rare as one on it)
     toml = (layers / "coverage.toml").read_text(encoding="utf-8")
-    (layers / "coverage.toml").write_text(toml.replace("facility_max_snap_m = 300", "facility_max_snap_m = 0.01"),
-                                          encoding="utf-8")
+    toml = toml.replace("facility_max_snap_m = 300", "facility_max_snap_m = 0.01")
+    (layers / "coverage.toml").write_text(toml, encoding="utf-8")
     cfg = load_config(layers / "coverage.toml")
     with pytest.raises(InputError, match=r"service meal \(助餐服务\): none of its 14 facilities lies within "
                                          r"0.01 m of the delivery network .*snapping\.facility_max_snap_m"):
