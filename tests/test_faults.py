@@ -24,7 +24,6 @@ import pytest
 import rasterio
 
 from coverage.cli import main
-from coverage.demo import build_demo
 
 REPO = Path(__file__).resolve().parents[1]
 Mutation = Callable[[Path], None]
@@ -195,7 +194,8 @@ CASES: list[Case] = [
          (r"maps\.basemap = 'google'", r"one of 'none', 'osm'")),
     Case("config-duplicate-layer-name", toml_replace('name = "health"', 'name = "meal_points"'), "error",
          (r"facilities\[2\]\.name = 'meal_points'", r"not used by another")),
-    Case("config-unknown-default-kind", toml_replace('default_kind = "meal_point"', 'default_kind = "canteen"'),
+    Case("config-unknown-default-kind",
+         toml_replace('default_kind = "meal_point"', 'default_kind = "canteen"'),
          "error", (r"default_kind = 'canteen'", r"canonical kinds", r"\[kinds\.<id>\]")),
     Case("config-renamed-meal-keys", toml_replace('class_thresholds_min = { "城区" = 15, "郊区" = 30 }',
                                                   "urban_threshold_min = 15"), "error",
@@ -208,7 +208,8 @@ CASES: list[Case] = [
          (r"region\.name = 'other' but the folder is layers/demo/", r"set name = 'demo'")),
     Case("config-no-population", toml_replace('total = "pop_total.tif"', "# no total"), "error",
          (r"population: give `total`", r"census_csv")),
-    Case("config-facility-file-missing", toml_replace('"facilities/health.xlsx"', '"facilities/hospital.xlsx"'),
+    Case("config-facility-file-missing",
+         toml_replace('"facilities/health.xlsx"', '"facilities/hospital.xlsx"'),
          "error", (r"hospital\.xlsx",)),
     Case("config-units-file-missing", toml_replace('path = "units.geojson"', 'path = "streets.geojson"'),
          "error", (r"streets\.geojson",)),
@@ -234,7 +235,8 @@ CASES: list[Case] = [
          (r"communities\.geojson", r"XXXX")),
     # -- network ---------------------------------------------------------------------------------
     Case("osm-empty-file", write_bytes("roads.osm", b""), "error", (r"roads\.osm",)),
-    Case("osm-garbage", write_bytes("roads.osm", b"this is not an OSM file\n" * 20), "error", (r"roads\.osm",)),
+    Case("osm-garbage", write_bytes("roads.osm", b"this is not an OSM file\n" * 20), "error",
+         (r"roads\.osm",)),
     Case("osm-truncated", truncate("roads.osm", 0.5), "error", (r"roads\.osm",)),
     Case("osm-no-ways", osm_text(lambda t: re.sub(r"<way .*?</way>", "", t, flags=re.S)), "error",
          (r"roads\.osm",)),
@@ -244,16 +246,19 @@ CASES: list[Case] = [
          (r"roads\.osm", r"footway|deliver")),
     # -- population ------------------------------------------------------------------------------
     Case("raster-missing", delete("pop_total.tif"), "error", (r"pop_total\.tif",)),
-    Case("raster-garbage", write_bytes("pop_total.tif", b"II*\x00garbage" * 10), "error", (r"pop_total\.tif",)),
-    Case("raster-all-nodata", raster_edit("pop_total.tif", lambda a: np.full_like(a, -99999.0), nodata=-99999.0),
+    Case("raster-garbage", write_bytes("pop_total.tif", b"II*\x00garbage" * 10), "error",
+         (r"pop_total\.tif",)),
+    Case("raster-all-nodata",
+         raster_edit("pop_total.tif", lambda a: np.full_like(a, -99999.0), nodata=-99999.0),
          "error", (r"pop_total\.tif", r"nodata|no population")),
     Case("raster-all-zero", raster_edit("pop_total.tif", lambda a: np.zeros_like(a)), "error",
          (r"pop_total\.tif", r"no population|0")),
     Case("raster-negative", raster_edit("pop_total.tif", lambda a: np.where(np.arange(a.size).reshape(a.shape)
                                                                             % 7 == 0, -5.0, a)), "error",
          (r"pop_total\.tif", r"negative")),
-    Case("raster-no-overlap", raster_edit("pop_total.tif", lambda a: a,
-                                          transform=rasterio.Affine(0.001, 0, 10.0, 0, -0.001, 50.0)), "error",
+    Case("raster-no-overlap",
+         raster_edit("pop_total.tif", lambda a: a, transform=rasterio.Affine(0.001, 0, 10.0, 0, -0.001, 50.0)),
+         "error",
          (r"pop_total\.tif", r"overlap|cover")),
     Case("raster-age-missing", delete("pop_60plus.tif"), "error", (r"pop_60plus\.tif",)),
     Case("raster-age-exceeds-total", raster_edit("pop_60plus.tif", lambda a: a * 50.0 + 10.0), "error",
@@ -269,7 +274,8 @@ CASES: list[Case] = [
     Case("dbf-garbage", _dbf_field_garbage, "error", (r"elderly_childcare",)),
     Case("cpg-says-utf8-on-gbk", write_bytes("facilities/elderly_childcare.cpg", b"UTF-8"), "error",
          (r"elderly_childcare", r"encoding|\.cpg")),
-    Case("csv-header-only", meals_edit(lambda d: d.iloc[:0]), "error", (r"meal_points\.csv", r"no data rows")),
+    Case("csv-header-only", meals_edit(lambda d: d.iloc[:0]), "error",
+         (r"meal_points\.csv", r"no data rows")),
     Case("csv-empty-file", write_bytes("facilities/meal_points.csv", b""), "error", (r"meal_points\.csv",)),
     Case("csv-no-coordinates", meals_edit(lambda d: d.drop(columns=["经度", "纬度"])), "error",
          (r"meal_points\.csv", r"x_field|经度|coordinate")),
@@ -290,12 +296,10 @@ CASES: list[Case] = [
 
 
 @pytest.fixture(scope="module")
-def good(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def good(tmp_path_factory: pytest.TempPathFactory, demo_layers: Path) -> Path:
     """A project folder with the demo region, its build and its maps (the 'previous results')."""
     root = tmp_path_factory.mktemp("good")
-    region = root / "layers" / "demo"
-    build_demo(region)
-    shutil.copy(REPO / "layers" / "demo" / "coverage.toml", region / "coverage.toml")
+    shutil.copytree(demo_layers, root / "layers" / "demo")
     mp = pytest.MonkeyPatch()
     mp.chdir(root)
     try:

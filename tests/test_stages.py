@@ -15,18 +15,9 @@ from shapely.geometry import Point
 
 from coverage import access
 from coverage.config import load_config
-from coverage.demo import build_demo
 from coverage.pipeline import Analysis, analyse, evaluate, run, with_facilities
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def demo_layers(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    layers = tmp_path_factory.mktemp("layers") / "demo"
-    build_demo(layers)
-    shutil.copy(REPO / "layers" / "demo" / "coverage.toml", layers / "coverage.toml")
-    return layers
 
 
 @pytest.fixture(scope="module")

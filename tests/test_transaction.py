@@ -20,7 +20,6 @@ import pytest
 import coverage
 from coverage import transaction
 from coverage.config import load_config
-from coverage.demo import build_demo
 from coverage.errors import InputError
 from coverage.pipeline import run
 from coverage.tables import neutralise, write_csv, write_xlsx
@@ -29,14 +28,6 @@ REPO = Path(__file__).resolve().parents[1]
 PKG_ROOT = Path(coverage.__file__).resolve().parents[1]
 REQUIRED = ("indicators.gpkg", "indicators.csv", "standards.csv", "cells.parquet", "gaps.gpkg",
             "isochrones.gpkg", "facilities.csv", "run_info.json", "data_dictionary.csv")
-
-
-@pytest.fixture(scope="module")
-def demo_layers(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    layers = tmp_path_factory.mktemp("src") / "demo"
-    build_demo(layers)
-    shutil.copy(REPO / "layers" / "demo" / "coverage.toml", layers / "coverage.toml")
-    return layers
 
 
 def _workdir(demo_layers: Path, root: Path, name: str = "demo") -> Path:
