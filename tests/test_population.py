@@ -51,8 +51,8 @@ def box(c0: float, r0: float, c1: float, r1: float) -> shapely.Polygon:
     return shapely.box(LON0 + c0 * D, LAT0 - r1 * D, LON0 + c1 * D, LAT0 - r0 * D)
 
 
-# row0: cell (0,1) negative -> 0; row1: cell (1,1) nodata -> 0; row 2 and col 4 untouched (1000s)
-GRID = np.array([[1, -5, 4, 8, 1000],
+# row0: cell (0,1) NaN -> 0; row1: cell (1,1) nodata -> 0; row 2 and col 4 untouched (1000s)
+GRID = np.array([[1, np.nan, 4, 8, 1000],
                  [16, NODATA, 64, 128, 1000],
                  [1000, 1000, 1000, 1000, 1000]], dtype=float)
 
@@ -196,7 +196,7 @@ def test_windowed_read_of_big_raster(tmp_path: Path) -> None:
             and res.transform.f == pytest.approx(LAT0 - 700 * D))
     assert res.cells["pop_total"].sum() == pytest.approx(9.0)  # 3 x 3 touched cells, each counted in full
     far = gpd.GeoDataFrame({"unit_code": ["U"]}, geometry=[shapely.box(10, 10, 11, 11)], crs=4326)
-    with pytest.raises(PopulationError, match="does not overlap the population raster"):
+    with pytest.raises(PopulationError, match="the population raster does not overlap the study area"):
         build_cells(PopulationConfig(total=big, ratios_csv=ratios), units=far, metric_crs=METRIC)
 
 
@@ -317,7 +317,13 @@ def test_property_conservation(vals: list[float], xs: tuple[float, float], ys: t
         ratios = Path(td) / "r.csv"
         ratios.write_text("unit_code,share_60plus,share_0to3\n"
                           + "".join(f"U{i},0.2,0.05\n" for i in range(len(parts))), encoding="utf-8")
-        res = build_cells(PopulationConfig(total=path, ratios_csv=ratios), units=units, metric_crs=METRIC)
+        cfg = PopulationConfig(total=path, ratios_csv=ratios)
+        if not any(rect.intersection(box(c, r, c + 1, r + 1)).area > 1e-9 * D * D
+                   for r, c in zip(*np.nonzero(arr > 0), strict=True)):
+            with pytest.raises(PopulationError, match="no population in the study area"):
+                build_cells(cfg, units=units, metric_crs=METRIC)
+            return
+        res = build_cells(cfg, units=units, metric_crs=METRIC)
     clean = np.where(arr < 0, 0, arr)
     # brute force: every cell's overlap with every unit
     expect = {code: 0.0 for code in units["unit_code"]}
