@@ -406,6 +406,10 @@ def _read(path: Path, window: Any) -> tuple[np.ndarray, np.ndarray, float | None
     return arr, has_data, nodata
 
 
+def _num(v: float) -> str:
+    return f"{v:,.1f}" if abs(v) < 1e12 else f"{v:.4g}"
+
+
 def _value_problems(path: Path, key: str, arr: np.ndarray, has_data: np.ndarray, nodata: float | None,
                     in_area: np.ndarray) -> list[str]:
     """Negative cells (other than nodata) in the study area: never counted as 0 silently."""
@@ -415,7 +419,7 @@ def _value_problems(path: Path, key: str, arr: np.ndarray, has_data: np.ndarray,
     vals = arr[neg]
     low = float(vals.min())
     return [f"{path} (population.{key}): {int(neg.sum())} cell(s) in the study area hold negative values "
-            f"(sum {float(vals.sum()):,.1f}, most negative {low:g}; the raster's nodata value is {nodata}). "
+            f"(sum {_num(float(vals.sum()))}, most negative {low:g}; the raster's nodata value is {nodata}). "
             f"Counting them as 0 would silently change the population. Fix: if {low:g} marks missing data, "
             f"set it as the raster's nodata value (gdal_edit.py -a_nodata {low:g} {path.name}); otherwise "
             f"fix the raster."]
