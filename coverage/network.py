@@ -606,6 +606,12 @@ def network_from_osm_ways(ways: OsmWays, *, mode: str, metric_crs: str, walk: Wa
         ``oneway`` (bool, the way is one-way by its tags), ``speed_kph`` (speed used for this mode).
         ``report`` holds ``n_nodes``, ``n_edges``, ``n_components_kept``, ``n_fragments_dropped``,
         ``dropped_length_m``, ``total_length_m``, ``excluded_ways`` (reason -> count) and more.
+
+    Raises
+    ------
+    NetworkInputError
+        No highway way at all, none usable for ``mode`` (the message counts the ways by highway tag
+        and by exclusion reason), or only fragments smaller than ``min_component_nodes``.
     """
     _check_mode(mode)
     crs = _check_metric_crs(metric_crs)
@@ -730,7 +736,8 @@ def network_from_road_layer(path: str | Path, *, mode: str, metric_crs: str, wal
     Raises
     ------
     NetworkInputError
-        Listing every problem: missing file, no CRS, missing fields, unmapped road classes.
+        Listing every problem: missing file, no CRS, missing fields, unmapped road classes; no
+        features or no line geometry; no line usable for ``mode`` (counts by highway value).
     """
     _check_mode(mode)
     mcrs = _check_metric_crs(metric_crs)
@@ -992,6 +999,14 @@ def build_networks(cfg: Config, *, metric_crs: str, study_area_wgs84: Any = None
     -------
     dict[str, Network]
         ``{"walk": ..., "delivery": ...}``.
+
+    Raises
+    ------
+    NetworkInputError
+        Before any network is built: a missing or empty file, no highway way, no way within
+        ``halo_m`` of the study area (the ways' and the study area's lon/lat bounds), or a mode with
+        nothing usable (every mode's problem in one message); road layers: no features, no lines,
+        nothing usable for a mode.
     """
     nc = cfg.network
     t0 = time.perf_counter()
