@@ -196,6 +196,9 @@ def read_osm_ways(path: str | Path) -> OsmWays:
     if not path.is_file():
         raise NetworkInputError(f"{path}: OSM file not found. Check `network.path` in the region config "
                                 f"(a .osm, .osm.bz2 or .osm.pbf file).")
+    if path.stat().st_size == 0:
+        raise NetworkInputError(f"{path}: the OSM file is empty (0 bytes). Fix: download the extract again "
+                                f"(e.g. from download.geofabrik.de) or correct `network.path`.")
     t0 = time.perf_counter()
     way_ids: list[int] = []
     tag_rows: list[tuple[str, ...]] = []
@@ -336,6 +339,39 @@ def _mode_rules(
         else:
             keep[i] = True
     return keep, direction, src_oneway, speed, dict(sorted(reasons.items(), key=lambda kv: -kv[1]))
+
+
+_MODE_WORDS = {"walk": ("walkable", "no walk network"),
+               "delivery": ("drivable for delivery e-bikes", "no delivery network")}
+_MODE_FIX = {
+    "walk": "use an extract with local streets and footways (a full region extract from "
+            "download.geofabrik.de, not a motorway/trunk-only filter) in `network.path`",
+    "delivery": "use an extract with roads open to e-bikes (residential, tertiary, service ...; footways "
+                "and motorways are not) in `network.path`, or tag shared paths bicycle=yes",
+}
+
+
+def _counts_text(values: Iterable[str], *, prefix: str = "highway=", top: int = 8) -> str:
+    """``"highway=motorway 400, highway=trunk 12"`` (most frequent first, the rest summed)."""
+    counts = pd.Series(list(values), dtype=object).replace("", "(none)").value_counts()
+    parts = [f"{prefix}{k} {int(n)}" for k, n in counts.iloc[:top].items()]
+    if len(counts) > top:
+        parts.append(f"{len(counts) - top} other values {int(counts.iloc[top:].sum())}")
+    return ", ".join(parts)
+
+
+def _check_usable(highway: np.ndarray, keep: np.ndarray, reasons: dict[str, int], *, mode: str,
+                  source: str, what: str = "highway ways") -> str:
+    """The problem when no way of ``mode`` survives the mode rules ("" when some do)."""
+    if keep.any():
+        return ""
+    able, none = _MODE_WORDS[mode]
+    n = int(highway.shape[0])
+    if n == 0:
+        return f"{source}: 0 {what}: {none} can be built. Fix: {_MODE_FIX[mode]}"
+    excluded = ", ".join(f"{k} {v}" for k, v in reasons.items())
+    return (f"{source}: {n} {what} ({_counts_text(highway.astype(str))}), all excluded for {mode} "
+            f"({excluded}): nothing {able}, {none}. Fix: {_MODE_FIX[mode]}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -505,6 +541,13 @@ def _assemble(ways: WayEdges, *, mode: str, crs: str, source: str, min_component
     """Split ways at graph nodes, build directed edges, drop small fragments."""
     pieces, piece_stats = _pieces(ways)
     kept, comps = _drop_fragments(pieces, min_component_nodes)
+    if kept.length.shape[0] == 0:
+        largest = int(comps.sizes.max(initial=0))
+        raise NetworkInputError(
+            f"{source}: the {mode} network is empty: its {report.get('n_ways_kept', '?')} usable ways form "
+            f"{comps.n_components} component(s), the largest with {largest} node(s), all smaller than "
+            f"network.min_component_nodes = {min_component_nodes}. Fix: lower network.min_component_nodes "
+            f"or use an extract that covers the whole region (`network.path`).")
     eu, ev, elen, egeom, reverse, ew = _directed_edges(kept, ways.direction)
     etime = elen / ways.speed_mps[ew]
     attrs = pd.DataFrame({
@@ -563,13 +606,39 @@ def network_from_osm_ways(ways: OsmWays, *, mode: str, metric_crs: str, walk: Wa
         ``oneway`` (bool, the way is one-way by its tags), ``speed_kph`` (speed used for this mode).
         ``report`` holds ``n_nodes``, ``n_edges``, ``n_components_kept``, ``n_fragments_dropped``,
         ``dropped_length_m``, ``total_length_m``, ``excluded_ways`` (reason -> count) and more.
+
+    Raises
+    ------
+    NetworkInputError
+        No highway way at all, none usable for ``mode`` (the message counts the ways by highway tag
+        and by exclusion reason), or only fragments smaller than ``min_component_nodes``.
     """
     _check_mode(mode)
     crs = _check_metric_crs(metric_crs)
+    way_edges, report, problem = _osm_way_edges(ways, mode=mode, crs=crs, walk=walk, delivery=delivery)
+    if problem:
+        raise NetworkInputError(problem)
+    return _assemble(way_edges, mode=mode, crs=crs.to_string(), source=ways.source,
+                     min_component_nodes=min_component_nodes, report=report)
+
+
+def _no_ways_problem(ways: OsmWays) -> str:
+    return (f"{ways.source}: no highway=* way with two or more located nodes in the file "
+            f"({ways.n_missing_locations} node refs without a location): no network can be built. Fix: "
+            f"give an OSM extract of the region with its roads (e.g. from download.geofabrik.de) in "
+            f"`network.path`; an extract of boundaries or POIs only has no roads.")
+
+
+def _osm_way_edges(ways: OsmWays, *, mode: str, crs: CRS, walk: WalkProfile,
+                   delivery: DeliveryProfile) -> tuple[WayEdges, dict[str, Any], str]:
+    """The kept ways of ``mode`` as :class:`WayEdges`, the report, and the problem ("" if none)."""
     keep, direction, src_oneway, speed, reasons = _mode_rules(ways.tags, mode=mode, walk=walk,
                                                               delivery=delivery)
     log.info("%s: kept %d of %d highway ways; excluded %s", mode, int(keep.sum()), ways.n_ways,
              reasons or "none")
+    problem = (_no_ways_problem(ways) if ways.n_ways == 0 else
+               _check_usable(ways.tags["highway"].to_numpy(dtype=object), keep, reasons, mode=mode,
+                             source=ways.source))
     sub = ways.subset(keep)
     tr = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
     x, y = tr.transform(sub.lon, sub.lat)
@@ -579,8 +648,7 @@ def network_from_osm_ways(ways: OsmWays, *, mode: str, metric_crs: str, walk: Wa
                          osmid=sub.way_id, highway=sub.tags["highway"].to_numpy(dtype=object),
                          name=sub.tags["name"].to_numpy(dtype=object), src_oneway=src_oneway[keep],
                          direction=direction[keep], speed_mps=speed[keep])
-    return _assemble(way_edges, mode=mode, crs=crs.to_string(), source=ways.source,
-                     min_component_nodes=min_component_nodes, report=report)
+    return way_edges, report, problem
 
 
 def network_from_osm(path: str | Path, *, mode: str, metric_crs: str, walk: WalkProfile,
@@ -668,7 +736,8 @@ def network_from_road_layer(path: str | Path, *, mode: str, metric_crs: str, wal
     Raises
     ------
     NetworkInputError
-        Listing every problem: missing file, no CRS, missing fields, unmapped road classes.
+        Listing every problem: missing file, no CRS, missing fields, unmapped road classes; no
+        features or no line geometry; no line usable for ``mode`` (counts by highway value).
     """
     _check_mode(mode)
     mcrs = _check_metric_crs(metric_crs)
@@ -677,6 +746,15 @@ def network_from_road_layer(path: str | Path, *, mode: str, metric_crs: str, wal
         raise NetworkInputError(f"{path}: road layer not found. Check `network.path` in the region config.")
     gdf = _read_layer(path, encoding)
     problems: list[str] = []
+    if len(gdf) == 0:
+        raise NetworkInputError(f"{path}: the road layer has no features (0 lines): no network can be "
+                                f"built. Fix: give a layer of road lines in `network.path` (check the file "
+                                f"and, for a GeoPackage, the layer).")
+    gtype = pd.Series(shapely.get_type_id(gdf.geometry.to_numpy()))
+    if not gtype.isin([1, 5]).any():
+        names = pd.Series(gdf.geometry.geom_type).fillna("no geometry")
+        problems.append(f"no line geometry among its {len(gdf)} features ({_counts_text(names, prefix='')}): "
+                        f"give a layer of road LINES (LineString/MultiLineString) in `network.path`")
     if gdf.crs is None and not crs:
         problems.append("the layer has no CRS (no .prj): set `network.crs` in the region config "
                         "(e.g. 'EPSG:4490' for CGCS2000 lon/lat or 'EPSG:4545' for a Gauss-Kruger zone)")
@@ -719,6 +797,11 @@ def network_from_road_layer(path: str | Path, *, mode: str, metric_crs: str, wal
     keep &= ~empty & lines_ok
     log.info("%s: kept %d of %d road lines from %s; excluded %s; %d empty, %d not lines", mode,
              int(keep.sum()), n_rows, path, reasons or "none", int(empty.sum()), n_bad)
+    lines = ~empty & lines_ok
+    problem = _check_usable(hw[lines], keep[lines], reasons, mode=mode, source=str(path),
+                            what=f"road lines (classes from {class_field!r} as OSM highway values)")
+    if problem:
+        raise NetworkInputError(problem)
     rows = np.flatnonzero(keep)
     way_ptr, vkey, xr, yr, src_rows = _line_points(geom, rows)
     if endpoint_fields:
@@ -887,6 +970,18 @@ def _halo_wgs84(study_area_wgs84: Any, *, metric_crs: str, halo_m: float) -> Any
     return s.to_crs("EPSG:4326").iloc[0]
 
 
+def _outside_problem(ways: OsmWays, clip_wgs84: Any, *, halo_m: float) -> str:
+    b = (float(ways.lon.min()), float(ways.lat.min()), float(ways.lon.max()), float(ways.lat.max()))
+    sb = tuple(float(v) for v in shapely.bounds(clip_wgs84))
+
+    def fmt(v: tuple[float, ...]) -> str:
+        return f"lon {v[0]:.4f}..{v[2]:.4f}, lat {v[1]:.4f}..{v[3]:.4f}"
+
+    return (f"{ways.source}: none of its {ways.n_ways} highway ways lies within {halo_m:.0f} m of the study "
+            f"area: the ways span {fmt(b)}, the study area (with the halo) {fmt(sb)}. Fix: give the OSM "
+            f"extract of this region in `network.path` (or check the units layer's CRS).")
+
+
 def build_networks(cfg: Config, *, metric_crs: str, study_area_wgs84: Any = None, halo_m: float = 3000.0,
                    cache_dir: str | Path | None = None) -> dict[str, Network]:
     """Build the ``walk`` and ``delivery`` networks of a region, reading the source once.
@@ -904,6 +999,14 @@ def build_networks(cfg: Config, *, metric_crs: str, study_area_wgs84: Any = None
     -------
     dict[str, Network]
         ``{"walk": ..., "delivery": ...}``.
+
+    Raises
+    ------
+    NetworkInputError
+        Before any network is built: a missing or empty file, no highway way, no way within
+        ``halo_m`` of the study area (the ways' and the study area's lon/lat bounds), or a mode with
+        nothing usable (every mode's problem in one message); road layers: no features, no lines,
+        nothing usable for a mode.
     """
     nc = cfg.network
     t0 = time.perf_counter()
@@ -923,12 +1026,22 @@ def build_networks(cfg: Config, *, metric_crs: str, study_area_wgs84: Any = None
                                         f"network.source = 'osm_file')")
             path = nc.path
         ways = read_osm_ways(path)
+        if ways.n_ways == 0:
+            raise NetworkInputError(_no_ways_problem(ways))
         if clip is not None:
+            all_ways = ways
             ways = clip_ways(ways, clip)
-        for mode in MODES:
-            nets[mode] = network_from_osm_ways(ways, mode=mode, metric_crs=metric_crs, walk=cfg.walk,
-                                               delivery=cfg.delivery,
-                                               min_component_nodes=nc.min_component_nodes)
+            if ways.n_ways == 0:
+                raise NetworkInputError(_outside_problem(all_ways, clip, halo_m=halo_m))
+        crs = _check_metric_crs(metric_crs)
+        built = {mode: _osm_way_edges(ways, mode=mode, crs=crs, walk=cfg.walk, delivery=cfg.delivery)
+                 for mode in MODES}
+        problems = [b[2] for b in built.values() if b[2]]
+        if problems:  # every mode checked before any is built: one error, as early as possible
+            raise NetworkInputError("\n".join(problems))
+        for mode, (way_edges, report, _) in built.items():
+            nets[mode] = _assemble(way_edges, mode=mode, crs=crs.to_string(), source=ways.source,
+                                   min_component_nodes=nc.min_component_nodes, report=report)
     else:
         if nc.path is None:
             raise NetworkInputError(f"{cfg.path}: network.path is missing (required when "

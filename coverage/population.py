@@ -4,7 +4,11 @@ Two sources, one output table (the **cells** contract of docs/ARCHITECTURE.md):
 
 * **Raster** (``population.total``, e.g. WorldPop people-per-pixel): the raster is read WINDOWED to the
   study area's bounds (rounded out to whole cells; a national raster is never read whole). Vectors are
-  moved to the raster's CRS, counts are never resampled. Nodata, NaN and negative values count as 0.
+  moved to the raster's CRS, counts are never resampled. Nodata and NaN count as 0 ("no people").
+  Inputs that would silently change the population are errors (:class:`PopulationError`): negative
+  cells other than the declared nodata, a raster with no person in the study area, a raster whose CRS
+  cannot be right for its coordinates or that misses the study area, an age raster holding more
+  persons than the total raster.
 * **Census** (``population.census_csv``, e.g. 七普 totals per 街道/乡镇): each unit's totals are spread
   over a regular ``census_cell_m`` grid in the metric CRS by residential road length. The result is an
   ESTIMATE and is labelled so in :attr:`Cells.method`.
@@ -250,7 +254,9 @@ def _read_share_csv(path: Path, unit_codes: Sequence[str], columns: Sequence[str
     missing = [c for c in need if c not in df.columns]
     if missing:
         raise PopulationError(f"{path}: {what} lacks column(s) {', '.join(missing)} "
-                              f"(needs {', '.join(need)}; has {', '.join(map(str, df.columns))})")
+                              f"(needs {', '.join(need)}; has {', '.join(map(str, df.columns))}). Fix: "
+                              f"rename the CSV's columns (first row) or point population.{key} at the "
+                              f"right file.")
     df["unit_code"] = df["unit_code"].astype(str).str.strip()
     dup = sorted(set(df.loc[df["unit_code"].duplicated(), "unit_code"]))
     if dup:
@@ -267,6 +273,13 @@ def _read_share_csv(path: Path, unit_codes: Sequence[str], columns: Sequence[str
         df[c] = vals
     codes = set(unit_codes)
     in_csv = set(df["unit_code"])
+    if codes and in_csv and not codes & in_csv:
+        raise PopulationError(
+            f"{path}: none of the {len(in_csv)} unit_code(s) of the {what} matches a unit of the units layer "
+            f"(CSV: {', '.join(sorted(in_csv)[:5])}{' ...' if len(in_csv) > 5 else ''}; units layer: "
+            f"{', '.join(sorted(codes)[:5])}{' ...' if len(codes) > 5 else ''}). Fix: give the CSV the codes "
+            f"of the units layer's code field (as text: spreadsheets drop leading zeros and turn long codes "
+            f"into 1.1e+11), or point population.{key} at the CSV of this region.")
     not_in_layer = sorted(in_csv - codes)
     not_in_csv = sorted(codes - in_csv)
     if not_in_layer:
@@ -292,15 +305,21 @@ def _raster_grids(pop_cfg: PopulationConfig) -> dict[str, Path]:
         raise PopulationError("population raster(s) not found: " + "; ".join(missing)
                               + ". Fix the paths in coverage.toml (relative to its folder).")
     grids = {}
+    bounds: dict[str, tuple[float, ...]] = {}
     for k, p in paths.items():
         try:
             with rasterio.open(p) as src:
                 grids[k] = (src.crs, src.transform, src.width, src.height)
+                bounds[k] = tuple(src.bounds)
         except rasterio.errors.RasterioIOError as exc:
             raise PopulationError(f"{p}: cannot open population.{k} as a raster: {exc}") from None
     if grids["total"][0] is None:
         raise PopulationError(f"{paths['total']}: the raster has no CRS; WorldPop rasters are EPSG:4326 "
                               f"(assign one with gdal_edit.py -a_srs EPSG:4326).")
+    implausible = [m for k, g in grids.items()
+                   if g[0] is not None and (m := _crs_mismatch(paths[k], k, g[0], bounds[k], g[1]))]
+    if implausible:
+        raise PopulationError("\n".join(implausible))
     ref = grids["total"]
     diff = []
     for k, g in grids.items():
@@ -319,6 +338,34 @@ def _raster_grids(pop_cfg: PopulationConfig) -> dict[str, Path]:
     return paths
 
 
+def _crs_mismatch(path: Path, key: str, crs: Any, bounds: tuple[float, ...], transform: Affine) -> str:
+    """The problem when a raster's coordinates cannot be in its CRS ("" when plausible)."""
+    fmt = ", ".join(f"{b:.6g}" for b in bounds)
+    if crs.is_geographic and (min(bounds[0], bounds[2]) < -180.5 or max(bounds[0], bounds[2]) > 360.5
+                              or min(bounds[1], bounds[3]) < -90.5 or max(bounds[1], bounds[3]) > 90.5):
+        return (f"{path} (population.{key}): the raster is labelled {crs} (degrees) but its bounds ({fmt}) "
+                f"are not longitudes/latitudes: the coordinates look projected (metres). Fix: assign the "
+                f"raster's real CRS (gdal_edit.py -a_srs EPSG:<code> {path.name}).")
+    cell = abs(transform.a)
+    if crs.is_projected and cell < 0.01 and all(abs(b) <= 360.5 for b in bounds):
+        return (f"{path} (population.{key}): the raster is labelled {crs} (metres) but its bounds ({fmt}) "
+                f"and cell size ({cell:.6g}) look like degrees (lon/lat). Fix: assign the geographic CRS "
+                f"(WorldPop rasters are EPSG:4326: gdal_edit.py -a_srs EPSG:4326 {path.name}).")
+    return ""
+
+
+def _lonlat_bounds(crs: Any, bounds: Sequence[float]) -> str:
+    from rasterio.warp import transform_bounds
+
+    try:
+        b = transform_bounds(crs, "EPSG:4326", *bounds)
+    except Exception:  # an impossible CRS/bounds pair: the bounds in the CRS are shown anyway
+        return "lon/lat unknown"
+    if not all(math.isfinite(v) for v in b):
+        return "lon/lat unknown"
+    return f"lon {b[0]:.4f}..{b[2]:.4f}, lat {b[1]:.4f}..{b[3]:.4f}"
+
+
 def _window(bounds: tuple[float, float, float, float], src: Any) -> Any:
     """Window of ``src`` covering ``bounds``, rounded out to whole cells and clipped to the raster."""
     from rasterio.windows import Window, from_bounds
@@ -330,24 +377,62 @@ def _window(bounds: tuple[float, float, float, float], src: Any) -> Any:
     r1 = math.ceil(w.row_off + w.height - _SNAP_CELLS)
     cc0, rr0, cc1, rr1 = max(c0, 0), max(r0, 0), min(c1, src.width), min(r1, src.height)
     if cc0 >= cc1 or rr0 >= rr1:
-        raise PopulationError(f"{src.name}: the study area (bounds {tuple(round(b, 6) for b in bounds)} "
-                              f"in the raster CRS) does not overlap the population raster "
-                              f"(bounds {tuple(src.bounds)}). Check population.total is the raster of this "
-                              f"region.")
+        def fmt(b: Sequence[float]) -> str:
+            return ", ".join(f"{v:.6g}" for v in b)
+
+        raise PopulationError(
+            f"{src.name}: the population raster does not overlap the study area: raster bounds "
+            f"({fmt(src.bounds)}) in {src.crs} = {_lonlat_bounds(src.crs, src.bounds)}; units' bounds "
+            f"({fmt(bounds)}) in {src.crs} = {_lonlat_bounds(src.crs, bounds)}. Fix: point "
+            f"population.total at the raster of this region, or, if the raster's CRS label is wrong, assign "
+            f"the right one (gdal_edit.py -a_srs EPSG:<code>).")
     if (cc0, rr0, cc1, rr1) != (c0, r0, c1, r1):
         log.warning("%s: part of the study area lies outside the population raster; population there is "
                     "unknown and not counted", src.name)
     return Window(cc0, rr0, cc1 - cc0, rr1 - rr0)
 
 
-def _read(path: Path, window: Any) -> np.ndarray:
+def _read(path: Path, window: Any) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """(values, has_data, nodata): nodata and NaN cells are 0 in ``values`` and False in ``has_data``;
+    negative cells are kept (and reported by :func:`_value_problems`)."""
     import rasterio
 
     with rasterio.open(path) as src:
         a = src.read(1, window=window, masked=True).astype("float64")
-    arr = a.filled(0.0)
-    arr[~np.isfinite(arr) | (arr < 0)] = 0.0
-    return arr
+        nodata = src.nodata
+    arr = a.filled(np.nan)
+    has_data = np.isfinite(arr)
+    arr[~has_data] = 0.0
+    return arr, has_data, nodata
+
+
+def _num(v: float) -> str:
+    return f"{v:,.1f}" if abs(v) < 1e12 else f"{v:.4g}"
+
+
+def _value_problems(path: Path, key: str, arr: np.ndarray, has_data: np.ndarray, nodata: float | None,
+                    in_area: np.ndarray) -> list[str]:
+    """Negative cells (other than nodata) in the study area: never counted as 0 silently."""
+    neg = in_area & has_data & (arr < 0)
+    if not neg.any():
+        return []
+    vals = arr[neg]
+    low = float(vals.min())
+    return [f"{path} (population.{key}): {int(neg.sum())} cell(s) in the study area hold negative values "
+            f"(sum {_num(float(vals.sum()))}, most negative {low:g}; the raster's nodata value is {nodata}). "
+            f"Counting them as 0 would silently change the population. Fix: if {low:g} marks missing data, "
+            f"set it as the raster's nodata value (gdal_edit.py -a_nodata {low:g} {path.name}); otherwise "
+            f"fix the raster."]
+
+
+def _empty_problem(path: Path, key: str, arr: np.ndarray, has_data: np.ndarray, in_area: np.ndarray,
+                   *, extra: str = "") -> str:
+    n = int(in_area.sum())
+    n_nodata = int((in_area & ~has_data).sum())
+    return (f"{path} (population.{key}): no population in the study area: all {n} cells are nodata "
+            f"({n_nodata}) or 0 ({n - n_nodata}){extra}. Fix: check that the raster covers the region (the "
+            f"right country/year, not a mask or an empty tile) and that its nodata value is not a real "
+            f"count.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -504,6 +589,59 @@ def _conserve(units_total: float, reference: float, tol: float, *, what: str) ->
     return cons
 
 
+def _checked_rasters(paths: Mapping[str, Path], plan: Mapping[str, str], *, window: Any, transform: Affine,
+                     shape: tuple[int, int], union: Any) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
+    """(total, age arrays, persons of the total raster in every cell overlapping ``union``).
+
+    Every problem of the rasters in the study area is raised at once: negative cells; no person at all
+    (all nodata or 0); an age raster empty, or holding more persons than the total raster.
+    """
+    from rasterio.features import rasterize
+
+    keys = ["total"] + [f"age_{g}" for g, v in plan.items() if v == "raster"]
+    read = {k: _read(paths[k], window) for k in keys}
+    # cells touching the study area (for counts), and those of them with a value overlapping it (exact)
+    touching = rasterize([(union, 1)], out_shape=shape, transform=transform, fill=0, all_touched=True,
+                         dtype="uint8").astype(bool)
+    nonzero = np.zeros(shape, bool)
+    for arr, _, _ in read.values():
+        nonzero |= arr != 0
+    uflat, _, _ = _overlay([union], transform=transform, shape=shape, cells_mask=touching & nonzero)
+    uidx = np.unique(uflat)
+    in_area = np.zeros(shape, bool)
+    in_area.flat[uidx] = True
+    problems: list[str] = []
+    for k, (arr, ok, nodata) in read.items():
+        problems += _value_problems(paths[k], k, arr, ok, nodata, in_area)
+    if problems:
+        raise PopulationError(f"{len(problems)} problem(s) with the population rasters:\n  "
+                              + "\n  ".join(problems))
+    arrays = {k: np.where(arr > 0, arr, 0.0) for k, (arr, _, _) in read.items()}
+    total = arrays["total"]
+    reference = float(total.flat[uidx].sum())
+    if reference <= 0:
+        raise PopulationError(_empty_problem(paths["total"], "total", total, read["total"][1], touching))
+    for k in keys[1:]:
+        arr = arrays[k]
+        held = float(arr.flat[uidx].sum())
+        if held <= 0:
+            problems.append(_empty_problem(paths[k], k, arr, read[k][1], touching,
+                                           extra=f", while population.total holds {reference:,.1f} persons"))
+        elif held > reference * (1 + 1e-6) + 1e-6:
+            problems.append(
+                f"{paths[k]} (population.{k}): holds {held:,.1f} persons in the study area, more than the "
+                f"total raster {paths['total'].name} ({reference:,.1f}, {held / reference:.1%} of it): an "
+                f"age group cannot outnumber the whole population. Fix: check that population.{k} and "
+                f"population.total are the right rasters (same year, persons per cell, not density), or "
+                f"drop population.{k} and give population.ratios_csv.")
+    if problems:
+        raise PopulationError(f"{len(problems)} problem(s) with the population age rasters:\n  "
+                              + "\n  ".join(problems))
+    log.info("Read %d population raster(s): %d cells in the study area, %.0f persons in the total raster",
+             len(keys), int(touching.sum()), reference)
+    return total, {k.removeprefix("age_"): arrays[k] for k in keys[1:]}, reference
+
+
 def _build_from_raster(pop_cfg: PopulationConfig, *, units: gpd.GeoDataFrame,
                        communities: gpd.GeoDataFrame | None, mcrs: CRS) -> Cells:
     import rasterio
@@ -524,10 +662,11 @@ def _build_from_raster(pop_cfg: PopulationConfig, *, units: gpd.GeoDataFrame,
         win = _window(bounds, src)
         wtr = rasterio.windows.transform(win, src.transform)
     shape = (int(win.height), int(win.width))
-    total = _read(paths["total"], win)
-    ages = {g: _read(paths[f"age_{g}"], win) for g, v in plan.items() if v == "raster"}
-    log.info("Read population window %dx%d cells (offset row %d col %d) of %s", shape[0], shape[1],
+    log.info("Reading population window %dx%d cells (offset row %d col %d) of %s", shape[0], shape[1],
              win.row_off, win.col_off, paths["total"])
+    union = shapely.union_all(np.array(geoms, dtype=object))
+    total, ages, reference = _checked_rasters(paths, plan, window=win, transform=wtr, shape=shape,
+                                              union=union)
     populated = total > 0
     for a in ages.values():
         populated |= a > 0
@@ -547,9 +686,6 @@ def _build_from_raster(pop_cfg: PopulationConfig, *, units: gpd.GeoDataFrame,
     pieces = pieces[(pieces["pop_total"] > 0) | (pieces["pop_60plus"] > 0) | (pieces["pop_0to3"] > 0)]
 
     # conservation: independent of the per-unit split, against the union of units
-    union = shapely.union_all(np.array(geoms, dtype=object))
-    uflat, _, _ = _overlay([union], transform=wtr, shape=shape, cells_mask=populated)
-    reference = float(total.flat[np.unique(uflat)].sum())
     cons = _conserve(float(pieces["pop_total"].sum()), reference, pop_cfg.conservation_tolerance,
                      what=f"every cell of {paths['total'].name} overlapping the study area")
     cells = _finish(pieces, transform=wtr, shape=shape, grid_crs=rcrs, mcrs=mcrs)
@@ -609,7 +745,10 @@ def _build_from_census(pop_cfg: PopulationConfig, *, units: gpd.GeoDataFrame,
     codes = units["unit_code"].to_numpy(dtype=object)
     assert pop_cfg.census_csv is not None
     path = Path(pop_cfg.census_csv)
-    head = list(pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns) if path.is_file() else []
+    try:
+        head = list(pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns) if path.is_file() else []
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        head = []  # reported by _read_share_csv below
     cols = ["pop_total"] + [c for c in ("pop_60plus", "pop_0to3") if c in head]
     census = _read_share_csv(path, list(codes), cols, what="census totals", key="census_csv")
     plan: dict[str, str] = {}

@@ -672,3 +672,101 @@ def test_demo_network_river_forces_bridge(tmp_path):
     _lo, hi = river_detour(osm)
     assert np.isfinite(hi), "the banks are not connected: the demo bridge is missing from the network"
     assert hi > 2  # some neighbours across the river must walk to the bridge and back
+
+
+# --------------------------------------------------------------------------------------------
+# Unusable network inputs: one NetworkInputError naming the file, what was found and the fix
+# --------------------------------------------------------------------------------------------
+
+_LINE = {1: (0, 0), 2: (1, 0), 3: (2, 0), 4: (3, 0), 5: (4, 0), 6: (5, 0)}
+
+
+def _osm(tmp_path: Path, name: str, ways: dict[int, tuple[list[int], dict[str, str]]]) -> Path:
+    p = tmp_path / name
+    p.write_text(osm_xml(_LINE, ways), encoding="utf-8")
+    return p
+
+
+def test_empty_and_roadless_osm_files(tmp_path):
+    empty = tmp_path / "empty.osm.pbf"
+    empty.write_bytes(b"")
+    with pytest.raises(NetworkInputError, match=r"empty\.osm\.pbf: the OSM file is empty \(0 bytes\)\. Fix"):
+        read_osm_ways(empty)
+    roadless = _osm(tmp_path, "river.osm", {9: ([1, 2, 3], {"waterway": "river"})})
+    with pytest.raises(NetworkInputError, match=r"river\.osm: no highway=\* way .*no network can be built\. "
+                                                r"Fix: .*network\.path"):
+        network_from_osm(roadless, mode="walk", metric_crs=CRS, walk=WALK, delivery=DELIV)
+    cfg = _cfg(tmp_path, NetworkConfig(source="osm_file", path=roadless))
+    with pytest.raises(NetworkInputError, match=r"river\.osm: no highway=\* way"):
+        build_networks(cfg, metric_crs=CRS)
+
+
+def test_motorway_only_extract_is_not_walkable(tmp_path):
+    ways = {i: ([i, i + 1], {"highway": "motorway"}) for i in range(1, 5)}
+    ways[5] = ([5, 6], {"highway": "trunk", "foot": "no"})
+    p = _osm(tmp_path, "motorways.osm", ways)
+    with pytest.raises(NetworkInputError,
+                       match=r"motorways\.osm: 5 highway ways \(highway=motorway 4, highway=trunk 1\), "
+                             r"all excluded for walk \(highway=motorway 4, foot=no 1\): nothing walkable, "
+                             r"no walk network\. Fix: use an extract with local streets"):
+        network_from_osm(p, mode="walk", metric_crs=CRS, walk=WALK, delivery=DELIV)
+    # build_networks checks both modes before building either: one error listing both
+    cfg = _cfg(tmp_path, NetworkConfig(source="osm_file", path=p, min_component_nodes=1))
+    with pytest.raises(NetworkInputError, match=r"nothing walkable") as exc:
+        build_networks(cfg, metric_crs=CRS)
+    assert "excluded for delivery" not in str(exc.value)  # the trunk is fine for e-bikes
+
+
+def test_footway_only_extract_is_not_drivable(tmp_path):
+    ways = {1: ([1, 2, 3], {"highway": "footway"}), 2: ([3, 4], {"highway": "steps"}),
+            3: ([4, 5, 6], {"highway": "path"})}
+    p = _osm(tmp_path, "paths.osm", ways)
+    cfg = _cfg(tmp_path, NetworkConfig(source="osm_file", path=p, min_component_nodes=1))
+    with pytest.raises(NetworkInputError,
+                       match=r"paths\.osm: 3 highway ways \(highway=footway 1, highway=steps 1, highway=path "
+                             r"1\), all excluded for delivery .*nothing drivable for delivery e-bikes, no "
+                             r"delivery network\. Fix: .*bicycle=yes"):
+        build_networks(cfg, metric_crs=CRS)
+    assert network_from_osm(p, mode="walk", metric_crs=CRS, walk=WALK, delivery=DELIV,
+                            min_component_nodes=1).n_edges == 2 * 3  # three pieces, both ways
+
+
+def test_only_fragments_left_names_min_component_nodes(tmp_path):
+    p = _osm(tmp_path, "bits.osm", {1: ([1, 2], {"highway": "residential"}),
+                                     2: ([4, 5], {"highway": "residential"})})
+    with pytest.raises(NetworkInputError,
+                       match=r"bits\.osm: the walk network is empty: its 2 usable ways form 2 "
+                             r"component\(s\), the largest with 2 node\(s\), all smaller than "
+                             r"network\.min_component_nodes = 5\. Fix: lower"):
+        network_from_osm(p, mode="walk", metric_crs=CRS, walk=WALK, delivery=DELIV)
+
+
+def test_extract_of_another_region(toy_osm, tmp_path):
+    cfg = _cfg(tmp_path, NetworkConfig(source="osm_file", path=toy_osm))
+    far = shapely.box(43.2, -11.9, 43.5, -11.6)  # Ngazidja, not Chengdu
+    with pytest.raises(NetworkInputError,
+                       match=r"toy\.osm: none of its 19 highway ways lies within 3000 m of the study "
+                             r"area: the ways span lon 104\.0000\.\.104\.0125.*study area .*lon 43\.1.*"
+                             r"Fix: give the OSM extract of this region"):
+        build_networks(cfg, metric_crs=CRS, study_area_wgs84=far)
+
+
+def test_road_layer_without_lines(tmp_path):
+    x0, y0 = 400_000.0, 3_390_000.0
+    none = tmp_path / "none.gpkg"
+    gpd.GeoDataFrame({"等级": []}, geometry=gpd.GeoSeries([], crs=CRS), crs=CRS).to_file(none)
+    kw = {"metric_crs": CRS, "walk": WALK, "delivery": DELIV, "class_field": "等级"}
+    with pytest.raises(NetworkInputError,
+                       match=r"none\.gpkg: the road layer has no features \(0 lines\).*Fix"):
+        network_from_road_layer(none, mode="walk", **kw)
+    pts = tmp_path / "points.gpkg"
+    gpd.GeoDataFrame({"等级": ["支路", "支路"]}, geometry=[shapely.Point(x0, y0), shapely.Point(x0 + 1, y0)],
+                     crs=CRS).to_file(pts)
+    with pytest.raises(NetworkInputError, match=r"(?s)points\.gpkg: 1 problem.*no line geometry among its 2 "
+                                                r"features \(Point 2\): give a layer of road LINES"):
+        network_from_road_layer(pts, mode="walk", **kw)
+    motor = _gbk_roads(tmp_path, ["高速公路"] * 5)
+    with pytest.raises(NetworkInputError, match=r"roads\.shp: 5 road lines .*\(highway=motorway 5\), "
+                                                r"all excluded for walk \(highway=motorway 5\): nothing "
+                                                r"walkable"):
+        network_from_road_layer(motor, mode="walk", **kw)

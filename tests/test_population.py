@@ -51,8 +51,8 @@ def box(c0: float, r0: float, c1: float, r1: float) -> shapely.Polygon:
     return shapely.box(LON0 + c0 * D, LAT0 - r1 * D, LON0 + c1 * D, LAT0 - r0 * D)
 
 
-# row0: cell (0,1) negative -> 0; row1: cell (1,1) nodata -> 0; row 2 and col 4 untouched (1000s)
-GRID = np.array([[1, -5, 4, 8, 1000],
+# row0: cell (0,1) NaN -> 0; row1: cell (1,1) nodata -> 0; row 2 and col 4 untouched (1000s)
+GRID = np.array([[1, np.nan, 4, 8, 1000],
                  [16, NODATA, 64, 128, 1000],
                  [1000, 1000, 1000, 1000, 1000]], dtype=float)
 
@@ -196,7 +196,7 @@ def test_windowed_read_of_big_raster(tmp_path: Path) -> None:
             and res.transform.f == pytest.approx(LAT0 - 700 * D))
     assert res.cells["pop_total"].sum() == pytest.approx(9.0)  # 3 x 3 touched cells, each counted in full
     far = gpd.GeoDataFrame({"unit_code": ["U"]}, geometry=[shapely.box(10, 10, 11, 11)], crs=4326)
-    with pytest.raises(PopulationError, match="does not overlap the population raster"):
+    with pytest.raises(PopulationError, match="the population raster does not overlap the study area"):
         build_cells(PopulationConfig(total=big, ratios_csv=ratios), units=far, metric_crs=METRIC)
 
 
@@ -317,7 +317,13 @@ def test_property_conservation(vals: list[float], xs: tuple[float, float], ys: t
         ratios = Path(td) / "r.csv"
         ratios.write_text("unit_code,share_60plus,share_0to3\n"
                           + "".join(f"U{i},0.2,0.05\n" for i in range(len(parts))), encoding="utf-8")
-        res = build_cells(PopulationConfig(total=path, ratios_csv=ratios), units=units, metric_crs=METRIC)
+        cfg = PopulationConfig(total=path, ratios_csv=ratios)
+        if not any(rect.intersection(box(c, r, c + 1, r + 1)).area > 1e-9 * D * D
+                   for r, c in zip(*np.nonzero(arr > 0), strict=True)):
+            with pytest.raises(PopulationError, match="no population in the study area"):
+                build_cells(cfg, units=units, metric_crs=METRIC)
+            return
+        res = build_cells(cfg, units=units, metric_crs=METRIC)
     clean = np.where(arr < 0, 0, arr)
     # brute force: every cell's overlap with every unit
     expect = {code: 0.0 for code in units["unit_code"]}
@@ -436,3 +442,175 @@ def test_comoros_real_raster() -> None:
     assert mw["pop_total"].sum() == pytest.approx(by_name[next(n for n in by_name if "Mwali" in n)])
     assert mw.loc[mw["community_code"] != "", "pop_total"].sum() > 0.9 * mw["pop_total"].sum()
     assert (res.cells.loc[res.cells["unit_code"] != mwali, "community_code"] == "").all()
+
+
+# ---------------------------------------------------------------------------------------------
+# Rasters and CSVs that would silently change the population: one PopulationError each
+# ---------------------------------------------------------------------------------------------
+
+
+def test_negative_cells_are_an_error_not_zero(hand: dict) -> None:
+    grid = GRID.copy()
+    grid[0, 1], grid[1, 3] = -5.0, -3.4e38  # an undeclared nodata value and a broken cell
+    bad = write_raster(hand["dir"] / "neg.tif", grid)
+    cfg = PopulationConfig(total=bad, age_60plus=hand["a60"], age_0to3=hand["a03"])
+    with pytest.raises(PopulationError,
+                       match=r"neg\.tif \(population\.total\): 2 cell\(s\) in the study area hold negative "
+                             r"values \(sum -3\.4e\+38, most negative -3\.4e\+38;"):
+        build_cells(cfg, units=hand["units"], metric_crs=METRIC)
+    grid[1, 3] = 128.0
+    bad = write_raster(hand["dir"] / "neg.tif", grid)
+    with pytest.raises(PopulationError,
+                       match=r"neg\.tif \(population\.total\): 1 cell\(s\) in the study area hold negative "
+                             r"values \(sum -5\.0, most negative -5; the raster's nodata value is "
+                             r"-99999\.0\)\. .*Fix: if -5 marks missing data, set it as the raster's "
+                             r"nodata value \(gdal_edit\.py -a_nodata -5 neg\.tif\); otherwise fix the "
+                             r"raster\."):
+        build_cells(cfg, units=hand["units"], metric_crs=METRIC)
+    # the same value declared as nodata is "no people"
+    bad = write_raster(hand["dir"] / "neg.tif", np.where(grid == NODATA, -5.0, grid))
+    with rasterio.open(bad, "r+") as dst:
+        dst.nodata = -5.0
+    res = build_cells(cfg, units=hand["units"], metric_crs=METRIC)
+    assert res.conservation["units_total"] == pytest.approx(221)
+    # negatives in an age raster are named too
+    a60 = write_raster(hand["dir"] / "a60neg.tif", np.where(GRID == NODATA, NODATA, -1.0))
+    cfg = PopulationConfig(total=hand["total"], age_60plus=a60, age_0to3=hand["a03"])
+    with pytest.raises(PopulationError, match=r"a60neg\.tif \(population\.age_60plus\): 7 cell\(s\)"):
+        build_cells(cfg, units=hand["units"], metric_crs=METRIC)
+
+
+def test_negative_cells_outside_the_study_area_are_ignored(hand: dict) -> None:
+    grid = GRID.copy()
+    grid[2, 4] = -7.0  # row 2 / col 4 are outside both units
+    path = write_raster(hand["dir"] / "far_neg.tif", grid)
+    res = build_cells(PopulationConfig(total=path, age_60plus=hand["a60"], age_0to3=hand["a03"]),
+                      units=hand["units"], metric_crs=METRIC)
+    assert res.conservation["units_total"] == pytest.approx(221)
+
+
+def test_all_nodata_or_zero_study_area_is_an_error(hand: dict) -> None:
+    ratios = hand["dir"] / "r.csv"
+    ratios.write_text("unit_code,share_60plus,share_0to3\nA,0.2,0.05\nB,0.1,0.04\n", encoding="utf-8")
+    grid = np.full_like(GRID, NODATA)
+    grid[:2, :2] = 0.0
+    grid[2, :] = 1000.0  # people outside the study area only
+    path = write_raster(hand["dir"] / "empty.tif", grid)
+    with pytest.raises(PopulationError,
+                       match=r"empty\.tif \(population\.total\): no population in the study area: all "
+                             r"8 cells are nodata \(4\) or 0 \(4\)\. Fix: check that the raster covers "
+                             r"the region"):
+        build_cells(PopulationConfig(total=path, ratios_csv=ratios), units=hand["units"], metric_crs=METRIC)
+    # an age raster without anyone while the total has people
+    a03 = write_raster(hand["dir"] / "a03_empty.tif", np.zeros_like(GRID))
+    cfg = PopulationConfig(total=hand["total"], age_60plus=hand["a60"], age_0to3=a03)
+    with pytest.raises(PopulationError,
+                       match=r"a03_empty\.tif \(population\.age_0to3\): no population in the study area: "
+                             r"all 8 cells are nodata \(0\) or 0 \(8\), while population\.total holds "
+                             r"221\.0 persons"):
+        build_cells(cfg, units=hand["units"], metric_crs=METRIC)
+
+
+def test_age_raster_above_total_is_an_error(hand: dict) -> None:
+    a60 = write_raster(hand["dir"] / "a60_big.tif", np.where(GRID == NODATA, NODATA, np.nan_to_num(GRID) * 2))
+    cfg = PopulationConfig(total=hand["total"], age_60plus=a60, age_0to3=hand["a03"])
+    with pytest.raises(PopulationError,
+                       match=r"a60_big\.tif \(population\.age_60plus\): holds 442\.0 persons in the study "
+                             r"area, more than the total raster total\.tif \(221\.0, 200\.0% of "
+                             r"it\).*Fix: .*ratios_csv"):
+        build_cells(cfg, units=hand["units"], metric_crs=METRIC)
+
+
+def test_raster_crs_that_cannot_be_right(hand: dict, tmp_path: Path) -> None:
+    # degrees labelled as UTM metres
+    prof = {"driver": "GTiff", "height": 3, "width": 5, "count": 1, "dtype": "float32", "crs": METRIC,
+            "transform": from_origin(LON0, LAT0, D, D), "nodata": NODATA}
+    deg = tmp_path / "deg_as_utm.tif"
+    with rasterio.open(deg, "w", **prof) as dst:
+        dst.write(np.ones((3, 5), "float32"), 1)
+    ratios = tmp_path / "r.csv"
+    ratios.write_text("unit_code,share_60plus,share_0to3\nA,0.2,0.05\nB,0.1,0.04\n", encoding="utf-8")
+    with pytest.raises(PopulationError,
+                       match=r"deg_as_utm\.tif \(population\.total\): the raster is labelled EPSG:32648 "
+                             r"\(metres\) but its bounds .* look like degrees.*gdal_edit\.py -a_srs "
+                             r"EPSG:4326"):
+        build_cells(PopulationConfig(total=deg, ratios_csv=ratios), units=hand["units"], metric_crs=METRIC)
+    # metres labelled as degrees
+    prof.update(crs="EPSG:4326", transform=from_origin(404000.0, 3386000.0, 100.0, 100.0))
+    m = tmp_path / "utm_as_deg.tif"
+    with rasterio.open(m, "w", **prof) as dst:
+        dst.write(np.ones((3, 5), "float32"), 1)
+    with pytest.raises(PopulationError,
+                       match=r"utm_as_deg\.tif \(population\.total\): the raster is labelled EPSG:4326 "
+                             r"\(degrees\) but its bounds .* look projected"):
+        build_cells(PopulationConfig(total=m, ratios_csv=ratios), units=hand["units"], metric_crs=METRIC)
+    # no CRS at all
+    prof.pop("crs")
+    prof.update(transform=from_origin(LON0, LAT0, D, D))
+    nocrs = tmp_path / "nocrs.tif"
+    with rasterio.open(nocrs, "w", **prof) as dst:
+        dst.write(np.ones((3, 5), "float32"), 1)
+    with pytest.raises(PopulationError, match=r"nocrs\.tif: the raster has no CRS.*gdal_edit\.py -a_srs"):
+        build_cells(PopulationConfig(total=nocrs, ratios_csv=ratios), units=hand["units"], metric_crs=METRIC)
+
+
+def test_no_overlap_names_both_bounds_in_both_crs(hand: dict) -> None:
+    ratios = hand["dir"] / "r.csv"
+    ratios.write_text("unit_code,share_60plus,share_0to3\nA,0.2,0.05\nB,0.1,0.04\n", encoding="utf-8")
+    far = write_raster(hand["dir"] / "comoros.tif", np.ones((3, 5)), lon0=43.2, lat0=-11.4)
+    with pytest.raises(PopulationError,
+                       match=r"comoros\.tif: the population raster does not overlap the study area: raster "
+                             r"bounds \(43\.2, .*\) in EPSG:4326 = lon 43\.2000\.\.43\.2042, lat "
+                             r"-11\.4025\.\.-11\.4000; units' bounds \(104, .*\) in EPSG:4326 = lon "
+                             r"104\.0000\.\.104\.0027, lat 30\.5983\.\.30\.6000\. Fix: point "
+                             r"population\.total at the raster of this region"):
+        build_cells(PopulationConfig(total=far, ratios_csv=ratios), units=hand["units"], metric_crs=METRIC)
+    # a projected raster: bounds in metres and in lon/lat
+    prof = {"driver": "GTiff", "height": 3, "width": 5, "count": 1, "dtype": "float32", "crs": "EPSG:32738",
+            "transform": from_origin(350000.0, 8740000.0, 100.0, 100.0), "nodata": NODATA}
+    utm = hand["dir"] / "utm38s.tif"
+    with rasterio.open(utm, "w", **prof) as dst:
+        dst.write(np.ones((3, 5), "float32"), 1)
+    with pytest.raises(PopulationError,
+                       match=r"utm38s\.tif: .*raster bounds \(350000, 8\.7397e\+06, 350500, 8\.74e\+06\) "
+                             r"in EPSG:32738 = lon 43\.6.*; units' bounds .* in EPSG:32738 = lon "
+                             r"10[34]\.\d+\.\.104\.\d+, lat 30\.5"):
+        build_cells(PopulationConfig(total=utm, ratios_csv=ratios), units=hand["units"], metric_crs=METRIC)
+
+
+def test_census_csv_columns_and_codes(census_setup: dict) -> None:
+    d, units = census_setup["dir"], census_setup["units"]
+    cols = d / "cols.csv"
+    cols.write_text("code,population\nA,1000\nB,500\n", encoding="utf-8")
+    with pytest.raises(PopulationError,
+                       match=r"cols\.csv: census totals lacks column\(s\) unit_code, pop_total \(needs "
+                             r"unit_code, pop_total; has code, population\)\. Fix: rename the CSV's "
+                             r"columns"):
+        build_cells(PopulationConfig(census_csv=cols), units=units, metric_crs=METRIC)
+    other = d / "other.csv"
+    other.write_text("unit_code,pop_total,pop_60plus,pop_0to3\n510104001,1000,200,30\n510104002,500,150,10\n",
+                     encoding="utf-8")
+    with pytest.raises(PopulationError,
+                       match=r"other\.csv: none of the 2 unit_code\(s\) of the census totals matches a "
+                             r"unit of the units layer \(CSV: 510104001, 510104002; units layer: A, B\)\. "
+                             r"Fix: .*population\.census_csv"):
+        build_cells(PopulationConfig(census_csv=other), units=units, metric_crs=METRIC)
+    gbk = d / "gbk.csv"
+    gbk.write_bytes("unit_code,pop_total\n甲,1000\n".encode("gbk"))
+    with pytest.raises(PopulationError, match=r"gbk\.csv: cannot read census totals as a UTF-8 CSV"):
+        build_cells(PopulationConfig(census_csv=gbk), units=units, metric_crs=METRIC)
+
+
+def test_ratios_csv_columns_and_codes(hand: dict) -> None:
+    ratios = hand["dir"] / "ratios.csv"
+    ratios.write_text("unit_code,p60\nA,0.3\nB,0.1\n", encoding="utf-8")
+    with pytest.raises(PopulationError, match=r"ratios\.csv: census ratios lacks column\(s\) share_60plus, "
+                                              r"share_0to3 .*Fix"):
+        build_cells(PopulationConfig(total=hand["total"], ratios_csv=ratios), units=hand["units"],
+                    metric_crs=METRIC)
+    ratios.write_text("unit_code,share_60plus,share_0to3\nX,0.3,0.02\n", encoding="utf-8")
+    with pytest.raises(PopulationError,
+                       match=r"ratios\.csv: none of the 1 unit_code\(s\) of the census ratios matches "
+                             r".*population\.ratios_csv"):
+        build_cells(PopulationConfig(total=hand["total"], ratios_csv=ratios), units=hand["units"],
+                    metric_crs=METRIC)

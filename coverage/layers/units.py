@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import shapely
 
 from coverage.config import UNIT_CLASSES, UNIT_TYPES, Config, UnitsConfig
@@ -31,6 +32,70 @@ __all__ = ["Units", "read_units", "resolve_metric_crs"]
 _AREA_TYPES = {"old": "old", "new": "new", "mixed": "mixed", "老城区": "old", "已建成": "old", "老城": "old",
                "已建成居住区": "old", "新建": "new", "新城区": "new", "新建城区": "new", "新区": "new",
                "新建居住区": "new", "混合": "mixed"}
+
+
+#: Two polygons of one layer OVERLAP when their common area exceeds the smaller of
+#: ``OVERLAP_MAX_FRAC`` of the smaller polygon's area and ``OVERLAP_MAX_M2``, and is not a sliver
+#: (mean width ``2 * area / perimeter`` of at most ``SLIVER_MAX_WIDTH_M``): shared borders (no area),
+#: and thin strips where two digitisations of one border disagree by a few metres, are tolerated.
+OVERLAP_MAX_FRAC = 0.01
+OVERLAP_MAX_M2 = 10_000.0
+SLIVER_MAX_WIDTH_M = 5.0
+_MAX_LISTED = 20
+
+
+def _overlap_crs(cfg: Config, gdf: gpd.GeoDataFrame) -> str:
+    """The metric CRS areas are measured in (as :func:`resolve_metric_crs`, without logging)."""
+    if cfg.region.metric_crs != "auto":
+        return cfg.region.metric_crs
+    minx, miny, maxx, maxy = gdf.total_bounds
+    return utm_crs_for((minx + maxx) / 2, (miny + maxy) / 2)
+
+
+def _overlap_problems(gdf: gpd.GeoDataFrame, *, code_col: str, what: str, path: Path,
+                     metric_crs: str) -> list[str]:
+    """One problem listing every overlapping pair of polygons of ``gdf`` (EPSG:4326), or [].
+
+    Candidate pairs come from a spatial index (STRtree), never from all pairs; the tolerance is
+    :data:`OVERLAP_MAX_FRAC` / :data:`OVERLAP_MAX_M2` / :data:`SLIVER_MAX_WIDTH_M`.
+    """
+    geoms = gdf.to_crs(metric_crs).geometry.to_numpy()
+    ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms)) & shapely.is_valid(geoms)
+    idx = np.flatnonzero(ok)
+    if len(idx) < 2:
+        return []
+    g = geoms[idx]
+    left, right = shapely.STRtree(g).query(g, predicate="intersects")
+    keep = left < right
+    left, right = left[keep], right[keep]
+    if not len(left):
+        return []
+    inter = shapely.intersection(g[left], g[right])
+    area = shapely.area(inter)
+    perim = shapely.length(inter)
+    own = shapely.area(g)
+    smaller = np.minimum(own[left], own[right])
+    tol = np.minimum(OVERLAP_MAX_FRAC * smaller, OVERLAP_MAX_M2)
+    width = np.where(perim > 0, 2.0 * area / np.where(perim > 0, perim, 1.0), 0.0)
+    bad = np.flatnonzero((area > tol) & (width > SLIVER_MAX_WIDTH_M))
+    if not len(bad):
+        return []
+    codes = gdf[code_col].astype(str).to_numpy()[idx]
+    bad = bad[np.argsort(-area[bad], kind="stable")]
+    pairs = []
+    for k in bad[:_MAX_LISTED]:
+        a, b = left[k], right[k]
+        small = a if own[a] <= own[b] else b
+        pairs.append(f"{codes[a]!r} and {codes[b]!r}: {area[k]:,.0f} m² ({100 * area[k] / smaller[k]:.1f} % "
+                     f"of {codes[small]!r})")
+    more = f"; and {len(bad) - _MAX_LISTED} more pair(s)" if len(bad) > _MAX_LISTED else ""
+    return [f"{path}: {len(bad)} pair(s) of overlapping {what} polygons (measured in {metric_crs}): "
+            + "; ".join(pairs) + more
+            + f". Each place must belong to one {what}, or its people are counted twice. Fix: correct the "
+              f"polygons so that neighbours only share borders (e.g. QGIS Topology Checker, or clip one by "
+              f"the other); overlaps up to {OVERLAP_MAX_FRAC:.0%} of the smaller polygon or "
+              f"{OVERLAP_MAX_M2:,.0f} m² (whichever is smaller) and slivers narrower than "
+              f"{SLIVER_MAX_WIDTH_M:g} m are tolerated."]
 
 
 @dataclass(frozen=True)
@@ -181,7 +246,8 @@ def read_units(cfg: Config) -> Units:
     Checks (all collected, raised once as :class:`LayerError`): file and CRS present, configured fields
     present, unit_type in 街道/镇/乡, unit_class in 城区/郊区 (default from the type when the class field
     is missing or empty: 街道 -> 城区, 镇/乡 -> 郊区), area_type in old/new/mixed (Chinese 老城区/新建
-    accepted, default mixed), codes non-empty and unique, communities' parent codes known. Invalid
+    accepted, default mixed), codes non-empty and unique, communities' parent codes known, no two
+    units (nor two communities) overlapping beyond the tolerance of :func:`_overlap_problems`. Invalid
     polygons are repaired with ``shapely.make_valid`` (warned); empty or non-polygon ones are errors.
     """
     uc = cfg.units
@@ -200,6 +266,12 @@ def read_units(cfg: Config) -> Units:
         if cg is not None:
             cm = _community_table(uc, uc.communities_path, cg, units, problems, warnings)
             comm = cm if cm is not None else comm
+    if units is not None and len(units):
+        mcrs = _overlap_crs(cfg, units)
+        problems += _overlap_problems(units, code_col="unit_code", what="unit", path=uc.path, metric_crs=mcrs)
+        if len(comm) and uc.communities_path is not None:
+            problems += _overlap_problems(comm, code_col="community_code", what="community",
+                                         path=uc.communities_path, metric_crs=mcrs)
     if problems:
         raise LayerError(f"{len(problems)} problem(s) in the units layers:\n"
                          + "\n".join("  " + p for p in problems))
@@ -230,6 +302,10 @@ def _units_from_osm_config(cfg: Config) -> Units:
         raise LayerError(f"{uc.path}: duplicate unit codes from tag {code_tag!r}: "
                          f"{', '.join(map(repr, dup))}; set units.osm_code_tag = \"\" to use relation ids")
     units = gdf[["unit_code", "unit_name", "unit_type", "unit_class", "area_type", "geometry"]].copy()
+    overlaps = _overlap_problems(units, code_col="unit_code", what="unit", path=uc.path,
+                                metric_crs=_overlap_crs(cfg, units))
+    if overlaps:
+        raise LayerError(overlaps[0])
     return Units(units=gpd.GeoDataFrame(units, geometry="geometry", crs="EPSG:4326").reset_index(drop=True),
                  communities=_empty_communities())
 
