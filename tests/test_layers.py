@@ -367,10 +367,15 @@ def test_18_negative_beds_zero_area_and_nursing_over_beds(tmp_path) -> None:
     rows[0]["床位数"] = "-5"
     rows[1]["建筑面积"] = "0"
     rows[2]["床位数"], rows[2]["护理型床位数"] = "60", "80"
-    res = _read(tmp_path, FacilityLayerConfig(name="a", path=_csv(tmp_path, rows)))
+    # every row rejected: an error now (a layer emptied must not end in "OK"), naming each reason
+    with pytest.raises(LayerError, match=r"f\.csv: all 3 rows rejected \(1 x negative beds .*1 x non-positive "
+                                         r"floor_area_m2 .*1 x nursing_beds"):
+        _read(tmp_path, FacilityLayerConfig(name="a", path=_csv(tmp_path, rows)))
+    rows.append({**_std_rows(建筑面积="", 护理型床位数="")[0], "名称": "好养老院", "经度": 104.02})
+    res = _read(tmp_path, FacilityLayerConfig(name="a", path=_csv(tmp_path, rows), max_rejected_share=1.0))
     assert _reasons(res) == ["negative beds (-5)", "non-positive floor_area_m2 (0)",
                              "nursing_beds (80) > beds (60)"]
-    assert res.facilities.empty
+    assert res.facilities["name"].tolist() == ["好养老院"]
     _check_balance(res)
 
 
@@ -445,15 +450,23 @@ def test_25_same_name_within_50m_flagged_not_dropped(tmp_path) -> None:
     rows = _std_rows()
     rows.append({**rows[0], "纬度": rows[0]["纬度"] + 0.0002})  # ~22 m north, same name
     rows.append({**rows[0], "纬度": rows[0]["纬度"] + 0.002})  # ~220 m: not a duplicate
-    res = _read(tmp_path, FacilityLayerConfig(name="a", path=_csv(tmp_path, rows)))
+    # keep_duplicates = true: the old behaviour (kept, flagged in duplicate_of)
+    res = _read(tmp_path, FacilityLayerConfig(name="a", path=_csv(tmp_path, rows), keep_duplicates=True))
     f = res.facilities.set_index("source_row")
     assert f.loc[4, "duplicate_of"] == "a:1" and f.loc[5, "duplicate_of"] == "" and len(f) == 5
-    assert any("1 facility(ies) share a name" in w for w in res.reports[0].warnings)
+    assert any("1 facility(ies) duplicate another of the same kind" in w for w in res.reports[0].warnings)
     # the distance is a config value (facilities[i].duplicate_max_m): at 300 m both are flagged
-    res = _read(tmp_path, FacilityLayerConfig(name="a", path=_csv(tmp_path, rows), duplicate_max_m=300))
+    res = _read(tmp_path, FacilityLayerConfig(name="a", path=_csv(tmp_path, rows), duplicate_max_m=300,
+                                              keep_duplicates=True))
     f = res.facilities.set_index("source_row")
     assert f.loc[4, "duplicate_of"] == "a:1" and f.loc[5, "duplicate_of"] == "a:1"
-    assert any("2 facility(ies) share a name with another within 300 m" in w for w in res.reports[0].warnings)
+    assert any("2 facility(ies) duplicate another of the same kind (same name within 300 m"
+               in w for w in res.reports[0].warnings)
+    # the default (keep_duplicates = false): the later row is rejected, never counted
+    res = _read(tmp_path, FacilityLayerConfig(name="a", path=_csv(tmp_path, rows)))
+    assert _reasons(res) == ["duplicate of a:1 (same name within 50 m: 22 m apart)"]
+    assert len(res.facilities) == 4 and res.facilities["beds"].sum() == 240  # rows 1 and 5 (220 m)
+    _check_balance(res)
 
 
 def test_26_missing_and_non_numeric_coordinates(tmp_path) -> None:
