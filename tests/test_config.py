@@ -241,7 +241,9 @@ def test_facility_ranges_and_rejected_share_validated(tmp_path: Path) -> None:
         load_config(p)
     msg = str(err.value)
     assert "facilities[0].max_rejected_share = 1.5: expected a share between 0 and 1" in msg
-    assert "facilities[0].ranges.rooms = [1.0, 2.0]: expected a range of one of the numeric fields: beds" in msg
+    assert ("facilities[0].ranges.rooms = [1.0, 2.0]: expected a range of one of the numeric fields: "
+            "beds") in msg
     assert "facilities[0].ranges.beds = [10.0]: expected two numbers [low, high]" in msg
-    assert "facilities[0].ranges.childcare_slots = [500.0, 10.0]: expected [low, high] with low <= high" in msg
+    assert ("facilities[0].ranges.childcare_slots = [500.0, 10.0]: expected [low, high] with "
+            "low <= high") in msg
     assert "facilities[0].ranges.floor_area_m2[0] = 'a': expected a number" in msg

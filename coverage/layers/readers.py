@@ -285,14 +285,15 @@ def _check_dbf(path: Path, name: str, dbf: bytes) -> None:
 def _check_shp_header(path: Path, name: str, head: bytes, size: int) -> None:
     """Raise unless ``head`` (the first 100 bytes) is a shapefile header whose length matches ``size``."""
     fix = "re-export the shapefile and send all its parts again (.shp .shx .dbf .prj)"
-    if size < 100 or int.from_bytes(head[0:4], "big") != 9994:
-        raise LayerError(f"{path}: {name} is not a valid shapefile main file ({size} bytes, file code "
-                         f"{int.from_bytes(head[0:4], 'big') if len(head) >= 4 else '-'}); {fix}")
-    declared = int.from_bytes(head[24:28], "big") * 2
-    if size < declared:
+    code = int.from_bytes(head[0:4], "big") if len(head) >= 4 else None
+    declared = int.from_bytes(head[24:28], "big") * 2 if len(head) >= 28 else 0
+    if code == 9994 and size < declared:
         raise LayerError(f"{path}: {name} is truncated: its header says {declared} bytes but the file has "
                          f"{size} bytes ({size * 100 // max(declared, 1)} %); the rows past the cut would "
                          f"have no geometry; {fix}")
+    if size < 100 or code != 9994:
+        raise LayerError(f"{path}: {name} is not a valid shapefile main file ({size} bytes, file code "
+                         f"{code if code is not None else '-'}, expected 9994); {fix}")
 
 
 # --------------------------------------------------------------------------------------------
