@@ -515,8 +515,10 @@ def _layer_problem(rows: _Rows, n: int, crs: CRS, area: BaseGeometry | None, met
     k = len(rejected)
     if n == 0 or k == 0:
         return None
+    # OSM objects with tags no rule maps are candidates by design, not a sign of a broken file
+    counted = sum(1 for r in rejected if not r.startswith("OSM tags not mapped"))
     share = k / n
-    if k < n and (share <= fc.max_rejected_share or k < _MIN_REJECTED_FOR_SHARE):
+    if k < n and (counted / n <= fc.max_rejected_share or counted < _MIN_REJECTED_FOR_SHARE):
         return None
     families = Counter(_reason_family(r) for r in rejected).most_common()
     top = "; ".join(f"{c} x {fam}" for fam, c in families[:3]) + (
