@@ -455,7 +455,7 @@ def _reason_family(reason: str) -> str:
     t = re.sub(r"duplicate of \S+", "duplicate of <fac_id>", reason)
     t = re.sub(r"duplicate id '[^']*' \((first at row|also in layer) [^)]*\)", r"duplicate id (\1 ...)", t)
     t = re.sub(r"'[^']*'", "'...'", t)
-    t = re.sub(r"(?<![\w.])-?\d[\d.e+]*(?![\w])", "#", t) if not t.startswith("outside") else t
+    t = re.sub(r"(?<![\w.\[])-?\d[\d.e+]*(?![\w.\]])", "#", t) if not t.startswith("outside") else t
     return t
 
 
@@ -521,7 +521,11 @@ def _layer_problem(rows: _Rows, n: int, crs: CRS, area: BaseGeometry | None, met
     if k < n and (counted / n <= fc.max_rejected_share or counted < _MIN_REJECTED_FOR_SHARE):
         return None
     families = Counter(_reason_family(r) for r in rejected).most_common()
-    top = "; ".join(f"{c} x {fam}" for fam, c in families[:3]) + (
+    texts: dict[str, set[str]] = {}
+    for r in rejected:
+        texts.setdefault(_reason_family(r), set()).add(r)
+    shown = {fam: next(iter(texts[fam])) if len(texts[fam]) == 1 else fam for fam, _ in families}
+    top = "; ".join(f"{c} x {shown[fam]}" for fam, c in families[:3]) + (
         f"; {sum(c for _, c in families[3:])} x other reasons" if len(families) > 3 else "")
     fam = families[0][0]
     if fam.startswith("outside the study area"):
