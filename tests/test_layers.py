@@ -1004,3 +1004,15 @@ def test_gcj02_xlsx_declared_wgs84_warned_against_the_other_layers(tmp_path) -> 
     fixed = (layers[0], dataclasses.replace(layers[1], coords="gcj02"))
     res = _read(tmp_path, *fixed)
     assert not any(w.startswith("points look shifted") for s in res.reports for w in s.warnings)
+
+
+def test_csv_title_line_names_header_rows(tmp_path) -> None:
+    p = tmp_path / "t.csv"
+    body = pd.DataFrame(_std_rows()).to_csv(index=False)
+    p.write_text("某区养老服务设施名录,,,,\n" + body, encoding="utf-8")
+    pattern = (r"t\.csv: no coordinate columns found .* with facilities\[0\]\.header_rows = 1; the column "
+               r"headers \(名称, 类型, 经度, 纬度, 床位数\) are on row 2, below 1 title/merged row\(s\): set "
+               r"facilities\[0\]\.header_rows = 2; or set facilities\[0\]\.x_field")
+    with pytest.raises(LayerError, match=pattern):
+        _read(tmp_path, FacilityLayerConfig(name="a", path=p))
+    assert len(_read(tmp_path, FacilityLayerConfig(name="a", path=p, header_rows=2)).facilities) == 3
