@@ -16,7 +16,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from coverage.errors import ConfigError
 from coverage.services import BUILTIN_KINDS, BUILTIN_SERVICES, Kind, Service
@@ -174,8 +174,43 @@ class FacilityLayerConfig:
     kinds: dict[str, str] = field(default_factory=dict)
     #: for OSM sources: read facilities from the network's OSM file by tag
     from_osm: bool = False
-    #: two facilities with the same name within this distance are flagged as duplicates (kept)
+    #: two facilities of the same kind with the same name within this distance are duplicates
     duplicate_max_m: float = 50.0
+    #: false (default): a duplicate row is rejected ("duplicate of <fac_id> ...", in rejects.csv, never
+    #: counted in capacity sums); true: kept and flagged in ``duplicate_of`` (the old behaviour)
+    keep_duplicates: bool = False
+    #: XLSX sheet to read; "" = automatic: every sheet whose header equals the first data sheet's
+    #: (the first sheet with coordinate columns), notes sheets without coordinate columns skipped
+    sheet: str = ""
+    #: a layer with a larger share of rejected rows is an error (a truncated file, a wrong CRS);
+    #: 0.2 = one row in five; 1.0 disables the share check (a layer with EVERY row rejected stays an error)
+    max_rejected_share: float = 0.2
+    #: per-field plausibility range overrides, e.g. {beds = [1, 8000]}; a value outside its range
+    #: rejects the row. Fields and defaults: :attr:`PLAUSIBLE_RANGES`
+    ranges: dict[str, tuple[float, ...]] = field(default_factory=dict)
+
+    #: Default plausible ranges (inclusive) of the numeric fields. Why these numbers:
+    #: - beds 0..5000: 0 is how mixed tables write "no beds" (a 托育 or 助餐点 row); the largest
+    #:   Chinese care campuses have a few thousand beds, 5000 is above them and far below typing
+    #:   errors (1e12, a phone number, an area in the beds column).
+    #: - nursing_beds 0..5000 (and <= beds when both are known, checked separately).
+    #: - childcare_slots 0..2000: a 托育机构 has tens to a few hundred 托位, the largest 幼儿园 about
+    #:   1500 children; 0 = none (mixed tables).
+    #: - floor_area_m2 10..200000: a 助餐点 counter or 互助点 room is >= 10 m²; 200000 m² (20 ha of
+    #:   floor) is above any single care building; areas entered in 万㎡ or hectares fall outside.
+    #: - land_area_m2 10..500000: up to 50 ha for a care campus with its grounds.
+    PLAUSIBLE_RANGES: ClassVar[dict[str, tuple[float, float]]] = {
+        "beds": (0.0, 5000.0),
+        "nursing_beds": (0.0, 5000.0),
+        "childcare_slots": (0.0, 2000.0),
+        "floor_area_m2": (10.0, 200000.0),
+        "land_area_m2": (10.0, 500000.0),
+    }
+
+    def plausible_range(self, field_name: str) -> tuple[float, float]:
+        """The inclusive (low, high) range of a numeric field: ``ranges`` override, else the default."""
+        low, high = self.ranges.get(field_name, self.PLAUSIBLE_RANGES[field_name])
+        return float(low), float(high)
 
 
 @dataclass(frozen=True)
@@ -261,6 +296,8 @@ _RANGES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "population.census_cell_m": (lambda v: 10 <= v <= 1000, "a cell size between 10 and 1000 m"),
     "isochrones.frontage_m": (lambda v: 0 <= v <= 500, "a distance between 0 and 500 m"),
     "facilities.duplicate_max_m": (lambda v: 0 <= v <= 5000, "a distance between 0 and 5000 m"),
+    "facilities.max_rejected_share": (lambda v: 0 <= v <= 1,
+                                      "a share between 0 and 1 (default 0.2; 1.0 disables the check)"),
     "units.admin_level": (lambda v: 2 <= v <= 11, "an OSM admin_level between 2 and 11"),
     "standards.daycare_coverage_share": (lambda v: 0 <= v <= 1, "a share between 0 and 1"),
     "standards.nursing_bed_share": (lambda v: 0 <= v <= 1, "a share between 0 and 1"),
@@ -495,6 +532,15 @@ def _load_facility_layers(ld: _Loader, raw: Any, kinds: dict[str, Kind]) -> list
         for txt, kind in f.kinds.items():
             if kind not in kinds:
                 ld.bad(f"facilities[{i}].kinds.{txt}", kind, _kind_list(kinds))
+        for fname, rng in f.ranges.items():
+            key = f"facilities[{i}].ranges.{fname}"
+            if fname not in FacilityLayerConfig.PLAUSIBLE_RANGES:
+                ld.bad(key, list(rng), "a range of one of the numeric fields: "
+                       + ", ".join(FacilityLayerConfig.PLAUSIBLE_RANGES) + " (e.g. beds = [1, 8000])")
+            elif len(rng) != 2 or not all(isinstance(v, float) for v in rng):
+                ld.bad(key, list(rng), "two numbers [low, high] (e.g. beds = [1, 8000])")
+            elif rng[0] > rng[1]:
+                ld.bad(key, list(rng), "[low, high] with low <= high")
         out.append(f)
     return out
 

@@ -217,3 +217,33 @@ class_thresholds_min = {"城市" = 10}
     assert "services.dental.speed_mps = 1.2: expected no value: delivery speeds are per road class" in msg
     assert "services.dental.demand_col = 'pop_80plus'" in msg
     assert "services.dental.class_thresholds_min.城市" in msg
+
+
+def test_facility_layer_new_keys_defaults(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, MINIMAL + '[[facilities]]\nname = "a"\npath = "a.xlsx"\n'))
+    f = cfg.facilities[0]
+    assert (f.max_rejected_share, f.keep_duplicates, f.sheet, f.ranges) == (0.2, False, "", {})
+    assert f.plausible_range("beds") == (0.0, 5000.0)
+    assert f.plausible_range("floor_area_m2") == (10.0, 200000.0)
+    cfg = load_config(write(tmp_path, MINIMAL + '[[facilities]]\nname = "a"\npath = "a.xlsx"\n'
+                            'sheet = "养老机构"\nkeep_duplicates = true\nmax_rejected_share = 1.0\n'
+                            'ranges = { beds = [1, 8000] }\n'))
+    f = cfg.facilities[0]
+    assert (f.sheet, f.keep_duplicates, f.max_rejected_share) == ("养老机构", True, 1.0)
+    assert f.plausible_range("beds") == (1.0, 8000.0) and f.plausible_range("nursing_beds") == (0.0, 5000.0)
+
+
+def test_facility_ranges_and_rejected_share_validated(tmp_path: Path) -> None:
+    p = write(tmp_path, MINIMAL + '[[facilities]]\nname = "a"\npath = "a.csv"\nmax_rejected_share = 1.5\n'
+              'ranges = { rooms = [1, 2], beds = [10], childcare_slots = [500, 10], '
+              'floor_area_m2 = ["a", 3] }\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(p)
+    msg = str(err.value)
+    assert "facilities[0].max_rejected_share = 1.5: expected a share between 0 and 1" in msg
+    assert ("facilities[0].ranges.rooms = [1.0, 2.0]: expected a range of one of the numeric fields: "
+            "beds") in msg
+    assert "facilities[0].ranges.beds = [10.0]: expected two numbers [low, high]" in msg
+    assert ("facilities[0].ranges.childcare_slots = [500.0, 10.0]: expected [low, high] with "
+            "low <= high") in msg
+    assert "facilities[0].ranges.floor_area_m2[0] = 'a': expected a number" in msg

@@ -367,10 +367,16 @@ def test_18_negative_beds_zero_area_and_nursing_over_beds(tmp_path) -> None:
     rows[0]["床位数"] = "-5"
     rows[1]["建筑面积"] = "0"
     rows[2]["床位数"], rows[2]["护理型床位数"] = "60", "80"
-    res = _read(tmp_path, FacilityLayerConfig(name="a", path=_csv(tmp_path, rows)))
+    # every row rejected: an error now (a layer emptied must not end in "OK"), naming each reason
+    pattern = (r"f\.csv: all 3 rows rejected \(1 x negative beds .*1 x non-positive floor_area_m2 .*1 x nurs"
+               r"ing_beds")
+    with pytest.raises(LayerError, match=pattern):
+        _read(tmp_path, FacilityLayerConfig(name="a", path=_csv(tmp_path, rows)))
+    rows.append({**_std_rows(建筑面积="", 护理型床位数="")[0], "名称": "好养老院", "经度": 104.02})
+    res = _read(tmp_path, FacilityLayerConfig(name="a", path=_csv(tmp_path, rows), max_rejected_share=1.0))
     assert _reasons(res) == ["negative beds (-5)", "non-positive floor_area_m2 (0)",
                              "nursing_beds (80) > beds (60)"]
-    assert res.facilities.empty
+    assert res.facilities["name"].tolist() == ["好养老院"]
     _check_balance(res)
 
 
@@ -445,15 +451,23 @@ def test_25_same_name_within_50m_flagged_not_dropped(tmp_path) -> None:
     rows = _std_rows()
     rows.append({**rows[0], "纬度": rows[0]["纬度"] + 0.0002})  # ~22 m north, same name
     rows.append({**rows[0], "纬度": rows[0]["纬度"] + 0.002})  # ~220 m: not a duplicate
-    res = _read(tmp_path, FacilityLayerConfig(name="a", path=_csv(tmp_path, rows)))
+    # keep_duplicates = true: the old behaviour (kept, flagged in duplicate_of)
+    res = _read(tmp_path, FacilityLayerConfig(name="a", path=_csv(tmp_path, rows), keep_duplicates=True))
     f = res.facilities.set_index("source_row")
     assert f.loc[4, "duplicate_of"] == "a:1" and f.loc[5, "duplicate_of"] == "" and len(f) == 5
-    assert any("1 facility(ies) share a name" in w for w in res.reports[0].warnings)
+    assert any("1 facility(ies) duplicate another of the same kind" in w for w in res.reports[0].warnings)
     # the distance is a config value (facilities[i].duplicate_max_m): at 300 m both are flagged
-    res = _read(tmp_path, FacilityLayerConfig(name="a", path=_csv(tmp_path, rows), duplicate_max_m=300))
+    res = _read(tmp_path, FacilityLayerConfig(name="a", path=_csv(tmp_path, rows), duplicate_max_m=300,
+                                              keep_duplicates=True))
     f = res.facilities.set_index("source_row")
     assert f.loc[4, "duplicate_of"] == "a:1" and f.loc[5, "duplicate_of"] == "a:1"
-    assert any("2 facility(ies) share a name with another within 300 m" in w for w in res.reports[0].warnings)
+    assert any("2 facility(ies) duplicate another of the same kind (same name within 300 m"
+               in w for w in res.reports[0].warnings)
+    # the default (keep_duplicates = false): the later row is rejected, never counted
+    res = _read(tmp_path, FacilityLayerConfig(name="a", path=_csv(tmp_path, rows)))
+    assert _reasons(res) == ["duplicate of a:1 (same name within 50 m: 22 m apart)"]
+    assert len(res.facilities) == 4 and res.facilities["beds"].sum() == 240  # rows 1 and 5 (220 m)
+    _check_balance(res)
 
 
 def test_26_missing_and_non_numeric_coordinates(tmp_path) -> None:
@@ -684,3 +698,321 @@ def test_header_only_table_is_an_empty_layer(tmp_path) -> None:
     res = _read(tmp_path, FacilityLayerConfig(name="a", path=p))
     assert res.facilities.empty and res.rejects.empty
     assert res.reports[0].rows_read == 0 and "the layer has no data rows" in res.reports[0].warnings
+
+
+# ------------------------------------------------------------------------------------------------
+# layers emptied, garbled or misread (issue: "OK" on an emptied layer, mojibake, misleading messages)
+# ------------------------------------------------------------------------------------------------
+
+def _grid_rows(n: int, *, kind: str = "助餐点") -> list[dict]:
+    """``n`` distinct facilities spread over the box (names and points differ)."""
+    return [{"名称": f"第{i + 1}助餐点", "类型": kind, "经度": 104.005 + 0.009 * (i % 10),
+             "纬度": 30.605 + 0.009 * (i // 10), "床位数": ""} for i in range(n)]
+
+
+def test_shp_cut_to_120_bytes_or_in_half_is_an_error(tmp_path) -> None:
+    p = _shp(tmp_path)
+    data = p.read_bytes()
+    p.write_bytes(data[:120])
+    pattern = (r"fac\.shp: fac\.shp is truncated: its header says \d+ bytes but the file has 120 bytes .*re-"
+               r"export the shapefile")
+    with pytest.raises(LayerError, match=pattern):
+        _read(tmp_path, FacilityLayerConfig(name="a", path=p))
+    p.write_bytes(data[: len(data) // 2])
+    rep = check_layers(_cfg(tmp_path, FacilityLayerConfig(name="a", path=p)))
+    assert not rep.ok and "is truncated" in rep.text()
+
+
+def test_every_row_without_geometry_is_an_error(tmp_path) -> None:
+    p = tmp_path / "nulls.geojson"
+    feats = [{"type": "Feature", "properties": {"name": f"n{i}", "kind": "医院"}, "geometry": None}
+             for i in range(4)]
+    p.write_text(json.dumps({"type": "FeatureCollection", "features": feats}), encoding="utf-8")
+    pattern = (r"nulls\.geojson: all 4 rows rejected \(4 x null geometry\); the rows have no geometry: the "
+               r"\.shp is probably truncated")
+    with pytest.raises(LayerError, match=pattern):
+        _read(tmp_path, FacilityLayerConfig(name="a", path=p))
+
+
+def test_prj_3857_on_degree_coordinates_names_crs_and_where_points_lie(tmp_path) -> None:
+    p = _shp(tmp_path)
+    p.with_suffix(".prj").write_text(shapely_free_prj_3857(), encoding="ascii")
+    with pytest.raises(LayerError) as ei:
+        _read(tmp_path, FacilityLayerConfig(name="a", path=p))
+    msg = str(ei.value)
+    assert "fac.shp: all 3 rows rejected (3 x outside the study area" in msg
+    assert "as read they lie around (104.05, 30.65) in EPSG:3857" in msg
+    assert "the study area spans 103.99" in msg and "30.59" in msg
+    assert "the numbers are degrees but the layer CRS EPSG:3857 is projected" in msg
+    assert 'set facilities[0].crs = "EPSG:4490"' in msg
+    rep = check_layers(_cfg(tmp_path, FacilityLayerConfig(name="a", path=p)))
+    assert not rep.ok and "all 3 rows rejected" in rep.text()
+    res = _read(tmp_path, FacilityLayerConfig(name="a", path=p, crs="EPSG:4490"))
+    assert len(res.facilities) == 3
+
+
+def shapely_free_prj_3857() -> str:
+    from pyproj import CRS
+
+    return CRS.from_epsg(3857).to_wkt("WKT1_ESRI")
+
+
+def test_rejected_share_above_the_limit_is_an_error(tmp_path) -> None:
+    rows = _grid_rows(10)
+    for r in rows[:3]:
+        r["经度"] = 105.5  # far east of the box
+    p = _csv(tmp_path, rows)
+    pattern = (r"f\.csv: 3 of 10 rows \(30%\) rejected, more than facilities\[0\]\.max_rejected_share = 0\.2"
+               r" \(3 x outside the study area .*105\.5000E.*raise facilities\[0\]\.max_rejected_share")
+    with pytest.raises(LayerError, match=pattern):
+        _read(tmp_path, FacilityLayerConfig(name="a", path=p))
+    res = _read(tmp_path, FacilityLayerConfig(name="a", path=p, max_rejected_share=0.5))
+    assert len(res.facilities) == 7 and len(res.rejects) == 3
+    _check_balance(res)
+    rows[0]["经度"] = 104.01  # 2 of 10: below the limit
+    res = _read(tmp_path, FacilityLayerConfig(name="a", path=_csv(tmp_path, rows)))
+    assert len(res.rejects) == 2
+    _check_balance(res)
+
+
+def _xlsx(path: Path, sheets: dict[str, list[list]]) -> Path:
+    with pd.ExcelWriter(path) as xw:
+        for name, rows in sheets.items():
+            pd.DataFrame(rows).to_excel(xw, sheet_name=name, header=False, index=False)
+    return path
+
+
+HEAD = ["名称", "类型", "经度", "纬度", "床位数"]
+
+
+def _sheet_rows(start: int, n: int) -> list[list]:
+    return [[r["名称"], r["类型"], r["经度"], r["纬度"], r["床位数"]] for r in _grid_rows(start + n)[start:]]
+
+
+def test_xlsx_rows_continued_on_a_second_sheet_are_all_read(tmp_path) -> None:
+    s2 = _sheet_rows(30, 25)
+    s2[2][2] = "东经"  # one bad row on the second sheet: its reject names the sheet and Excel row
+    p = _xlsx(tmp_path / "two.xlsx", {"Sheet1": [HEAD, *_sheet_rows(0, 30)], "Sheet2": [HEAD, *s2]})
+    res = _read(tmp_path, FacilityLayerConfig(name="a", path=p))
+    s = res.reports[0]
+    assert s.rows_read == 55 and s.accepted == 54
+    assert any("read 2 sheets with the same header: 'Sheet1' (30 rows), 'Sheet2' (25 rows)" in w
+               for w in s.warnings)
+    rej = res.rejects.iloc[0]
+    assert rej["row"] == 33 and json.loads(rej["values"])["_sheet_row"] == "Sheet2:4"
+    assert res.facilities.set_index("source_row").loc[31, "note"] == "sheet row Sheet2:2"
+    _check_balance(res)
+    # the `sheet` key reads one sheet only
+    res = _read(tmp_path, FacilityLayerConfig(name="a", path=p, sheet="Sheet1"))
+    assert res.reports[0].rows_read == 30
+    with pytest.raises(LayerError, match=r"no sheet 'Sheet3' in the workbook \(sheets: 'Sheet1', 'Sheet2'\); "
+                                         r"fix facilities\[0\]\.sheet"):
+        _read(tmp_path, FacilityLayerConfig(name="a", path=p, sheet="Sheet3"))
+
+
+def test_xlsx_second_sheet_without_header_or_with_another_header_is_an_error(tmp_path) -> None:
+    p = _xlsx(tmp_path / "cont.xlsx", {"Sheet1": [HEAD, *_sheet_rows(0, 30)], "Sheet2": _sheet_rows(30, 25)})
+    pattern = (r"sheet 'Sheet2' has no header row but numbers where sheet 'Sheet1' has its coordinates \(经"
+               r"度/纬度\).*set facilities\[0\]\.sheet = 'Sheet1'.*\(sheets: 'Sheet1', 'Sheet2'\)")
+    with pytest.raises(LayerError, match=pattern):
+        _read(tmp_path, FacilityLayerConfig(name="a", path=p))
+    other = ["机构名称", "设施类型", "lon", "lat", "床位数"]
+    p = _xlsx(tmp_path / "diff.xlsx", {"养老": [HEAD, *_sheet_rows(0, 3)],
+                                       "托育": [other, *_sheet_rows(3, 3)]})
+    pattern = (r"sheets '养老', '托育' all have coordinate columns but different header rows \(sheets: '养老"
+               r"', '托育'\); .*facilities\[0\]\.sheet")
+    with pytest.raises(LayerError, match=pattern):
+        _read(tmp_path, FacilityLayerConfig(name="a", path=p))
+
+
+def test_xlsx_notes_sheet_first_is_skipped_and_named(tmp_path) -> None:
+    notes = [["填表说明"], ["1. 坐标请使用高德地图拾取"], ["2. 床位数填整数"]]
+    p = _xlsx(tmp_path / "notes.xlsx", {"说明": notes, "数据": [HEAD, *_sheet_rows(0, 5)]})
+    res = _read(tmp_path, FacilityLayerConfig(name="a", path=p))
+    assert res.reports[0].rows_read == 5 and len(res.facilities) == 5
+    assert any("sheet '说明' skipped: no coordinate columns (a notes sheet?); read sheet(s) '数据'" in w
+               for w in res.reports[0].warnings)
+
+
+def test_merged_title_row_names_header_rows_and_sheet(tmp_path) -> None:
+    title = ["某区养老服务设施名录（2024年）", None, None, None, None]
+    p = _xlsx(tmp_path / "title.xlsx", {"名录": [title, HEAD, *_sheet_rows(0, 4)]})
+    pattern = (r"no coordinate columns found .* of sheet '名录' with facilities\[0\]\.header_rows = 1; the c"
+               r"olumn headers \(名称, 类型, 经度, 纬度, 床位数\) are on row 2 of sheet '名录', below 1 titl"
+               r"e/merged row\(s\): set facilities\[0\]\.header_rows = 2")
+    with pytest.raises(LayerError, match=pattern):
+        _read(tmp_path, FacilityLayerConfig(name="a", path=p))
+    assert len(_read(tmp_path, FacilityLayerConfig(name="a", path=p, header_rows=2)).facilities) == 4
+    # a notes sheet first and a title row on the data sheet: every sheet is named, with header_rows
+    p = _xlsx(tmp_path / "both.xlsx", {"说明": [["填表说明"], ["坐标用高德"]], "名录": [title, HEAD,
+                                                                               *_sheet_rows(0, 4)]})
+    pattern = (r"no sheet has coordinate columns .* with facilities\[0\]\.header_rows = 1 \(sheet '说明': .*"
+               r"sheet '名录': .*\); the column headers .* on row 2 of sheet '名录'.*set facilities\[0\]\.he"
+               r"ader_rows = 2; choose the sheet with facilities\[0\]\.sheet")
+    with pytest.raises(LayerError, match=pattern):
+        _read(tmp_path, FacilityLayerConfig(name="a", path=p))
+    res = _read(tmp_path, FacilityLayerConfig(name="a", path=p, header_rows=2))
+    assert res.reports[0].rows_read == 4
+
+
+def test_garbage_xlsx_and_dbf_say_what_the_file_is_not(tmp_path) -> None:
+    p = tmp_path / "junk.xlsx"
+    p.write_bytes(b"<html>404 not found</html>")
+    pattern = (r"junk\.xlsx: not a valid XLSX workbook \(an \.xlsx is a zip archive; this file starts with b"
+               r"'<html>40'\); open it in Excel/WPS and save")
+    with pytest.raises(LayerError, match=pattern):
+        _read(tmp_path, FacilityLayerConfig(name="a", path=p))
+    with zipfile.ZipFile(p, "w") as zf:
+        zf.writestr("hello.txt", "not a workbook")
+    with pytest.raises(LayerError, match=r"junk\.xlsx: not a valid XLSX workbook \(.*\); open it in Excel"):
+        _read(tmp_path, FacilityLayerConfig(name="a", path=p))
+    s = _shp(tmp_path)
+    s.with_suffix(".dbf").write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(LayerError, match=r"fac\.shp: fac\.dbf is not a valid dBASE file .*re-export the "
+                                         r"shapefile"):
+        _read(tmp_path, FacilityLayerConfig(name="a", path=s))
+    s = _shp(tmp_path, name="cut")
+    dbf = s.with_suffix(".dbf").read_bytes()
+    s.with_suffix(".dbf").write_bytes(dbf[: len(dbf) - 40])
+    with pytest.raises(LayerError, match=r"cut\.dbf is truncated: its header promises 3 records"):
+        _read(tmp_path, FacilityLayerConfig(name="a", path=s))
+
+
+def test_cpg_saying_utf8_on_a_gbk_dbf(tmp_path) -> None:
+    p = _shp(tmp_path, encoding="gbk")
+    p.with_suffix(".cpg").write_text("UTF-8", encoding="ascii")
+    pattern = (r"fac\.shp: the \.cpg file says 'UTF-8' but the attribute table is not UTF-8 text .*reads as "
+               r"GBK/GB18030 \(e\.g\. '幸福养老院'\): the \.cpg is wrong; delete fac\.cpg or set facilities"
+               r"\[0\]\.encoding = \"gbk\"")
+    with pytest.raises(LayerError, match=pattern):
+        _read(tmp_path, FacilityLayerConfig(name="a", path=p))
+    res = _read(tmp_path, FacilityLayerConfig(name="a", path=p, encoding="gbk"))
+    assert res.facilities["name"].iloc[0] == "幸福养老院"
+
+
+def test_utf8_bom_with_gbk_rows_is_mojibake(tmp_path) -> None:
+    p = tmp_path / "bom.csv"
+    body = pd.DataFrame(_std_rows()).to_csv(index=False)
+    p.write_bytes(b"\xef\xbb\xbf" + body.encode("gbk"))
+    pattern = (r"bom\.csv: the text looks garbled \(mojibake\) when read as utf-8-sig \(encoding from the UT"
+               r"F-8 BOM\): \d+ undecodable byte\(s\) shown as U\+FFFD .*set facilities\[0\]\.encoding to th"
+               r"e file's encoding \(try \"gbk\", \"gb18030\"\)")
+    with pytest.raises(LayerError, match=pattern):
+        _read(tmp_path, FacilityLayerConfig(name="a", path=p))
+    res = _read(tmp_path, FacilityLayerConfig(name="a", path=p, encoding="gbk"))
+    assert res.facilities["name"].tolist()[0] == "幸福养老院" and res.rejects.empty
+
+
+def test_latin1_soup_and_implausible_cjk_are_mojibake(tmp_path) -> None:
+    p = _csv(tmp_path, _std_rows())  # UTF-8
+    with pytest.raises(LayerError, match=r"read as latin1 \(encoding from the config\): UTF-8 text read as "
+                                         r"Latin-1 .*try \"gbk\", \"gb18030\", \"utf-8\""):
+        _read(tmp_path, FacilityLayerConfig(name="a", path=p, encoding="latin1"))
+    from coverage.layers.readers import mojibake_problem
+
+    good = ["幸福养老院", "郫都区犍为县邛崃市社区卫生服务站（一号）", "建筑面积㎡",
+            "Altersheim St. Florin Vaduz"]
+    assert mojibake_problem(good) is None
+    garbled = [t.encode("utf-8").decode("gbk", errors="ignore") for t in good[:3]]
+    assert mojibake_problem(garbled).startswith("implausible Chinese: only ")
+    assert mojibake_problem(["Ã©tÃ©"]).startswith("UTF-8 text read as Latin-1")
+
+
+def test_implausible_numbers_reject_the_row_naming_field_value_range_key(tmp_path) -> None:
+    rows = _grid_rows(10, kind="养老院")
+    rows[0]["床位数"] = "1e12"
+    rows[1]["床位数"] = "6000"
+    p = _csv(tmp_path, rows)
+    res = _read(tmp_path, FacilityLayerConfig(name="a", path=p))
+    assert _reasons(res) == [
+        "beds = 1e+12 outside the plausible range 0..5000 (a typing or unit error? if the value is right set "
+        "facilities[0].ranges.beds = [0, <higher>])",
+        "beds = 6000 outside the plausible range 0..5000 (a typing or unit error? if the value is right set "
+        "facilities[0].ranges.beds = [0, <higher>])"]
+    assert res.facilities["beds"].isna().all()
+    _check_balance(res)
+    res = _read(tmp_path, FacilityLayerConfig(name="a", path=p, ranges={"beds": (0.0, 8000.0)}))
+    assert _reasons(res) == ["beds = 1e+12 outside the plausible range 0..8000 (a typing or unit error? "
+                             "if the value is right set facilities[0].ranges.beds = [0, <higher>])"]
+    assert res.facilities["beds"].sum() == 6000
+
+
+def test_duplicated_rows_are_rejected_not_counted(tmp_path) -> None:
+    rows = _grid_rows(10, kind="养老院")
+    for r in rows:
+        r["床位数"] = 50
+    p = _csv(tmp_path, rows + rows[:2])  # two rows pasted twice
+    res = _read(tmp_path, FacilityLayerConfig(name="a", path=p))
+    assert _reasons(res) == ["duplicate of a:1 (same name, same coordinates)",
+                             "duplicate of a:2 (same name, same coordinates)"]
+    assert res.facilities["beds"].sum() == 500 and res.rejects["row"].tolist() == [11, 12]
+    _check_balance(res)
+    # the whole file pasted twice: half the rows are duplicates, an error with the fix
+    pattern = (r"10 of 20 rows \(50%\) rejected.*10 x duplicate of <fac_id> \(same name, same coordinates\)."
+               r"*appended twice\?.*keep_duplicates = true")
+    with pytest.raises(LayerError, match=pattern):
+        _read(tmp_path, FacilityLayerConfig(name="a", path=_csv(tmp_path, rows + rows)))
+    res = _read(tmp_path, FacilityLayerConfig(name="a", path=_csv(tmp_path, rows + rows),
+                                              keep_duplicates=True))
+    assert res.facilities["beds"].sum() == 1000 and (res.facilities["duplicate_of"] != "").sum() == 10
+
+
+def test_same_building_different_kinds_or_names_are_not_duplicates(tmp_path) -> None:
+    x, y = 104.03, 30.65
+    rows = [{"名称": "文庙社区日间照料中心", "类型": "日间照料中心", "经度": x, "纬度": y},
+            {"名称": "文庙社区卫生服务站", "类型": "社区卫生服务站", "经度": x, "纬度": y},  # other kind
+            {"名称": "文庙社区助餐点", "类型": "助餐点", "经度": x, "纬度": y},
+            {"名称": "文庙社区老年食堂", "类型": "助餐点", "经度": x, "纬度": y},  # same kind, other name
+            {"名称": "", "类型": "助餐点", "经度": x, "纬度": y},  # same kind, no name: a duplicate
+            {"名称": "文庙社区日间照料中心", "类型": "社区卫生服务站", "经度": 104.0301, "纬度": y}]
+    res = _read(tmp_path, FacilityLayerConfig(name="a", path=_csv(tmp_path, rows), max_rejected_share=1.0))
+    assert _reasons(res) == ["duplicate of a:3 (same coordinates, no name to tell them apart)"]
+    assert len(res.facilities) == 5
+    _check_balance(res)
+
+
+def test_duplicate_across_layers_rejected_in_the_later_layer(tmp_path) -> None:
+    rows = _grid_rows(10)
+    p1 = _csv(tmp_path, rows, name="one.csv")
+    p2 = _csv(tmp_path, [{**rows[3], "纬度": rows[3]["纬度"] + 0.0001}, *_grid_rows(15)[10:]], name="two.csv")
+    res = _read(tmp_path, FacilityLayerConfig(name="one", path=p1), FacilityLayerConfig(name="two", path=p2))
+    assert _reasons(res) == ["duplicate of one:4 of layer one (same name within 50 m: 11 m apart)"]
+    assert res.reports[1].accepted == 5 and res.reports[1].kinds == {"meal_point": 5}
+    _check_balance(res)
+    res = _read(tmp_path, FacilityLayerConfig(name="one", path=p1),
+                FacilityLayerConfig(name="two", path=p2, keep_duplicates=True))
+    assert res.rejects.empty and res.facilities.set_index("fac_id").loc["two:1", "duplicate_of"] == "one:4"
+
+
+def test_gcj02_xlsx_declared_wgs84_warned_against_the_other_layers(tmp_path) -> None:
+    # elderly centres (CSV, WGS84) and a health station 40 m east of each (XLSX, GCJ-02 but declared WGS84)
+    rows = _grid_rows(12, kind="日间照料中心")
+    health = []
+    for r in rows:
+        glon, glat = wgs84_to_gcj02(r["经度"] + 40 / 96000, r["纬度"])
+        health.append([r["名称"] + "卫生服务站", "社区卫生服务站", float(glon), float(glat), None])
+    p = _xlsx(tmp_path / "health.xlsx", {"卫生": [HEAD, *health]})
+    layers = (FacilityLayerConfig(name="elderly", path=_csv(tmp_path, rows)),
+              FacilityLayerConfig(name="health", path=p))
+    res = _read(tmp_path, *layers)
+    w = [w for w in res.reports[1].warnings if w.startswith("points look shifted")]
+    assert len(w) == 1 and "nearest facility of the other layers" in w[0]
+    assert 'set facilities[1].coords = "gcj02"' in w[0]
+    assert not any(w.startswith("points look shifted") for w in res.reports[0].warnings)
+    assert any(w.startswith("points look shifted") for w in check_layers(_cfg(tmp_path, *layers)).layers[1]
+               .warnings)
+    fixed = (layers[0], dataclasses.replace(layers[1], coords="gcj02"))
+    res = _read(tmp_path, *fixed)
+    assert not any(w.startswith("points look shifted") for s in res.reports for w in s.warnings)
+
+
+def test_csv_title_line_names_header_rows(tmp_path) -> None:
+    p = tmp_path / "t.csv"
+    body = pd.DataFrame(_std_rows()).to_csv(index=False)
+    p.write_text("某区养老服务设施名录,,,,\n" + body, encoding="utf-8")
+    pattern = (r"t\.csv: no coordinate columns found .* with facilities\[0\]\.header_rows = 1; the column "
+               r"headers \(名称, 类型, 经度, 纬度, 床位数\) are on row 2, below 1 title/merged row\(s\): set "
+               r"facilities\[0\]\.header_rows = 2; or set facilities\[0\]\.x_field")
+    with pytest.raises(LayerError, match=pattern):
+        _read(tmp_path, FacilityLayerConfig(name="a", path=p))
+    assert len(_read(tmp_path, FacilityLayerConfig(name="a", path=p, header_rows=2)).facilities) == 3

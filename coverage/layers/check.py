@@ -10,7 +10,7 @@ import geopandas as gpd
 
 from coverage.config import Config
 from coverage.errors import LayerError
-from coverage.layers.facilities import read_layer
+from coverage.layers.facilities import read_layer, shift_against_other_layers
 from coverage.layers.osm import osm_road_lines
 from coverage.layers.placement import study_area
 from coverage.layers.report import LayerReport, LayerSummary
@@ -61,11 +61,14 @@ def check_layers(cfg: Config, *, roads: gpd.GeoSeries | None = None) -> LayerRep
     area_m = study_area(area, metric) if area is not None else None
     if area is not None:
         lon_hint = float(area.to_crs("EPSG:4326").union_all().centroid.x)
+    read: list[tuple[gpd.GeoDataFrame, LayerSummary]] = []
     for i, fc in enumerate(cfg.facilities):
         try:
-            _, _, s = read_layer(fc, i, known_kinds=cfg.kinds, area=area_m, metric_crs=metric, roads=roads,
+            f, _, s = read_layer(fc, i, known_kinds=cfg.kinds, area=area_m, metric_crs=metric, roads=roads,
                                  lon_hint=lon_hint)
+            read.append((f, s))
         except LayerError as exc:
             s = LayerSummary(name=fc.name, source_file=str(fc.path), error=str(exc))
         report.layers.append(s)
+    shift_against_other_layers([f for f, _ in read], [s for _, s in read], cfg, metric)
     return report

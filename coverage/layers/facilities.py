@@ -20,8 +20,26 @@ Conventions (documented choices)
 - Polygons and multi-points are reduced to their centroid (noted in the ``note`` column and warned);
   lines, collections, null and empty geometries are rejected.
 - Points more than 1 km outside the study area (the union of the units) are rejected.
-- Duplicate ids are rejected (the first occurrence is kept); facilities with the same name within
-  50 m of each other are kept but flagged in ``duplicate_of`` (fac_id of the first one) and reported.
+- Numbers outside their plausible range (``FacilityLayerConfig.PLAUSIBLE_RANGES``, overridden per
+  layer with ``ranges = {beds = [1, 8000]}``) reject the row, naming the field, value, range and key.
+- Duplicate ids are rejected (the first occurrence is kept).
+- Duplicate facilities: a later row is a duplicate of an earlier one (in the same layer or an earlier
+  layer) when both have the SAME KIND and either the same normalised name within ``duplicate_max_m``
+  (default 50 m; "same coordinates" when under 0.5 m apart) or the same coordinates and no name to tell
+  them apart (one or both names empty). Two facilities of different kinds in one building (a 日间照料中心
+  and a 社区卫生服务站) are never duplicates; neither are two of the same kind at the same coordinates
+  with DIFFERENT names (two 助餐点 geocoded to one address, or one building's two operators: the names
+  say they are two). By default (``keep_duplicates = false``) the later row is rejected with
+  ``duplicate of <fac_id> (same name within N m / same coordinates)``, so it is in rejects.csv and never
+  in a capacity sum; ``keep_duplicates = true`` keeps it, flagged in ``duplicate_of``.
+- A layer whose rows are ALL rejected is an error, and so is one whose rejected share exceeds
+  ``max_rejected_share`` (default 0.2; 1.0 disables it) once at least 3 rows are rejected (below that
+  a single bad row of a tiny layer is a row problem, not a broken file): a truncated file, a wrong
+  ``.prj``/``crs`` or a wrong ``coords`` empties a layer, and must not end in "OK". The message names
+  the top reasons with counts and the likely fix (for points outside the study area: where they lie).
+- The GCJ-02/BD-09 shift check runs for every reader (shapefile, GeoPackage, CSV, XLSX, ...): against
+  the roads, and, when the roads do not tell, against the other layers' facilities (a 卫生服务站 next to
+  a 日间照料中心 in one building lands ~500 m away when one of the two layers is shifted).
 """
 
 from __future__ import annotations
@@ -29,6 +47,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -64,9 +83,13 @@ from coverage.services import BUILTIN_KINDS, Kind
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FacilityLayers", "read_facilities", "read_layer"]
+__all__ = ["FacilityLayers", "read_facilities", "read_layer", "shift_against_other_layers"]
 
 _DUP_NAME_M = 50.0
+#: two points closer than this are "the same coordinates"
+_SAME_POINT_M = 0.5
+#: the rejected-share limit applies once at least this many rows are rejected
+_MIN_REJECTED_FOR_SHARE = 3
 _OSM_SUFFIXES = (".pbf", ".osm", ".bz2", ".o5m")
 _TABLE_SUFFIXES = (".csv", ".txt", ".xlsx", ".xls", ".xlsm")
 _COUNT_FIELDS = ("beds", "nursing_beds", "childcare_slots")
@@ -255,6 +278,17 @@ def _value_problem(values: Mapping[str, np.ndarray], i: int) -> str | None:
     return None
 
 
+def _range_problem(values: Mapping[str, np.ndarray], i: int, fc: FacilityLayerConfig, key: str) -> str | None:
+    """Why row ``i`` has an implausible number (outside its range, see ``PLAUSIBLE_RANGES``), or None."""
+    for f in NUMERIC_FIELDS:
+        v = values[f][i]
+        low, high = fc.plausible_range(f)
+        if np.isfinite(v) and not low <= v <= high:
+            return (f"{f} = {v:g} outside the plausible range {low:g}..{high:g} (a typing or unit error? "
+                    f"if the value is right set {key}.ranges.{f} = [{low:g}, <higher>])")
+    return None
+
+
 def _row_texts(attrs: pd.DataFrame, mapping: Mapping[str, str]) -> dict[str, list[str]]:
     """Each :data:`TEXT_FIELDS` as text per row (``""`` when empty or unmapped)."""
     def text(i: int, col: str) -> str:
@@ -304,6 +338,9 @@ class _Rows:
     notes: list[str]
     place: Placement
     reason: list[str | None]
+    px: np.ndarray  # the point as read, in the layer CRS
+    py: np.ndarray
+    dup_of: list[str] | None = None  # kept duplicates (keep_duplicates = true): fac_id of the first
 
 
 def _accepted(rows: _Rows, fc: FacilityLayerConfig, metric_crs: str) -> gpd.GeoDataFrame:
@@ -319,7 +356,7 @@ def _accepted(rows: _Rows, fc: FacilityLayerConfig, metric_crs: str) -> gpd.GeoD
         "operator": [rows.texts["operator"][i] for i in idx],
         "layer": fc.name, "source_file": str(fc.path),
         "source_row": (idx + 1).astype(np.int64),
-        "duplicate_of": "",
+        "duplicate_of": [rows.dup_of[i] if rows.dup_of else "" for i in idx],
         "note": [rows.notes[i] for i in idx],
     }, geometry=gpd.points_from_xy(rows.place.x_m[acc], rows.place.y_m[acc]), crs=metric_crs)
 
@@ -334,6 +371,8 @@ def _rejects(raw: RawLayer, reason: Sequence[str | None], fc: FacilityLayerConfi
         if r is None:
             continue
         rec = {str(k): clean_cell(v) for k, v in raw.attrs.iloc[i].items()}
+        if raw.row_labels is not None:
+            rec["_sheet_row"] = raw.row_labels[i]
         g = raw.geoms[i]
         if g is not None and not (isinstance(g, float)) and raw.osm_kinds is None and not g.is_empty and \
                 raw.crs is not None and "coordinates" not in r and suffix not in (".csv", ".xlsx"):
@@ -343,7 +382,7 @@ def _rejects(raw: RawLayer, reason: Sequence[str | None], fc: FacilityLayerConfi
     return pd.DataFrame(rej_rows, columns=list(REJECT_COLUMNS))
 
 
-def _layer_rows(raw: RawLayer, crs: CRS, mapping: Mapping[str, str], fc: FacilityLayerConfig, *,
+def _layer_rows(raw: RawLayer, crs: CRS, mapping: Mapping[str, str], fc: FacilityLayerConfig, key: str, *,
                 known_kinds: Mapping[str, Kind], area: BaseGeometry | None, metric_crs: str,
                 summary: LayerSummary) -> _Rows:
     """Run the per-row stages in order (the first reason a row gets is its reason); add the
@@ -359,10 +398,146 @@ def _layer_rows(raw: RawLayer, crs: CRS, mapping: Mapping[str, str], fc: Facilit
     kinds, reason = _row_kinds(raw, mapping, fc, known_kinds, place.reason)
     values, reason = _row_numbers(raw.attrs, mapping, reason)
     reason = [r if r is not None else _value_problem(values, i) for i, r in enumerate(reason)]
+    reason = [r if r is not None else _range_problem(values, i, fc, key) for i, r in enumerate(reason)]
     texts = _row_texts(raw.attrs, mapping)
     fac_ids, reason = _row_ids(raw, mapping, fc.name, reason)
+    if len(raw.sheets) > 1 and raw.row_labels is not None:
+        notes = [(t + "; " if t else "") + f"sheet row {lab}" for t, lab in zip(notes, raw.row_labels,
+                                                                              strict=True)]
+    live = [i for i, r in enumerate(reason) if r is None]
+    found = _duplicates([texts["name"][i] for i in live], [kinds[i] for i in live], place.x_m[live],
+                        place.y_m[live], [fc.duplicate_max_m] * len(live))
+    dup_of: list[str] = [""] * len(reason)
+    for b, a, basis in found:
+        if fc.keep_duplicates:
+            dup_of[live[b]] = fac_ids[live[a]]
+        else:
+            reason[live[b]] = f"duplicate of {fac_ids[live[a]]} ({basis})"
+    if fc.keep_duplicates and found:
+        summary.warnings.append(f"{len(found)} facility(ies) duplicate another of the same kind (same name "
+                                f"within {fc.duplicate_max_m:g} m or same coordinates): kept, flagged in "
+                                f"duplicate_of ({key}.keep_duplicates = true)")
     return _Rows(fac_ids=fac_ids, kinds=kinds, values=values, texts=texts, notes=notes, place=place,
-                 reason=reason)
+                 reason=reason, px=px, py=py, dup_of=dup_of)
+
+
+def _duplicates(names: Sequence[str], kinds: Sequence[str | None], xs: np.ndarray, ys: np.ndarray,
+                max_m: Sequence[float]) -> list[tuple[int, int, str]]:
+    """(later row, earlier row, basis) of each duplicate, in row order (see the module docstring):
+    same kind and same normalised name within ``max_m[later]`` metres, or same kind and the same
+    coordinates when a name is missing. A row already found a duplicate is not the first of another."""
+    norm = [norm_label(n) if n else "" for n in names]
+    out: list[tuple[int, int, str]] = []
+    is_dup = [False] * len(norm)
+    by_kind: dict[str | None, list[int]] = {}
+    for b in range(len(norm)):
+        if kinds[b] is None or not (np.isfinite(xs[b]) and np.isfinite(ys[b])):
+            continue
+        for a in by_kind.get(kinds[b], []):
+            d = math.hypot(xs[a] - xs[b], ys[a] - ys[b])
+            if norm[a] and norm[a] == norm[b] and d <= max_m[b]:
+                basis = ("same name, same coordinates" if d <= _SAME_POINT_M
+                         else f"same name within {max_m[b]:g} m: {d:.0f} m apart")
+            elif (not norm[a] or not norm[b]) and d <= _SAME_POINT_M:
+                basis = "same coordinates, no name to tell them apart"
+            else:
+                continue
+            out.append((b, a, basis))
+            is_dup[b] = True
+            break
+        if not is_dup[b]:
+            by_kind.setdefault(kinds[b], []).append(b)
+    return out
+
+
+def _reason_family(reason: str) -> str:
+    """A reason without its row-specific values (ids, quoted text, numbers) for counting."""
+    t = re.sub(r"duplicate of \S+", "duplicate of <fac_id>", reason)
+    t = re.sub(r"duplicate id '[^']*' \((first at row|also in layer) [^)]*\)", r"duplicate id (\1 ...)", t)
+    t = re.sub(r"'[^']*'", "'...'", t)
+    t = re.sub(r"(?<![\w.\[])-?\d[\d.e+]*(?![\w.\]])", "#", t) if not t.startswith("outside") else t
+    return t
+
+
+def _where_points_lie(rows: _Rows, mask: np.ndarray, crs: CRS, area: BaseGeometry | None, metric_crs: str,
+                      fc: FacilityLayerConfig, key: str) -> str:
+    """Where the rejected points lie against the study area, and the likely fix."""
+    px, py = rows.px[mask], rows.py[mask]
+    ok = np.isfinite(px) & np.isfinite(py)
+    if not ok.any():
+        return f"check {key}.crs and {key}.coords"
+    mx, my = float(np.median(px[ok])), float(np.median(py[ok]))
+    lon, lat = rows.place.lon[mask], rows.place.lat[mask]
+    good = np.isfinite(lon) & np.isfinite(lat)
+    where = (f"as read they lie around ({mx:.6g}, {my:.6g}) in {crs_label(crs) or 'the layer CRS'}"
+             + (f" = {np.median(lon[good]):.4f}E {np.median(lat[good]):.4f}N" if good.any() else ""))
+    if area is not None:
+        b = gpd.GeoSeries([area], crs=metric_crs).to_crs("EPSG:4326").total_bounds
+        where += f", but the study area spans {b[0]:.3f}-{b[2]:.3f}E {b[1]:.3f}-{b[3]:.3f}N"
+    if crs.is_projected and abs(mx) <= 180 and abs(my) <= 90:
+        return (f"{where}: the numbers are degrees but the layer CRS {crs_label(crs)} is projected (a wrong "
+                f".prj or {key}.crs); set {key}.crs = \"EPSG:4490\" (CGCS2000) or \"EPSG:4326\" (WGS84)")
+    if crs.is_geographic and (abs(mx) > 180 or abs(my) > 90):
+        return f"{where}: the numbers are not degrees; set {key}.crs to the file's projected CRS"
+    return (f"{where}; check {key}.crs (the file's CRS{', from its .prj' if not fc.crs else ''}) and "
+            f"{key}.coords = {fc.coords!r}, or that the layer belongs to this region")
+
+
+def _reject_fix(family: str, fc: FacilityLayerConfig, key: str) -> str:
+    """The likely fix for a layer whose rows mostly failed for ``family``."""
+    if family.startswith(("null geometry", "empty geometry")):
+        return ("the rows have no geometry: the .shp is probably truncated or does not belong to the .dbf; "
+                "re-export the shapefile and send all its parts (.shp .shx .dbf .prj)")
+    if "coordinates" in family and not family.startswith("duplicate"):
+        return (f"check the coordinate columns ({key}.x_field / {key}.y_field), {key}.header_rows and "
+                f"{key}.crs")
+    if family.startswith("unknown kind"):
+        return f"map the type values with {key}.kinds = {{\"<value>\" = \"<kind>\"}} or {key}.fields.kind"
+    if family.startswith("missing kind"):
+        return f"set {key}.default_kind or map the type column with {key}.fields.kind"
+    if family.startswith("duplicate of"):
+        return (f"the file repeats its rows (appended twice?); remove the copies, or set "
+                f"{key}.keep_duplicates = true to keep them flagged")
+    if family.startswith("duplicate id"):
+        return f"the id column repeats; map {key}.fields.fac_id to a unique column"
+    m = re.match(r"(?:non-numeric |negative |non-positive )?(\w+)", family)
+    if m and m.group(1) in NUMERIC_FIELDS:
+        f = m.group(1)
+        return (f"check which column is read as {f} ({key}.fields.{f}) and its unit"
+                + (f", or widen {key}.ranges.{f}" if "plausible range" in family else ""))
+    return "fix the file or the config as the reasons say"
+
+
+def _layer_problem(rows: _Rows, n: int, crs: CRS, area: BaseGeometry | None, metric_crs: str,
+                   fc: FacilityLayerConfig, key: str) -> str | None:
+    """The whole-layer error when every row, or more than ``max_rejected_share`` of them, was rejected."""
+    rejected = [r for r in rows.reason if r is not None]
+    k = len(rejected)
+    if n == 0 or k == 0:
+        return None
+    # OSM objects with tags no rule maps are candidates by design, not a sign of a broken file
+    counted = sum(1 for r in rejected if not r.startswith("OSM tags not mapped"))
+    share = k / n
+    if k < n and (counted / n <= fc.max_rejected_share or counted < _MIN_REJECTED_FOR_SHARE):
+        return None
+    families = Counter(_reason_family(r) for r in rejected).most_common()
+    texts: dict[str, set[str]] = {}
+    for r in rejected:
+        texts.setdefault(_reason_family(r), set()).add(r)
+    shown = {fam: next(iter(texts[fam])) if len(texts[fam]) == 1 else fam for fam, _ in families}
+    top = "; ".join(f"{c} x {shown[fam]}" for fam, c in families[:3]) + (
+        f"; {sum(c for _, c in families[3:])} x other reasons" if len(families) > 3 else "")
+    fam = families[0][0]
+    if fam.startswith("outside the study area"):
+        mask = np.array([r is not None and r.startswith("outside") for r in rows.reason], dtype=bool)
+        fix = _where_points_lie(rows, mask, crs, area, metric_crs, fc, key)
+    else:
+        fix = _reject_fix(fam, fc, key)
+    head = (f"all {n} rows rejected" if k == n else
+            f"{k} of {n} rows ({share:.0%}) rejected, more than {key}.max_rejected_share = "
+            f"{fc.max_rejected_share:g}")
+    tail = "" if k == n else f" (if these rejects are expected raise {key}.max_rejected_share; 1.0 disables)"
+    return f"{fc.path}: {head} ({top}); {fix}{tail}"
 
 
 def read_layer(fc: FacilityLayerConfig, idx: int, *, known_kinds: Mapping[str, Kind] = BUILTIN_KINDS,
@@ -385,7 +560,7 @@ def read_layer(fc: FacilityLayerConfig, idx: int, *, known_kinds: Mapping[str, K
     summary.crs = crs_label(crs) + (f" + coords {fc.coords}" if fc.coords in ("gcj02", "bd09") else "")
     summary.warnings.extend(warnings)
     mapping = _map_fields(fc, raw, key)
-    rows = _layer_rows(raw, crs, mapping, fc, known_kinds=known_kinds, area=area, metric_crs=metric_crs,
+    rows = _layer_rows(raw, crs, mapping, fc, key, known_kinds=known_kinds, area=area, metric_crs=metric_crs,
                        summary=summary)
     fac = _accepted(rows, fc, metric_crs)
     rejects = _rejects(raw, rows.reason, fc)
@@ -394,6 +569,9 @@ def read_layer(fc: FacilityLayerConfig, idx: int, *, known_kinds: Mapping[str, K
     summary.kinds = dict(Counter(fac["kind"]))
     if summary.accepted + len(rejects) != summary.rows_read:  # invariant, not an input check
         raise RuntimeError(f"{path}: accepted {summary.accepted} + rejected {len(rejects)} != rows {n}")
+    problem = _layer_problem(rows, n, crs, area, metric_crs, fc, key)
+    if problem:
+        raise LayerError(problem)
     if any(r.startswith("unknown kind") for r in summary.rejected):
         unknown = sorted({r for r in summary.rejected if r.startswith("unknown kind")})
         summary.warnings.append(f"{len(unknown)} unknown type value(s): map them with {key}.kinds = "
@@ -418,27 +596,70 @@ def read_layer(fc: FacilityLayerConfig, idx: int, *, known_kinds: Mapping[str, K
 # --------------------------------------------------------------------------------------------
 
 
-def _flag_duplicates(fac: gpd.GeoDataFrame, max_m: float = _DUP_NAME_M) -> tuple[gpd.GeoDataFrame, int]:
-    """``fac`` with ``duplicate_of`` set to the first fac_id of the same (normalised) name within
-    ``max_m`` metres, and the number flagged."""
-    out = fac.copy()
-    dup = [""] * len(out)
-    names = out["name"].map(lambda s: norm_label(s) if s else "").to_numpy()
-    xs, ys = out.geometry.x.to_numpy(), out.geometry.y.to_numpy()
-    ids = out["fac_id"].to_numpy()
-    groups: dict[str, list[int]] = {}
-    for i, nm in enumerate(names):
-        if nm:
-            groups.setdefault(nm, []).append(i)
-    for idx in groups.values():
-        for a_pos, a in enumerate(idx):
-            if dup[a]:
-                continue
-            for b in idx[a_pos + 1:]:
-                if not dup[b] and math.hypot(xs[a] - xs[b], ys[a] - ys[b]) <= max_m:
-                    dup[b] = str(ids[a])
-    out["duplicate_of"] = dup
-    return out, sum(1 for d in dup if d)
+def _duplicates_across_layers(fac: gpd.GeoDataFrame, rej: pd.DataFrame, reports: list[LayerSummary],
+                              cfg: Config) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Duplicates of a facility of an EARLIER layer (the rule of :func:`_duplicates`, with the later
+    row's layer's ``duplicate_max_m``): rejected, or kept and flagged when that layer has
+    ``keep_duplicates = true``. The layers' summaries are updated (they were made by this read)."""
+    if fac.empty:
+        return fac, rej
+    by_name = {f.name: (i, f) for i, f in enumerate(cfg.facilities)}
+    layer_no = fac["layer"].map(lambda n: by_name[n][0]).to_numpy()
+    max_m = [by_name[n][1].duplicate_max_m for n in fac["layer"]]
+    found = _duplicates(fac["name"].tolist(), fac["kind"].tolist(), fac.geometry.x.to_numpy(),
+                        fac.geometry.y.to_numpy(), max_m)
+    found = [(b, a, basis) for b, a, basis in found if layer_no[a] != layer_no[b]]
+    if not found:
+        return fac, rej
+    fac = fac.copy()
+    drop, extra = [], []
+    for b, a, basis in found:
+        fc = by_name[fac.at[b, "layer"]][1]
+        first = f"{fac.at[a, 'fac_id']} of layer {fac.at[a, 'layer']}"
+        s = next(s for s in reports if s.name == fc.name)
+        if fc.keep_duplicates:
+            fac.at[b, "duplicate_of"] = fac.at[a, "fac_id"]
+            s.warnings.append(f"row {fac.at[b, 'source_row']} duplicates {first} ({basis}): kept, flagged "
+                              f"in duplicate_of")
+            continue
+        reason = f"duplicate of {first} ({basis})"
+        drop.append(b)
+        extra.append({"source_file": fac.at[b, "source_file"], "layer": fc.name,
+                      "row": int(fac.at[b, "source_row"]), "reason": reason,
+                      "values": json.dumps({k: clean_cell(fac.at[b, k]) for k in ("fac_id", "name", "kind")},
+                                           ensure_ascii=False)})
+        s.accepted -= 1
+        s.rejected[reason] = s.rejected.get(reason, 0) + 1
+        s.kinds[fac.at[b, "kind"]] -= 1
+        if not s.kinds[fac.at[b, "kind"]]:
+            del s.kinds[fac.at[b, "kind"]]
+    keep = np.ones(len(fac), dtype=bool)
+    keep[drop] = False
+    return (fac[keep].reset_index(drop=True),
+            pd.concat([rej, pd.DataFrame(extra, columns=list(REJECT_COLUMNS))], ignore_index=True))
+
+
+def shift_against_other_layers(facs: Sequence[gpd.GeoDataFrame], summaries: Sequence[LayerSummary],
+                               cfg: Config, metric_crs: str) -> None:
+    """Add the GCJ-02/BD-09 shift warning to the summary of each WGS84/CGCS2000 layer whose points sit
+    markedly closer to the OTHER layers' facilities once back-shifted (when the roads gave no warning):
+    co-located facilities (a 卫生服务站 beside a 日间照料中心) tell a shifted layer whatever its reader."""
+    for i, (f, s) in enumerate(zip(facs, summaries, strict=True)):
+        fc = next((c for c in cfg.facilities if c.name == s.name), None)
+        if fc is None or fc.coords not in ("wgs84", "cgcs2000") or len(f) < 3 or \
+                any(w.startswith("points look shifted") for w in s.warnings):
+            continue
+        others = [g for j, g in enumerate(facs) if j != i and len(g)]
+        if not others:
+            continue
+        pts = gpd.GeoSeries(pd.concat([g.geometry for g in others], ignore_index=True), crs=metric_crs)
+        ll = f.geometry.to_crs("EPSG:4326")
+        key = f"facilities[{cfg.facilities.index(fc)}]"
+        w = shift_warning(f.geometry.x.to_numpy(), f.geometry.y.to_numpy(), ll.x.to_numpy(), ll.y.to_numpy(),
+                          pts, metric_crs, key, against="facility of the other layers")
+        if w:
+            s.warnings.append(w)
+            log.warning("%s (%s): %s", fc.name, fc.path, w)
 
 
 def _empty_facilities(metric_crs: str) -> gpd.GeoDataFrame:
@@ -523,14 +744,8 @@ def read_facilities(cfg: Config, *, study_area_wgs84: Any, metric_crs: str,
     fac = gpd.GeoDataFrame(fac, geometry="geometry", crs=metric_crs)
     rej = pd.concat(rejs, ignore_index=True) if rejs else pd.DataFrame(columns=list(REJECT_COLUMNS))
     fac, rej = _reject_ids_across_layers(fac, rej, reports)
-    dup_m = max((f.duplicate_max_m for f in cfg.facilities), default=_DUP_NAME_M)
-    fac, n_dup = _flag_duplicates(fac, dup_m)
-    if n_dup:
-        for s in reports:
-            k = int(((fac["layer"] == s.name) & (fac["duplicate_of"] != "")).sum())
-            if k:
-                s.warnings.append(f"{k} facility(ies) share a name with another within {dup_m:.0f} m "
-                                  f"(kept, flagged in duplicate_of)")
+    fac, rej = _duplicates_across_layers(fac, rej, reports, cfg)
+    shift_against_other_layers([fac[fac["layer"] == s.name] for s in reports], reports, cfg, metric_crs)
     for s in reports:
         if s.accepted + sum(s.rejected.values()) != s.rows_read:
             raise RuntimeError(f"layer {s.name}: accepted + rejected != rows read")

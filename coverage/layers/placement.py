@@ -160,8 +160,9 @@ def place_points(px: np.ndarray, py: np.ndarray, reason: Sequence[str | None], *
 
 
 def shift_warning(xm: np.ndarray, ym: np.ndarray, lon: np.ndarray, lat: np.ndarray, roads: gpd.GeoSeries,
-                  metric_crs: str, key: str) -> str | None:
-    """Warn when the points sit markedly closer to the roads once back-shifted from GCJ-02 / BD-09.
+                  metric_crs: str, key: str, *, against: str = "road") -> str | None:
+    """Warn when the points sit markedly closer to the roads (or to any other reference geometries,
+    named by ``against``: the other layers' facilities) once back-shifted from GCJ-02 / BD-09.
 
     The statistic is the mean distance to the nearest road with each distance capped at 300 m (the
     median alone does not separate the cases on a dense street grid, where a ~500 m shift still lands
@@ -189,6 +190,6 @@ def shift_warning(xm: np.ndarray, ym: np.ndarray, lon: np.ndarray, lat: np.ndarr
         return None
     name = {"gcj02": "GCJ-02 (AMap/Tencent)", "bd09": "BD-09 (Baidu)"}[best[0]]
     d1 = best[1]
-    return (f"points look shifted: distance to the nearest road is {d0.mean():.0f} m on average (median "
+    return (f"points look shifted: distance to the nearest {against} is {d0.mean():.0f} m on average (median "
             f"{np.median(d0):.0f} m) as read but {d1.mean():.0f} m (median {np.median(d1):.0f} m) if they "
             f"are {name} coordinates; if they were copied from that map set {key}.coords = \"{best[0]}\"")
