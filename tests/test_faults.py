@@ -174,6 +174,9 @@ def _bom_gbk(region: Path) -> None:
     p.write_bytes(b"\xef\xbb\xbf" + p.read_bytes())
 
 
+RASTERS = ("pop_total.tif", "pop_60plus.tif", "pop_0to3.tif")
+_FAR = rasterio.Affine(0.000833333333, 0, 10.0, 0, -0.000833333333, 50.0)  # the same grid, in Germany
+
 # ---------------------------------------------------------------------------------------------
 # The corpus
 # ---------------------------------------------------------------------------------------------
@@ -256,9 +259,8 @@ CASES: list[Case] = [
     Case("raster-negative", raster_edit("pop_total.tif", lambda a: np.where(np.arange(a.size).reshape(a.shape)
                                                                             % 7 == 0, -5.0, a)), "error",
          (r"pop_total\.tif", r"negative")),
-    Case("raster-no-overlap",
-         raster_edit("pop_total.tif", lambda a: a,
-                     transform=rasterio.Affine(0.001, 0, 10.0, 0, -0.001, 50.0)), "error",
+    Case("raster-no-overlap", lambda r: [raster_edit(f, lambda a: a, transform=_FAR)(r) for f in RASTERS],
+         "error",
          (r"pop_total\.tif", r"overlap|cover")),
     Case("raster-age-missing", delete("pop_60plus.tif"), "error", (r"pop_60plus\.tif",)),
     Case("raster-age-exceeds-total", raster_edit("pop_60plus.tif", lambda a: a * 50.0 + 10.0), "error",

@@ -692,12 +692,12 @@ def test_configured_kind_by_id_and_label(tmp_path) -> None:
     assert any("elder_school" in w for w in res.reports[0].warnings)  # the kinds the config knows
 
 
-def test_header_only_table_is_an_empty_layer(tmp_path) -> None:
+def test_header_only_table_is_an_error_naming_the_fix(tmp_path) -> None:
     p = tmp_path / "h.csv"
     p.write_text("名称,类型,经度,纬度\n", encoding="utf-8")
-    res = _read(tmp_path, FacilityLayerConfig(name="a", path=p))
-    assert res.facilities.empty and res.rejects.empty
-    assert res.reports[0].rows_read == 0 and "the layer has no data rows" in res.reports[0].warnings
+    with pytest.raises(LayerError, match=r"h\.csv: the layer has no data rows .*remove this \[\[facilities\]\] "
+                                         r"table \(facilities\[0\]\)"):
+        _read(tmp_path, FacilityLayerConfig(name="a", path=p))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -582,8 +582,12 @@ def read_layer(fc: FacilityLayerConfig, idx: int, *, known_kinds: Mapping[str, K
                           rows.place.lat[acc], roads, metric_crs, key)
         if w:
             summary.warnings.append(w)
-    if summary.rows_read == 0:
-        summary.warnings.append("the layer has no data rows")
+    if summary.rows_read == 0 and fc.from_osm:
+        summary.warnings.append("the layer has no data rows")  # an OSM extract may map none: not an error
+    elif summary.rows_read == 0:
+        raise LayerError(f"{path}: the layer has no data rows (only a header, or an empty sheet/table). Fix: "
+                         f"export the facility list again with its rows, or remove this [[facilities]] table "
+                         f"({key}) from the config if the region really has no such facility")
     for w in summary.warnings:
         log.warning("%s (%s): %s", fc.name, path, w)
     log.info("Read facility layer %s: %d rows, %d accepted, %d rejected", fc.name, n, summary.accepted,

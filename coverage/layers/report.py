@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from coverage.layers.vocabulary import REJECT_COLUMNS
+from coverage.tables import write_csv
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +74,10 @@ class LayerReport:
 
 
 def write_rejects(rejects: pd.DataFrame, path: str | Path) -> Path:
-    """Write the rejects table as CSV in UTF-8 with BOM (so Excel shows the Chinese text)."""
+    """Write the rejects table as CSV in UTF-8 with BOM (so Excel shows the Chinese text), through the
+    formula-safe writer (:mod:`coverage.tables`: the original values are municipal text)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    rejects.reindex(columns=list(REJECT_COLUMNS)).to_csv(path, index=False, encoding="utf-8-sig")
+    write_csv(rejects.reindex(columns=list(REJECT_COLUMNS)), path)
     log.info("Wrote %d rejected rows to %s", len(rejects), path)
     return path
