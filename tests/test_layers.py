@@ -695,8 +695,8 @@ def test_configured_kind_by_id_and_label(tmp_path) -> None:
 def test_header_only_table_is_an_error_naming_the_fix(tmp_path) -> None:
     p = tmp_path / "h.csv"
     p.write_text("名称,类型,经度,纬度\n", encoding="utf-8")
-    with pytest.raises(LayerError, match=r"h\.csv: the layer has no data rows .*remove this \[\[facilities\]\] "
-                                         r"table \(facilities\[0\]\)"):
+    with pytest.raises(LayerError, match=r"h\.csv: the layer has no data rows .*remove this "
+                                         r"\[\[facilities\]\] table \(facilities\[0\]\)"):
         _read(tmp_path, FacilityLayerConfig(name="a", path=p))
 
 
