@@ -169,9 +169,84 @@ def _communities_parent(region: Path) -> None:
     g.to_file(p, driver="GeoJSON")
 
 
+def _drop_facility_tables(region: Path) -> None:
+    p = region / "coverage.toml"
+    text = p.read_text(encoding="utf-8")
+    start, end = text.index("[[facilities]]"), text.index("[walk]")
+    p.write_text(text[:start] + text[end:], encoding="utf-8")
+
+
+def _semicolons(region: Path) -> None:
+    p = region / "facilities" / "meal_points.csv"
+    d = pd.read_csv(p, encoding="gbk", dtype=str)
+    d.to_csv(p, index=False, encoding="gbk", sep=";")
+
+
+def _xlsx_second_sheet_no_header(region: Path) -> None:
+    p = region / "facilities" / "health.xlsx"
+    d = pd.read_excel(p, dtype=str)
+    p.unlink()
+    with pd.ExcelWriter(p, engine="openpyxl") as xw:
+        d.iloc[:30].to_excel(xw, sheet_name="卫生机构", index=False)
+        d.iloc[30:].to_excel(xw, sheet_name="续表", index=False, header=False)
+
+
 def _bom_gbk(region: Path) -> None:
     p = region / "facilities" / "meal_points.csv"
     p.write_bytes(b"\xef\xbb\xbf" + p.read_bytes())
+
+
+def xlsx_edit(fn: Callable[[pd.DataFrame], dict[str, pd.DataFrame]], *, header: bool = True) -> Mutation:
+    """Rewrite health.xlsx as the sheets ``fn`` returns (each written with its header row or not)."""
+    def f(region: Path) -> None:
+        p = region / "facilities" / "health.xlsx"
+        sheets = fn(pd.read_excel(p, dtype=str))
+        p.unlink()
+        with pd.ExcelWriter(p, engine="openpyxl") as xw:
+            for name, df in sheets.items():
+                df.to_excel(xw, sheet_name=name, index=False, header=header)
+    return f
+
+
+def _title_row(d: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    head = pd.DataFrame([["示范县卫生机构名录 (2024)"] + [""] * (d.shape[1] - 1), list(d.columns)],
+                        columns=d.columns)
+    return {"卫生机构": pd.concat([head, d], ignore_index=True)}
+
+
+def osm_shift(dlon: float) -> Mutation:
+    def f(region: Path) -> None:
+        p = region / "roads.osm"
+        text = p.read_text(encoding="utf-8")
+        p.write_text(re.sub(r'lon="([0-9.]+)"', lambda m: f'lon="{float(m.group(1)) + dlon:.7f}"', text),
+                     encoding="utf-8")
+    return f
+
+
+def census(csv_text: str) -> Mutation:
+    """Population from census totals per unit (no rasters)."""
+    def f(region: Path) -> None:
+        (region / "census.csv").write_text(csv_text, encoding="utf-8")
+        p = region / "coverage.toml"
+        text = p.read_text(encoding="utf-8")
+        start = text.index("[population]")
+        end = text.index("[[facilities]]")
+        new = text[:start] + '[population]\ncensus_csv = "census.csv"\n\n' + text[end:]
+        p.write_text(new, encoding="utf-8")
+    return f
+
+
+def _census_ok(region: Path) -> str:
+    codes = gpd.read_file(region / "units.geojson")["code"]
+    return "unit_code,pop_total,pop_60plus,pop_0to3\n" + "".join(
+        f"{c},{10000 + i},{2500 + i},{300 + i}\n" for i, c in enumerate(codes))
+
+
+def _overlap_units(g: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    g = g.copy()
+    g.loc[g.index[1], "geometry"] = g.geometry.iloc[1].union(g.geometry.iloc[0].buffer(0.01).intersection(
+        g.geometry.iloc[0]))
+    return g
 
 
 RASTERS = ("pop_total.tif", "pop_60plus.tif", "pop_0to3.tif")
@@ -289,6 +364,91 @@ CASES: list[Case] = [
     Case("xlsx-garbage", write_bytes("facilities/health.xlsx", b"PK\x03\x04 not really a zip"), "error",
          (r"health\.xlsx", r"XLSX|xlsx|workbook")),
     Case("beds-1e12", shp_edit(lambda g: _set_first(g, "床位数", 1e12)), "ok", (r"床位数|beds",)),
+    # -- more config -----------------------------------------------------------------------------
+    Case("config-facility-path-empty", toml_replace('path = "facilities/health.xlsx"', 'path = ""'), "error",
+         (r"facilities\[2\]\.path = ''", r"non-empty path")),
+    Case("config-facility-without-path", toml_replace('path = "facilities/health.xlsx"', "# no path"),
+         "error", (r"facilities\[2\]\.path: missing",)),
+    Case("config-range-reversed",
+         toml_replace('coords = "wgs84"', 'coords = "wgs84"\nranges = { beds = [10, 1] }'),
+         "error", (r"facilities\[2\]\.ranges",)),
+    Case("config-rejected-share-2",
+         toml_replace('coords = "wgs84"', 'coords = "wgs84"\nmax_rejected_share = 2'),
+         "error", (r"max_rejected_share = 2",)),
+    Case("config-meal-bad-class", toml_replace('"郊区" = 30 }', '"农村" = 30 }'), "error",
+         (r"class_thresholds_min\.农村", r"城区, 郊区")),
+    Case("config-kind-bad-colour", toml_append('[kinds.pharmacy]\nlabel_zh = "药店"\ncolor = "red"'), "error",
+         (r"kinds\.pharmacy\.color = 'red'", r"#rrggbb")),
+    Case("config-network-source", toml_replace('source = "osm_file"', 'source = "shapefile"'), "error",
+         (r"network\.source = 'shapefile'", r"'osm_file', 'road_layer', 'osmnx'")),
+    Case("config-delivery-speed", toml_replace("default_speed_kph = 15.0", "default_speed_kph = 150.0"),
+         "error",
+         (r"delivery\.default_speed_kph = 150\.0", r"between 3 and 60")),
+    Case("config-walk-speed-zero",
+         toml_replace("access_speed_mps = 1.0\n\n[delivery]", "access_speed_mps = 0\n\n[delivery]"),
+         "error", (r"walk\.access_speed_mps = 0",)),
+    Case("config-tiny-snap-limit", toml_replace("facility_max_snap_m = 300", "facility_max_snap_m = 0.01"),
+         "error",
+         (r"no usable facility", r"service \w+ \(", r"snapping\.facility_max_snap_m")),
+    Case("config-no-facility-layers", lambda r: _drop_facility_tables(r), "ok",
+         (r"no facility of its kinds in the layers",)),
+    # -- more units ------------------------------------------------------------------------------
+    Case("units-overlap", units_edit(_overlap_units), "error", (r"units\.geojson", r"overlapping", r"m²")),
+    Case("communities-file-missing", delete("communities.geojson"), "error", (r"communities\.geojson",)),
+    Case("units-default-type-bad",
+         toml_replace('type_field = "type"', 'type_field = "type"\ndefault_type = "区"'),
+         "error", (r"units\.default_type = '区'",)),
+    # -- more facility layers --------------------------------------------------------------------
+    Case("shp-missing-dbf", delete("facilities/elderly_childcare.dbf"), "error", (r"elderly_childcare",)),
+    Case("shp-missing-shp", delete("facilities/elderly_childcare.shp"), "error",
+         (r"elderly_childcare\.shp",)),
+    Case("shp-negative-beds", shp_edit(lambda g: _set_first(g, "床位数", "-30")), "ok", (r"床位数|beds",)),
+    Case("shp-all-types-unknown", shp_edit(lambda g: g.assign(类型="超市")), "error",
+         (r"elderly_childcare", r"unknown", r"kinds")),
+    Case("shp-some-types-unknown", shp_edit(lambda g: g.assign(类型=["超市"] * 3 + list(g["类型"].iloc[3:]))),
+         "ok", (r"unknown",)),
+    Case("csv-every-row-twice", meals_edit(lambda d: pd.concat([d, d], ignore_index=True)), "error",
+         (r"meal_points\.csv", r"duplicate", r"keep_duplicates")),
+    Case("csv-one-row-twice", meals_edit(lambda d: pd.concat([d, d.iloc[[0]]], ignore_index=True)), "ok",
+         (r"meal_points", r"rejected\s+1: duplicate of")),
+    Case("csv-lat-lon-swapped", meals_edit(lambda d: d.rename(columns={"经度": "纬度", "纬度": "经度"})),
+         "ok",
+         (r"meal_points",)),
+    Case("csv-gcj02-declared-wgs84", toml_replace('coords = "gcj02"', 'coords = "wgs84"'), "ok",
+         (r"GCJ|gcj02",)),
+    Case("csv-third-outside", meals_edit(lambda d: d.assign(经度=[str(float(v) + (3 if i % 3 == 0 else 0))
+                                                                 for i, v in enumerate(d["经度"])])),
+         "error", (r"meal_points\.csv", r"outside the study area", r"max_rejected_share")),
+    Case("csv-semicolons", lambda r: _semicolons(r), "ok", (r"rows read 14, accepted 14",)),
+    Case("xlsx-rows-on-two-sheets", xlsx_edit(lambda d: {"卫生机构": d.iloc[:30], "续表": d.iloc[30:]}), "ok",
+         (r"rows read 55, accepted 55",)),
+    Case("xlsx-notes-sheet-first", xlsx_edit(lambda d: {"说明": pd.DataFrame({"说明": ["数据来源: 卫健局"]}),
+                                                          "卫生机构": d}), "ok", (r"rows read 55",)),
+    Case("xlsx-title-row", xlsx_edit(_title_row, header=False), "error", (r"health\.xlsx", r"header_rows")),
+    Case("xlsx-second-sheet-no-header", lambda r: _xlsx_second_sheet_no_header(r), "error",
+         (r"health\.xlsx", r"sheet")),
+    Case("xlsx-one-name-empty",
+         xlsx_edit(lambda d: {"卫生机构": d.assign(名称=d["名称"].where(d.index > 0, ""))}), "ok",
+         (r"health",)),
+    # -- more population -------------------------------------------------------------------------
+    Case("raster-total-no-crs", raster_edit("pop_total.tif", lambda a: a, crs=None), "error",
+         (r"pop_total\.tif", r"CRS|crs")),
+    Case("raster-wrong-crs-label",
+         lambda r: [raster_edit(f, lambda a: a, crs="EPSG:32649")(r) for f in RASTERS],
+         "error", (r"pop_total\.tif", r"EPSG:32649", r"degrees")),
+    Case("raster-age-all-nodata", raster_edit("pop_0to3.tif", lambda a: np.full_like(a, -99999.0),
+                                              nodata=-99999.0), "error",
+         (r"pop_0to3\.tif", r"no population")),
+    Case("census-ok", lambda r: census(_census_ok(r))(r), "ok", (r"ESTIMATE|census",)),
+    Case("census-missing-columns", census("code,population\n519901001000,100\n"), "error",
+         (r"census\.csv", r"unit_code", r"pop_total")),
+    Case("census-unknown-codes", census("unit_code,pop_total\n510104001,1000\n510104002,2000\n"), "error",
+         (r"census\.csv", r"510104001", r"none of")),
+    # -- more network ----------------------------------------------------------------------------
+    Case("osm-another-region", osm_shift(5.0), "error", (r"roads\.osm", r"within 3000 m of the study area")),
+    Case("osm-fragments-only", toml_replace("min_component_nodes = 5", "min_component_nodes = 100000"),
+         "error",
+         (r"roads\.osm", r"min_component_nodes")),
 ]
 
 
