@@ -199,3 +199,34 @@ def test_a_service_with_no_usable_facility_stops_before_the_swap(demo_layers: Pa
         run(cfg, build_root=tmp_path / "build")
     after = json.loads((good / "run_info.json").read_text(encoding="utf-8"))["total_s"]
     assert after == before and _leftovers(tmp_path) == []
+
+
+def test_interrupting_make_never_deletes_a_good_result(demo_layers: Path, tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT to the process group) at several moments of `make`: the files of the swapped-in
+    folders are .PRECIOUS, so make's .DELETE_ON_ERROR never removes a good indicators.gpkg (without
+    the declaration, make deletes it when the interrupt falls after the swap)."""
+    if shutil.which("make") is None:
+        pytest.skip("make not installed")
+    text = (REPO / "Makefile").read_text(encoding="utf-8")
+    assert ".PRECIOUS: $(BUILD)/indicators.gpkg $(MAPS)/index.html" in text
+    root = _workdir(demo_layers, tmp_path)
+    p = _cli(root, "run", "--region", "demo")
+    _, err = p.communicate(timeout=600)
+    assert p.returncode == 0, err
+    build, maps = root / "build" / "demo", root / "maps" / "demo"
+    env = {**os.environ, "PYTHONPATH": str(PKG_ROOT)}
+    for delay in (0.5, 3.0, 6.0, 7.0):
+        os.utime(root / "layers" / "demo" / "coverage.toml")  # make must run the pipeline again
+        cmd = ["make", "-f", str(REPO / "Makefile"), "build/demo/indicators.gpkg", "REGION=demo",
+               f"PY={sys.executable}"]
+        mk = subprocess.Popen(cmd, cwd=root, env=env, start_new_session=True, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        if mk.poll() is None:
+            os.killpg(mk.pid, signal.SIGINT)
+        _, err = mk.communicate(timeout=120)
+        assert "Deleting file" not in err, err
+        assert "Traceback" not in err, err
+        transaction.clean_stale(build, maps)
+        assert _complete(build, maps), (delay, err)
+    assert _leftovers(root) == []
