@@ -151,18 +151,18 @@ def test_facilities_beyond_the_snap_limit_are_reported_not_dropped(demo_run: tup
     shutil.copytree(layers, strict)
     toml = (strict / "coverage.toml").read_text(encoding="utf-8")
     (strict / "coverage.toml").write_text(
-        toml.replace("facility_max_snap_m = 300", "facility_max_snap_m = 5"), encoding="utf-8")
+        toml.replace("facility_max_snap_m = 300", "facility_max_snap_m = 25"), encoding="utf-8")
     out = run(load_config(strict / "coverage.toml"), build_root=tmp_path / "build")
     fac = pd.read_csv(out / "facilities.csv", encoding="utf-8-sig")
     info = json.loads((out / "run_info.json").read_text(encoding="utf-8"))
     walk_kinds = {k for s in load_config(strict / "coverage.toml").services.values() if s.mode == "walk"
                   for k in s.kinds}
-    far = fac[(fac["snap_dist_walk_m"] > 5) & fac["kind"].isin(walk_kinds)]
+    far = fac[(fac["snap_dist_walk_m"] > 25) & fac["kind"].isin(walk_kinds)]
     assert len(far) > 0
-    assert far["status"].str.match(r"not snapped on walk network: \d+ m from the nearest road > 5 m").all()
-    meal = fac[fac["kind"].isin(["meal_point", "central_kitchen"]) & (fac["snap_dist_delivery_m"] > 5)]
+    assert far["status"].str.match(r"not snapped on walk network: \d+ m from the nearest road > 25 m").all()
+    meal = fac[fac["kind"].isin(["meal_point", "central_kitchen"]) & (fac["snap_dist_delivery_m"] > 25)]
     assert meal["status"].str.startswith("not snapped on delivery network").all()
-    assert (fac.loc[fac["snap_dist_walk_m"] <= 5, "snap_edge_walk"] >= 0).all()
+    assert (fac.loc[fac["snap_dist_walk_m"] <= 25, "snap_edge_walk"] >= 0).all()
     assert (far["snap_edge_walk"] == -1).all()
     assert info["facilities"]["accepted"] == len(fac) and info["facilities"]["not_snapped"] == len(
         fac[fac["status"] != "ok"])
