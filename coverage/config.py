@@ -431,7 +431,8 @@ def load_config(path: str | Path) -> Config:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid UTF-8 TOML: {exc}") from None
+        raise ConfigError(f"{path}: not valid UTF-8 TOML: {exc}. Fix the file at that line (sections in "
+                          f"[brackets] once each, key = value, text in quotes; save as UTF-8)") from None
     ld = _Loader(path)
     sections = {"region", "units", "network", "population", "facilities", "services", "kinds", "walk",
                 "delivery", "snapping", "standards", "isochrones", "maps"}
@@ -484,7 +485,9 @@ def load_config(path: str | Path) -> Config:
 
     if ld.problems:
         raise ConfigError(f"{path}: {len(ld.problems)} problem(s) in the region config:\n"
-                          + "\n".join(ld.problems))
+                          + "\n".join(ld.problems) + "\nFix each key above (every option, its default "
+                          "and its range: coverage/config.py; a complete example: "
+                          "layers/demo/coverage.toml).")
     return Config(path=path, region=region, units=units, network=network, population=population,
                   facilities=tuple(facilities), services=services, kinds=kinds, **kw)
 

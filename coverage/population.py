@@ -312,7 +312,9 @@ def _raster_grids(pop_cfg: PopulationConfig) -> dict[str, Path]:
                 grids[k] = (src.crs, src.transform, src.width, src.height)
                 bounds[k] = tuple(src.bounds)
         except rasterio.errors.RasterioIOError as exc:
-            raise PopulationError(f"{p}: cannot open population.{k} as a raster: {exc}") from None
+            raise PopulationError(f"{p}: cannot open population.{k} as a raster: {exc}. Give a GeoTIFF of "
+                                  f"persons per cell (if the file is cut short, download or export it "
+                                  f"again)") from None
     if grids["total"][0] is None:
         raise PopulationError(f"{paths['total']}: the raster has no CRS; WorldPop rasters are EPSG:4326 "
                               f"(assign one with gdal_edit.py -a_srs EPSG:4326).")

@@ -250,6 +250,10 @@ def _overlap_units(g: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 
 RASTERS = ("pop_total.tif", "pop_60plus.tif", "pop_0to3.tif")
+#: every refusal says what to do: a fix, a key to set, a file to give or check
+FIX = re.compile(r"(?i)\bfix\b|\bset\b|\bgive\b|\bcheck\b|\bremove\b|\buse\b|\badd\b|\brename\b|"
+                 r"\bpoint\b|\bexport\b|\bdelete\b|\bcorrect\b|\braise\b|\bexpected\b|\bcreate\b|\bwrite\b|"
+                 r"\bsend\b|\bmap\b|\bassign\b")
 _FAR = rasterio.Affine(0.000833333333, 0, 10.0, 0, -0.000833333333, 50.0)  # the same grid, in Germany
 
 # ---------------------------------------------------------------------------------------------
@@ -507,6 +511,7 @@ def test_fault(case: Case, good: Path, tmp_path: Path, monkeypatch: pytest.Monke
         for pattern in case.message:
             assert re.search(pattern, check.out + check.err), (pattern, check.out[-2000:], check.err[-2000:])
             assert re.search(pattern, ran.err), (pattern, ran.err[-2000:])
+        assert FIX.search(ran.err), ("the message gives no fix", ran.err[-2000:])
     else:
         assert check_rc == 0 and run_rc == 0, (check_rc, run_rc, text[-3000:])
         for pattern in case.message:

@@ -119,7 +119,8 @@ def _read_polygons(path: Path, *, layer: str, crs: str, encoding: str, key: str,
         problems.append(f"{path}: file not found; fix {key}.path")
         return None
     if path.stat().st_size == 0:
-        problems.append(f"{path}: the file is empty (0 bytes)")
+        problems.append(f"{path}: the file is empty (0 bytes); export the layer again or correct the path "
+                        f"in [units]")
         return None
     try:
         raw = read_vector(path, layer=layer, encoding=encoding, key=key)
@@ -204,9 +205,12 @@ def _unit_table(uc: UnitsConfig, gdf: gpd.GeoDataFrame, problems: list[str],
     out_cls, out_area = _classes_and_areas(uc, codes, types, classes, areas, problems)
     dup = [c for c, n in Counter(codes).items() if n > 1]
     if dup:
-        problems.append(f"{uc.path}: duplicate unit codes in {uc.code_field}: {', '.join(map(repr, dup))}")
+        problems.append(f"{uc.path}: duplicate unit codes in {uc.code_field}: {', '.join(map(repr, dup))}; "
+                        f"every unit needs its own code: correct them in the file or set units.code_field to "
+                        f"the field that holds unique codes")
     if "" in codes:
-        problems.append(f"{uc.path}: {codes.count('')} unit(s) with an empty {uc.code_field}")
+        problems.append(f"{uc.path}: {codes.count('')} unit(s) with an empty {uc.code_field}; fill in their "
+                        f"codes or set units.code_field to the field that holds the codes")
     geom = _fix_polygons(gdf, codes, uc.path, "unit", problems, warnings)
     return gpd.GeoDataFrame({
         "unit_code": codes, "unit_name": [code_str(v) for v in gdf[uc.name_field]],
@@ -227,13 +231,16 @@ def _community_table(uc: UnitsConfig, path: Path, cg: gpd.GeoDataFrame, units: g
     parents = [code_str(v) for v in cg[uc.community_parent_field]]
     dup = [c for c, n in Counter(ccodes).items() if n > 1]
     if dup:
-        problems.append(f"{path}: duplicate community codes: {', '.join(map(repr, dup))}")
+        problems.append(f"{path}: duplicate community codes: {', '.join(map(repr, dup))}; correct them or "
+                        f"set units.community_code_field to the field that holds unique codes")
     if units is not None:
         known = set(units["unit_code"])
         bad = sorted({p for p in parents if p not in known})
         if bad:
             problems.append(f"{path}: parent codes not among the units: "
-                            f"{', '.join(map(repr, bad))} (field {uc.community_parent_field})")
+                            f"{', '.join(map(repr, bad))} (field {uc.community_parent_field}); correct "
+                            f"them in the file, or set units.community_parent_field to the field holding "
+                            f"each 社区/村's 街道/乡镇 code")
     geom = _fix_polygons(cg, ccodes, path, "community", problems, warnings)
     return gpd.GeoDataFrame({"community_code": ccodes,
                              "community_name": [code_str(v) for v in cg[uc.community_name_field]],
