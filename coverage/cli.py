@@ -51,11 +51,18 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """The whole analysis and (unless --no-maps) every page, as one transaction."""
-    from coverage.pipeline import run
+    """The whole analysis and (unless --no-maps) every page, as one transaction; with --if-changed
+    only when an input is newer than the build (else the pages are brought up to date)."""
+    from coverage.pipeline import is_current, redraw_maps, run
 
     cfg = _load(args)
     maps_root = None if args.no_maps else Path(args.maps_root)
+    if args.if_changed and is_current(cfg, build_root=Path(args.build_root)):
+        print(f"results: {Path(args.build_root) / cfg.region.name} (up to date: no input changed)")
+        if maps_root is not None:
+            index = redraw_maps(cfg, build_root=Path(args.build_root), maps_root=maps_root, changed_only=True)
+            print(f"maps: {index}")
+        return 0
     out = run(cfg, build_root=Path(args.build_root), maps_root=maps_root)
     print(f"results: {out}")
     if maps_root is not None:
@@ -129,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
                                     "maps/<region>/")
     region_args(sp)
     sp.add_argument("--no-maps", action="store_true", help="write build/<region>/ only")
+    sp.add_argument("--if-changed", action="store_true",
+                    help="run only when an input (region folder, files it names, pipeline code) is newer "
+                         "than the build; otherwise only bring the pages up to date")
     sp.set_defaults(func=cmd_run)
 
     sp = sub.add_parser("check-layers", help="validate every input as a run would; report every layer "
@@ -154,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+INTERRUPTED = "interrupted; no partial outputs were kept (the previous results are untouched)"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
@@ -162,14 +175,15 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if args.debug:
         return int(args.func(args))
+    user_errors = user_error_types()  # imported before the work: an except clause must not import
     try:
         return int(args.func(args))
-    except user_error_types() as exc:
+    except KeyboardInterrupt:
+        print(INTERRUPTED, file=sys.stderr)
+        return 130
+    except user_errors as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted; no partial outputs were kept", file=sys.stderr)
-        return 130
     except Exception as exc:  # noqa: BLE001 -- a bug rather than bad input: no traceback unless --debug
         print(f"error: unexpected {type(exc).__name__}: {exc}\n(run again with --debug for the traceback "
               "and report it; no partial outputs were kept)", file=sys.stderr)

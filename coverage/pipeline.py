@@ -35,8 +35,8 @@ from coverage.study import StudyArea, assign_to_units, read_study_area
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Analysis", "PipelineError", "Results", "analyse", "evaluate", "redraw_maps", "run",
-           "with_facilities"]
+__all__ = ["Analysis", "PipelineError", "Results", "analyse", "evaluate", "input_paths", "is_current",
+           "redraw_maps", "run", "with_facilities"]
 
 
 @contextmanager
@@ -138,6 +138,32 @@ def evaluate(a: Analysis, *, timings: dict[str, float] | None = None) -> Results
                    isochrones=iso, isochrone_qa=qa)
 
 
+def input_paths(cfg: Config) -> list[Path]:
+    """Every file a run reads: the region folder's files (dot-files aside), the files the config names
+    outside it (shared rasters, OSM extracts), and the package's pipeline modules (not the maps)."""
+    folder = cfg.path.parent
+    paths = [p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    named = [cfg.units.path, cfg.units.communities_path, cfg.network.path, cfg.population.total,
+             cfg.population.age_60plus, cfg.population.age_0to3, cfg.population.ratios_csv,
+             cfg.population.census_csv, *(f.path for f in cfg.facilities)]
+    for p in named:
+        if p is not None and p.exists():
+            paths += [p] if p.is_file() else [q for q in p.parent.glob(p.stem + ".*")]
+    pkg = Path(__file__).resolve().parent
+    paths += [p for p in pkg.rglob("*.py") if "maps" not in p.relative_to(pkg).parts]
+    return paths
+
+
+def is_current(cfg: Config, *, build_root: Path = Path("build")) -> bool:
+    """True when ``build/<region>/run_info.json`` is newer than every input (:func:`input_paths`): the
+    test ``make run`` uses, in Python, so that no file name of the region reaches make or a shell."""
+    stamp = Path(build_root) / cfg.region.name / "run_info.json"
+    if not stamp.is_file():
+        return False
+    newest = max((p.stat().st_mtime for p in input_paths(cfg)), default=0.0)
+    return stamp.stat().st_mtime >= newest
+
+
 def _check_qa(qa: pd.DataFrame) -> None:
     bad = qa[~qa["ok"].astype(bool)] if len(qa) else qa
     if len(bad):
@@ -159,8 +185,15 @@ def redraw_maps(cfg: Config, *, build_root: Path = Path("build"), maps_root: Pat
     """Draw ``maps/<region>/`` again from ``build/<region>/``, as a transaction of its own (under the
     region lock, into a folder swapped in at the end). ``changed_only`` starts from a copy of the
     current pages and rewrites only the unit pages older than their inputs."""
+    from coverage.maps import inputs_mtime
+
     name = cfg.region.name
     final = Path(maps_root) / name
+    index = final / "index.html"
+    if changed_only and index.is_file() and index.stat().st_mtime >= inputs_mtime(Path(build_root) / name,
+                                                                                  (cfg.path,)):
+        log.info("Maps of %s are up to date", name)
+        return index
     with transaction.region_lock(Path(build_root), name):
         transaction.clean_stale(Path(build_root) / name, final)
         tmp = transaction.tmp_folder(final)

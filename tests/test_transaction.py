@@ -201,32 +201,65 @@ def test_a_service_with_no_usable_facility_stops_before_the_swap(demo_layers: Pa
     assert after == before and _leftovers(tmp_path) == []
 
 
+def _make(root: Path, *targets: str) -> subprocess.Popen[str]:
+    """`make` of the repo's Makefile in ``root`` (a project folder), with this interpreter and no setup."""
+    env = {**os.environ, "PYTHONPATH": str(PKG_ROOT)}
+    cmd = ["make", "-f", str(REPO / "Makefile"), "-o", "setup", *targets, "REGION=demo",
+           f"PY={sys.executable}"]
+    return subprocess.Popen(cmd, cwd=root, env=env, start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
 def test_interrupting_make_never_deletes_a_good_result(demo_layers: Path, tmp_path: Path) -> None:
-    """Ctrl-C (SIGINT to the process group) at several moments of `make`: the files of the swapped-in
-    folders are .PRECIOUS, so make's .DELETE_ON_ERROR never removes a good indicators.gpkg (without
-    the declaration, make deletes it when the interrupt falls after the swap)."""
+    """Ctrl-C (SIGINT to the process group) at several moments of `make run`: make has no file target
+    of a region to delete, and the run's transaction keeps the previous results whole."""
     if shutil.which("make") is None:
         pytest.skip("make not installed")
-    text = (REPO / "Makefile").read_text(encoding="utf-8")
-    assert ".PRECIOUS: $(BUILD)/indicators.gpkg $(MAPS)/index.html" in text
     root = _workdir(demo_layers, tmp_path)
     p = _cli(root, "run", "--region", "demo")
     _, err = p.communicate(timeout=600)
     assert p.returncode == 0, err
     build, maps = root / "build" / "demo", root / "maps" / "demo"
-    env = {**os.environ, "PYTHONPATH": str(PKG_ROOT)}
     for delay in (0.5, 3.0, 6.0, 7.0):
-        os.utime(root / "layers" / "demo" / "coverage.toml")  # make must run the pipeline again
-        cmd = ["make", "-f", str(REPO / "Makefile"), "build/demo/indicators.gpkg", "REGION=demo",
-               f"PY={sys.executable}"]
-        mk = subprocess.Popen(cmd, cwd=root, env=env, start_new_session=True, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+        os.utime(root / "layers" / "demo" / "coverage.toml")  # an input newer than the build: make runs
+        mk = _make(root, "run")
         time.sleep(delay)
         if mk.poll() is None:
             os.killpg(mk.pid, signal.SIGINT)
         _, err = mk.communicate(timeout=120)
-        assert "Deleting file" not in err, err
-        assert "Traceback" not in err, err
+        assert "Deleting file" not in err and "Traceback" not in err, err
         transaction.clean_stale(build, maps)
         assert _complete(build, maps), (delay, err)
     assert _leftovers(root) == []
+
+
+def test_make_run_is_skipped_when_nothing_changed_and_reruns_when_an_input_did(demo_layers: Path,
+                                                                               tmp_path: Path) -> None:
+    if shutil.which("make") is None:
+        pytest.skip("make not installed")
+    root = _workdir(demo_layers, tmp_path)
+    out, err = _make(root, "run").communicate(timeout=600)
+    assert "results: build/demo\n" in out, out + err
+    stamp = (root / "build" / "demo" / "run_info.json").stat().st_mtime
+    out, err = _make(root, "run").communicate(timeout=600)
+    assert "up to date: no input changed" in out, out + err
+    assert (root / "build" / "demo" / "run_info.json").stat().st_mtime == stamp
+    time.sleep(0.05)
+    (root / "layers" / "demo" / "facilities" / "meal_points.csv").touch()
+    out, err = _make(root, "run").communicate(timeout=600)
+    assert "results: build/demo\n" in out
+    assert (root / "build" / "demo" / "run_info.json").stat().st_mtime > stamp
+
+
+def test_file_names_in_the_region_never_reach_a_shell(demo_layers: Path, tmp_path: Path) -> None:
+    """A municipal file named `x;touch PWNED` (next to a file `x`) in the region folder: make must not
+    run `touch PWNED` (it did when the Makefile listed the region's files as prerequisites)."""
+    if shutil.which("make") is None:
+        pytest.skip("make not installed")
+    root = _workdir(demo_layers, tmp_path)
+    folder = root / "layers" / "demo"
+    for name in ("x", "x;touch PWNED", "y`touch PWNED2`", "z$(touch PWNED3)", "养老 机构 名单.xlsx"):
+        (folder / name).write_text("not a layer", encoding="utf-8")
+    out, err = _make(root, "run").communicate(timeout=600)
+    assert "results: build/demo" in out, out + err
+    assert not [p.name for p in root.rglob("PWNED*")]
