@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -114,8 +114,8 @@ def service_network(service: Service, networks: Mapping[str, Network], cfg: Conf
 
 
 def _usable(service: Service, facilities: pd.DataFrame, fsnaps: FacilitySnaps) -> np.ndarray:
-    """Facilities of the service's kinds that snapped on its mode's network."""
-    return facilities["kind"].isin(service.kinds).to_numpy() & fsnaps.by_mode[service.mode].snapped
+    """Facilities providing the service (:meth:`Service.provided_by`) that snapped on its network."""
+    return service.provided_by(facilities) & fsnaps.by_mode[service.mode].snapped
 
 
 def snap_cells(cfg: Config, networks: Mapping[str, Network], cells: pd.DataFrame) -> CellSnaps:
@@ -141,8 +141,11 @@ def snap_facilities(cfg: Config, networks: Mapping[str, Network], facilities: gp
     for mode, net in networks.items():
         fs = snap_points(net, xy, max_snap_m=limit)
         by_mode[mode] = fs
-        kinds_on_mode = {k for s in cfg.services.values() if s.mode == mode for k in s.kinds}
-        for i in np.flatnonzero(~fs.snapped & facilities["kind"].isin(kinds_on_mode).to_numpy()):
+        on_mode = np.zeros(len(facilities), dtype=bool)
+        for s in cfg.services.values():
+            if s.mode == mode:
+                on_mode |= s.provided_by(facilities)
+        for i in np.flatnonzero(~fs.snapped & on_mode):
             status[i] = (f"not snapped on {mode} network: {fs.dist_m[i]:.0f} m from the nearest road "
                          f"> {limit:g} m (snapping.facility_max_snap_m)")
         log.info("Snapped on %s: %d/%d facilities within the limit", mode, int(fs.snapped.sum()),
@@ -151,12 +154,13 @@ def snap_facilities(cfg: Config, networks: Mapping[str, Network], facilities: gp
 
 
 def usable_counts(cfg: Config, facilities: pd.DataFrame, fsnaps: FacilitySnaps) -> dict[str, tuple[int, int]]:
-    """Per service: (facilities of its kinds, of which snapped on its mode's network)."""
-    return {sid: (int(facilities["kind"].isin(s.kinds).sum()), int(_usable(s, facilities, fsnaps).sum()))
+    """Per service: (facilities providing it, of which snapped on its mode's network)."""
+    return {sid: (int(s.provided_by(facilities).sum()), int(_usable(s, facilities, fsnaps).sum()))
             for sid, s in cfg.services.items()}
 
 
-def require_usable(cfg: Config, facilities: gpd.GeoDataFrame, fsnaps: FacilitySnaps) -> None:
+def require_usable(cfg: Config, facilities: gpd.GeoDataFrame, fsnaps: FacilitySnaps, *,
+                   skip: Collection[str] = ()) -> None:
     """Raise when a service HAS facilities of its kinds but none is usable (all beyond the snap limit
     of its network): its coverage would read 0 % for a reason that is the data's, not the service's.
 
@@ -168,9 +172,9 @@ def require_usable(cfg: Config, facilities: gpd.GeoDataFrame, fsnaps: FacilitySn
     limit = cfg.snapping.facility_max_snap_m
     for sid, (n_kind, n_ok) in usable_counts(cfg, facilities, fsnaps).items():
         s = cfg.services[sid]
-        if n_kind == 0 or n_ok > 0:
+        if n_kind == 0 or n_ok > 0 or sid in skip:
             continue
-        mask = facilities["kind"].isin(s.kinds).to_numpy()
+        mask = s.provided_by(facilities)
         d = fsnaps.by_mode[s.mode].dist_m[mask]
         i = int(np.argmin(d))
         ids = facilities["fac_id"].to_numpy()[mask]
@@ -197,12 +201,18 @@ def facility_snap_columns(facilities: gpd.GeoDataFrame, fsnaps: FacilitySnaps) -
 
 
 def travel_times(cfg: Config, networks: Mapping[str, Network], csnaps: CellSnaps,
-                 facilities: gpd.GeoDataFrame, fsnaps: FacilitySnaps) -> TravelTimes:
-    """One multi-source pass per service from its usable facilities to every unique cell."""
+                 facilities: gpd.GeoDataFrame, fsnaps: FacilitySnaps, *, skip: Collection[str] = ()
+                 ) -> TravelTimes:
+    """One multi-source pass per service from its usable facilities to every unique cell; a service
+    in ``skip`` (not assessed) gets NaN times: unknown, not unreachable."""
     out: dict[str, ServiceTimes] = {}
     n_cells = len(csnaps.cell_ids)
     ids_all = facilities["fac_id"].to_numpy()
     for sid, s in cfg.services.items():
+        if sid in skip:
+            out[sid] = ServiceTimes(time_s=np.full(n_cells, np.nan),
+                                    nearest_id=np.full(n_cells, "", dtype=object), n_facilities=0)
+            continue
         mask = _usable(s, facilities, fsnaps)
         ids = ids_all[mask]
         if mask.any():
@@ -224,8 +234,8 @@ def travel_times(cfg: Config, networks: Mapping[str, Network], csnaps: CellSnaps
 
 
 def isochrone_layers(cfg: Config, networks: Mapping[str, Network], facilities: gpd.GeoDataFrame,
-                     fsnaps: FacilitySnaps, *, qa_facilities: int = 3, qa_sample_m: float = 20.0
-                     ) -> tuple[dict[str, gpd.GeoDataFrame], pd.DataFrame]:
+                     fsnaps: FacilitySnaps, *, qa_facilities: int = 3, qa_sample_m: float = 20.0,
+                     skip: Collection[str] = ()) -> tuple[dict[str, gpd.GeoDataFrame], pd.DataFrame]:
     """Per-facility and dissolved isochrones per service and threshold
     (:meth:`Service.isochrone_thresholds_min`), as layers ``<id>_<T>min_facility`` / ``_dissolved``,
     plus the built-in QA on ``qa_facilities`` facilities per service (every reachable road point,
@@ -235,7 +245,7 @@ def isochrone_layers(cfg: Config, networks: Mapping[str, Network], facilities: g
     qa: list[pd.DataFrame] = []
     for sid, s in cfg.services.items():
         mask = _usable(s, facilities, fsnaps)
-        if not mask.any():
+        if sid in skip or not mask.any():
             continue
         net = service_network(s, networks, cfg)
         sources = fsnaps.by_mode[s.mode].take(mask)
@@ -259,7 +269,8 @@ def isochrone_layers(cfg: Config, networks: Mapping[str, Network], facilities: g
 
 
 def fca_costs(cfg: Config, networks: Mapping[str, Network], facilities: gpd.GeoDataFrame,
-              csnaps: CellSnaps, fsnaps: FacilitySnaps) -> dict[str, tuple[list[str], sp.csr_matrix]]:
+              csnaps: CellSnaps, fsnaps: FacilitySnaps, *, skip: Collection[str] = ()
+              ) -> dict[str, tuple[list[str], sp.csr_matrix]]:
     """Network site x cell-piece travel-time matrices within the 2SFCA catchment, for every service
     with a capacity column (beds, childcare slots).
 
@@ -269,7 +280,7 @@ def fca_costs(cfg: Config, networks: Mapping[str, Network], facilities: gpd.GeoD
     catch_s = cfg.standards.fca_catchment_min * 60.0
     out: dict[str, tuple[list[str], sp.csr_matrix]] = {}
     for sid, s in cfg.services.items():
-        if not s.capacity_col:
+        if not s.capacity_col or sid in skip:
             continue
         mask = _usable(s, facilities, fsnaps)
         if not mask.any():

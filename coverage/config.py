@@ -168,6 +168,10 @@ class FacilityLayerConfig:
     y_field: str = ""
     header_rows: int = 1
     default_kind: str = ""  # kind for rows without a type column (e.g. a list of meal points)
+    #: kinds this layer is COMPLETE for: the region has no facility of these kinds beyond the layer's
+    #: rows, so a service with none of them is a real shortfall; without such a declaration (or a
+    #: facility), a service has no data and reads "not assessed" (未评估), never "failed"
+    complete_for: tuple[str, ...] = ()
     #: explicit canonical-field -> source-column mapping, e.g. {name = "机构名称"}
     fields: dict[str, str] = field(default_factory=dict)
     #: extra free-text type -> canonical kind mapping
@@ -535,6 +539,9 @@ def _load_facility_layers(ld: _Loader, raw: Any, kinds: dict[str, Kind]) -> list
         for txt, kind in f.kinds.items():
             if kind not in kinds:
                 ld.bad(f"facilities[{i}].kinds.{txt}", kind, _kind_list(kinds))
+        for kind in f.complete_for:
+            if kind not in kinds:
+                ld.bad(f"facilities[{i}].complete_for", kind, _kind_list(kinds))
         for fname, rng in f.ranges.items():
             key = f"facilities[{i}].ranges.{fname}"
             if fname not in FacilityLayerConfig.PLAUSIBLE_RANGES:

@@ -10,7 +10,7 @@ has people of the service's target group (``pop_col > 0``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import geopandas as gpd
@@ -169,13 +169,14 @@ def _spacing(cells: pd.DataFrame) -> float:
 
 
 def service_gaps(cells: gpd.GeoDataFrame, services: Mapping[str, Service], standards: Any, *,
-                 transform: Any = None, crs: Any = None) -> gpd.GeoDataFrame | None:
-    """Gap areas of every service of the registry, on its headline covered flag
-    (:meth:`Service.headline`) and ranked by its demand population; None when there is none."""
+                 transform: Any = None, crs: Any = None, skip: Collection[str] = ()
+                 ) -> gpd.GeoDataFrame | None:
+    """Gap areas of every service of the registry (but those in ``skip``: not assessed), on its headline
+    covered flag (:meth:`Service.headline`) and ranked by its demand population; None when there is none."""
     frames = []
     for s in services.values():
         flag = s.headline(standards)[0]
-        if flag not in cells.columns:
+        if flag not in cells.columns or s.id in skip:
             continue
         frames.append(gap_areas(cells, service=s.id, covered_col=flag, pop_col=s.demand_col,
                                 nearest_col=s.nearest_col, tt_col=s.tt_col, transform=transform, crs=crs))

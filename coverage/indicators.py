@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from coverage import assessment
 from coverage.access2sfca import two_step_fca
 from coverage.config import Config
 from coverage.coords import require_projected
@@ -170,7 +171,7 @@ def cell_access_scores(
     xy = _cell_xy(cells)
     for s in _capacity_services(cfg):
         svc, supply_col = s.id, s.capacity_col
-        fac = facilities[facilities["kind"].isin(s.kinds)] if len(facilities) else facilities
+        fac = facilities[s.provided_by(facilities)] if len(facilities) else facilities
         demand = cells[s.demand_col].to_numpy(float)
         if fca_costs is not None and svc in fca_costs:
             ids, cost = fca_costs[svc]
@@ -284,9 +285,9 @@ def _capacity_columns(t: pd.DataFrame, fac: pd.DataFrame, key: str, cfg: Config,
     std = cfg.standards
     g = t[key]
     for s in cfg.services.values():
-        t[s.count_col] = g.map(fac[fac["kind"].isin(s.kinds)].groupby(key).size()).fillna(0).astype(int)
-    ef = fac[fac["kind"].isin(cfg.services["elderly"].kinds)]
-    cf = fac[fac["kind"].isin(cfg.services["childcare"].kinds)]
+        t[s.count_col] = g.map(fac[s.provided_by(fac)].groupby(key).size()).fillna(0).astype(int)
+    ef = fac[cfg.services["elderly"].provided_by(fac)]
+    cf = fac[cfg.services["childcare"].provided_by(fac)]
     t["beds"] = g.map(ef.groupby(key)["beds"].sum()).fillna(0.0)
     both = ef[ef["beds"].notna() & ef["nursing_beds"].notna()]
     t["nursing_beds"] = g.map(both.groupby(key)["nursing_beds"].sum()).fillna(0.0)
@@ -298,6 +299,10 @@ def _capacity_columns(t: pd.DataFrame, fac: pd.DataFrame, key: str, cfg: Config,
     # unknown capacities is reported as "not checkable" rather than as a failure
     t["n_childcare_slots_unknown"] = g.map(
         cf[cf["childcare_slots"].isna()].groupby(key).size()).fillna(0).astype(int)
+    # unknown is not 0: where every childcare provider of the row lacks a 托位数, the slots are unknown
+    n_cf = g.map(cf.groupby(key).size()).fillna(0).astype(int)
+    all_unknown = (n_cf > 0) & (t["n_childcare_slots_unknown"] == n_cf)
+    t["childcare_slots"] = t["childcare_slots"].where(~all_unknown)
     t["slots_per_1000"] = slots_per_1000(t["childcare_slots"], t["pop_total"])
     at = t["area_type"].astype(str).where(t["area_type"].astype(str) != "mixed", mixed_as)
     t["slots_standard_per_1000"] = np.where(at == "new", std.childcare_slots_new_per_1000,
@@ -433,10 +438,13 @@ def indicators_and_standards(
     communities: gpd.GeoDataFrame | None = None,
     fca_costs: Mapping[str, tuple[Sequence[str], sp.spmatrix]] | None = None,
     mixed_as: Literal["old", "new"] = "old",
+    not_assessed: Mapping[str, str] | None = None,
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame | None, pd.DataFrame]:
     """Unit indicators, community indicators (when ``communities`` is given) and the standards table,
     each computed once (the same results as :func:`unit_indicators` at both levels plus
-    :func:`coverage.standards.check_standards`).
+    :func:`coverage.standards.check_standards`). The services in ``not_assessed`` (service id ->
+    reason, :func:`coverage.assessment.not_assessed`) get empty columns and their standards read "not
+    assessed" with the reason, never "failed".
 
     Returns
     -------
@@ -453,6 +461,11 @@ def indicators_and_standards(
                                   communities=communities, **kw)
     std = check_standards(unit_t, facilities, cfg, units=units, communities=communities, community_ind=comm_t,
                           mixed_as=mixed_as)
+    if not_assessed:
+        std = assessment.mark_standards(std, cfg.services, not_assessed)
+        unit_t = assessment.blank_indicators(unit_t, cfg.services, not_assessed, cfg.standards)
+        if comm_t is not None:
+            comm_t = assessment.blank_indicators(comm_t, cfg.services, not_assessed, cfg.standards)
     unit_ind = _with_standard_counts(unit_t, std, level="unit", key="unit_code")
     comm_ind = None if comm_t is None else _with_standard_counts(comm_t, std, level="community",
                                                                  key="community_code")
@@ -505,7 +518,8 @@ _TEMPLATE: list[tuple[str, str, str, str, str]] = [
     ("nursing_bed_share", "护理型床位占比", "0-1", "nursing_beds / beds of facilities with both counts known",
      _SRC_FAC),
     ("beds_per_1000_60plus", "每千名老年人床位数", "张/千人", "beds / pop_60plus * 1000", _SRC_FAC),
-    ("childcare_slots", "托位数", "个", "childcare slots of childcare facilities inside", _SRC_FAC),
+    ("childcare_slots", "托位数", "个", "slots of the childcare providers inside (empty when all lack a 托位数)",
+     _SRC_FAC),
     ("slots_per_1000", "每千人口托位数", "个/千人", "childcare_slots / pop_total * 1000", _SRC_FAC),
     ("slots_standard_per_1000", "托位配置标准", "个/千人", "10 new areas, 8 old areas (mixed: see basis)",
      "003 (六)4; 000 task 2"),

@@ -127,6 +127,7 @@ def run_info(a: Analysis, res: Results, *, timings: dict[str, float], total_s: f
         "walk_speed_mps": cfg.walk.speed_mps, "delivery_speeds_kph": cfg.delivery.speeds_kph,
         **registry_json(cfg.services, cfg.kinds),
         "standards": dataclasses.asdict(cfg.standards),
+        "not_assessed": a.not_assessed,
         "population_method": a.cells_in.method, "age_source": a.cells_in.age_source,
         "conservation": a.cells_in.conservation,
         "networks": {m: {"nodes": n.n_nodes, "edges": n.n_edges,

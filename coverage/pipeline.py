@@ -27,7 +27,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from coverage import access, gaps, indicators, layers, network, outputs, population, transaction
+from coverage import access, assessment, gaps, indicators, layers, network, outputs, population, transaction
 from coverage.config import Config
 from coverage.errors import PipelineError
 from coverage.graph import Network
@@ -62,6 +62,8 @@ class Analysis:
     cell_snaps: access.CellSnaps
     fac_snaps: access.FacilitySnaps
     times: access.TravelTimes
+    #: services the data do not allow assessing, with the reason (coverage.assessment)
+    not_assessed: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -90,6 +92,9 @@ def analyse(cfg: Config, *, timings: dict[str, float] | None = None) -> Analysis
         fac_layers = layers.read_facilities(cfg, study_area_wgs84=study.outline_wgs84,
                                             metric_crs=study.metric_crs, roads=roads.geometry)
         placed = assign_to_units(fac_layers.facilities.reset_index(drop=True), study.units, study.communities)
+        skip = assessment.not_assessed(cfg, placed)
+        for sid, reason in skip.items():
+            log.warning("Service %s: %s", sid, reason)
     with _stage("population", timings):
         cells_in = population.build_cells(cfg.population, units=study.units, communities=study.communities,
                                           metric_crs=study.metric_crs, roads=roads)
@@ -98,21 +103,23 @@ def analyse(cfg: Config, *, timings: dict[str, float] | None = None) -> Analysis
     with _stage("travel times", timings):
         cell_snaps = access.snap_cells(cfg, nets, cells_in.cells.reset_index(drop=True))
         fac_snaps = access.snap_facilities(cfg, nets, placed)
-        access.require_usable(cfg, placed, fac_snaps)
-        times = access.travel_times(cfg, nets, cell_snaps, placed, fac_snaps)
+        access.require_usable(cfg, placed, fac_snaps, skip=skip)
+        times = access.travel_times(cfg, nets, cell_snaps, placed, fac_snaps, skip=skip)
     return Analysis(cfg=cfg, study=study, networks=nets, roads=roads, fac_layers=fac_layers,
                     facilities=access.facility_snap_columns(placed, fac_snaps), cells_in=cells_in,
-                    cell_snaps=cell_snaps, fac_snaps=fac_snaps, times=times, timings=timings)
+                    cell_snaps=cell_snaps, fac_snaps=fac_snaps, times=times, not_assessed=skip,
+                    timings=timings)
 
 
 def with_facilities(a: Analysis, facilities: gpd.GeoDataFrame) -> Analysis:
     """``a`` with other facilities (a scenario): they are placed in units, snapped and routed; the
     networks, the population and the cell snaps are re-used as they are."""
     placed = assign_to_units(facilities.reset_index(drop=True), a.study.units, a.study.communities)
+    skip = assessment.not_assessed(a.cfg, placed)
     fac_snaps = access.snap_facilities(a.cfg, a.networks, placed)
-    times = access.travel_times(a.cfg, a.networks, a.cell_snaps, placed, fac_snaps)
+    times = access.travel_times(a.cfg, a.networks, a.cell_snaps, placed, fac_snaps, skip=skip)
     return replace(a, facilities=access.facility_snap_columns(placed, fac_snaps), fac_snaps=fac_snaps,
-                   times=times)
+                   times=times, not_assessed=skip)
 
 
 def evaluate(a: Analysis, *, timings: dict[str, float] | None = None) -> Results:
@@ -121,19 +128,22 @@ def evaluate(a: Analysis, *, timings: dict[str, float] | None = None) -> Results
     cfg = a.cfg
     cells = a.cell_snaps.add_to_cells(a.cells_in.cells.reset_index(drop=True))
     cells = a.times.add_to_cells(cells, a.cell_snaps, cfg.services)
+    skip = a.not_assessed
     with _stage("isochrones", timings):
-        iso, qa = access.isochrone_layers(cfg, a.networks, a.facilities, a.fac_snaps)
+        iso, qa = access.isochrone_layers(cfg, a.networks, a.facilities, a.fac_snaps, skip=skip)
     with _stage("indicators", timings):
-        cells = indicators.add_covered_flags(cells, a.study.units, cfg.services)
-        costs = access.fca_costs(cfg, a.networks, a.facilities, a.cell_snaps, a.fac_snaps)
+        cells = assessment.blank_cells(indicators.add_covered_flags(cells, a.study.units, cfg.services),
+                                       cfg.services, skip)
+        costs = access.fca_costs(cfg, a.networks, a.facilities, a.cell_snaps, a.fac_snaps, skip=skip)
         unit_ind, comm_ind, std = indicators.indicators_and_standards(
-            cells, a.study.units, a.facilities, cfg, communities=a.study.communities, fca_costs=costs)
+            cells, a.study.units, a.facilities, cfg, communities=a.study.communities, fca_costs=costs,
+            not_assessed=skip)
         unit_ind = indicators.add_snap_columns(unit_ind, cells, "unit_code", cfg)
         if comm_ind is not None:
             comm_ind = indicators.add_snap_columns(comm_ind, cells, "community_code", cfg)
     with _stage("gaps", timings):
         gap_table = gaps.service_gaps(cells, cfg.services, cfg.standards, transform=a.cells_in.transform,
-                                      crs=a.cells_in.raster_crs)
+                                      crs=a.cells_in.raster_crs, skip=skip)
     return Results(cells=cells, unit_ind=unit_ind, comm_ind=comm_ind, standards=std, gaps=gap_table,
                    isochrones=iso, isochrone_qa=qa)
 

@@ -97,6 +97,12 @@ class Service:
     #: facility column that measures capacity ("" = no capacity), and its short name in 2SFCA columns
     capacity_col: str = ""
     capacity_short: str = ""
+    #: a facility of ANY kind that lists this service's capacity (> 0) provides the service too (a
+    #: 社区养老服务综合体 with 托位数 is a childcare provider); off for beds, which hospitals list for
+    #: patients, not for elderly care
+    capacity_implies_service: bool = False
+    #: False: the region does not assess this service (its indicators and standards read "not assessed")
+    assess: bool = True
     #: map colour of the service (bands are shades of it), and the colour of its gap areas
     color: str = "#3182bd"
     gap_color: str = "#de2d26"
@@ -107,6 +113,16 @@ class Service:
     circle_min_key: str = ""
     #: ids of the standards (coverage.standards.STANDARDS) that read this service
     standards: tuple[str, ...] = ()
+
+    def provided_by(self, facilities: Any) -> np.ndarray:
+        """THE rule for which facilities provide this service (a boolean mask over ``facilities``):
+        its kinds, and, with :attr:`capacity_implies_service`, any facility listing its capacity."""
+        mask = facilities["kind"].isin(self.kinds).to_numpy()
+        if self.capacity_implies_service and self.capacity_col and self.capacity_col in facilities.columns:
+            cap = facilities[self.capacity_col].to_numpy(dtype=float)
+            with np.errstate(invalid="ignore"):
+                mask = mask | (cap > 0)
+        return np.asarray(mask, dtype=bool)
 
     # -- derived names (one place) -------------------------------------------------------------
     @property
@@ -225,7 +241,7 @@ BUILTIN_SERVICES: dict[str, Service] = {s.id: s for s in [
                        "complex_childcare")),
     Service("childcare", "托育服务", "childcare", ("childcare", "kindergarten", "old_young_complex"), "walk",
             (15.0,), demand_col="pop_0to3", demand_tag="0to3", capacity_col="childcare_slots",
-            capacity_short="slots", color="#2171b5", gap_color="#6a51a3",
+            capacity_short="slots", capacity_implies_service=True, color="#2171b5", gap_color="#6a51a3",
             circle_min_key="childcare_circle_min",
             standards=("childcare_circle", "childcare_slots", "childcare_slots_target", "complex_childcare",
                        "old_young_complex")),

@@ -220,6 +220,10 @@ def _coverage_rows(ctx: _Ctx, unit_ind: pd.DataFrame, community_ind: pd.DataFram
                 continue
             short = r["slots_shortfall"]
             n_unk = int(r.get("n_childcare_slots_unknown", 0) or 0)
+            if pd.isna(short):  # every childcare facility of the row lacks a 托位数: unknown, not 0
+                rows.add(r[key], level, "childcare_slots", pd.NA, None, r["slots_standard_per_1000"],
+                         f"托位数 (capacity) unknown for all {n_unk} childcare facilities", parent)
+                continue
             if short > 0 and n_unk:
                 rows.add(r[key], level, "childcare_slots", pd.NA, r["slots_per_1000"],
                          r["slots_standard_per_1000"],
@@ -411,7 +415,7 @@ def _region_rows(ctx: _Ctx, unit_ind: pd.DataFrame) -> None:
              else f"needs {old_young_complex_min - n_oy} 老幼复合型社区综合体")
     cx = fac[fac["kind"].isin(("community_complex", "old_young_complex"))]
     if len(cx):
-        with_cc = (cx["kind"] == "old_young_complex") | (cx["childcare_slots"].fillna(0) > 0)
+        with_cc = pd.Series(ctx.cfg.services["childcare"].provided_by(cx), index=cx.index)  # the one rule
         sh = float(with_cc.mean())
         need = math.ceil(complex_childcare_share * len(cx) - 1e-9) - int(with_cc.sum())
         rows.add(region, "region", "complex_childcare", need <= 0, sh, complex_childcare_share,

@@ -65,6 +65,9 @@ def check_region(cfg: Config) -> RegionCheck:
     counts = access.usable_counts(cfg, a.facilities, a.fac_snaps)
     for sid, (n_kind, n_ok) in counts.items():
         s = cfg.services[sid]
+        if sid in a.not_assessed:
+            res.lines.append(f"[service {sid}] {s.label_zh}: NOT ASSESSED (未评估): {a.not_assessed[sid]}")
+            continue
         note = "" if n_kind else " (no facility of its kinds in the layers)"
         res.lines.append(f"[service {sid}] {s.label_zh}: {n_kind} facilities of its kinds, {n_ok} within "
                          f"{cfg.snapping.facility_max_snap_m:g} m of the {s.mode} network{note}")

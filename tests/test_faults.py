@@ -395,7 +395,7 @@ CASES: list[Case] = [
          "error",
          (r"no usable facility", r"service \w+ \(", r"snapping\.facility_max_snap_m")),
     Case("config-no-facility-layers", lambda r: _drop_facility_tables(r), "ok",
-         (r"no facility of its kinds in the layers",)),
+         (r"NOT ASSESSED \(未评估\)",)),
     # -- more units ------------------------------------------------------------------------------
     Case("units-overlap", units_edit(_overlap_units), "error", (r"units\.geojson", r"overlapping", r"m²")),
     Case("communities-file-missing", delete("communities.geojson"), "error", (r"communities\.geojson",)),

@@ -13,7 +13,7 @@ import dataclasses
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,8 @@ class Build:
     kinds: dict[str, Kind]
     standards_values: StandardsConfig
     iso_layers: dict[tuple[str, float], str]  # (service id, threshold_min) -> dissolved layer name
+    #: services the build could not assess (service id -> reason): drawn grey, labelled 未评估
+    not_assessed: dict[str, str] = field(default_factory=dict)
 
     def label(self, column: str, english: str = "") -> str:
         """Display label of ``column``: label_zh of data_dictionary.csv (else of
@@ -79,9 +81,13 @@ class Build:
 
     @property
     def lead(self) -> Service:
-        """The first service of the registry: the overview table is sorted by its uncovered people and
-        the unit pages draw its uncovered cells."""
-        return next(iter(self.services.values()))
+        """The first ASSESSED service of the registry (else the first): the overview table is sorted by
+        its uncovered people and the unit pages draw its uncovered cells."""
+        assessed = [s for s in self.services.values() if s.id not in self.not_assessed]
+        return (assessed or list(self.services.values()))[0]
+
+    def assessed(self, s: Service) -> bool:
+        return s.id not in self.not_assessed
 
     def headline(self, s: Service) -> tuple[str, str, str]:
         """(cell flag, unit share column, unit uncovered column) of ``s``'s headline coverage."""
@@ -185,7 +191,8 @@ def read_build(build_dir: str | Path) -> Build:
     dd = pd.read_csv(build_dir / "data_dictionary.csv", keep_default_na=False, dtype=str,
                      encoding="utf-8-sig")
     return Build(build_dir, units, fac, std, dictionary_labels(dd), run_info, services, kinds, std_values,
-                 _iso_layers(build_dir / "isochrones.gpkg", services))
+                 _iso_layers(build_dir / "isochrones.gpkg", services),
+                 {str(k): str(v) for k, v in (run_info.get("not_assessed") or {}).items()})
 
 
 def read_cells(build_dir: Path, *, columns: Sequence[str] | None = None,

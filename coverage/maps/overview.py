@@ -28,6 +28,7 @@ from coverage.maps.page import (
 from coverage.maps.style import (
     FAIL_BREAKS,
     FAIL_COLORS,
+    NOT_ASSESSED_LABEL,
     SHARE_BREAKS,
     SHARE_COLORS,
     SLOT_BREAKS,
@@ -36,6 +37,7 @@ from coverage.maps.style import (
     fmt,
     fmt_standard,
     legend,
+    not_assessed_legend,
     tidy_text,
 )
 
@@ -59,7 +61,8 @@ def choropleths(b: Build) -> list[tuple[str, str, Sequence[float], Sequence[str]
     """(column, title, breaks, colours, format) of each overview base layer: one per service, then
     :data:`EXTRA_CHOROPLETHS`."""
     out: list[tuple[str, str, Sequence[float], Sequence[str], dict[str, Any]]] = [
-        (b.headline(s)[1], b.share_label(s), SHARE_BREAKS, SHARE_COLORS, {"pct": True})
+        (b.headline(s)[1], b.share_label(s) + ("" if b.assessed(s) else f" — {NOT_ASSESSED_LABEL}"),
+         SHARE_BREAKS, SHARE_COLORS, {"pct": True, "service": s.id})
         for s in b.services.values()]
     out += [(c, b.label(c), br, co, kw) for c, br, co, kw in EXTRA_CHOROPLETHS]
     return out
@@ -177,7 +180,9 @@ def overview_map(b: Build, *, basemap: str, tianditu_key: str, region_title: str
                         overlay=False, show=i == 0, popup_fields=[*fields, ("_link_html", "")],
                         tooltip_key="_title")
         layer.add_to(m)
-        lg = legend(name, breaks, colors, pct=kw.get("pct", False), digits=kw.get("digits", 0))
+        sid = kw.get("service")
+        lg = (not_assessed_legend(name, b.not_assessed[sid]) if sid in b.not_assessed
+              else legend(name, breaks, colors, pct=kw.get("pct", False), digits=kw.get("digits", 0)))
         legends.append((lg, layer))
     folium.LayerControl(position="topright", collapsed=False).add_to(m)
     m.add_child(PageScript(legends))

@@ -222,6 +222,8 @@ def legend_html(legend_id: str, lg: dict[str, Any]) -> str:
         shape = " cov-swatch-circle" if it.get("shape") == "circle" else ""
         rows.append(f'<div class="cov-legend-row"><span class="cov-swatch{shape}" '
                     f'style="background:{color}"></span><span>{e(str(it["label"]))}</span></div>')
+    if lg.get("note"):
+        rows.append(f'<div class="cov-legend-note">{e(str(lg["note"]))}</div>')
     return (f'<details class="cov-legend-block" id="{e(legend_id)}" open>'
             f'<summary class="cov-legend-title">{e(lg["title"])}</summary>' + "".join(rows) + "</details>")
 

@@ -155,6 +155,15 @@ def legend(title: str, breaks: Sequence[float], colors: Sequence[str], *, pct: b
     return {"title": title, "items": items}
 
 
+#: label of a service the build could not assess (no facility data, or assess = false)
+NOT_ASSESSED_LABEL = "未评估 / not assessed"
+
+
+def not_assessed_legend(title: str, reason: str) -> dict[str, Any]:
+    """The legend of a not-assessed service's layer: one grey item saying so, and why."""
+    return {"title": title, "items": [{"color": NODATA, "label": NOT_ASSESSED_LABEL}], "note": reason}
+
+
 def count_breaks(values: np.ndarray) -> list[float]:
     """Up to five class breaks of positive counts (quantiles, whole numbers from 1 up)."""
     v = values[np.isfinite(values) & (values > 0)]

@@ -29,6 +29,7 @@ from coverage.maps.overview import std_mark, std_unit
 from coverage.maps.page import HtmlBlock, PageScript, features, geojson, new_map, snapping_rule_text, to_page
 from coverage.maps.style import (
     COUNT_COLORS,
+    NOT_ASSESSED_LABEL,
     band_colors,
     bin_color,
     count_breaks,
@@ -202,6 +203,8 @@ def uncovered_cells(b: Build, unit: pd.Series, ctx: UnitContext) -> list[Layer]:
     units would otherwise send tens of thousands of squares the browser cannot draw)."""
     s = b.lead
     flag, _share, unc_col = b.headline(s)
+    if not b.assessed(s):
+        return []  # no service assessed: there is no "uncovered" to draw
     cells = read_cells(b.path, unit_code=ctx.code)
     if not len(cells) or flag not in cells.columns or s.demand_col not in cells.columns:
         return []
@@ -394,6 +397,10 @@ def _panel_html(b: Build, unit: pd.Series, ctx: UnitContext) -> str:
     facts += [val(c, digits=0) for c in dict.fromkeys(s.demand_col for s in b.services.values())]
     for s in b.services.values():
         _flag, share, unc = b.headline(s)
+        if not b.assessed(s):
+            facts.append(f'<tr class="cov-not-assessed" title="{e(b.not_assessed[s.id], quote=True)}">'
+                         f"<th>{e(b.share_label(s))}</th><td>{e(NOT_ASSESSED_LABEL)}</td></tr>")
+            continue
         facts += [val(share, b.share_label(s), pct=True), val(unc, b.uncovered_label(s), digits=0)]
     facts += [val("slots_per_1000", digits=1), val("slots_standard_per_1000", digits=1),
               val("beds_per_1000_60plus", digits=1), val("n_failed_standards", digits=0)]
