@@ -105,9 +105,8 @@ def test_a_complex_listing_slots_provides_childcare_everywhere(demo_layers: Path
 
 
 def test_unknown_capacity_is_unknown_not_zero() -> None:
-    from tests.test_indicators import make_region  # the hand-computable 3-unit region
-
     from coverage.indicators import unit_indicators
+    from tests.test_indicators import make_region  # the hand-computable 3-unit region
 
     r = make_region()
     fac = r["facilities"].copy()
