@@ -470,10 +470,17 @@ def _lonlat_bounds(crs: Any, bounds: Sequence[float]) -> str:
     return f"lon {b[0]:.4f}..{b[2]:.4f}, lat {b[1]:.4f}..{b[3]:.4f}"
 
 
-def _window(bounds: tuple[float, float, float, float], src: Any) -> Any:
-    """Window of ``src`` covering ``bounds``, rounded out to whole cells and clipped to the raster."""
+def _window(bounds: tuple[float, ...], src: Any, *, study_bounds: tuple[float, ...] | None = None) -> Any:
+    """Window of ``src`` covering ``bounds``, rounded out to whole cells and clipped to the raster.
+
+    ``study_bounds`` (the units' bounds when ``bounds`` is widened by a margin): a warning is logged
+    only when they, not the margin, reach beyond the raster.
+    """
     from rasterio.windows import Window, from_bounds
 
+    widened = study_bounds is not None and tuple(study_bounds) != tuple(bounds)
+    if widened:
+        _window(study_bounds, src)  # type: ignore[arg-type]  # raises when the units miss the raster, warns
     w = from_bounds(*bounds, transform=src.transform)
     c0 = math.floor(w.col_off + _SNAP_CELLS)
     r0 = math.floor(w.row_off + _SNAP_CELLS)
@@ -490,7 +497,7 @@ def _window(bounds: tuple[float, float, float, float], src: Any) -> Any:
             f"({fmt(bounds)}) in {src.crs} = {_lonlat_bounds(src.crs, bounds)}. Fix: point "
             f"population.total at the raster of this region, or, if the raster's CRS label is wrong, assign "
             f"the right one (gdal_edit.py -a_srs EPSG:<code>).")
-    if (cc0, rr0, cc1, rr1) != (c0, r0, c1, r1):
+    if (cc0, rr0, cc1, rr1) != (c0, r0, c1, r1) and not widened:
         log.warning("%s: part of the study area lies outside the population raster; population there is "
                     "unknown and not counted", src.name)
     return Window(cc0, rr0, cc1 - cc0, rr1 - rr0)
@@ -733,8 +740,8 @@ def _checked_rasters(paths: Mapping[str, Path], plan: Mapping[str, str], *, wind
     arrays = {k: np.where(arr > 0, arr, 0.0) for k, (arr, _, _) in read.items()}
     for k, (arr, ok, _) in read.items():
         if (neg := int((ok & (arr < 0)).sum())):
-            log.warning("%s (population.%s): %d cell(s) of the raster window outside every unit hold negative "
-                        "values; counted as 0 persons outside", paths[k], k, neg)
+            log.warning("%s (population.%s): %d cell(s) of the raster window outside every unit hold "
+                        "negative values; counted as 0 persons outside", paths[k], k, neg)
     total = arrays["total"]
     reference = float(total.flat[uidx].sum())
     if reference <= 0:
@@ -778,10 +785,11 @@ def _build_from_raster(pop_cfg: PopulationConfig, *, units: gpd.GeoDataFrame,
         rcrs = src.crs
         u = units.to_crs(rcrs)
         geoms = list(shapely.make_valid(u.geometry.values))
-        bounds = tuple(shapely.total_bounds(np.array(geoms, dtype=object)))
+        study_bounds = tuple(shapely.total_bounds(np.array(geoms, dtype=object)))
+        bounds = study_bounds
         if attach_m > 0:
             bounds = _widened(bounds, mgeoms, attach_m, mcrs=mcrs, grid_crs=rcrs)
-        win = _window(bounds, src)
+        win = _window(bounds, src, study_bounds=study_bounds)
         wtr = rasterio.windows.transform(win, src.transform)
     shape = (int(win.height), int(win.width))
     log.info("Reading population window %dx%d cells (offset row %d col %d) of %s", shape[0], shape[1],
@@ -826,7 +834,8 @@ def _build_from_raster(pop_cfg: PopulationConfig, *, units: gpd.GeoDataFrame,
                                     f"that overlap no unit; distances from cell centres in {mcrs.name}")
     # conservation: independent of the per-unit split: units + outside (by the union of units) = window
     cons = _conserve(float(pieces["pop_total"].sum()), window_total, pop_cfg.conservation_tolerance,
-                     what=f"the window of {paths['total'].name} ({shape[0]}x{shape[1]} cells around the units)",
+                     what=f"the window of {paths['total'].name} ({shape[0]}x{shape[1]} cells around the "
+                          f"units)",
                      outside_total=summary.people, attached_total=summary.attached_people,
                      touching_total=reference)
     cells = _finish(pieces, transform=wtr, shape=shape, grid_crs=rcrs, mcrs=mcrs)
