@@ -657,8 +657,8 @@ def shore(tmp_path: Path) -> dict:
 
 
 def test_outside_population_reported_by_nearest_unit(shore: dict) -> None:
-    res = build_cells(PopulationConfig(total=shore["total"], ratios_csv=shore["ratios"]), units=shore["units"],
-                      metric_crs=METRIC)
+    cfg = PopulationConfig(total=shore["total"], ratios_csv=shore["ratios"])
+    res = build_cells(cfg, units=shore["units"], metric_crs=METRIC)
     assert res.shape == (5, 8)  # the units' bounding box: the ring is not read
     assert by_unit(res.cells) == pytest.approx({"A": 330, "B": 92})
     out = res.outside
