@@ -152,6 +152,10 @@ class PopulationConfig:
     census_weight: Literal["residential_road_length", "building_footprint"] = "residential_road_length"
     census_cell_m: float = 100.0
     conservation_tolerance: float = 0.001  # 0.1 %
+    #: raster cells wholly outside every unit whose centre lies within this distance (metres, metric CRS)
+    #: of a unit polygon join the nearest unit (near-shore cells of a coastline drawn inland); 0 = off:
+    #: such cells stay reported as population outside every unit (:attr:`Cells.outside`)
+    attach_outside_m: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -298,6 +302,8 @@ _RANGES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "network.min_component_nodes": (lambda v: 1 <= v <= 100000, "an integer >= 1"),
     "population.conservation_tolerance": (lambda v: 0 < v <= 0.05, "a fraction in (0, 0.05]"),
     "population.census_cell_m": (lambda v: 10 <= v <= 1000, "a cell size between 10 and 1000 m"),
+    "population.attach_outside_m": (lambda v: 0 <= v <= 2000,
+                                    "a distance between 0 and 2000 m (default 0 = off)"),
     "isochrones.frontage_m": (lambda v: 0 <= v <= 500, "a distance between 0 and 500 m"),
     "facilities.duplicate_max_m": (lambda v: 0 <= v <= 5000, "a distance between 0 and 5000 m"),
     "facilities.max_rejected_share": (lambda v: 0 <= v <= 1,

@@ -20,9 +20,21 @@ A cell that only touches the study area along an edge or at a corner (zero overl
 Communities are split the same way inside each unit piece (``community_code`` "" where the unit has no
 community covering the cell).
 
-Conservation is checked on every run: the sum over all pieces must equal the raster total of every
-cell overlapping the union of units (or the census total) within
-``population.conservation_tolerance``; otherwise :class:`PopulationError` is raised.
+Population outside every unit. The raster WINDOW is every raster cell touching the bounding box of the
+units (in the raster's CRS), widened by ``population.attach_outside_m`` when that is set, rounded out to
+whole cells and clipped to the raster: it is exactly the part of the raster that is read. A populated
+cell of the window that overlaps no unit (sea beside a coastline drawn inland, a neighbouring region
+inside the bounding box, a gap between units) is OUTSIDE: it is measured, never dropped silently, in
+:attr:`Cells.outside` (persons, cells, and per nearest unit the cells, persons and distance range).
+With ``population.attach_outside_m`` > 0, an outside cell whose centre lies within that distance of a
+unit polygon (metres, in the metric CRS) joins its nearest unit with ``weight`` 1 and the nearest
+community of that unit, and is reported as attached. Census-spread population has no outside
+population by construction (reported as 0 with a note).
+
+Conservation is checked on every run: the persons of all pieces plus the persons outside every unit
+must equal the raster total of the window (or the census total) within
+``population.conservation_tolerance``; otherwise :class:`PopulationError` is raised. The outside part is
+measured against the union of units, independently of the per-unit split.
 """
 
 from __future__ import annotations
@@ -49,7 +61,9 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "CELL_COLUMNS",
+    "OUTSIDE_COLUMNS",
     "Cells",
+    "OutsideSummary",
     "PopulationError",
     "build_cells",
     "cell_polygons",
@@ -70,6 +84,87 @@ _SNAP_CELLS = 1e-6
 _TILE_CELLS = 64
 
 
+#: columns of :attr:`OutsideSummary.by_nearest_unit`
+OUTSIDE_COLUMNS = ("unit_code", "cells", "people", "distance_min_m", "distance_max_m", "attached_cells",
+                   "attached_people")
+NOTE_CENSUS_OUTSIDE = ("census totals are spread over the units only: no population lies outside every "
+                       "unit by construction")
+
+
+def _empty_by_unit() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object if c == "unit_code" else
+                                      ("int64" if c.endswith("cells") else float)) for c in OUTSIDE_COLUMNS})
+
+
+@dataclass(frozen=True)
+class OutsideSummary:
+    """Population of the raster window lying in cells that overlap no unit (sea, a neighbour, a gap).
+
+    Attributes
+    ----------
+    people : float
+        Persons (``population.total``) in the window's cells wholly outside every unit and NOT attached.
+    cells : int
+        Number of those cells holding people.
+    share_of_raster_window : float
+        ``people`` / ``window_people`` (0..1).
+    window_people : float
+        Persons in the whole raster window (see :func:`build_cells`; the census total in census mode).
+    attach_m : float
+        ``population.attach_outside_m`` in force (0 = off).
+    attached_cells, attached_people : int, float
+        Cells wholly outside every unit whose centre lies within ``attach_m`` of a unit: counted in the
+        nearest unit (weight 1), so NOT in ``people``.
+    by_nearest_unit : DataFrame
+        One row per unit that is the nearest unit of an outside or attached cell, most ``people`` first:
+        ``unit_code``; ``cells``, ``people`` (still outside); ``distance_min_m``, ``distance_max_m``
+        (metres from the cell centres to the unit polygon, metric CRS; NaN when none stays outside);
+        ``attached_cells``, ``attached_people``.
+    note : str
+        How the figures were measured (or why there are none).
+    """
+
+    people: float = 0.0
+    cells: int = 0
+    share_of_raster_window: float = 0.0
+    window_people: float = 0.0
+    attach_m: float = 0.0
+    attached_cells: int = 0
+    attached_people: float = 0.0
+    by_nearest_unit: pd.DataFrame = field(default_factory=_empty_by_unit)
+    note: str = ""
+
+    def text(self, *, max_units: int = 5) -> str:
+        """One line for a person, e.g. ``"outside every unit: 23,437 persons in 2,560 cells (2.7 % of the
+        raster window's 869,595); nearest unit KM-G 12,001 in 1,400 cells at 46-480 m, ...; attached
+        within 500 m: 20,000 persons in 2,000 cells"``."""
+        if self.cells == 0 and self.attached_cells == 0:
+            head = "outside every unit: 0 persons"
+            return f"{head} ({self.note})" if self.note else head
+        parts = [f"outside every unit: {self.people:,.0f} persons in {self.cells:,d} cells "
+                 f"({self.share_of_raster_window:.1%} of the raster window's {self.window_people:,.0f})"]
+        rows = self.by_nearest_unit[self.by_nearest_unit["cells"] > 0]
+        near = [f"{r.unit_code} {r.people:,.0f} in {r.cells:,d} cells at {r.distance_min_m:,.0f}-"
+                f"{r.distance_max_m:,.0f} m" for r in rows.head(max_units).itertuples()]
+        if len(rows) > max_units:
+            near.append(f"{len(rows) - max_units} more unit(s)")
+        if near:
+            parts.append("nearest unit " + ", ".join(near))
+        if self.attach_m > 0:
+            parts.append(f"attached within {self.attach_m:,.0f} m: {self.attached_people:,.0f} persons in "
+                         f"{self.attached_cells:,d} cells")
+        return "; ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (run_info.json): the scalars and ``by_nearest_unit`` as a list of records."""
+        recs = self.by_nearest_unit.astype(object).where(self.by_nearest_unit.notna(), None)
+        return {"people": float(self.people), "cells": int(self.cells),
+                "share_of_raster_window": float(self.share_of_raster_window),
+                "window_people": float(self.window_people), "attach_m": float(self.attach_m),
+                "attached_cells": int(self.attached_cells), "attached_people": float(self.attached_people),
+                "by_nearest_unit": recs.to_dict(orient="records"), "note": self.note}
+
+
 @dataclass(frozen=True)
 class Cells:
     """Result of :func:`build_cells`.
@@ -86,12 +181,18 @@ class Cells:
     shape : tuple of int
         (rows, cols) of the window / grid; ``cell_id = row * cols + col``.
     conservation : dict
-        ``raster_total_touching`` (persons in every cell overlapping the study area, or the census
-        total), ``units_total`` (sum over pieces), ``rel_error``.
+        ``window_total`` (persons in the raster window, or the census total), ``units_total`` (sum over
+        pieces, attached cells included), ``outside_total`` (persons in cells wholly outside every unit,
+        not attached), ``attached_total``, ``raster_total_touching`` (persons in every cell overlapping
+        the units; the census total in census mode) and ``rel_error`` of the identity
+        ``units_total + outside_total == window_total``.
     method : str
         ``"raster"`` or ``"census spread by residential road length — ESTIMATE"``.
     age_source : str
         ``"age rasters"``, ``"census ratios"``, ``"census counts"`` or a mix naming each group.
+    outside : OutsideSummary
+        Population of the raster window outside every unit (people, cells, by nearest unit) and the
+        cells attached to a unit by ``population.attach_outside_m``; zero with a note in census mode.
     """
 
     cells: gpd.GeoDataFrame
@@ -101,6 +202,7 @@ class Cells:
     conservation: dict[str, float] = field(default_factory=dict)
     method: str = METHOD_RASTER
     age_source: str = "age rasters"
+    outside: OutsideSummary = field(default_factory=OutsideSummary)
 
 
 # --------------------------------------------------------------------------------------------
@@ -368,10 +470,17 @@ def _lonlat_bounds(crs: Any, bounds: Sequence[float]) -> str:
     return f"lon {b[0]:.4f}..{b[2]:.4f}, lat {b[1]:.4f}..{b[3]:.4f}"
 
 
-def _window(bounds: tuple[float, float, float, float], src: Any) -> Any:
-    """Window of ``src`` covering ``bounds``, rounded out to whole cells and clipped to the raster."""
+def _window(bounds: tuple[float, ...], src: Any, *, study_bounds: tuple[float, ...] | None = None) -> Any:
+    """Window of ``src`` covering ``bounds``, rounded out to whole cells and clipped to the raster.
+
+    ``study_bounds`` (the units' bounds when ``bounds`` is widened by a margin): a warning is logged
+    only when they, not the margin, reach beyond the raster.
+    """
     from rasterio.windows import Window, from_bounds
 
+    widened = study_bounds is not None and tuple(study_bounds) != tuple(bounds)
+    if widened:
+        _window(study_bounds, src)  # type: ignore[arg-type]  # raises when the units miss the raster, warns
     w = from_bounds(*bounds, transform=src.transform)
     c0 = math.floor(w.col_off + _SNAP_CELLS)
     r0 = math.floor(w.row_off + _SNAP_CELLS)
@@ -388,7 +497,7 @@ def _window(bounds: tuple[float, float, float, float], src: Any) -> Any:
             f"({fmt(bounds)}) in {src.crs} = {_lonlat_bounds(src.crs, bounds)}. Fix: point "
             f"population.total at the raster of this region, or, if the raster's CRS label is wrong, assign "
             f"the right one (gdal_edit.py -a_srs EPSG:<code>).")
-    if (cc0, rr0, cc1, rr1) != (c0, r0, c1, r1):
+    if (cc0, rr0, cc1, rr1) != (c0, r0, c1, r1) and not widened:
         log.warning("%s: part of the study area lies outside the population raster; population there is "
                     "unknown and not counted", src.name)
     return Window(cc0, rr0, cc1 - cc0, rr1 - rr0)
@@ -467,7 +576,9 @@ def build_cells(pop_cfg: PopulationConfig, *, units: gpd.GeoDataFrame,
         grid), ``unit_code``, ``community_code`` ("" when none), ``weight`` (renormalised area
         fraction, 1 for whole cells), ``pop_total``, ``pop_60plus``, ``pop_0to3`` (persons),
         ``x``, ``y`` (cell centre, metres in ``metric_crs``), ``lon``, ``lat`` (degrees), geometry =
-        centre point.
+        centre point. ``outside`` (:class:`OutsideSummary`) holds the persons of the raster window in
+        cells overlapping no unit and those attached by ``population.attach_outside_m``;
+        ``conservation`` checks units + outside == window total (see the module docstring).
 
     Raises
     ------
@@ -577,23 +688,31 @@ def _finish(pieces: pd.DataFrame, *, transform: Affine, shape: tuple[int, int], 
     return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df["x"], df["y"]), crs=mcrs)
 
 
-def _conserve(units_total: float, reference: float, tol: float, *, what: str) -> dict[str, float]:
-    no_ref = 0.0 if units_total == 0 else math.inf
-    rel = abs(units_total - reference) / reference if reference > 0 else no_ref
-    cons = {"raster_total_touching": float(reference), "units_total": float(units_total),
+def _conserve(units_total: float, window_total: float, tol: float, *, what: str, outside_total: float = 0.0,
+              attached_total: float = 0.0, touching_total: float | None = None) -> dict[str, float]:
+    """Check ``units_total + outside_total == window_total`` within ``tol`` (relative)."""
+    got = units_total + outside_total
+    no_ref = 0.0 if got == 0 else math.inf
+    rel = abs(got - window_total) / window_total if window_total > 0 else no_ref
+    cons = {"window_total": float(window_total), "units_total": float(units_total),
+            "outside_total": float(outside_total), "attached_total": float(attached_total),
+            "raster_total_touching": float(window_total if touching_total is None else touching_total),
             "rel_error": float(rel)}
     if rel > tol:
         raise PopulationError(
-            f"population not conserved: the units hold {units_total:,.1f} persons but {what} holds "
-            f"{reference:,.1f} (relative error {rel:.4%} > population.conservation_tolerance {tol:.3%}). "
+            f"population not conserved: the units hold {units_total:,.1f} persons and {outside_total:,.1f} "
+            f"lie in cells outside every unit ({got:,.1f} together), but {what} holds {window_total:,.1f} "
+            f"(relative error {rel:.4%} > population.conservation_tolerance {tol:.3%}). "
             f"Likely cause: overlapping or invalid unit polygons (check with `python -m coverage check`), "
             f"age/total rasters on different grids, or a bug in cell splitting; please report it.")
     return cons
 
 
 def _checked_rasters(paths: Mapping[str, Path], plan: Mapping[str, str], *, window: Any, transform: Affine,
-                     shape: tuple[int, int], union: Any) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
-    """(total, age arrays, persons of the total raster in every cell overlapping ``union``).
+                     shape: tuple[int, int], union: Any
+                     ) -> tuple[np.ndarray, dict[str, np.ndarray], float, np.ndarray]:
+    """(total, age arrays, persons of the total raster in every cell overlapping ``union``, mask of the
+    cells with a value that overlap ``union``).
 
     Every problem of the rasters in the study area is raised at once: negative cells; no person at all
     (all nodata or 0); an age raster empty, or holding more persons than the total raster.
@@ -619,6 +738,10 @@ def _checked_rasters(paths: Mapping[str, Path], plan: Mapping[str, str], *, wind
         raise PopulationError(f"{len(problems)} problem(s) with the population rasters:\n  "
                               + "\n  ".join(problems))
     arrays = {k: np.where(arr > 0, arr, 0.0) for k, (arr, _, _) in read.items()}
+    for k, (arr, ok, _) in read.items():
+        if (neg := int((ok & (arr < 0)).sum())):
+            log.warning("%s (population.%s): %d cell(s) of the raster window outside every unit hold "
+                        "negative values; counted as 0 persons outside", paths[k], k, neg)
     total = arrays["total"]
     reference = float(total.flat[uidx].sum())
     if reference <= 0:
@@ -641,7 +764,7 @@ def _checked_rasters(paths: Mapping[str, Path], plan: Mapping[str, str], *, wind
                               + "\n  ".join(problems))
     log.info("Read %d population raster(s): %d cells in the study area, %.0f persons in the total raster",
              len(keys), int(touching.sum()), reference)
-    return total, {k.removeprefix("age_"): arrays[k] for k in keys[1:]}, reference
+    return total, {k.removeprefix("age_"): arrays[k] for k in keys[1:]}, reference, in_area
 
 
 def _build_from_raster(pop_cfg: PopulationConfig, *, units: gpd.GeoDataFrame,
@@ -651,30 +774,47 @@ def _build_from_raster(pop_cfg: PopulationConfig, *, units: gpd.GeoDataFrame,
     paths = _raster_grids(pop_cfg)
     plan = _age_plan(pop_cfg, paths)
     codes = units["unit_code"].to_numpy(dtype=object)
+    attach_m = float(pop_cfg.attach_outside_m)
     ratios = None
     if "ratios" in plan.values():
         cols = [f"share_{g}" for g, v in plan.items() if v == "ratios"]
         ratios = _read_share_csv(pop_cfg.ratios_csv, list(codes), cols, what="census ratios",  # type: ignore[arg-type]
                                  key="ratios_csv")
+    mgeoms = np.array(list(shapely.make_valid(units.to_crs(mcrs).geometry.values)), dtype=object)
     with rasterio.open(paths["total"]) as src:
         rcrs = src.crs
         u = units.to_crs(rcrs)
         geoms = list(shapely.make_valid(u.geometry.values))
-        bounds = tuple(shapely.total_bounds(np.array(geoms, dtype=object)))
-        win = _window(bounds, src)
+        study_bounds = tuple(shapely.total_bounds(np.array(geoms, dtype=object)))
+        bounds = study_bounds
+        if attach_m > 0:
+            bounds = _widened(bounds, mgeoms, attach_m, mcrs=mcrs, grid_crs=rcrs)
+        win = _window(bounds, src, study_bounds=study_bounds)
         wtr = rasterio.windows.transform(win, src.transform)
     shape = (int(win.height), int(win.width))
     log.info("Reading population window %dx%d cells (offset row %d col %d) of %s", shape[0], shape[1],
              win.row_off, win.col_off, paths["total"])
     union = shapely.union_all(np.array(geoms, dtype=object))
-    total, ages, reference = _checked_rasters(paths, plan, window=win, transform=wtr, shape=shape,
-                                              union=union)
+    total, ages, reference, in_area = _checked_rasters(paths, plan, window=win, transform=wtr, shape=shape,
+                                                       union=union)
     populated = total > 0
     for a in ages.values():
         populated |= a > 0
 
     pieces = _unit_pieces(geoms, codes, transform=wtr, shape=shape, cells_mask=populated)
     pieces = _split_communities(pieces, communities, crs=rcrs, transform=wtr, shape=shape)
+    # cells wholly outside every unit: nearest unit and distance (metres, metric CRS); attach the near ones
+    out = _outside_cells(np.flatnonzero(populated & ~in_area), mgeoms, codes, transform=wtr, shape=shape,
+                         grid_crs=rcrs, mcrs=mcrs)
+    out["pop_total"] = total.flat[out["flat"].to_numpy(np.int64)]
+    near = out["distance_m"].to_numpy() <= attach_m if attach_m > 0 else np.zeros(len(out), bool)
+    attached = out[near]
+    if len(attached):
+        att = pd.DataFrame({"flat": attached["flat"].to_numpy(np.int64),
+                            "unit_code": attached["unit_code"].to_numpy(dtype=object),
+                            "frac": 0.0, "weight": 1.0})
+        att["community_code"] = _nearest_communities(attached, communities, mcrs=mcrs)
+        pieces = pd.concat([pieces, att], ignore_index=True)
     flat = pieces["flat"].to_numpy()
     w = pieces["weight"].to_numpy()
     pieces["pop_total"] = total.flat[flat] * w
@@ -687,16 +827,132 @@ def _build_from_raster(pop_cfg: PopulationConfig, *, units: gpd.GeoDataFrame,
             pieces[f"pop_{g}"] = pieces["pop_total"].to_numpy() * share
     pieces = pieces[(pieces["pop_total"] > 0) | (pieces["pop_60plus"] > 0) | (pieces["pop_0to3"] > 0)]
 
-    # conservation: independent of the per-unit split, against the union of units
-    cons = _conserve(float(pieces["pop_total"].sum()), reference, pop_cfg.conservation_tolerance,
-                     what=f"every cell of {paths['total'].name} overlapping the study area")
+    window_total = float(total.sum())
+    summary = _outside_summary(out, near, window_total=window_total, attach_m=attach_m,
+                               note=f"raster cells of the window (units' bounding box"
+                                    f"{f' widened by {attach_m:g} m' if attach_m > 0 else ''}, whole cells) "
+                                    f"that overlap no unit; distances from cell centres in {mcrs.name}")
+    # conservation: independent of the per-unit split: units + outside (by the union of units) = window
+    cons = _conserve(float(pieces["pop_total"].sum()), window_total, pop_cfg.conservation_tolerance,
+                     what=f"the window of {paths['total'].name} ({shape[0]}x{shape[1]} cells around the "
+                          f"units)",
+                     outside_total=summary.people, attached_total=summary.attached_people,
+                     touching_total=reference)
     cells = _finish(pieces, transform=wtr, shape=shape, grid_crs=rcrs, mcrs=mcrs)
     log.info("Assigned %d populated cell pieces (%d cells) to %d units: %.0f persons (raster total "
              "touching the study area %.0f, rel. error %.2e); ages from %s", len(cells),
              cells["cell_id"].nunique(), cells["unit_code"].nunique(), cons["units_total"],
              cons["raster_total_touching"], cons["rel_error"], _age_source(plan))
+    log.info("Population %s", summary.text())
     return Cells(cells=cells, transform=wtr, raster_crs=rcrs.to_string(), shape=shape, conservation=cons,
-                 method=METHOD_RASTER, age_source=_age_source(plan))
+                 method=METHOD_RASTER, age_source=_age_source(plan), outside=summary)
+
+
+def _widened(bounds: tuple[float, ...], mgeoms: np.ndarray, margin_m: float, *, mcrs: CRS,
+             grid_crs: Any) -> tuple[float, float, float, float]:
+    """``bounds`` (grid CRS) grown to hold the units' metric bounding box widened by ``margin_m``."""
+    minx, miny, maxx, maxy = shapely.total_bounds(mgeoms)
+    wide = shapely.box(minx - margin_m, miny - margin_m, maxx + margin_m, maxy + margin_m)
+    wide = shapely.segmentize(wide, max(maxx - minx, maxy - miny, margin_m) / 64)
+    wb = gpd.GeoSeries([wide], crs=mcrs).to_crs(grid_crs).total_bounds
+    return (min(bounds[0], wb[0]), min(bounds[1], wb[1]), max(bounds[2], wb[2]), max(bounds[3], wb[3]))
+
+
+def _nearest_units(x: np.ndarray, y: np.ndarray, mgeoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index of the nearest polygon, distance in metres) of points lying outside every polygon.
+
+    The polygons' rings are cut into segments in a spatial index (:class:`shapely.STRtree`): for a point
+    outside a polygon its distance to the polygon is its distance to the nearest ring segment, and a
+    segment is cheap to measure where a whole coastline is not. Ties go to the first polygon.
+    """
+    parts, pidx = shapely.get_parts(mgeoms, return_index=True)
+    poly = shapely.get_type_id(parts) == 3
+    rings, ridx = shapely.get_rings(parts[poly], return_index=True)
+    owner = pidx[poly][ridx]
+    coords, cidx = shapely.get_coordinates(rings, return_index=True)
+    same = cidx[1:] == cidx[:-1]
+    segs = shapely.linestrings(np.stack([coords[:-1][same], coords[1:][same]], axis=1))
+    seg_owner = owner[cidx[:-1][same]]
+    if len(x) == 0 or len(segs) == 0:
+        return np.zeros(len(x), np.int64), np.full(len(x), np.inf)
+    (q, si), dist = shapely.STRtree(segs).query_nearest(shapely.points(x, y), return_distance=True,
+                                                        all_matches=True)
+    best = (pd.DataFrame({"q": q, "u": seg_owner[si], "d": dist}).sort_values(["q", "u"], kind="stable")
+            .drop_duplicates("q").set_index("q").reindex(np.arange(len(x))))
+    return best["u"].to_numpy(np.int64), best["d"].to_numpy(float)
+
+
+def _centres(flat: np.ndarray, *, transform: Affine, shape: tuple[int, int], grid_crs: Any,
+             to_crs: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Cell centres of flat indices, in ``to_crs``."""
+    row, col = flat // shape[1], flat % shape[1]
+    # affine's stubs allow only float tuples; the arrays are applied element-wise at run time
+    cxy = transform @ (col + 0.5, row + 0.5)  # type: ignore[operator]
+    cx, cy = np.asarray(cxy[0], float), np.asarray(cxy[1], float)
+    x, y = Transformer.from_crs(grid_crs, to_crs, always_xy=True).transform(cx, cy)
+    return np.asarray(x, float), np.asarray(y, float)
+
+
+def _outside_cells(flat: np.ndarray, mgeoms: np.ndarray, codes: np.ndarray, *, transform: Affine,
+                   shape: tuple[int, int], grid_crs: Any, mcrs: CRS) -> pd.DataFrame:
+    """Cells overlapping no unit: ``flat``, ``x``/``y`` (centre, metric), nearest ``unit_code``,
+    ``distance_m`` from the centre to that unit's polygon."""
+    flat = np.asarray(flat, np.int64)
+    x, y = _centres(flat, transform=transform, shape=shape, grid_crs=grid_crs, to_crs=mcrs)
+    ui, dist = _nearest_units(x, y, mgeoms)
+    return pd.DataFrame({"flat": flat, "x": x, "y": y, "unit_code": codes[ui].astype(str) if len(ui) else
+                         np.array([], dtype=object), "distance_m": dist})
+
+
+def _nearest_communities(cells: pd.DataFrame, communities: gpd.GeoDataFrame | None, *,
+                         mcrs: CRS) -> np.ndarray:
+    """For attached cells (``unit_code``, ``x``, ``y`` metric): the nearest community OF THAT UNIT
+    ("" when the unit has none)."""
+    out = np.full(len(cells), "", dtype=object)
+    if communities is None or len(communities) == 0:
+        return out
+    com = communities.to_crs(mcrs)
+    cgeoms = np.array(list(shapely.make_valid(com.geometry.values)), dtype=object)
+    ccodes = com["community_code"].to_numpy(dtype=object)
+    cunits = com["unit_code"].to_numpy(dtype=object)
+    ucodes = cells["unit_code"].to_numpy(dtype=object)
+    pts = shapely.points(cells["x"].to_numpy(float), cells["y"].to_numpy(float))
+    for code in pd.unique(ucodes):
+        mine = np.flatnonzero(cunits == code)
+        if len(mine) == 0:
+            continue
+        sel = np.flatnonzero(ucodes == code)
+        q, ci = shapely.STRtree(cgeoms[mine]).query_nearest(pts[sel], all_matches=True)
+        first = pd.DataFrame({"q": q, "c": ci}).sort_values(["q", "c"]).drop_duplicates("q")
+        out[sel[first["q"].to_numpy()]] = ccodes[mine][first["c"].to_numpy()]
+    return out
+
+
+def _outside_summary(out: pd.DataFrame, attached: np.ndarray, *, window_total: float, attach_m: float,
+                     note: str) -> OutsideSummary:
+    """:class:`OutsideSummary` of the outside cells (``unit_code`` nearest, ``distance_m``, ``pop_total``)
+    of which ``attached`` joined their nearest unit."""
+    keep = out["pop_total"].to_numpy() > 0
+    stay, att = out[keep & ~attached], out[keep & attached]
+    g = stay.groupby("unit_code")
+    by = pd.DataFrame({"cells": g.size(), "people": g["pop_total"].sum(),
+                       "distance_min_m": g["distance_m"].min(), "distance_max_m": g["distance_m"].max()})
+    ga = att.groupby("unit_code")
+    by = by.join(pd.DataFrame({"attached_cells": ga.size(), "attached_people": ga["pop_total"].sum()}),
+                 how="outer")
+    by = by.rename_axis("unit_code").reset_index()
+    for c in ("cells", "attached_cells"):
+        by[c] = by[c].fillna(0).astype("int64")
+    for c in ("people", "attached_people"):
+        by[c] = by[c].fillna(0.0).astype(float)
+    by = by.sort_values(["people", "attached_people", "unit_code"], ascending=[False, False, True],
+                        kind="stable").reset_index(drop=True)
+    by = by[list(OUTSIDE_COLUMNS)] if len(by) else _empty_by_unit()
+    people = float(stay["pop_total"].sum())
+    return OutsideSummary(people=people, cells=len(stay),
+                          share_of_raster_window=people / window_total if window_total > 0 else 0.0,
+                          window_people=window_total, attach_m=attach_m, attached_cells=len(att),
+                          attached_people=float(att["pop_total"].sum()), by_nearest_unit=by, note=note)
 
 
 def _road_lengths(pieces: pd.DataFrame, roads: gpd.GeoDataFrame | None, unit_geoms: Mapping[str, Any], *,
@@ -822,8 +1078,9 @@ def _build_from_census(pop_cfg: PopulationConfig, *, units: gpd.GeoDataFrame,
     cells = _finish(pieces, transform=transform, shape=shape, grid_crs=mcrs, mcrs=mcrs)
     log.info("Spread census totals of %d units over %d cell pieces of %.0f m (%s): %.0f persons",
              len(codes), len(cells), size, METHOD_CENSUS, cons["units_total"])
+    outside = OutsideSummary(window_people=cons["window_total"], note=NOTE_CENSUS_OUTSIDE)
     return Cells(cells=cells, transform=transform, raster_crs=mcrs.to_string(), shape=shape,
-                 conservation=cons, method=METHOD_CENSUS, age_source=_age_source(plan))
+                 conservation=cons, method=METHOD_CENSUS, age_source=_age_source(plan), outside=outside)
 
 
 def cell_polygons(cells: pd.DataFrame, transform: Affine, crs: Any) -> gpd.GeoSeries:

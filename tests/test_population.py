@@ -425,6 +425,10 @@ def test_comoros_real_raster() -> None:
                                      elapsed, len(res.cells), {names[k]: round(v) for k, v in tot.items()},
                                      res.conservation, full)
     assert res.conservation["rel_error"] < 1e-9
+    # the people in cells wholly outside every island are measured, not lost (2,553 cells, 23,397 persons)
+    assert 2500 < res.outside.cells < 2600 and res.outside.people == pytest.approx(23_397, rel=1e-3)
+    assert res.conservation["units_total"] + res.outside.people == pytest.approx(
+        res.conservation["window_total"], rel=1e-9)
     assert elapsed < 20
     assert 0.95 * full < res.conservation["units_total"] <= full * (1 + 1e-9)
     # independent zonal sums of the whole raster: PROVENANCE's centre-rule sums (Ngazidja 437,143, Mwali
@@ -614,3 +618,142 @@ def test_ratios_csv_columns_and_codes(hand: dict) -> None:
                              r".*population\.ratios_csv"):
         build_cells(PopulationConfig(total=hand["total"], ratios_csv=ratios), units=hand["units"],
                     metric_crs=METRIC)
+
+
+# ---------------------------------------------------------------------------------------------
+# Population outside every unit: measured, reported by nearest unit, attached within a distance
+# ---------------------------------------------------------------------------------------------
+# A metric raster (EPSG:32648, 100 m cells) of 7 x 10 cells; the CORE is rows 1..5, cols 1..8 (core row r,
+# col c holds 10 r + c + 1 persons: 980 in all). Units in core cell units (x = col, y = row, downwards):
+# A = x 0..2.8, y 0..5; B = x 4.4..8, y 0..2. Their bounding box is exactly the core. Outside every unit:
+# core col 3 (5 cells, 120 persons, 70 m from A) and core rows 2..4 x cols 4..7 (12 cells, 438 persons):
+# 17 cells, 558 persons. Two cells of the ring around the core hold people: core (2, -1) = 1000 persons
+# (50 m west of A) and core (5, 5) = 2000 persons (nearest A at sqrt(270^2 + 50^2) = 274.6 m).
+MX0, MY0 = 400_000.0, 3_390_000.0  # top-left corner of the RASTER (the core starts one cell in)
+
+
+def mbox(c0: float, r0: float, c1: float, r1: float) -> shapely.Polygon:
+    """A box in core cell units of the metric test raster."""
+    return shapely.box(MX0 + (c0 + 1) * 100, MY0 - (r1 + 1) * 100, MX0 + (c1 + 1) * 100, MY0 - (r0 + 1) * 100)
+
+
+@pytest.fixture()
+def shore(tmp_path: Path) -> dict:
+    arr = np.zeros((7, 10))
+    r, c = np.mgrid[0:5, 0:8]
+    arr[1:6, 1:9] = 10 * r + c + 1
+    arr[1 + 2, 0] = 1000.0
+    arr[1 + 5, 1 + 5] = 2000.0
+    path = tmp_path / "shore.tif"
+    prof = {"driver": "GTiff", "height": 7, "width": 10, "count": 1, "dtype": "float32", "crs": METRIC,
+            "transform": from_origin(MX0, MY0, 100.0, 100.0), "nodata": NODATA}
+    with rasterio.open(path, "w", **prof) as dst:
+        dst.write(arr.astype("float32"), 1)
+    units = gpd.GeoDataFrame({"unit_code": ["A", "B"]}, geometry=[mbox(0, 0, 2.8, 5), mbox(4.4, 0, 8, 2)],
+                             crs=METRIC)
+    ratios = tmp_path / "ratios.csv"
+    ratios.write_text("unit_code,share_60plus,share_0to3\nA,0.2,0.05\nB,0.1,0.04\n", encoding="utf-8")
+    return {"total": path, "units": units, "ratios": ratios}
+
+
+def test_outside_population_reported_by_nearest_unit(shore: dict) -> None:
+    cfg = PopulationConfig(total=shore["total"], ratios_csv=shore["ratios"])
+    res = build_cells(cfg, units=shore["units"], metric_crs=METRIC)
+    assert res.shape == (5, 8)  # the units' bounding box: the ring is not read
+    assert by_unit(res.cells) == pytest.approx({"A": 330, "B": 92})
+    out = res.outside
+    assert (out.people, out.cells) == (pytest.approx(558), 17)
+    assert out.window_people == pytest.approx(980)
+    assert out.share_of_raster_window == pytest.approx(558 / 980)
+    assert (out.attach_m, out.attached_cells, out.attached_people) == (0, 0, 0)
+    by = out.by_nearest_unit.set_index("unit_code")
+    assert list(out.by_nearest_unit.columns) == list(population.OUTSIDE_COLUMNS)
+    assert list(by.index) == ["B", "A"]  # most people first
+    # A: core col 3 (70 m) and core (4, 4) (170 m, nearer A than B's 250 m); B: the 11 others, 50..250 m
+    assert by.loc["A", ["cells", "people", "distance_min_m", "distance_max_m"]].tolist() == pytest.approx(
+        [6, 120 + 45, 70, 170])
+    assert by.loc["B", ["cells", "people", "distance_min_m", "distance_max_m"]].tolist() == pytest.approx(
+        [11, 393, 50, 250])
+    assert (by[["attached_cells", "attached_people"]] == 0).all().all()
+    # the identity: units + outside == window, nothing vanishes
+    cons = res.conservation
+    assert cons["units_total"] + cons["outside_total"] == pytest.approx(cons["window_total"], abs=1e-9)
+    assert (cons["window_total"], cons["outside_total"], cons["raster_total_touching"]) == pytest.approx(
+        (980, 558, 422))
+    assert out.text() == ("outside every unit: 558 persons in 17 cells (56.9% of the raster window's 980); "
+                          "nearest unit B 393 in 11 cells at 50-250 m, A 165 in 6 cells at 70-170 m")
+    d = out.to_dict()
+    assert d["cells"] == 17 and d["by_nearest_unit"][0]["unit_code"] == "B"
+    import json
+    json.dumps(d)  # JSON-ready for run_info.json
+
+
+def test_attach_outside_m_attaches_exactly_the_cells_within_the_distance(shore: dict) -> None:
+    coms = gpd.GeoDataFrame({"community_code": ["A1", "A2"], "unit_code": ["A", "A"]},
+                            geometry=[mbox(0, 0, 1.4, 5), mbox(1.4, 0, 2.8, 5)], crs=METRIC)
+    cfg = PopulationConfig(total=shore["total"], ratios_csv=shore["ratios"], attach_outside_m=100.0)
+    res = build_cells(cfg, units=shore["units"], communities=coms, metric_crs=METRIC)
+    assert res.shape == (7, 10)  # window widened by 100 m = one cell on each side
+    out = res.outside
+    # attached (<= 100 m): core col 3 (70 m, A: 120), core row 2 cols 4..7 (50 m, B: 106), the ring cell
+    # west of A (50 m, A: 1000); the 274.6 m ring cell and the rest stay outside
+    assert (out.attached_cells, out.attached_people) == (10, pytest.approx(1226))
+    assert (out.cells, out.people) == (9, pytest.approx(332 + 2000))
+    assert by_unit(res.cells) == pytest.approx({"A": 330 + 120 + 1000, "B": 92 + 106})
+    assert by_unit(res.cells, "pop_60plus") == pytest.approx({"A": 1450 * 0.2, "B": 198 * 0.1})
+    by = out.by_nearest_unit.set_index("unit_code")
+    assert by.loc["A", ["cells", "people", "distance_min_m", "distance_max_m", "attached_cells",
+                        "attached_people"]].tolist() == pytest.approx(
+        [2, 2045, 170, float(np.hypot(270, 50)), 6, 1120])
+    assert by.loc["B", ["cells", "people", "distance_min_m", "distance_max_m", "attached_cells",
+                        "attached_people"]].tolist() == pytest.approx([7, 287, 150, 250, 4, 106])
+    cons = res.conservation
+    assert cons["window_total"] == pytest.approx(3980)
+    assert cons["units_total"] + cons["outside_total"] == pytest.approx(3980, abs=1e-9)
+    assert cons["attached_total"] == pytest.approx(1226)
+    # attached cells: weight 1, the nearest community of their unit ("" for a unit without communities)
+    c = res.cells
+    att = c[(c["col"] == 4) | ((c["row"] == 3) & (c["col"] >= 5)) | ((c["row"] == 3) & (c["col"] == 0))]
+    assert len(att) == 10 and (att["weight"] == 1).all()
+    assert dict(zip(zip(att["row"], att["col"], strict=True), att["community_code"], strict=True)) == {
+        (3, 0): "A1", **{(r, 4): "A2" for r in range(1, 6)}, **{(3, k): "" for k in range(5, 9)}}
+    assert out.text().endswith("attached within 100 m: 1,226 persons in 10 cells")
+    # 160 m also attaches core row 3, cols 4..7 (150 m from B: 146 persons), not core (4, 4) (170 m from A)
+    cfg = PopulationConfig(total=shore["total"], ratios_csv=shore["ratios"], attach_outside_m=160)
+    res2 = build_cells(cfg, units=shore["units"], metric_crs=METRIC)
+    assert (res2.outside.attached_cells, res2.outside.attached_people) == (14, pytest.approx(1226 + 146))
+    assert by_unit(res2.cells)["B"] == pytest.approx(198 + 146)
+    assert res2.outside.people == pytest.approx(3980 - res2.conservation["units_total"])
+
+
+def test_outside_population_cannot_vanish(shore: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a broken outside measurement (cells dropped) breaks the identity units + outside == window
+    real = population._outside_cells
+    monkeypatch.setattr(population, "_outside_cells", lambda flat, *a, **k: real(flat[:0], *a, **k))
+    with pytest.raises(PopulationError, match=r"not conserved: the units hold 422\.0 persons and 0\.0 lie in "
+                                              r"cells outside every unit .* holds 980\.0"):
+        build_cells(PopulationConfig(total=shore["total"], ratios_csv=shore["ratios"]), units=shore["units"],
+                    metric_crs=METRIC)
+
+
+def test_census_has_no_outside_population(census_setup: dict) -> None:
+    res = build_cells(PopulationConfig(census_csv=census_setup["csv"], census_cell_m=100.0),
+                      units=census_setup["units"], metric_crs=METRIC, roads=census_setup["roads"])
+    assert (res.outside.people, res.outside.cells, res.outside.attached_cells) == (0, 0, 0)
+    assert "by construction" in res.outside.note and "by construction" in res.outside.text()
+    assert res.conservation["outside_total"] == 0
+    assert res.conservation["units_total"] == pytest.approx(res.conservation["window_total"])
+
+
+def test_attach_outside_m_range_in_config(tmp_path: Path) -> None:
+    from coverage.config import ConfigError, load_config
+
+    p = tmp_path / "coverage.toml"
+    base = '[region]\nname = "t"\n[units]\npath = "u.geojson"\n[network]\npath = "r.osm"\n[population]\n'
+    p.write_text(base + 'total = "pop.tif"\nattach_outside_m = 5000\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"population\.attach_outside_m = 5000: expected a distance between "
+                                          r"0 and 2000 m"):
+        load_config(p)
+    p.write_text(base + 'total = "pop.tif"\nattach_outside_m = 500\n', encoding="utf-8")
+    assert load_config(p).population.attach_outside_m == 500
+    assert PopulationConfig().attach_outside_m == 0

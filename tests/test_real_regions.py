@@ -86,3 +86,50 @@ def test_liechtenstein_facilities_from_osm(liechtenstein: Path) -> None:
     cells = gpd.read_parquet(liechtenstein / "cells.parquet")
     share = (cells["pop_0to3"] * cells["covered_childcare_15min"]).sum() / cells["pop_0to3"].sum()
     assert 0.2 < share < 1.0
+
+
+def test_comoros_population_outside_every_island_is_measured() -> None:
+    """WorldPop puts people in 2,553 cells wholly outside the OSM island polygons (46-480 m offshore):
+    they are reported (people, cells, nearest island, distance range), units + outside == the window's
+    total, and attach_outside_m = 500 m / 1000 m attaches them to their island."""
+    import dataclasses
+
+    from coverage.layers import read_units
+    from coverage.population import build_cells
+
+    tif = shared_file("comoros", "population", "com_ppp_2020_UNadj.tif")
+    shared_file("comoros", "osm", "comores-latest-2021-04-08.osm.pbf")
+    cfg = load_config(REPO / "layers" / "comoros" / "coverage.toml")
+    units = read_units(cfg).units
+    with rasterio.open(tif) as src:
+        raster_total = float(src.read(1, masked=True).filled(0).clip(min=0).sum())
+    figures = {}
+    for attach_m in (0.0, 500.0, 1000.0):
+        pop = dataclasses.replace(cfg.population, attach_outside_m=attach_m)
+        res = build_cells(pop, units=units, metric_crs=cfg.region.metric_crs)
+        cons, out = res.conservation, res.outside
+        # the identity: nothing vanishes between the raster window and the units
+        assert cons["units_total"] + cons["outside_total"] == pytest.approx(cons["window_total"], rel=1e-9)
+        assert res.cells["pop_total"].sum() == pytest.approx(cons["units_total"], rel=1e-9)
+        assert out.people == pytest.approx(cons["outside_total"])
+        figures[attach_m] = out
+        print(f"\nComoros, attach_outside_m = {attach_m:g}: window {cons['window_total']:,.0f} persons "
+              f"({res.shape[0]}x{res.shape[1]} cells), units {cons['units_total']:,.0f}; {out.text()}")
+        print(out.by_nearest_unit.to_string(index=False))
+    off = figures[0.0]
+    # the units' bounding box misses the raster's top row (7 populated cells, 40 persons, off Ngazidja's
+    # northern tip): the window is the bounding box, so 2,553 cells / 23,397 persons (the issue's 2,560 /
+    # 23,437 counted the whole raster)
+    assert off.cells == 2553 and off.people == pytest.approx(23_397, abs=1)
+    assert off.share_of_raster_window == pytest.approx(0.0269, abs=5e-4)
+    by = off.by_nearest_unit.set_index("unit_code")
+    assert sorted(by.index) == ["KM-A", "KM-G", "KM-M"]
+    assert by["cells"].sum() == off.cells and by["people"].sum() == pytest.approx(off.people)
+    assert by["distance_min_m"].min() > 40 and by["distance_max_m"].max() < 500
+    # every offshore person lies within 500 m of an island: 500 m (and 1000 m, a wider window) attach all
+    # of them, and the window becomes the whole raster
+    for attach_m in (500.0, 1000.0):
+        att = figures[attach_m]
+        assert att.people == 0 and att.cells == 0
+        assert att.attached_cells == 2560 and att.attached_people == pytest.approx(23_437, abs=1)
+        assert att.window_people == pytest.approx(raster_total, rel=1e-6)
