@@ -130,6 +130,7 @@ def run_info(a: Analysis, res: Results, *, timings: dict[str, float], total_s: f
         "not_assessed": a.not_assessed,
         "population_method": a.cells_in.method, "age_source": a.cells_in.age_source,
         "conservation": a.cells_in.conservation,
+        "population_outside": {**a.cells_in.outside.to_dict(), "text": a.cells_in.outside.text()},
         "networks": {m: {"nodes": n.n_nodes, "edges": n.n_edges,
                          **{k: v for k, v in n.report.items() if isinstance(v, (int, float, str))}}
                      for m, n in a.networks.items()},

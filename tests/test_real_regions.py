@@ -133,3 +133,11 @@ def test_comoros_population_outside_every_island_is_measured() -> None:
         assert att.people == 0 and att.cells == 0
         assert att.attached_cells == 2560 and att.attached_people == pytest.approx(23_437, abs=1)
         assert att.window_people == pytest.approx(raster_total, rel=1e-6)
+
+
+def test_comoros_outside_population_reaches_run_info_and_the_overview(comoros: Path) -> None:
+    info = json.loads((comoros / "run_info.json").read_text(encoding="utf-8"))
+    out = info["population_outside"]
+    assert out["people"] > 20000 and out["cells"] > 2000
+    assert out["text"].startswith("outside every unit: ") and "KM-M" in out["text"]
+    assert sorted(info["not_assessed"]) == ["elderly", "meal"]  # OSM maps no elderly care, no meal points

@@ -129,7 +129,10 @@ def _region_summary_html(b: Build) -> str:
     files = [f"<code>{e(n)}</code> {e(what)}" for n, what in DATA_FILES if (b.path / n).is_file()]
     files_line = ('<p class="cov-files" id="data-files"><b>数据文件 (data files) in '
                   f"<code>build/{e(region)}/</code>:</b> " + "，".join(files) + "</p>") if files else ""
-    return std_line + files_line
+    outside = (b.run_info.get("population_outside") or {}).get("text", "")
+    outside_line = (f'<p class="cov-outside" id="population-outside"><b>单元外人口 (population outside every '
+                    f"unit):</b> {e(str(outside))}</p>") if outside else ""
+    return std_line + outside_line + files_line
 
 
 def _table_html(b: Build, u: Any, table: list[tuple[str, str, dict[str, Any]]]) -> str:
