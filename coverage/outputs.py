@@ -98,8 +98,11 @@ def write_gaps(path: Path, gaps: gpd.GeoDataFrame | None, metric_crs: str) -> No
     if gaps is not None and len(gaps):
         gaps.to_file(path, layer="gaps", driver="GPKG")
     else:
-        gpd.GeoDataFrame({"gap_id": pd.Series([], dtype=int)}, geometry=[], crs=metric_crs).to_file(
-            path, layer="gaps", driver="GPKG")
+        from coverage.gaps import GAP_COLUMNS
+
+        empty = {c: pd.Series([], dtype=float if c.startswith(("pop_", "n_", "nearest_tt", "rank")) else str)
+                 for c in GAP_COLUMNS if c != "geometry"}
+        gpd.GeoDataFrame(empty, geometry=[], crs=metric_crs).to_file(path, layer="gaps", driver="GPKG")
 
 
 def write_isochrones(path: Path, layers: dict[str, gpd.GeoDataFrame], qa: pd.DataFrame, *, crs: str) -> None:
