@@ -59,8 +59,9 @@ def _cfg(tmp: Path, units: UnitsConfig, metric_crs: str = METRIC) -> Config:
 
 
 def _write(tmp: Path, geoms: list[shapely.Geometry], fname: str = "units.geojson", **cols: list) -> Path:
-    cols = cols or {"code": [f"U{i}" for i in range(len(geoms))], "name": [f"街道{i}" for i in range(len(geoms))],
-                    "type": ["街道"] * len(geoms)}
+    n = len(geoms)
+    cols = cols or {"code": [f"U{i}" for i in range(n)], "name": [f"街道{i}" for i in range(n)],
+                    "type": ["街道"] * n}
     p = tmp / fname
     gpd.GeoDataFrame(cols, geometry=geoms, crs="EPSG:4326").to_file(p, driver="GeoJSON")
     return p
@@ -114,8 +115,8 @@ def test_wgs84_outline_declared_gcj02_is_warned_as_shifted_twice(tmp_path: Path)
 def test_communities_coords_apply_to_the_communities_only(tmp_path: Path) -> None:
     truth = [_ll(g) for g in UNITS_M]
     pu = _write(tmp_path, truth)
-    pc = _write(tmp_path, [_gcj(g) for g in truth], fname="c.geojson", code=["C1", "C2"], name=["社区1", "社区2"],
-                parent_code=["U0", "U1"])
+    pc = _write(tmp_path, [_gcj(g) for g in truth], fname="c.geojson", code=["C1", "C2"],
+                name=["社区1", "社区2"], parent_code=["U0", "U1"])
     uc = UnitsConfig(path=pu, communities_path=pc, communities_coords="gcj02")
     u = read_units(_cfg(tmp_path, uc))
     assert u.communities.geometry.iloc[0].hausdorff_distance(truth[0]) < 1e-5  # ~1 m in degrees
@@ -136,8 +137,8 @@ def test_unit_outline_mostly_outside_the_roads_cannot_be_checked(tmp_path: Path)
                            shapely.LineString([(X0 + 300, Y0 + 200), (X0 + 300, Y0 + 1000)])], crs=METRIC)
     w = units_shift_warning(u.units, roads, METRIC, "wgs84")
     assert w is not None
-    assert re.match(r"cannot check: only [0-9] points lie within the road network \(unit boundary vertices, of "
-                    r"\d+; 20 are needed\)", w), w
+    assert re.match(r"cannot check: only [0-9] points lie within the road network \(unit boundary "
+                    r"vertices, of \d+; 20 are needed\)", w), w
 
 
 def test_points_mostly_outside_the_road_extent_cannot_be_checked() -> None:
@@ -197,15 +198,16 @@ def test_default_type_and_class_for_a_file_without_the_fields(tmp_path: Path) ->
     u = read_units(_cfg(tmp_path, UnitsConfig(path=p, default_type="镇")))
     assert u.units["unit_type"].tolist() == ["镇", "镇"]
     assert u.units["unit_class"].tolist() == ["郊区", "郊区"]
-    u = read_units(_cfg(tmp_path, UnitsConfig(path=p, type_field="", default_type="镇", default_class="城区")))
+    uc = UnitsConfig(path=p, type_field="", default_type="镇", default_class="城区")
+    u = read_units(_cfg(tmp_path, uc))
     assert u.units["unit_class"].tolist() == ["城区", "城区"]
 
 
 def test_default_type_fills_empty_type_cells_and_the_field_wins(tmp_path: Path) -> None:
     p = _write(tmp_path, [_ll(g) for g in UNITS_M], code=["S1", "T1"], name=["老城街道", "白水镇"],
                type=["街道", ""], **{"class": ["", ""]})
-    with pytest.raises(LayerError, match=r"unit 'T1': type = '', expected 街道, 镇 or 乡 \(or 区县 .*\); or set "
-                                         r"units\.default_type for empty ones"):
+    with pytest.raises(LayerError, match=r"unit 'T1': type = '', expected 街道, 镇 or 乡 \(or 区县 .*\); "
+                                         r"or set units\.default_type for empty ones"):
         read_units(_cfg(tmp_path, UnitsConfig(path=p)))
     u = read_units(_cfg(tmp_path, UnitsConfig(path=p, default_type="镇")))
     assert u.units["unit_type"].tolist() == ["街道", "镇"]
@@ -239,8 +241,8 @@ def test_community_field_suggestions(tmp_path: Path) -> None:
     pc = _write(tmp_path, geoms[:1], fname="c.geojson", 社区代码=["C1"], name=["社区1"], 上级代码=["U0"])
     with pytest.raises(LayerError) as ei:
         read_units(_cfg(tmp_path, UnitsConfig(path=pu, communities_path=pc)))
-    assert 'units.community_parent_field = \'parent_code\' not found; the file has 社区代码, name, 上级代码: ' \
-           'set units.community_parent_field = "上级代码"' in str(ei.value)
+    assert ("units.community_parent_field = 'parent_code' not found; the file has 社区代码, name, "
+            '上级代码: set units.community_parent_field = "上级代码"') in str(ei.value)
     assert "units.community_code_field = 'code' not found" in str(ei.value)
 
 
@@ -271,7 +273,8 @@ def test_real_datav_county_outline_as_one_gcj02_unit(tmp_path: Path) -> None:
     # the 20 districts of the city file as 区县 units: back-shifted, they match the scout's WGS84
     # conversion (an independent implementation) to within a metre
     city = SHARED / "boundaries" / "datav_510100_chengdu_districts.json"
-    uc = UnitsConfig(path=city, code_field="adcode", default_type="区县", default_class="郊区", coords="gcj02")
+    uc = UnitsConfig(path=city, code_field="adcode", default_type="区县", default_class="郊区",
+                     coords="gcj02")
     u = read_units(_cfg(tmp_path, uc))
     assert len(u.units) == 20 and set(u.units["unit_type"]) == {"区县"}
     ref = gpd.read_file(SHARED / "boundaries" / "chengdu_districts_wgs84_derived.geojson")
