@@ -26,8 +26,14 @@ from coverage.services import BUILTIN_KINDS, BUILTIN_SERVICES, Kind, Service
 # --------------------------------------------------------------------------------------------
 
 COORD_HINTS = ("wgs84", "cgcs2000", "gcj02", "bd09")
-UNIT_TYPES = ("街道", "镇", "乡")
+#: unit types: 街道 / 镇 / 乡 (the street-and-town level), and 区县 for a district or county analysed as
+#: ONE unit when no 街道/乡镇 polygons exist (it gets the district-level checks only; its class must be
+#: given: see :mod:`coverage.layers.units`)
+UNIT_TYPES = ("街道", "镇", "乡", "区县")
 UNIT_CLASSES = ("城区", "郊区")
+#: the unit class a unit gets when neither its class field nor ``units.default_class`` gives one
+#: (none for 区县: a district's urban core or a county, the meal radius differs, so it must be said)
+UNIT_DEFAULT_CLASS = {"街道": "城区", "镇": "郊区", "乡": "郊区"}
 BASEMAPS = ("none", "osm", "amap", "tianditu")
 #: population columns a service can demand, and facility columns that can be its capacity
 DEMAND_COLUMNS = ("pop_total", "pop_60plus", "pop_0to3")
@@ -71,15 +77,23 @@ class UnitsConfig:
     #: OSM tag giving the unit code (e.g. "ISO3166-2", "ref"); boundaries without it are skipped and
     #: reported (extracts carry neighbouring countries' boundaries too). "" = the relation id.
     osm_code_tag: str = ""
-    #: unit type / class given to every unit when the layer has no such field (e.g. OSM units)
+    #: unit type (街道/镇/乡/区县) given to every unit whose type field is absent from the file (or
+    #: ``type_field = ""``) or empty in a row; OSM units: every unit (default 街道)
     default_type: str = ""
+    #: unit class (城区/郊区) given where the class field is absent or empty (default from the type:
+    #: 街道 -> 城区, 镇/乡 -> 郊区; a 区县 unit needs one)
     default_class: str = ""
     layer: str = ""
     crs: str = ""  # override when the file has no CRS ("EPSG:4490")
     encoding: str = "auto"
+    #: coordinates of the polygons' vertices: "wgs84"/"cgcs2000" as they are; "gcj02" (AMap/Tencent,
+    #: e.g. DataV outlines) and "bd09" (Baidu) are converted to WGS84 (coverage.coords)
+    coords: Literal["wgs84", "cgcs2000", "gcj02", "bd09"] = "wgs84"
+    #: the same for the communities layer; "" = as ``coords``
+    communities_coords: Literal["", "wgs84", "cgcs2000", "gcj02", "bd09"] = ""
     code_field: str = "code"
     name_field: str = "name"
-    type_field: str = "type"  # 街道 / 镇 / 乡
+    type_field: str = "type"  # 街道 / 镇 / 乡 / 区县 ("" = none: units.default_type)
     class_field: str = "class"  # 城区 / 郊区 (default from type when empty)
     area_type_field: str = "area_type"  # "old" / "new" / "mixed"
     communities_path: Path | None = None
@@ -87,6 +101,11 @@ class UnitsConfig:
     community_code_field: str = "code"
     community_name_field: str = "name"
     community_parent_field: str = "parent_code"
+
+    @property
+    def community_coords(self) -> str:
+        """The coordinates of the communities layer (``communities_coords``, else ``coords``)."""
+        return self.communities_coords or self.coords
 
 
 @dataclass(frozen=True)
@@ -479,9 +498,15 @@ def load_config(path: str | Path) -> Config:
                    "(e.g. 'EPSG:4545' CGCS2000 GK 108E) or 'auto'")
     if units is not None:
         if units.default_type and units.default_type not in UNIT_TYPES:
-            ld.bad("units.default_type", units.default_type, "one of " + ", ".join(UNIT_TYPES))
+            ld.bad("units.default_type", units.default_type,
+                   "one of " + ", ".join(UNIT_TYPES) + " (区县: a district or county as one unit)")
         if units.default_class and units.default_class not in UNIT_CLASSES:
             ld.bad("units.default_class", units.default_class, "one of " + ", ".join(UNIT_CLASSES))
+        osm_units = units.source == "osm" or units.path.suffix.lower() in (".pbf", ".osm", ".o5m") \
+            or units.path.name.lower().endswith(".osm.bz2")
+        if osm_units and units.coords in ("gcj02", "bd09"):
+            ld.bad("units.coords", units.coords, "'wgs84' for OSM boundaries (OSM is WGS84; GCJ-02/BD-09 "
+                   "apply to outlines copied from AMap/DataV/Tencent or Baidu files)")
     if region is not None and not re.fullmatch(r"[A-Za-z0-9_\-]+", region.name or ""):
         ld.bad("region.name", region.name, "letters, digits, '_' or '-' (it names build/ and maps/ folders)")
     if network is not None and network.source in ("osm_file", "road_layer") and network.path is None:

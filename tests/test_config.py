@@ -247,3 +247,39 @@ def test_facility_ranges_and_rejected_share_validated(tmp_path: Path) -> None:
     assert ("facilities[0].ranges.childcare_slots = [500.0, 10.0]: expected [low, high] with "
             "low <= high") in msg
     assert "facilities[0].ranges.floor_area_m2[0] = 'a': expected a number" in msg
+
+
+# --------------------------------------------------------------------------------------------
+# [units] coords, communities_coords, default_type 区县 (units issue, items 4 and 5)
+# --------------------------------------------------------------------------------------------
+
+_UNITS_MINIMAL = MINIMAL.replace('[units]\npath = "units.geojson"\n', "")
+
+
+def test_units_coords_defaults_and_values(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, MINIMAL))
+    u = cfg.units
+    assert (u.coords, u.communities_coords, u.community_coords) == ("wgs84", "", "wgs84")
+    cfg = load_config(write(tmp_path, _UNITS_MINIMAL + '[units]\npath = "u.json"\ncoords = "gcj02"\n'
+                            'default_type = "区县"\ndefault_class = "城区"\n'))
+    u = cfg.units
+    assert (u.coords, u.community_coords, u.default_type, u.default_class) == (
+        "gcj02", "gcj02", "区县", "城区")
+    cfg = load_config(write(tmp_path, _UNITS_MINIMAL + '[units]\npath = "u.json"\ncoords = "bd09"\n'
+                            'communities_coords = "cgcs2000"\n'))
+    assert cfg.units.community_coords == "cgcs2000"
+
+
+def test_units_coords_and_default_type_validated(tmp_path: Path) -> None:
+    p = write(tmp_path, _UNITS_MINIMAL + '[units]\npath = "u.json"\ncoords = "mars"\n'
+              'communities_coords = "gcj"\ndefault_type = "区"\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(p)
+    msg = str(err.value)
+    assert "units.coords = 'mars': expected one of 'wgs84', 'cgcs2000', 'gcj02', 'bd09'" in msg
+    assert "units.communities_coords = 'gcj': expected one of '', 'wgs84'" in msg
+    assert ("units.default_type = '区': expected one of 街道, 镇, 乡, 区县 (区县: a district or county "
+            "as one unit)") in msg
+    p = write(tmp_path, _UNITS_MINIMAL + '[units]\npath = "bw.osm.pbf"\ncoords = "gcj02"\n')
+    with pytest.raises(ConfigError, match=r"units\.coords = 'gcj02': expected 'wgs84' for OSM boundaries"):
+        load_config(p)

@@ -14,7 +14,7 @@ from coverage.layers.facilities import read_layer, shift_against_other_layers
 from coverage.layers.osm import osm_road_lines
 from coverage.layers.placement import study_area
 from coverage.layers.report import LayerReport, LayerSummary
-from coverage.layers.units import Units, read_units, resolve_metric_crs
+from coverage.layers.units import Units, read_units, resolve_metric_crs, units_shift_warnings
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,9 @@ def check_layers(cfg: Config, *, roads: gpd.GeoSeries | None = None) -> LayerRep
             roads = osm_road_lines(net.path, metric, tuple(area.total_bounds))
         except Exception as exc:  # noqa: BLE001 - an unreadable network is the network check's business
             log.warning("could not read roads from %s for the shift check: %s", net.path, exc)
+    if units is not None and roads is not None:
+        report.units.warnings.extend(units_shift_warnings(cfg.units, units.units, units.communities,
+                                                          roads=roads, metric_crs=metric))
     lon_hint = None
     area_m = study_area(area, metric) if area is not None else None
     if area is not None:

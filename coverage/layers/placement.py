@@ -20,14 +20,22 @@ import shapely
 from pyproj import CRS, Transformer
 from shapely.geometry.base import BaseGeometry
 
-from coverage.coords import bd09_to_wgs84, gcj02_to_wgs84, out_of_china
+from coverage.coords import bd09_to_wgs84, gcj02_to_wgs84, out_of_china, wgs84_to_bd09, wgs84_to_gcj02
 from coverage.layers.readers import GEOGRAPHIC_AS_WGS84
 
-__all__ = ["STUDY_BUFFER_M", "Placement", "place_points", "points_of_geometries", "shift_warning",
-           "study_area"]
+__all__ = ["NEAR_ROAD_M", "SHIFT_CAP_M", "SHIFT_MIN_POINTS", "SHIFT_MIN_VERTICES", "STUDY_BUFFER_M",
+           "Placement", "as_written", "boundary_shift_warning", "network_extent", "place_points",
+           "points_of_geometries", "shift_warning", "study_area"]
 
 #: points farther than this outside the units are rejected
 STUDY_BUFFER_M = 1000.0
+#: the shift checks: distances to the nearest road are capped at SHIFT_CAP_M (points); they need at
+#: least SHIFT_MIN_POINTS points / SHIFT_MIN_VERTICES polygon vertices inside the road network's
+#: extent; a boundary vertex within NEAR_ROAD_M of a road counts as "on a road"
+SHIFT_CAP_M = 300.0
+SHIFT_MIN_POINTS = 3
+SHIFT_MIN_VERTICES = 20
+NEAR_ROAD_M = 30.0
 
 
 @dataclass(frozen=True)
@@ -159,37 +167,180 @@ def place_points(px: np.ndarray, py: np.ndarray, reason: Sequence[str | None], *
     return Placement(lon=lon, lat=lat, x_m=mx, y_m=my, swapped=swap, reason=reason)
 
 
-def shift_warning(xm: np.ndarray, ym: np.ndarray, lon: np.ndarray, lat: np.ndarray, roads: gpd.GeoSeries,
-                  metric_crs: str, key: str, *, against: str = "road") -> str | None:
-    """Warn when the points sit markedly closer to the roads (or to any other reference geometries,
-    named by ``against``: the other layers' facilities) once back-shifted from GCJ-02 / BD-09.
+_SHIFT_NAMES = {"wgs84": "WGS84/CGCS2000 (unshifted)", "gcj02": "GCJ-02 (AMap/Tencent)",
+                "bd09": "BD-09 (Baidu)"}
+_TO_WGS84 = {"gcj02": gcj02_to_wgs84, "bd09": bd09_to_wgs84}
+_FROM_WGS84 = {"gcj02": wgs84_to_gcj02, "bd09": wgs84_to_bd09}
 
-    The statistic is the mean distance to the nearest road with each distance capped at 300 m (the
-    median alone does not separate the cases on a dense street grid, where a ~500 m shift still lands
-    most points near some road: the shift shows in the tail). "Markedly" means the back-shifted mean is
-    below 60 % of the as-read mean and at least 15 m smaller.
-    """
-    if len(xm) < 3 or roads is None or len(roads) == 0 or out_of_china(lon, lat).mean() > 0.5:
+
+def _declared(coords: str) -> str:
+    """The shift family of a ``coords`` value: cgcs2000 is wgs84 at metre level."""
+    return "wgs84" if coords in ("wgs84", "cgcs2000", "") else coords
+
+
+def as_written(lon: np.ndarray, lat: np.ndarray, coords: str) -> tuple[np.ndarray, np.ndarray]:
+    """The coordinates as the file wrote them, from WGS84 positions converted from ``coords``
+    (the forward shift: exact to millimetres against the iterative back-shift)."""
+    fwd = _FROM_WGS84.get(_declared(coords))
+    if fwd is None:
+        return np.asarray(lon, float), np.asarray(lat, float)
+    return fwd(lon, lat)
+
+
+def network_extent(reference: gpd.GeoSeries | None, *, pad_m: float = 0.0) -> BaseGeometry | None:
+    """The extent of the reference geometries (metric CRS): the convex hull of their vertices, padded
+    by ``pad_m``; None when there are none."""
+    if reference is None or len(reference) == 0:
         return None
-    tree = shapely.STRtree(np.asarray(roads.values))
+    xy = shapely.get_coordinates(np.asarray(reference.values))
+    if not len(xy):
+        return None
+    hull = shapely.convex_hull(shapely.multipoints(xy))
+    return shapely.buffer(hull, pad_m) if pad_m > 0 else hull
+
+
+def _candidates(lon: np.ndarray, lat: np.ndarray, tr: Transformer
+                ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Metric positions of coordinates AS WRITTEN if they are WGS84, GCJ-02 or BD-09."""
+    out = {}
+    for hint in ("wgs84", "gcj02", "bd09"):
+        fn = _TO_WGS84.get(hint)
+        ll = fn(lon, lat) if fn is not None else (lon, lat)
+        x, y = tr.transform(*ll)
+        out[hint] = (np.asarray(x, float), np.asarray(y, float))
+    return out
+
+
+def _nearest_m(reference: gpd.GeoSeries) -> Any:
+    tree = shapely.STRtree(np.asarray(reference.values))
 
     def dist(px: np.ndarray, py: np.ndarray) -> np.ndarray:
+        if not len(px):
+            return np.zeros(0)
         _, d = tree.query_nearest(shapely.points(px, py), return_distance=True, all_matches=False)
-        return np.minimum(np.asarray(d, float), 300.0)
+        return np.asarray(d, float)
 
+    return dist
+
+
+def _fix_text(key: str, declared: str, best: str) -> str:
+    if best == "wgs84":
+        return (f"if they are not shifted (WGS84/CGCS2000: converted twice, or never copied from AMap/Baidu) "
+                f"set {key}.coords = \"wgs84\"")
+    return f"if they were copied from that map set {key}.coords = \"{best}\""
+
+
+def shift_warning(xm: np.ndarray, ym: np.ndarray, lon: np.ndarray, lat: np.ndarray,
+                  roads: gpd.GeoSeries | None, metric_crs: str, key: str, *, against: str = "road",
+                  coords: str = "wgs84") -> str | None:
+    """Warn when the points sit markedly closer to the roads (or to any other reference geometries,
+    named by ``against``: the other layers' facilities) under another reading of their coordinates
+    than the declared one: WGS84 points copied from AMap/Tencent (GCJ-02) or Baidu (BD-09) without
+    saying so, and points declared GCJ-02/BD-09 that were already WGS84 (back-shifted twice).
+
+    ``xm``/``ym`` are the points as placed (metric, after the back-shift of ``coords``), ``lon``/``lat``
+    the coordinates AS WRITTEN in the file (before any back-shift). Only points inside the reference's
+    extent (:func:`network_extent`, the convex hull of the roads) are compared: outside it every
+    reading hits the cap and nothing can be told (against other facilities every point is compared).
+    With fewer than :data:`SHIFT_MIN_POINTS` inside, the answer against roads is "cannot check: only N
+    points lie within the road network ..." (never silence); against other facilities, None.
+
+    The statistic is the mean distance to the nearest road with each distance capped at
+    :data:`SHIFT_CAP_M` (the median alone does not separate the cases on a dense street grid, where a
+    ~500 m shift still lands most points near some road: the shift shows in the tail). "Markedly"
+    means the other reading's mean is below 60 % of the declared one and at least 15 m smaller.
+    """
+    lon, lat = np.asarray(lon, float), np.asarray(lat, float)
+    if roads is None or len(lon) == 0 or out_of_china(lon, lat).mean() > 0.5:
+        return None
+    xm, ym = np.asarray(xm, float), np.asarray(ym, float)
+    ok = np.isfinite(xm) & np.isfinite(ym)
+    if against == "road":
+        extent = network_extent(roads)
+        inside = ok & (shapely.contains_xy(extent, np.where(ok, xm, 0.0), np.where(ok, ym, 0.0))
+                       if extent is not None else np.zeros(len(xm), dtype=bool))
+    else:
+        inside = ok
+    n_in = int(inside.sum())
+    if n_in < SHIFT_MIN_POINTS:
+        if against != "road":
+            return None
+        return (f"cannot check: only {n_in} points lie within the road network (of {len(xm)}; "
+                f"{SHIFT_MIN_POINTS} are needed) to tell whether they are GCJ-02/BD-09 shifted: check "
+                f"{key}.coords on a map (the layer over OSM tiles)")
+    declared = _declared(coords)
+    dist = _nearest_m(roads)
     tr = Transformer.from_crs("EPSG:4326", metric_crs, always_xy=True)
-    d0 = dist(xm, ym)
+    cand = _candidates(lon[inside], lat[inside], tr)
+    d0 = np.minimum(dist(xm[inside], ym[inside]), SHIFT_CAP_M)
     best: tuple[str, np.ndarray] | None = None
-    for hint, fn in (("gcj02", gcj02_to_wgs84), ("bd09", bd09_to_wgs84)):
-        bx, by = tr.transform(*fn(lon, lat))
-        d1 = dist(np.asarray(bx), np.asarray(by))
+    for hint, (bx, by) in cand.items():
+        if hint == declared:
+            continue
+        d1 = np.minimum(dist(bx, by), SHIFT_CAP_M)
         if d1.mean() < 0.6 * d0.mean() and d0.mean() - d1.mean() > 15.0 and (
                 best is None or d1.mean() < best[1].mean()):
             best = (hint, d1)
     if best is None:
         return None
-    name = {"gcj02": "GCJ-02 (AMap/Tencent)", "bd09": "BD-09 (Baidu)"}[best[0]]
     d1 = best[1]
+    how = "as read" if declared == "wgs84" else f"as declared ({key}.coords = \"{coords}\", back-shifted)"
+    subset = "" if n_in == len(xm) else f" (the {n_in} of {len(xm)} points within the road network)"
     return (f"points look shifted: distance to the nearest {against} is {d0.mean():.0f} m on average (median "
-            f"{np.median(d0):.0f} m) as read but {d1.mean():.0f} m (median {np.median(d1):.0f} m) if they "
-            f"are {name} coordinates; if they were copied from that map set {key}.coords = \"{best[0]}\"")
+            f"{np.median(d0):.0f} m) {how} but {d1.mean():.0f} m (median {np.median(d1):.0f} m) if they "
+            f"are {_SHIFT_NAMES[best[0]]} coordinates{subset}; {_fix_text(key, declared, best[0])}")
+
+
+def boundary_shift_warning(lon: np.ndarray, lat: np.ndarray, roads: gpd.GeoSeries | None, metric_crs: str,
+                           key: str, *, coords: str = "wgs84", what: str = "unit") -> str | None:
+    """Warn when polygon boundaries sit markedly closer to the roads under another reading of their
+    coordinates than the declared one (a DataV/AMap outline in GCJ-02 declared WGS84, or the reverse).
+
+    ``lon``/``lat`` are the boundary vertices AS WRITTEN in the file (before any back-shift); ``key``
+    is the config key of their ``coords`` ("units.coords"), named in the fix.
+    Administrative boundaries often follow roads (and rivers): a boundary read right has many of its
+    vertices (where it turns: corners at junctions) on a road, one shifted by a few hundred metres
+    few. The statistic is the share of the vertices inside the road network's extent that lie within
+    :data:`NEAR_ROAD_M` of a road; "markedly" means another reading's share is at least 1.5 times the
+    declared one's and 20 percentage points higher, and its median distance is smaller. With fewer than
+    :data:`SHIFT_MIN_VERTICES` vertices inside the extent: "cannot check: only N vertices lie within
+    the road network ...". None without roads or outside China.
+    """
+    lon, lat = np.asarray(lon, float), np.asarray(lat, float)
+    if roads is None or len(lon) == 0 or out_of_china(lon, lat).mean() > 0.5:
+        return None
+    declared = _declared(coords)
+    tr = Transformer.from_crs("EPSG:4326", metric_crs, always_xy=True)
+    cand = _candidates(lon, lat, tr)
+    x0, y0 = cand[declared]
+    ok = np.isfinite(x0) & np.isfinite(y0)
+    extent = network_extent(roads)
+    inside = ok & (shapely.contains_xy(extent, np.where(ok, x0, 0.0), np.where(ok, y0, 0.0))
+                   if extent is not None else np.zeros(len(x0), dtype=bool))
+    n_in = int(inside.sum())
+    if n_in < SHIFT_MIN_VERTICES:
+        return (f"cannot check: only {n_in} points lie within the road network ({what} boundary vertices, "
+                f"of {len(x0)}; {SHIFT_MIN_VERTICES} are needed) to tell whether the polygons are "
+                f"GCJ-02/BD-09 shifted: check {key} = \"{coords}\" on a map (the polygons over OSM "
+                f"tiles; DataV/AMap outlines are GCJ-02)")
+    dist = _nearest_m(roads)
+    d0 = dist(x0[inside], y0[inside])
+    s0 = float((d0 <= NEAR_ROAD_M).mean())
+    best: tuple[str, np.ndarray, float] | None = None
+    for hint, (bx, by) in cand.items():
+        if hint == declared:
+            continue
+        d1 = dist(bx[inside], by[inside])
+        s1 = float((d1 <= NEAR_ROAD_M).mean())
+        if s1 >= 1.5 * s0 and s1 - s0 >= 0.2 and np.median(d1) < np.median(d0) and (
+                best is None or s1 > best[2]):
+            best = (hint, d1, s1)
+    if best is None:
+        return None
+    hint, d1, s1 = best
+    how = "as read" if declared == "wgs84" else f"as declared ({key} = \"{coords}\", back-shifted)"
+    fix = (f"if they are not shifted set {key} = \"wgs84\"" if hint == "wgs84"
+           else f"if the outlines come from that map (DataV/AMap outlines are GCJ-02) set {key} = \"{hint}\"")
+    return (f"{what} boundaries look shifted: {s0:.0%} of their {n_in} vertices within the road network lie "
+            f"within {NEAR_ROAD_M:g} m of a road (median {np.median(d0):.0f} m) {how} but {s1:.0%} (median "
+            f"{np.median(d1):.0f} m) if they are {_SHIFT_NAMES[hint]} coordinates; {fix}")

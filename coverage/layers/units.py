@@ -4,6 +4,33 @@ Reads the unit polygons (vector file, or OSM administrative boundaries), checks 
 and area types as a whole layer (every problem collected, one :class:`~coverage.errors.LayerError`),
 repairs invalid polygons (warned) and returns them in EPSG:4326. :func:`resolve_metric_crs` gives
 the projected CRS every later stage measures in.
+
+Coordinates (``[units] coords``, ``communities_coords``)
+    Outlines copied from AMap/DataV/Tencent are GCJ-02, from Baidu BD-09: ``coords = "gcj02"`` /
+    ``"bd09"`` converts every vertex to WGS84 (:mod:`coverage.coords`); "wgs84" (default) and
+    "cgcs2000" are taken as they are. ``communities_coords`` ("" = as ``coords``) is the same for the
+    社区/村 layer. The roads are read after the units, so the check that the outlines are not shifted
+    is :func:`units_shift_warnings`, called once the road network exists (``check-layers`` and the
+    pipeline): it compares the boundary vertices inside the road network's extent with the roads as
+    declared and under the other readings (:func:`~coverage.layers.placement.boundary_shift_warning`).
+
+Files without a type or class field
+    ``default_type`` / ``default_class`` give every unit whose field is absent (or configured as "")
+    or empty in a row its type / class; a configured field that is missing is an error that names
+    the field the file probably means (case-insensitive; 名称/NAME -> name, ADCODE/行政代码/区划代码 ->
+    code, 类型/级别 -> type, ...).
+
+A district or county as one unit (unit_type 区县)
+    Where no 街道/乡镇 polygons exist, the district (区) or county (县, 县级市) outline can be analysed as
+    ONE unit: ``default_type = "区县"`` with ``default_class = "城区"`` (a district's built-up city:
+    15-minute meal radius) or ``"郊区"`` (a county: 30 minutes); the class must be given, there is no
+    default. A 区县 unit gets the district-level checks: the coverage circles (elderly, childcare,
+    meal radius), elderly-service land per resident, childcare slots per 1000, nursing-bed share,
+    beds per 1000 elderly and co-location, plus the region rows. The street-level standards
+    (street_institution_old/new, street_complex: "每个街道") apply to 街道 units only, and
+    rural_network ("每个乡镇") to 镇/乡 only: a 区县 unit gets no row for them, and its communities
+    get no community_daycare / daycare_coverage rows (those are for the 社区 of 街道). Results for one
+    district-wide unit average over very different places: use them to start, not to rank streets.
 """
 
 from __future__ import annotations
@@ -18,16 +45,35 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from coverage.config import UNIT_CLASSES, UNIT_TYPES, Config, UnitsConfig
-from coverage.coords import utm_crs_for
+from coverage.config import UNIT_CLASSES, UNIT_DEFAULT_CLASS, UNIT_TYPES, Config, UnitsConfig
+from coverage.coords import bd09_to_wgs84, gcj02_to_wgs84, utm_crs_for
 from coverage.errors import LayerError
 from coverage.layers.osm import units_from_osm
+from coverage.layers.placement import as_written, boundary_shift_warning
 from coverage.layers.readers import GEOGRAPHIC_AS_WGS84, read_vector
 from coverage.layers.vocabulary import code_str
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Units", "read_units", "resolve_metric_crs"]
+__all__ = ["FIELD_SUGGESTIONS", "Units", "read_units", "resolve_metric_crs", "units_shift_warning",
+           "units_shift_warnings"]
+
+#: field names a unit / community file may use for each configured field (compared case-insensitively
+#: with the file's columns when the configured one is missing; the first match is suggested)
+FIELD_SUGGESTIONS: dict[str, tuple[str, ...]] = {
+    "code": ("code", "adcode", "admincode", "admin_code", "行政代码", "区划代码", "行政区划代码", "代码",
+             "编码", "xzqdm", "xzqhdm", "qhdm", "xzdm", "pac", "unit_code"),
+    "name": ("name", "名称", "名字", "行政区名称", "xzqmc", "xzmc", "qhmc", "mc", "name_zh", "name_cn",
+             "unit_name"),
+    "type": ("type", "类型", "级别", "行政级别", "层级", "unit_type"),
+    "class": ("class", "城乡类型", "城乡属性", "城乡", "unit_class"),
+    "area_type": ("area_type", "区域类型", "新旧城区", "新老城区"),
+    "parent_code": ("parent_code", "parent", "parent_adcode", "pcode", "上级代码", "上级区划代码",
+                    "所属街道代码", "街道代码", "乡镇代码", "unit_code"),
+}
+_FIELD_KIND = {"code_field": "code", "name_field": "name", "type_field": "type", "class_field": "class",
+               "area_type_field": "area_type", "community_code_field": "code",
+               "community_name_field": "name", "community_parent_field": "parent_code"}
 
 _AREA_TYPES = {"old": "old", "new": "new", "mixed": "mixed", "老城区": "old", "已建成": "old", "老城": "old",
                "已建成居住区": "old", "新建": "new", "新城区": "new", "新建城区": "new", "新区": "new",
@@ -112,9 +158,24 @@ class Units:
     warnings: tuple[str, ...] = ()
 
 
+def _unshift_geometries(gs: gpd.GeoSeries, coords: str) -> gpd.GeoSeries:
+    """``gs`` (EPSG:4326) with every vertex converted from GCJ-02 / BD-09 to WGS84 (vectorised over
+    all vertices at once); unchanged for wgs84 / cgcs2000."""
+    fn = {"gcj02": gcj02_to_wgs84, "bd09": bd09_to_wgs84}.get(coords)
+    if fn is None:
+        return gs
+    geoms = np.asarray(gs.values)
+    xy = shapely.get_coordinates(geoms)
+    if not len(xy):
+        return gs
+    lon, lat = fn(xy[:, 0], xy[:, 1])
+    return gpd.GeoSeries(shapely.set_coordinates(geoms.copy(), np.c_[lon, lat]), index=gs.index, crs=gs.crs)
+
+
 def _read_polygons(path: Path, *, layer: str, crs: str, encoding: str, key: str, problems: list[str],
-                   warnings: list[str]) -> gpd.GeoDataFrame | None:
-    """A polygon layer in EPSG:4326, or None with the reason appended to ``problems``."""
+                   warnings: list[str], coords: str = "wgs84") -> gpd.GeoDataFrame | None:
+    """A polygon layer in EPSG:4326 (vertices back-shifted from ``coords`` GCJ-02 / BD-09), or None
+    with the reason appended to ``problems``."""
     if not path.exists():
         problems.append(f"{path}: file not found; fix {key}.path")
         return None
@@ -138,7 +199,34 @@ def _read_polygons(path: Path, *, layer: str, crs: str, encoding: str, key: str,
         gdf = gdf.set_crs("EPSG:4326", allow_override=True)
     else:
         gdf = gdf.to_crs("EPSG:4326")
+    if coords in ("gcj02", "bd09"):
+        gdf = gdf.set_geometry(_unshift_geometries(gdf.geometry, coords))
+        log.info("%s: %d polygons converted from %s to WGS84 (%s coords)", path, len(gdf), coords, key)
     return gdf
+
+
+def _find_field(key: str, value: str, cols: Sequence[str]) -> tuple[str | None, str | None]:
+    """(column, problem) for the configured field ``key = value``: the column when the file has it
+    (exactly), else None and a problem naming the columns and the field the file probably means."""
+    if value in cols:
+        return value, None
+    have = [c for c in cols if c != "geometry"]
+    lower = {c.lower(): c for c in have}
+    guess = lower.get(value.lower())
+    for alias in FIELD_SUGGESTIONS[_FIELD_KIND[key]]:
+        if guess is None:
+            guess = lower.get(alias.lower())
+    more = len(have) - _MAX_LISTED
+    listed = ", ".join(have[:_MAX_LISTED]) + (f" and {more} more" if more > 0 else "")
+    head = f"units.{key} = {value!r} not found; the file has {listed or 'no attribute fields'}"
+    if guess is not None:
+        fix = f"set units.{key} = \"{guess}\""
+    else:
+        fix = f"set units.{key} to the field that holds the {_FIELD_KIND[key].replace('_', ' ')}s"
+    if key == "type_field":
+        fix += (" (or, for a file without types, units.default_type = \"街道\", \"镇\", \"乡\" or \"区县\": "
+                "one type for every unit; 区县 = a district or county analysed as one unit)")
+    return None, f"{head}: {fix}"
 
 
 def _fix_polygons(gdf: gpd.GeoDataFrame, ids: Sequence[str], path: Path, what: str, problems: list[str],
@@ -171,11 +259,17 @@ def _classes_and_areas(uc: UnitsConfig, codes: list[str], types: list[str], clas
                        areas: list[str], problems: list[str]) -> tuple[list[str], list[str]]:
     """(unit_class, area_type) per unit, defaults applied; bad types, classes, area types are problems."""
     out_cls, out_area = [], []
+    no_class: list[str] = []
+    tf = uc.type_field or "units.default_type"
     for code, t, c, a in zip(codes, types, classes, areas, strict=True):
         if t not in UNIT_TYPES:
-            problems.append(f"{uc.path}: unit {code!r}: {uc.type_field} = {t!r}, expected 街道, 镇 or 乡")
+            problems.append(f"{uc.path}: unit {code!r}: {tf} = {t!r}, expected 街道, 镇 or 乡 (or 区县 for a "
+                            f"district or county analysed as one unit)"
+                            + ("" if t or uc.default_type else "; or set units.default_type for empty ones"))
         if not c:
-            c = "城区" if t == "街道" else "郊区"
+            c = uc.default_class or UNIT_DEFAULT_CLASS.get(t, "")
+            if not c and t in UNIT_TYPES:
+                no_class.append(code)
         elif c not in UNIT_CLASSES:
             problems.append(f"{uc.path}: unit {code!r}: {uc.class_field} = {c!r}, expected 城区 or 郊区 "
                             f"(or empty for the default from the type)")
@@ -185,6 +279,12 @@ def _classes_and_areas(uc: UnitsConfig, codes: list[str], types: list[str], clas
             problems.append(f"{uc.path}: unit {code!r}: {uc.area_type_field} = {a!r}, expected old, "
                             f"new or mixed")
         out_area.append(an or "mixed")
+    if no_class:
+        problems.append(f"{uc.path}: {len(no_class)} 区县 unit(s) without a class "
+                        f"({', '.join(map(repr, no_class))}): "
+                        f"set units.default_class = \"城区\" (a district's built-up city: the 15-minute meal "
+                        f"radius) or \"郊区\" (a county or rural district: 30 minutes), or fill in "
+                        f"{uc.class_field or 'a class field'}")
     return out_cls, out_area
 
 
@@ -192,16 +292,27 @@ def _unit_table(uc: UnitsConfig, gdf: gpd.GeoDataFrame, problems: list[str],
                 warnings: list[str]) -> gpd.GeoDataFrame | None:
     """The units of a polygon layer with the canonical columns, or None when configured fields are missing."""
     cols = list(gdf.columns)
-    missing = [f"units.{k} = {getattr(uc, k)!r}" for k in ("code_field", "name_field", "type_field")
-               if getattr(uc, k) not in cols]
+    found: dict[str, str | None] = {}
+    missing = False
+    for k in ("code_field", "name_field", "type_field"):
+        value = getattr(uc, k)
+        if k == "type_field" and uc.default_type and (not value or value not in cols):
+            found[k] = None  # no type field: every unit takes units.default_type
+            continue
+        col, problem = _find_field(k, value, cols)
+        found[k] = col
+        if problem:
+            problems.append(f"{uc.path}: {problem}")
+            missing = True
     if missing:
-        problems.append(f"{uc.path}: field(s) not found: {', '.join(missing)} (columns: "
-                        f"{', '.join(c for c in cols if c != 'geometry')}); fix the config keys")
         return None
     codes = [code_str(v) for v in gdf[uc.code_field]]
-    types = [code_str(v) for v in gdf[uc.type_field]]
-    classes = [code_str(v) for v in gdf[uc.class_field]] if uc.class_field in cols else [""] * len(gdf)
-    areas = [code_str(v) for v in gdf[uc.area_type_field]] if uc.area_type_field in cols else [""] * len(gdf)
+    tcol = found["type_field"]
+    types = [code_str(v) or uc.default_type for v in gdf[tcol]] if tcol else [uc.default_type] * len(gdf)
+    classes = ([code_str(v) for v in gdf[uc.class_field]] if uc.class_field and uc.class_field in cols
+               else [""] * len(gdf))
+    acol = uc.area_type_field
+    areas = [code_str(v) for v in gdf[acol]] if acol and acol in cols else [""] * len(gdf)
     out_cls, out_area = _classes_and_areas(uc, codes, types, classes, areas, problems)
     dup = [c for c, n in Counter(codes).items() if n > 1]
     if dup:
@@ -222,10 +333,9 @@ def _community_table(uc: UnitsConfig, path: Path, cg: gpd.GeoDataFrame, units: g
     """The communities of ``path`` with the canonical columns (parents checked against ``units`` when
     read), or None when configured fields are missing."""
     keys = ("community_code_field", "community_name_field", "community_parent_field")
-    missing = [f"units.{k} = {getattr(uc, k)!r}" for k in keys if getattr(uc, k) not in cg.columns]
+    missing = [p for p in (_find_field(k, getattr(uc, k), list(cg.columns))[1] for k in keys) if p]
     if missing:
-        problems.append(f"{path}: field(s) not found: {', '.join(missing)} (columns: "
-                        f"{', '.join(c for c in cg.columns if c != 'geometry')})")
+        problems.extend(f"{path}: {p}" for p in missing)
         return None
     ccodes = [code_str(v) for v in cg[uc.community_code_field]]
     parents = [code_str(v) for v in cg[uc.community_parent_field]]
@@ -264,12 +374,13 @@ def read_units(cfg: Config) -> Units:
     problems: list[str] = []
     warnings: list[str] = []
     gdf = _read_polygons(uc.path, layer=uc.layer, crs=uc.crs, encoding=uc.encoding, key="units",
-                         problems=problems, warnings=warnings)
+                         problems=problems, warnings=warnings, coords=uc.coords)
     units = _unit_table(uc, gdf, problems, warnings) if gdf is not None else None
     comm = _empty_communities()
     if uc.communities_path is not None:
         cg = _read_polygons(uc.communities_path, layer=uc.communities_layer, crs=uc.crs, encoding=uc.encoding,
-                            key="units.communities_path", problems=problems, warnings=warnings)
+                            key="units.communities_path", problems=problems, warnings=warnings,
+                            coords=uc.community_coords)
         if cg is not None:
             cm = _community_table(uc, uc.communities_path, cg, units, problems, warnings)
             comm = cm if cm is not None else comm
@@ -298,7 +409,12 @@ def _units_from_osm_config(cfg: Config) -> Units:
     uc = cfg.units
     utype = uc.default_type or "街道"
     code_tag = uc.osm_code_tag
-    gdf = units_from_osm(uc.path, admin_level=uc.admin_level, unit_type=utype, unit_class=uc.default_class,
+    uclass = uc.default_class or UNIT_DEFAULT_CLASS.get(utype, "")
+    if not uclass:
+        raise LayerError(f"{uc.path}: units.default_type = {utype!r} needs a class: set "
+                         f"units.default_class = \"城区\" (a district's built-up city: the 15-minute meal "
+                         f"radius) or \"郊区\" (a county or rural district: 30 minutes)")
+    gdf = units_from_osm(uc.path, admin_level=uc.admin_level, unit_type=utype, unit_class=uclass,
                          code_tag=code_tag, tags={code_tag: "*"} if code_tag else None)
     if gdf.empty:
         raise LayerError(f"{uc.path}: no administrative boundary of admin_level={uc.admin_level}"
@@ -328,3 +444,64 @@ def resolve_metric_crs(cfg: Config, units_wgs84: gpd.GeoDataFrame) -> str:
     log.info("Metric CRS %s (UTM zone of the study area's centre %.4f, %.4f; region.metric_crs = \"auto\")",
              crs, (minx + maxx) / 2, (miny + maxy) / 2)
     return crs
+
+
+def _vertices_as_written(polygons: gpd.GeoDataFrame | gpd.GeoSeries, coords: str
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct vertices of ``polygons`` (any CRS) as the file wrote them: lon/lat in WGS84, or
+    shifted forward to GCJ-02 / BD-09 when ``coords`` says the file was (the reader back-shifted them)."""
+    gs = polygons.geometry if isinstance(polygons, gpd.GeoDataFrame) else polygons
+    if gs.crs is not None and gs.crs.to_epsg() not in GEOGRAPHIC_AS_WGS84:
+        gs = gs.to_crs("EPSG:4326")
+    xy = shapely.get_coordinates(np.asarray(gs.values))
+    if not len(xy):
+        return np.zeros(0), np.zeros(0)
+    xy = np.unique(np.round(xy, 9), axis=0)  # shared borders and closing vertices once
+    return as_written(xy[:, 0], xy[:, 1], coords)
+
+
+def units_shift_warning(units: gpd.GeoDataFrame | gpd.GeoSeries, roads: gpd.GeoSeries | None,
+                        metric_crs: str, coords: str = "wgs84", *, key: str = "units.coords",
+                        what: str = "unit") -> str | None:
+    """THE shift check of unit (or community) polygons against the road network, once it exists.
+
+    Parameters
+    ----------
+    units
+        The polygons as read (:func:`read_units`: EPSG:4326, already back-shifted when ``coords`` is
+        gcj02/bd09; any other CRS is converted).
+    roads
+        Road lines in ``metric_crs`` (the network's road frame, or ``osm_road_lines``).
+    coords
+        The ``coords`` the layer was declared with (``cfg.units.coords`` / ``community_coords``).
+    key
+        The config key of that ``coords``, named in the fix.
+
+    Returns
+    -------
+    The warning of :func:`~coverage.layers.placement.boundary_shift_warning` ("unit boundaries look
+    shifted: ... set units.coords = "gcj02"", or "cannot check: only N points lie within the road
+    network ..."), or None when the outlines fit the roads as declared (or there are no roads).
+    """
+    if roads is None:
+        return None
+    lon, lat = _vertices_as_written(units, coords)
+    return boundary_shift_warning(lon, lat, roads, metric_crs, key, coords=coords, what=what)
+
+
+def units_shift_warnings(uc: UnitsConfig, units: gpd.GeoDataFrame, communities: gpd.GeoDataFrame | None,
+                         *, roads: gpd.GeoSeries | None, metric_crs: str) -> list[str]:
+    """The shift warnings of the units and (when given) the communities (:func:`units_shift_warning`
+    with their declared coords), each logged; [] when both fit the roads or there are no roads."""
+    out = []
+    w = units_shift_warning(units, roads, metric_crs, uc.coords, key="units.coords", what="unit")
+    if w:
+        out.append(f"{uc.path}: {w}")
+    if communities is not None and len(communities) and uc.communities_path is not None:
+        w = units_shift_warning(communities, roads, metric_crs, uc.community_coords,
+                                key="units.communities_coords", what="community")
+        if w:
+            out.append(f"{uc.communities_path}: {w}")
+    for w in out:
+        log.warning(w)
+    return out
