@@ -131,6 +131,7 @@ def run_info(a: Analysis, res: Results, *, timings: dict[str, float], total_s: f
         **registry_json(cfg.services, cfg.kinds),
         "standards": dataclasses.asdict(cfg.standards),
         "not_assessed": a.not_assessed,
+        "input_warnings": list(a.warnings),
         "population_method": a.cells_in.method, "age_source": a.cells_in.age_source,
         "conservation": a.cells_in.conservation,
         "population_outside": {**a.cells_in.outside.to_dict(), "text": a.cells_in.outside.text()},

@@ -31,6 +31,7 @@ from coverage import access, assessment, gaps, indicators, layers, network, outp
 from coverage.config import Config
 from coverage.errors import PipelineError
 from coverage.graph import Network
+from coverage.layers.units import units_shift_warnings
 from coverage.study import StudyArea, assign_to_units, read_study_area
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,8 @@ class Analysis:
     times: access.TravelTimes
     #: services the data do not allow assessing, with the reason (coverage.assessment)
     not_assessed: dict[str, str] = field(default_factory=dict)
+    #: warnings about the inputs found after reading them (e.g. GCJ-02-shifted unit outlines)
+    warnings: tuple[str, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -87,7 +90,9 @@ def analyse(cfg: Config, *, timings: dict[str, float] | None = None) -> Analysis
         study = read_study_area(cfg)
     with _stage("network", timings):
         nets = network.build_networks(cfg, metric_crs=study.metric_crs, study_area_wgs84=study.outline_wgs84)
-        roads = network.road_frame(nets)  # built once: shift check here, census weights below
+        roads = network.road_frame(nets)  # built once: shift checks here, census weights below
+        shift = units_shift_warnings(cfg.units, study.units, study.communities, roads=roads.geometry,
+                                     metric_crs=study.metric_crs)
     with _stage("facilities", timings):
         fac_layers = layers.read_facilities(cfg, study_area_wgs84=study.outline_wgs84,
                                             metric_crs=study.metric_crs, roads=roads.geometry)
@@ -108,7 +113,7 @@ def analyse(cfg: Config, *, timings: dict[str, float] | None = None) -> Analysis
     return Analysis(cfg=cfg, study=study, networks=nets, roads=roads, fac_layers=fac_layers,
                     facilities=access.facility_snap_columns(placed, fac_snaps), cells_in=cells_in,
                     cell_snaps=cell_snaps, fac_snaps=fac_snaps, times=times, not_assessed=skip,
-                    timings=timings)
+                    warnings=tuple(shift), timings=timings)
 
 
 def with_facilities(a: Analysis, facilities: gpd.GeoDataFrame) -> Analysis:

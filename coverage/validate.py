@@ -63,6 +63,8 @@ def check_region(cfg: Config) -> RegionCheck:
     res.lines.append(f"[population] {cells['pop_total'].sum():,.0f} people in {cells['cell_id'].nunique():,} "
                      f"cells ({a.cells_in.method}; ages from {a.cells_in.age_source})")
     res.lines.append(f"[population] {a.cells_in.outside.text()}")
+    reported = res.layers.text()  # check_layers already lists the units' shift warnings
+    res.lines += [f"WARNING: {w}" for w in a.warnings if w not in reported]
     counts = access.usable_counts(cfg, a.facilities, a.fac_snaps)
     for sid, (n_kind, n_ok) in counts.items():
         s = cfg.services[sid]
