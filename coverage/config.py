@@ -270,6 +270,25 @@ class StandardsConfig:
 
 
 @dataclass(frozen=True)
+class ConfidenceConfig:
+    """Data-coverage thresholds below which a unit's results are flagged 低可信 / low confidence
+    (coverage.confidence). Defaults: a road extract must span 90 % of a unit (the network's convex
+    hull: a sparse rural network still spans its 乡, a truncated extract does not); 300 m is a
+    5-minute walk at 1 m/s, a fair "near a road", and under 10 % of a unit near roads means roads are
+    missing (mountain 乡 of the demo and the Comoros islands have about 30 %); more than 20 % of the
+    people beyond the snap limit, or of the facilities, means the roads miss a sizeable part; 1,000
+    persons per hectare is above the densest Chinese high-rise blocks, so census totals spread that
+    densely sit on too few roads."""
+
+    min_network_extent_share: float = 0.9
+    road_buffer_m: float = 300.0
+    min_road_area_share: float = 0.1
+    max_pop_beyond_snap_share: float = 0.2
+    max_fac_unsnapped_share: float = 0.2
+    max_census_density_per_ha: float = 1000.0
+
+
+@dataclass(frozen=True)
 class IsochroneConfig:
     frontage_m: float = 50.0  # buffer around reachable segments
 
@@ -299,6 +318,7 @@ class Config:
     snapping: SnappingConfig = SnappingConfig()
     standards: StandardsConfig = StandardsConfig()
     isochrones: IsochroneConfig = IsochroneConfig()
+    confidence: ConfidenceConfig = ConfidenceConfig()
     maps: MapsConfig = MapsConfig()
 
     @property
@@ -329,6 +349,12 @@ _RANGES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
                                       "a share between 0 and 1 (default 0.2; 1.0 disables the check)"),
     "units.admin_level": (lambda v: 2 <= v <= 11, "an OSM admin_level between 2 and 11"),
     "standards.daycare_coverage_share": (lambda v: 0 <= v <= 1, "a share between 0 and 1"),
+    "confidence.road_buffer_m": (lambda v: 10 <= v <= 5000, "a distance between 10 and 5000 m"),
+    "confidence.min_road_area_share": (lambda v: 0 <= v <= 1, "a share between 0 and 1"),
+    "confidence.min_network_extent_share": (lambda v: 0 <= v <= 1, "a share between 0 and 1"),
+    "confidence.max_pop_beyond_snap_share": (lambda v: 0 <= v <= 1, "a share between 0 and 1"),
+    "confidence.max_fac_unsnapped_share": (lambda v: 0 <= v <= 1, "a share between 0 and 1"),
+    "confidence.max_census_density_per_ha": (lambda v: v > 0, "persons per hectare > 0"),
     "standards.nursing_bed_share": (lambda v: 0 <= v <= 1, "a share between 0 and 1"),
     "standards.circle_required_share": (lambda v: 0 < v <= 1, "a share in (0, 1]"),
     "standards.complex_childcare_share": (lambda v: 0 <= v <= 1, "a share between 0 and 1"),
@@ -464,7 +490,7 @@ def load_config(path: str | Path) -> Config:
                           f"[brackets] once each, key = value, text in quotes; save as UTF-8)") from None
     ld = _Loader(path)
     sections = {"region", "units", "network", "population", "facilities", "services", "kinds", "walk",
-                "delivery", "snapping", "standards", "isochrones", "maps"}
+                "delivery", "snapping", "standards", "isochrones", "confidence", "maps"}
     for k in raw:
         if k not in sections:
             ld.problems.append(f"  {k}: unknown section (allowed: {', '.join(sorted(sections))})")
@@ -474,7 +500,8 @@ def load_config(path: str | Path) -> Config:
     population = ld.build(PopulationConfig, "population", raw.get("population", {}))
     kw: dict[str, Any] = {}
     for sec, cls in (("walk", WalkProfile), ("delivery", DeliveryProfile), ("snapping", SnappingConfig),
-                     ("standards", StandardsConfig), ("isochrones", IsochroneConfig), ("maps", MapsConfig)):
+                     ("standards", StandardsConfig), ("isochrones", IsochroneConfig),
+                     ("confidence", ConfidenceConfig), ("maps", MapsConfig)):
         if sec in raw:
             kw[sec] = ld.build(cls, sec, raw[sec])
     if "delivery" in kw and kw["delivery"] is not None:

@@ -132,6 +132,8 @@ def run_info(a: Analysis, res: Results, *, timings: dict[str, float], total_s: f
         "standards": dataclasses.asdict(cfg.standards),
         "not_assessed": a.not_assessed,
         "input_warnings": list(a.warnings),
+        "low_confidence": {str(k): v for k, v in res.confidence.loc[
+            res.confidence["low_confidence"].astype(bool), "confidence_reasons"].items()},
         "population_method": a.cells_in.method, "age_source": a.cells_in.age_source,
         "conservation": a.cells_in.conservation,
         "population_outside": {**a.cells_in.outside.to_dict(), "text": a.cells_in.outside.text()},

@@ -27,7 +27,18 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from coverage import access, assessment, gaps, indicators, layers, network, outputs, population, transaction
+from coverage import (
+    access,
+    assessment,
+    confidence,
+    gaps,
+    indicators,
+    layers,
+    network,
+    outputs,
+    population,
+    transaction,
+)
 from coverage.config import Config
 from coverage.errors import PipelineError
 from coverage.graph import Network
@@ -36,8 +47,8 @@ from coverage.study import StudyArea, assign_to_units, read_study_area
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Analysis", "PipelineError", "Results", "analyse", "evaluate", "input_paths", "is_current",
-           "redraw_maps", "run", "with_facilities"]
+__all__ = ["Analysis", "PipelineError", "Results", "analyse", "data_confidence", "evaluate", "input_paths",
+           "is_current", "redraw_maps", "run", "with_facilities"]
 
 
 @contextmanager
@@ -81,6 +92,7 @@ class Results:
     gaps: gpd.GeoDataFrame | None
     isochrones: dict[str, gpd.GeoDataFrame]
     isochrone_qa: pd.DataFrame
+    confidence: pd.DataFrame  # per unit_code: data-coverage measures, low_confidence, confidence_reasons
 
 
 def analyse(cfg: Config, *, timings: dict[str, float] | None = None) -> Analysis:
@@ -127,6 +139,14 @@ def with_facilities(a: Analysis, facilities: gpd.GeoDataFrame) -> Analysis:
                    times=times, not_assessed=skip)
 
 
+def data_confidence(a: Analysis) -> pd.DataFrame:
+    """Per unit: the data-coverage measures and the 低可信 / low-confidence flag (coverage.confidence)."""
+    cells = a.cell_snaps.add_to_cells(a.cells_in.cells.reset_index(drop=True))
+    census = a.cells_in.method == population.METHOD_CENSUS
+    return confidence.unit_confidence(a.cfg, a.study.units, a.networks, cells, a.facilities, census=census,
+                                      cell_area_ha=(a.cfg.population.census_cell_m / 100.0) ** 2)
+
+
 def evaluate(a: Analysis, *, timings: dict[str, float] | None = None) -> Results:
     """Isochrones, covered flags, indicators and standards, and gap areas from an :class:`Analysis`."""
     timings = {} if timings is None else timings
@@ -146,11 +166,17 @@ def evaluate(a: Analysis, *, timings: dict[str, float] | None = None) -> Results
         unit_ind = indicators.add_snap_columns(unit_ind, cells, "unit_code", cfg)
         if comm_ind is not None:
             comm_ind = indicators.add_snap_columns(comm_ind, cells, "community_code", cfg)
+    with _stage("data confidence", timings):
+        conf = data_confidence(a)
+        unit_ind = unit_ind.join(conf, on="unit_code")
+        if comm_ind is not None:  # a community shares its unit's flag (its data come from the same files)
+            comm_ind = comm_ind.join(conf[["low_confidence", "confidence_reasons"]], on="unit_code")
+        std = confidence.mark_standards(std, conf)
     with _stage("gaps", timings):
         gap_table = gaps.service_gaps(cells, cfg.services, cfg.standards, transform=a.cells_in.transform,
                                       crs=a.cells_in.raster_crs, skip=skip)
     return Results(cells=cells, unit_ind=unit_ind, comm_ind=comm_ind, standards=std, gaps=gap_table,
-                   isochrones=iso, isochrone_qa=qa)
+                   isochrones=iso, isochrone_qa=qa, confidence=conf)
 
 
 def input_paths(cfg: Config) -> list[Path]:

@@ -44,7 +44,8 @@ class RegionCheck:
 def check_region(cfg: Config) -> RegionCheck:
     """Validate every input of ``cfg`` exactly as a run would (see the module docstring)."""
     from coverage import access
-    from coverage.pipeline import analyse
+    from coverage.confidence import LOW_ZH
+    from coverage.pipeline import analyse, data_confidence
 
     res = RegionCheck(layers=check_layers(cfg))
     if not res.layers.ok:
@@ -53,7 +54,10 @@ def check_region(cfg: Config) -> RegionCheck:
         a = analyse(cfg)
     except user_error_types() as exc:
         res.errors.append(str(exc))
-        return res
+        conf = data_confidence(a)
+    for code, why in conf.loc[conf["low_confidence"].astype(bool), "confidence_reasons"].items():
+        res.lines.append(f"WARNING: unit {code}: {LOW_ZH} (low confidence): {why}")
+    return res
     for mode, net in a.networks.items():
         dropped = int(net.report.get("n_fragments_dropped", 0))
         res.lines.append(f"[network {mode}] {net.n_nodes:,} nodes, {net.n_edges:,} directed edges, "
@@ -74,4 +78,7 @@ def check_region(cfg: Config) -> RegionCheck:
         note = "" if n_kind else " (no facility of its kinds in the layers)"
         res.lines.append(f"[service {sid}] {s.label_zh}: {n_kind} facilities of its kinds, {n_ok} within "
                          f"{cfg.snapping.facility_max_snap_m:g} m of the {s.mode} network{note}")
+    conf = data_confidence(a)
+    for code, why in conf.loc[conf["low_confidence"].astype(bool), "confidence_reasons"].items():
+        res.lines.append(f"WARNING: unit {code}: {LOW_ZH} (low confidence): {why}")
     return res

@@ -80,7 +80,8 @@ def table_columns(b: Build) -> list[tuple[str, str, dict[str, Any]]]:
     cols += [(b.headline(s)[1], b.share_label(s), {"pct": True}) for s in b.services.values()]
     cols += [("slots_per_1000", b.label("slots_per_1000"), {"digits": 1}),
              ("beds_per_1000_60plus", b.label("beds_per_1000_60plus"), {"digits": 1}),
-             ("n_failed_standards", b.label("n_failed_standards"), {"digits": 0})]
+             ("n_failed_standards", b.label("n_failed_standards"), {"digits": 0}),
+             ("confidence_reasons", "低可信原因 (low confidence: why)", {})]
     seen: set[str] = set()
     out = []
     for c, lab, kw in cols:
