@@ -406,7 +406,8 @@ def _panel_html(b: Build, unit: pd.Series, ctx: UnitContext) -> str:
               val("beds_per_1000_60plus", digits=1), val("n_failed_standards", digits=0)]
     why = str(unit.get("confidence_reasons", "") or "")
     if why and why.lower() != "nan":
-        facts.insert(0, f'<tr class="cov-low-confidence"><th>低可信 (low confidence)</th><td>{e(why)}</td></tr>')
+        facts.insert(0, f'<tr class="cov-low-confidence"><th>低可信 (low confidence)</th>'
+                        f"<td>{e(why)}</td></tr>")
     unit_class = str(unit.get("unit_class", ""))
     rules = "".join(
         f"<p>{e(s.label_zh)}时间标准：{e(unit_class)} {s.threshold_min_for_class(unit_class):g} 分钟 ("
