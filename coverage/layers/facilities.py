@@ -615,9 +615,13 @@ def _layer_problem(rows: _Rows, n: int, crs: CRS, area: BaseGeometry | None, met
     # OSM objects with tags no rule maps are candidates by design, and rows excluded by type or by the
     # layer's filters are excluded on purpose (a city-wide POI export): neither is a sign of a broken file
     counted = sum(1 for r in rejected if not r.startswith(("OSM tags not mapped", "excluded ")))
-    share = k / n
     if k < n and (counted / n <= fc.max_rejected_share or counted < _MIN_REJECTED_FOR_SHARE):
         return None
+    on_purpose = k - counted if k < n else 0
+    if on_purpose:  # name what counted; the excluded rows are only mentioned
+        rejected = [r for r in rejected if not r.startswith(("OSM tags not mapped", "excluded "))]
+        k = counted
+    share = k / n
     families = Counter(_reason_family(r) for r in rejected).most_common()
     texts: dict[str, set[str]] = {}
     for r in rejected:
@@ -633,7 +637,8 @@ def _layer_problem(rows: _Rows, n: int, crs: CRS, area: BaseGeometry | None, met
         fix = _reject_fix(fam, fc, key)
     head = (f"all {n} rows rejected" if k == n else
             f"{k} of {n} rows ({share:.0%}) rejected, more than {key}.max_rejected_share = "
-            f"{fc.max_rejected_share:g}")
+            f"{fc.max_rejected_share:g}"
+            + (f", besides {on_purpose} excluded on purpose or unmapped OSM objects" if on_purpose else ""))
     tail = "" if k == n else f" (if these rejects are expected raise {key}.max_rejected_share; 1.0 disables)"
     return f"{fc.path}: {head} ({top}); {fix}{tail}"
 
