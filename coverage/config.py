@@ -556,6 +556,8 @@ def _load_facility_layers(ld: _Loader, raw: Any, kinds: dict[str, Kind]) -> list
                 ld.bad(key, list(rng), "[low, high] with low <= high")
         for which, filters in (("exclude", f.exclude), ("include", f.include)):
             for fname, pattern in filters.items():
+                if not isinstance(pattern, str):
+                    continue  # already reported: expected a string
                 try:
                     re.compile(pattern)
                 except re.error as exc:

@@ -1,12 +1,13 @@
 """Facility layers as municipalities send them, read into one table of facility points.
 
 Each ``[[facilities]]`` layer (shapefile, GeoPackage, GeoJSON, CSV/XLSX with coordinate columns, or
-OSM by tag) goes through the same stages: raw rows -> field mapping -> one point per row -> WGS84,
-back-shift, swap check, metric CRS, study area -> kinds -> numbers -> row checks -> ids -> accepted
-table and rejects. Whole-file problems (missing file, empty file, no CRS, unknown columns) are
-collected over all layers and raised ONCE as :class:`~coverage.errors.LayerError`; row problems never
-raise: each row is either accepted or written to the rejects table with a reason, and
-``accepted + rejected == rows read`` is checked for every layer.
+OSM by tag) goes through the same stages: raw rows -> field mapping -> type of every row ->
+``exclude``/``include`` filters and excluded types -> one point per row -> WGS84, back-shift, swap check,
+metric CRS, study area -> unknown types -> numbers -> row checks -> ids -> accepted table and rejects.
+Whole-file problems (missing file, empty file, no CRS, unknown columns) are collected over all layers
+and raised ONCE as :class:`~coverage.errors.LayerError`; row problems never raise: each row is either
+accepted or written to the rejects table with a reason, and ``accepted + rejected == rows read`` is
+checked for every layer.
 
 Conventions (documented choices)
 --------------------------------
@@ -37,6 +38,17 @@ Conventions (documented choices)
   a single bad row of a tiny layer is a row problem, not a broken file): a truncated file, a wrong
   ``.prj``/``crs`` or a wrong ``coords`` empties a layer, and must not end in "OK". The message names
   the top reasons with counts and the likely fix (for points outside the study area: where they lie).
+- POI exports (Amap ``type``/``typecode``, Baidu ``tag``, Tencent ``category``; coordinates in
+  ``lon``/``lat`` columns or one ``location`` = "lon,lat" column) are typed by
+  :func:`~coverage.layers.vocabulary.classify_type`: pet clinics, dental, cosmetic, pharmacies and
+  private 诊所/门诊部 are rejected "excluded type '<type>': <why>"; an Amap "综合医院;卫生院" named
+  社区卫生服务... is ``health_center``, else ``township_hospital``; 三甲 and other hospitals ``hospital``.
+  A type that matches nothing is rejected "unknown type '<type>'". The type text (or OSM rule) that
+  decided is kept in ``source_type``, and the check prints the source-type -> kind table.
+- Deliberate exclusions come first: a row a filter (``exclude = { type = "宠物" }``,
+  ``include = { name = "社区" }``) or the vocabulary excludes gets that reason even when it also lies
+  outside the study area, and such rows do not count towards ``max_rejected_share`` (a city-wide POI
+  export is mostly pharmacies and private clinics).
 - The GCJ-02/BD-09 shift check runs for every reader (shapefile, GeoPackage, CSV, XLSX, ...): against
   the roads, and, when the roads do not tell, against the other layers' facilities (a 卫生服务站 next to
   a 日间照料中心 in one building lands ~500 m away when one of the two layers is shifted).

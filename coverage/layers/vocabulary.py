@@ -65,7 +65,7 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "fac_id": ("id", "fac_id", "编号", "序号id", "机构编号", "设施编号", "代码", "code"),
     "name": ("name", "名称", "机构名称", "设施名称", "单位名称", "机构", "名字"),
     "kind": ("kind", "type", "类型", "类别", "设施类型", "机构类型", "设施类别", "category", "tag", "标签",
-             "poi类型", "分类"),
+             "poi类型"),
     #: Amap POI typecode ("090102"); used when the type text is empty or there is no type column
     "typecode": ("typecode", "类型编码", "分类编码", "poi类型编码", "type_code"),
     "beds": ("beds", "床位数", "床位", "床位总数", "总床位数", "总床位"),
