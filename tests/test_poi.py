@@ -28,6 +28,7 @@ from coverage.coords import wgs84_to_gcj02
 from coverage.layers import LayerError, check_layers, read_facilities
 from coverage.layers.vocabulary import AMAP_TYPECODES, classify_type
 from coverage.outputs import write_facilities
+from coverage.services import BUILTIN_KINDS, Kind
 
 METRIC = "EPSG:32648"
 #: the study area: two units in a 0.1 x 0.1 degree box of Chengdu; the export covers the whole city
@@ -171,6 +172,10 @@ def test_amap_typecodes_and_config_kinds_first() -> None:
     assert classify_type("", typecode="090299").kind == "hospital"  # unknown small class: its middle class
     assert classify_type(H + "诊所;诊所|" + H + "口腔医院", name="x").excluded.startswith("private clinic")
     assert all(len(c) == 6 and v.count(";") == 2 for c, v in AMAP_TYPECODES.items())
+    # a kind the region adds wins over the exclusions ([kinds.pharmacy] label_zh = "药店")
+    kinds = {**BUILTIN_KINDS, "pharmacy": Kind("pharmacy", "药店", "pharmacy", "#000000")}
+    assert classify_type("医疗;药店", kinds=kinds).kind == "pharmacy"
+    assert classify_type("医疗;药店").excluded == "pharmacy or medical shop"
     # a region that wants private clinics maps the exact type text
     assert classify_type(H + "诊所;诊所", extra={H + "诊所;诊所": "health_center"}).kind == "health_center"
 

@@ -260,6 +260,16 @@ def amap_type_of_code(code: str) -> str:
     return AMAP_TYPECODES.get(c) or AMAP_TYPECODES.get(c[:4] + "00", "")
 
 
+def _own_kinds(kinds: Mapping[str, Kind]) -> dict[str, str]:
+    """Normalised id and ``label_zh`` -> kind of the kinds a region adds or relabels (not built in)."""
+    out: dict[str, str] = {}
+    for k, v in kinds.items():
+        if BUILTIN_KINDS.get(k) != v:
+            out[norm_label(k)] = k
+            out[norm_label(v.label_zh)] = k
+    return out
+
+
 def _word_kind(text: str, kinds: Mapping[str, Kind]) -> str | None:
     """The kind of a type word: exact alias, else the longest (non-ASCII) alias contained in it."""
     t = norm_label(text)
@@ -287,9 +297,11 @@ def classify_type(value: Any, *, name: Any = "", typecode: Any = "", extra: Mapp
 
     Order: the layer's ``extra`` kinds (exact text, then normalised); the type text (first of
     "A|B" multi-types; a six-digit Amap typecode, or the ``typecode`` when the text is empty, read through
-    :data:`AMAP_TYPECODES`); :data:`POI_EXCLUDED_TYPES`; :data:`POI_TYPE_RULES` (medical family, name
-    used); then the type words (:func:`kind_aliases`) on each ";"/":" segment from the most specific
-    (last) to the first, then on the whole text. Unknown: ``TypeMatch(None)``.
+    :data:`AMAP_TYPECODES`) or one of its ";"/":" segments naming a kind the region adds or relabels
+    (``[kinds.pharmacy] label_zh = "药店"`` wins over the pharmacy exclusion); :data:`POI_EXCLUDED_TYPES`;
+    :data:`POI_TYPE_RULES` (medical family, name used); then the type words (:func:`kind_aliases`) on
+    each ";"/":" segment from the most specific (last) to the first, then on the whole text.
+    Unknown: ``TypeMatch(None)``.
     """
     raw = "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value).strip()
     code = "" if typecode is None or (isinstance(typecode, float) and math.isnan(typecode)) else \
@@ -316,6 +328,11 @@ def classify_type(value: Any, *, name: Any = "", typecode: Any = "", extra: Mapp
     first = text.split("|")[0].strip()
     if re.fullmatch(r"\d{6}", first):
         first = amap_type_of_code(first) or first
+    segments = [p for p in re.split(r"[;；:：>]", first) if p.strip()]
+    own = _own_kinds(kinds)  # a region's own kinds win over the exclusions ([kinds.pharmacy] 药店)
+    for seg in [first, *reversed(segments)] if own else []:
+        if norm_label(seg) in own:
+            return TypeMatch(own[norm_label(seg)], source=source)
     nm = "" if name is None or (isinstance(name, float) and math.isnan(name)) else str(name)
     for pattern, why in POI_EXCLUDED_TYPES:
         if re.search(pattern, first):
@@ -324,7 +341,6 @@ def classify_type(value: Any, *, name: Any = "", typecode: Any = "", extra: Mapp
         if re.search(r.type_re, first) and (not r.name_re or re.search(r.name_re, nm)) and \
                 not (r.not_name_re and re.search(r.not_name_re, nm)):
             return TypeMatch(r.kind, excluded=r.excluded, source=source)
-    segments = [p for p in re.split(r"[;；:：>]", first) if p.strip()]
     for seg in [*reversed(segments), first] if len(segments) > 1 else [first]:
         k = _word_kind(seg, kinds)
         if k is not None:
