@@ -215,6 +215,16 @@ class FacilityLayerConfig:
     #: per-field plausibility range overrides, e.g. {beds = [1, 8000]}; a value outside its range
     #: rejects the row. Fields and defaults: :attr:`PLAUSIBLE_RANGES`
     ranges: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    #: row filters by field value (Python regular expressions, searched anywhere in the text), e.g.
+    #: ``exclude = { type = "宠物|口腔|整形" }`` and ``include = { name = "社区" }``. A key is a column of
+    #: the file (``type``, ``name``, ``typecode`` of an Amap export), a canonical field (``name``,
+    #: ``address``, ``kind`` = the type column, ...), ``type`` (the type column, or for OSM layers the
+    #: tag rule), or ``source_type`` (the type text / OSM rule that decided the kind). A row whose field
+    #: matches an ``exclude`` pattern, or misses an ``include`` pattern, is REJECTED with the reason
+    #: "excluded by facilities[i].exclude.type = '...'" (counted, in rejects.csv; it does not count
+    #: towards ``max_rejected_share``). Empty (default): no filter.
+    exclude: dict[str, str] = field(default_factory=dict)
+    include: dict[str, str] = field(default_factory=dict)
 
     #: Default plausible ranges (inclusive) of the numeric fields. Why these numbers:
     #: - beds 0..5000: 0 is how mixed tables write "no beds" (a 托育 or 助餐点 row); the largest
@@ -609,6 +619,15 @@ def _load_facility_layers(ld: _Loader, raw: Any, kinds: dict[str, Kind]) -> list
                 ld.bad(key, list(rng), "two numbers [low, high] (e.g. beds = [1, 8000])")
             elif rng[0] > rng[1]:
                 ld.bad(key, list(rng), "[low, high] with low <= high")
+        for which, filters in (("exclude", f.exclude), ("include", f.include)):
+            for fname, pattern in filters.items():
+                if not isinstance(pattern, str):
+                    continue  # already reported: expected a string
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    ld.bad(f"facilities[{i}].{which}.{fname}", pattern,
+                           f"a regular expression ({exc}); e.g. \"宠物|口腔|整形\"")
         out.append(f)
     return out
 

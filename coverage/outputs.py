@@ -29,7 +29,7 @@ __all__ = ["FACILITY_CSV_COLUMNS", "snapping_rule_text", "snapping_rule_text_zh"
 #: columns of facilities.csv (those present)
 FACILITY_CSV_COLUMNS = ("fac_id", "name", "kind", "layer", "source_row", "unit_code", "community_code",
                         "snap_edge_walk", "snap_frac_walk", "snap_dist_walk_m", "snap_edge_delivery",
-                        "snap_frac_delivery", "snap_dist_delivery_m", "duplicate_of", "status")
+                        "snap_frac_delivery", "snap_dist_delivery_m", "duplicate_of", "status", "source_type")
 
 
 def snapping_rule_text(cfg: Config) -> str:

@@ -124,6 +124,28 @@ def test_facility_layers_validated(tmp_path: Path) -> None:
     assert "facilities[1].default_kind = 'canteen'" in msg
 
 
+def test_facility_filters_load(tmp_path: Path) -> None:
+    p = write(tmp_path, MINIMAL + '[[facilities]]\nname = "amap"\npath = "amap.csv"\ncoords = "gcj02"\n'
+              'exclude = { type = "宠物|口腔|整形" }\ninclude = { name = "社区" }\n')
+    fc = load_config(p).facilities[0]
+    assert fc.exclude == {"type": "宠物|口腔|整形"} and fc.include == {"name": "社区"}
+    assert load_config(write(tmp_path, MINIMAL + '[[facilities]]\nname = "a"\npath = "a.csv"\n')
+                       ).facilities[0].exclude == {}
+
+
+def test_facility_filters_validated(tmp_path: Path) -> None:
+    p = write(tmp_path, MINIMAL + '[[facilities]]\nname = "amap"\npath = "amap.csv"\n'
+              'exclude = { type = "宠物|(口腔" }\ninclude = { name = 3 }\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(p)
+    msg = str(err.value)
+    assert "facilities[0].exclude.type = '宠物|(口腔': expected a regular expression (missing ), " in msg
+    assert "facilities[0].include.name = 3: expected a string" in msg
+    p = write(tmp_path, MINIMAL + '[[facilities]]\nname = "amap"\npath = "amap.csv"\nexclude = "宠物"\n')
+    with pytest.raises(ConfigError, match=r"facilities\[0\]\.exclude = '宠物': expected a table of "):
+        load_config(p)
+
+
 def test_facility_duplicate_distance_range(tmp_path: Path) -> None:
     p = write(tmp_path, MINIMAL + '[[facilities]]\nname = "a"\npath = "a.csv"\nduplicate_max_m = -1\n')
     with pytest.raises(ConfigError, match=r"facilities\[0\]\.duplicate_max_m = -1: "

@@ -355,7 +355,7 @@ def test_17_unknown_kind(tmp_path) -> None:
     rows = _std_rows()
     rows[2]["类型"] = "超市"
     res = _read(tmp_path, FacilityLayerConfig(name="a", path=_csv(tmp_path, rows)))
-    assert _reasons(res) == ["unknown kind '超市'"]
+    assert _reasons(res) == ["unknown type '超市'"]
     assert any("facilities[0].kinds" in w for w in res.reports[0].warnings)
     res = _read(tmp_path, FacilityLayerConfig(name="a", path=_csv(tmp_path, rows),
                                               kinds={"超市": "meal_point"}))
@@ -573,7 +573,7 @@ def test_check_layers_report_and_write_rejects(tmp_path) -> None:
     text = rep.text()
     assert "PROBLEMS FOUND (metric CRS EPSG:32648)" in text
     assert "[good]" in text and "rows read 3, accepted 2, rejected 1" in text
-    assert "rejected     1: unknown kind '超市'" in text
+    assert "rejected     1: unknown type '超市'" in text
     assert "ERROR:" in text and "facilities[1].crs" in text
     assert check_layers(_cfg(tmp_path, good)).ok
     res = _read(tmp_path, good)

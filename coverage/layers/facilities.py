@@ -1,12 +1,13 @@
 """Facility layers as municipalities send them, read into one table of facility points.
 
 Each ``[[facilities]]`` layer (shapefile, GeoPackage, GeoJSON, CSV/XLSX with coordinate columns, or
-OSM by tag) goes through the same stages: raw rows -> field mapping -> one point per row -> WGS84,
-back-shift, swap check, metric CRS, study area -> kinds -> numbers -> row checks -> ids -> accepted
-table and rejects. Whole-file problems (missing file, empty file, no CRS, unknown columns) are
-collected over all layers and raised ONCE as :class:`~coverage.errors.LayerError`; row problems never
-raise: each row is either accepted or written to the rejects table with a reason, and
-``accepted + rejected == rows read`` is checked for every layer.
+OSM by tag) goes through the same stages: raw rows -> field mapping -> type of every row ->
+``exclude``/``include`` filters and excluded types -> one point per row -> WGS84, back-shift, swap check,
+metric CRS, study area -> unknown types -> numbers -> row checks -> ids -> accepted table and rejects.
+Whole-file problems (missing file, empty file, no CRS, unknown columns) are collected over all layers
+and raised ONCE as :class:`~coverage.errors.LayerError`; row problems never raise: each row is either
+accepted or written to the rejects table with a reason, and ``accepted + rejected == rows read`` is
+checked for every layer.
 
 Conventions (documented choices)
 --------------------------------
@@ -37,6 +38,17 @@ Conventions (documented choices)
   a single bad row of a tiny layer is a row problem, not a broken file): a truncated file, a wrong
   ``.prj``/``crs`` or a wrong ``coords`` empties a layer, and must not end in "OK". The message names
   the top reasons with counts and the likely fix (for points outside the study area: where they lie).
+- POI exports (Amap ``type``/``typecode``, Baidu ``tag``, Tencent ``category``; coordinates in
+  ``lon``/``lat`` columns or one ``location`` = "lon,lat" column) are typed by
+  :func:`~coverage.layers.vocabulary.classify_type`: pet clinics, dental, cosmetic, pharmacies and
+  private 诊所/门诊部 are rejected "excluded type '<type>': <why>"; an Amap "综合医院;卫生院" named
+  社区卫生服务... is ``health_center``, else ``township_hospital``; 三甲 and other hospitals ``hospital``.
+  A type that matches nothing is rejected "unknown type '<type>'". The type text (or OSM rule) that
+  decided is kept in ``source_type``, and the check prints the source-type -> kind table.
+- Deliberate exclusions come first: a row a filter (``exclude = { type = "宠物" }``,
+  ``include = { name = "社区" }``) or the vocabulary excludes gets that reason even when it also lies
+  outside the study area, and such rows do not count towards ``max_rejected_share`` (a city-wide POI
+  export is mostly pharmacies and private clinics).
 - The GCJ-02/BD-09 shift check runs for every reader (shapefile, GeoPackage, CSV, XLSX, ...): against
   the roads, and, when the roads do not tell, against the other layers' facilities (a 卫生服务站 next to
   a 日间照料中心 in one building lands ~500 m away when one of the two layers is shifted).
@@ -72,10 +84,10 @@ from coverage.layers.vocabulary import (
     NUMERIC_FIELDS,
     REJECT_COLUMNS,
     TEXT_FIELDS,
+    classify_type,
     clean_cell,
     code_str,
     find_column,
-    map_kind,
     norm_label,
     parse_number,
 )
@@ -124,10 +136,13 @@ def _osm_rows(fc: FacilityLayerConfig) -> RawLayer:
     """The facility candidates of an OSM file as raw rows (kinds and ids by tag, EPSG:4326)."""
     og = facilities_from_osm(fc.path, kinds=fc.kinds)
     attrs = pd.DataFrame(og.drop(columns=["geometry", "kind", "osm_id"])).astype(object)
+    # an unmapped object's kind is None in the rows but NaN once pandas 3 gives the column its string
+    # dtype: "is None" alone let such objects through with an empty kind (Comoros: 48 accepted, 45 mapped)
+    kinds = [k if isinstance(k, str) and k else None for k in og["kind"]]
     return RawLayer(attrs=attrs, geoms=list(og.geometry.values), row_reason=[None] * len(og),
                     crs=CRS.from_epsg(4326), encoding="utf-8 (OSM)",
-                    labels={c: [c] for c in attrs.columns if c != "tags"},
-                    osm_kinds=list(og["kind"]), osm_ids=list(og["osm_id"]))
+                    labels={c: [c] for c in attrs.columns if c not in ("tags", "source_type")},
+                    osm_kinds=kinds, osm_ids=list(og["osm_id"]))
 
 
 def _vector_crs(raw: RawLayer, fc: FacilityLayerConfig, key: str) -> tuple[CRS, list[str]]:
@@ -185,7 +200,7 @@ def _map_fields(fc: FacilityLayerConfig, raw: RawLayer, key: str) -> dict[str, s
                 found = find_column(raw.labels, aliases, prefix=prefix, taken=set(mapping.values()))
                 if found is not None:
                     mapping[canon] = found
-    if raw.osm_kinds is None and "kind" not in mapping and not fc.default_kind:
+    if raw.osm_kinds is None and "kind" not in mapping and "typecode" not in mapping and not fc.default_kind:
         raise LayerError(f"{path}: no facility type column (类型/类别/设施类型/kind/type) and no "
                          f"{key}.default_kind; add the column, map it with {key}.fields.kind = \"<column>\", "
                          f"or set {key}.default_kind (columns: {', '.join(map(str, raw.attrs.columns))})")
@@ -211,35 +226,108 @@ def _swap_warning(swapped: np.ndarray) -> str:
             f"(rows {', '.join(map(str, rows[:20]))}{' ...' if len(rows) > 20 else ''})")
 
 
-def _row_kinds(raw: RawLayer, mapping: Mapping[str, str], fc: FacilityLayerConfig,
-               known_kinds: Mapping[str, Kind], reason: Sequence[str | None]
-               ) -> tuple[list[str | None], list[str | None]]:
-    """(kind per row, reasons): OSM kinds by tag; else the type column mapped with the layer's
-    ``kinds`` and the kind aliases of ``known_kinds``, ``default_kind`` for empty cells."""
+@dataclass(frozen=True)
+class _Types:
+    """What each row's type says (computed for every row, whatever else is wrong with it)."""
+
+    kinds: list[str | None]
+    #: the raw type text, "<typecode> <Amap type>", or the OSM rule / key tags ("" without a type)
+    sources: list[str]
+    #: the row's entry of the source-type table: its kind, "(excluded: <why>)", "(unknown)", ...
+    outcomes: list[str]
+    #: "excluded type '<type>': <why>" for the types the vocabulary excludes (pet clinics, dental, ...)
+    excluded: list[str | None]
+    #: "unknown type '<type>'", "missing kind", "OSM tags not mapped to a kind: ..."
+    unknown: list[str | None]
+
+
+def _cell_text(attrs: pd.DataFrame, i: int, col: str | None) -> str:
+    v = clean_cell(attrs.at[i, col]) if col is not None else None
+    return "" if v is None else str(v).strip()
+
+
+def _row_types(raw: RawLayer, mapping: Mapping[str, str], fc: FacilityLayerConfig,
+               known_kinds: Mapping[str, Kind]) -> _Types:
+    """The kind of every row: OSM kinds by tag; else the type column (and name, and Amap typecode)
+    through :func:`~coverage.layers.vocabulary.classify_type` with the layer's ``kinds`` first,
+    ``default_kind`` for rows without a type."""
     n = len(raw.attrs)
-    reason = list(reason)
     kinds: list[str | None] = [None] * n
-    col_kind = mapping.get("kind")
+    sources, outcomes = [""] * n, [""] * n
+    excluded: list[str | None] = [None] * n
+    unknown: list[str | None] = [None] * n
+    col_kind, col_code, col_name = mapping.get("kind"), mapping.get("typecode"), mapping.get("name")
     for i in range(n):
         if raw.osm_kinds is not None:
             kinds[i] = raw.osm_kinds[i]
-            if kinds[i] is None and reason[i] is None:
+            sources[i] = _cell_text(raw.attrs, i, "source_type" if "source_type" in raw.attrs else None)
+            outcomes[i] = kinds[i] or "(unknown)"
+            if kinds[i] is None:
                 tags = json.loads(cast(str, raw.attrs.at[i, "tags"]))
                 key_tags = ", ".join(f"{k}={tags[k]}" for k in _OSM_KEY_TAGS if k in tags)
-                reason[i] = f"OSM tags not mapped to a kind: {key_tags}"
+                unknown[i] = f"OSM tags not mapped to a kind: {key_tags}"
             continue
-        v = clean_cell(raw.attrs.at[i, col_kind] if col_kind else None)
-        if v is None or str(v).strip() == "":
+        v, code = _cell_text(raw.attrs, i, col_kind), _cell_text(raw.attrs, i, col_code)
+        if not v and not code:
             if fc.default_kind:
-                kinds[i] = fc.default_kind
-            elif reason[i] is None:
-                reason[i] = "missing kind"
+                kinds[i], outcomes[i] = fc.default_kind, f"{fc.default_kind} (default_kind)"
+            else:
+                unknown[i], outcomes[i] = "missing kind", "(missing)"
             continue
-        k = map_kind(v, extra=fc.kinds, kinds=known_kinds)
-        if k is None and reason[i] is None:
-            reason[i] = f"unknown kind {str(v).strip()!r}"
-        kinds[i] = k
-    return kinds, reason
+        m = classify_type(v, name=_cell_text(raw.attrs, i, col_name), typecode=code, extra=fc.kinds,
+                          kinds=known_kinds)
+        kinds[i], sources[i], outcomes[i] = m.kind, m.source, m.outcome
+        if m.excluded:
+            excluded[i] = f"excluded type {m.source!r}: {m.excluded}"
+        elif m.kind is None:
+            unknown[i] = f"unknown type {m.source!r}"
+    return _Types(kinds=kinds, sources=sources, outcomes=outcomes, excluded=excluded, unknown=unknown)
+
+
+def _filter_values(raw: RawLayer, mapping: Mapping[str, str], name: str, sources: Sequence[str]
+                   ) -> list[str] | None:
+    """The text per row a filter key names: a column of the file; ``source_type``; ``type``/``kind``
+    (the type column, else the source type: the OSM rule); a canonical field (``name``, ``address``,
+    ...) by its mapped column. None when the key names nothing."""
+    if name in raw.attrs.columns:
+        col: str | None = name
+    elif name == "source_type":
+        return list(sources)
+    elif name in ("type", "kind"):
+        col = mapping.get("kind")
+        if col is None:
+            return list(sources)
+    else:
+        col = mapping.get(name)
+        if col is None:
+            return None
+    return [_cell_text(raw.attrs, i, col) for i in range(len(raw.attrs))]
+
+
+def _row_filters(raw: RawLayer, mapping: Mapping[str, str], fc: FacilityLayerConfig, key: str,
+                 sources: Sequence[str]) -> list[str | None]:
+    """The reason of each row a layer's ``exclude`` / ``include`` filters reject (else None): a row is
+    excluded when an ``exclude`` pattern is found in its field, or an ``include`` pattern is not."""
+    n = len(raw.attrs)
+    reason: list[str | None] = [None] * n
+    bad = []
+    for which, filters in (("exclude", fc.exclude), ("include", fc.include)):
+        for fname, pattern in filters.items():
+            values = _filter_values(raw, mapping, fname, sources)
+            if values is None:
+                bad.append(f"{key}.{which}.{fname}: no such column or field")
+                continue
+            rx = re.compile(pattern)
+            for i, v in enumerate(values):
+                hit = rx.search(v) is not None
+                if reason[i] is None and hit == (which == "exclude"):
+                    reason[i] = f"excluded by {key}.{which}.{fname} = {pattern!r}" + (
+                        "" if which == "exclude" else " (not matched)")
+    if bad:
+        cols = ", ".join(map(str, raw.attrs.columns))
+        raise LayerError(f"{fc.path}: " + "; ".join(bad) + f" (columns: {cols}; fields: type, source_type, "
+                         f"{', '.join(mapping)}); fix the key or remove it")
+    return reason
 
 
 def _row_numbers(attrs: pd.DataFrame, mapping: Mapping[str, str], reason: Sequence[str | None]
@@ -333,6 +421,7 @@ class _Rows:
 
     fac_ids: list[str]
     kinds: list[str | None]
+    sources: list[str]
     values: dict[str, np.ndarray]
     texts: dict[str, list[str]]
     notes: list[str]
@@ -351,6 +440,7 @@ def _accepted(rows: _Rows, fc: FacilityLayerConfig, metric_crs: str) -> gpd.GeoD
         "fac_id": [rows.fac_ids[i] for i in idx],
         "name": [rows.texts["name"][i] for i in idx],
         "kind": [rows.kinds[i] for i in idx],
+        "source_type": [rows.sources[i] for i in idx],
         **{f: rows.values[f][acc] for f in NUMERIC_FIELDS},
         "address": [rows.texts["address"][i] for i in idx],
         "operator": [rows.texts["operator"][i] for i in idx],
@@ -387,7 +477,13 @@ def _layer_rows(raw: RawLayer, crs: CRS, mapping: Mapping[str, str], fc: Facilit
                 summary: LayerSummary) -> _Rows:
     """Run the per-row stages in order (the first reason a row gets is its reason); add the
     centroid and swap warnings to ``summary``."""
-    px, py, notes, reason = points_of_geometries(raw.geoms, raw.row_reason)
+    types = _row_types(raw, mapping, fc, known_kinds)
+    summary.source_types = _source_type_counts(types)
+    # deliberate exclusions first (filters, then excluded types): a pet clinic outside the study area
+    # is reported as a pet clinic and does not count towards max_rejected_share
+    filtered = _row_filters(raw, mapping, fc, key, types.sources)
+    first = [f or e or r for f, e, r in zip(filtered, types.excluded, raw.row_reason, strict=True)]
+    px, py, notes, reason = points_of_geometries(raw.geoms, first)
     if any(notes):
         summary.warnings.append(f"{sum(1 for t in notes if t)} polygon/multi-point feature(s) reduced to a "
                                 f"point (see the note column)")
@@ -395,7 +491,8 @@ def _layer_rows(raw: RawLayer, crs: CRS, mapping: Mapping[str, str], fc: Facilit
     if place.swapped.any():
         summary.warnings.append(_swap_warning(place.swapped))
         notes = _with_swap_notes(notes, place.swapped)
-    kinds, reason = _row_kinds(raw, mapping, fc, known_kinds, place.reason)
+    kinds = types.kinds
+    reason = [r or u for r, u in zip(place.reason, types.unknown, strict=True)]
     values, reason = _row_numbers(raw.attrs, mapping, reason)
     reason = [r if r is not None else _value_problem(values, i) for i, r in enumerate(reason)]
     reason = [r if r is not None else _range_problem(values, i, fc, key) for i, r in enumerate(reason)]
@@ -417,8 +514,17 @@ def _layer_rows(raw: RawLayer, crs: CRS, mapping: Mapping[str, str], fc: Facilit
         summary.warnings.append(f"{len(found)} facility(ies) duplicate another of the same kind (same name "
                                 f"within {fc.duplicate_max_m:g} m or same coordinates): kept, flagged in "
                                 f"duplicate_of ({key}.keep_duplicates = true)")
-    return _Rows(fac_ids=fac_ids, kinds=kinds, values=values, texts=texts, notes=notes, place=place,
-                 reason=reason, px=px, py=py, dup_of=dup_of)
+    return _Rows(fac_ids=fac_ids, kinds=kinds, sources=types.sources, values=values, texts=texts, notes=notes,
+                 place=place, reason=reason, px=px, py=py, dup_of=dup_of)
+
+
+def _source_type_counts(types: _Types) -> dict[str, dict[str, int]]:
+    """source type -> {outcome -> rows} over every row read (``"(no type)"`` for rows without one)."""
+    out: dict[str, dict[str, int]] = {}
+    for src, outcome in zip(types.sources, types.outcomes, strict=True):
+        d = out.setdefault(src or "(no type)", {})
+        d[outcome] = d.get(outcome, 0) + 1
+    return out
 
 
 def _duplicates(names: Sequence[str], kinds: Sequence[str | None], xs: np.ndarray, ys: np.ndarray,
@@ -491,8 +597,11 @@ def _reject_fix(family: str, fc: FacilityLayerConfig, key: str) -> str:
     if "coordinates" in family and not family.startswith("duplicate"):
         return (f"check the coordinate columns ({key}.x_field / {key}.y_field), {key}.header_rows and "
                 f"{key}.crs")
-    if family.startswith("unknown kind"):
+    if family.startswith("unknown type"):
         return f"map the type values with {key}.kinds = {{\"<value>\" = \"<kind>\"}} or {key}.fields.kind"
+    if family.startswith("excluded"):
+        return (f"rows excluded by type or by {key}.exclude / {key}.include; map a wanted type with "
+                f"{key}.kinds = {{\"<type>\" = \"<kind>\"}} or loosen the filters")
     if family.startswith("missing kind"):
         return f"set {key}.default_kind or map the type column with {key}.fields.kind"
     if family.startswith("duplicate of"):
@@ -515,11 +624,16 @@ def _layer_problem(rows: _Rows, n: int, crs: CRS, area: BaseGeometry | None, met
     k = len(rejected)
     if n == 0 or k == 0:
         return None
-    # OSM objects with tags no rule maps are candidates by design, not a sign of a broken file
-    counted = sum(1 for r in rejected if not r.startswith("OSM tags not mapped"))
-    share = k / n
+    # OSM objects with tags no rule maps are candidates by design, and rows excluded by type or by the
+    # layer's filters are excluded on purpose (a city-wide POI export): neither is a sign of a broken file
+    counted = sum(1 for r in rejected if not r.startswith(("OSM tags not mapped", "excluded ")))
     if k < n and (counted / n <= fc.max_rejected_share or counted < _MIN_REJECTED_FOR_SHARE):
         return None
+    on_purpose = k - counted if k < n else 0
+    if on_purpose:  # name what counted; the excluded rows are only mentioned
+        rejected = [r for r in rejected if not r.startswith(("OSM tags not mapped", "excluded "))]
+        k = counted
+    share = k / n
     families = Counter(_reason_family(r) for r in rejected).most_common()
     texts: dict[str, set[str]] = {}
     for r in rejected:
@@ -535,7 +649,8 @@ def _layer_problem(rows: _Rows, n: int, crs: CRS, area: BaseGeometry | None, met
         fix = _reject_fix(fam, fc, key)
     head = (f"all {n} rows rejected" if k == n else
             f"{k} of {n} rows ({share:.0%}) rejected, more than {key}.max_rejected_share = "
-            f"{fc.max_rejected_share:g}")
+            f"{fc.max_rejected_share:g}"
+            + (f", besides {on_purpose} excluded on purpose or unmapped OSM objects" if on_purpose else ""))
     tail = "" if k == n else f" (if these rejects are expected raise {key}.max_rejected_share; 1.0 disables)"
     return f"{fc.path}: {head} ({top}); {fix}{tail}"
 
@@ -572,8 +687,8 @@ def read_layer(fc: FacilityLayerConfig, idx: int, *, known_kinds: Mapping[str, K
     problem = _layer_problem(rows, n, crs, area, metric_crs, fc, key)
     if problem:
         raise LayerError(problem)
-    if any(r.startswith("unknown kind") for r in summary.rejected):
-        unknown = sorted({r for r in summary.rejected if r.startswith("unknown kind")})
+    if any(r.startswith("unknown type") for r in summary.rejected):
+        unknown = sorted({r for r in summary.rejected if r.startswith("unknown type")})
         summary.warnings.append(f"{len(unknown)} unknown type value(s): map them with {key}.kinds = "
                                 f"{{\"<value>\" = \"<kind>\"}} (kinds: {', '.join(known_kinds)})")
     if roads is not None and fc.coords in ("wgs84", "cgcs2000") and summary.accepted >= 3:

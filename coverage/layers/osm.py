@@ -19,21 +19,25 @@ from shapely.geometry.base import BaseGeometry
 
 from coverage.config import UNIT_CLASSES, UNIT_TYPES
 from coverage.errors import LayerError
-from coverage.layers.vocabulary import OSM_CANDIDATE, OsmRules, is_osm_candidate, osm_kind, osm_rules
+from coverage.layers.vocabulary import OSM_CANDIDATE, OsmRules, is_osm_candidate, osm_match, osm_rules
 
 log = logging.getLogger(__name__)
 
 __all__ = ["facilities_from_osm", "osm_road_lines", "units_from_osm"]
 
-_OSM_FACILITY_COLUMNS = ["osm_id", "kind", "name", "beds", "nursing_beds", "childcare_slots", "address",
-                         "operator", "tags", "geometry"]
+_OSM_FACILITY_COLUMNS = ["osm_id", "kind", "source_type", "name", "beds", "nursing_beds", "childcare_slots",
+                         "address", "operator", "tags", "geometry"]
+#: tags that say what an unmapped candidate is (its ``source_type``)
+_OSM_KEY_TAGS = ("amenity", "social_facility", "social_facility:for", "healthcare")
 
 
 def _osm_facility_row(osm_id: str, tags: Mapping[str, str], geom: BaseGeometry | None,
                       rules: OsmRules) -> dict[str, Any]:
     """One row of :func:`facilities_from_osm`: kind by rule, ``capacity`` read as childcare slots for
-    childcare kinds and as beds (when ``beds`` is not tagged) for residential elderly-care kinds."""
-    kind = osm_kind(tags, rules)
+    childcare kinds and as beds (when ``beds`` is not tagged) for residential elderly-care kinds.
+    ``source_type`` is the rule that decided ("amenity=clinic"), or the object's key tags when none did."""
+    kind, rule = osm_match(tags, rules)
+    source = rule or ";".join(f"{k}={tags[k]}" for k in _OSM_KEY_TAGS if k in tags)
     cap = tags.get("capacity")
     addr = " ".join(tags[k] for k in ("addr:street", "addr:housenumber", "addr:city") if k in tags)
     beds = tags.get("beds")
@@ -42,7 +46,8 @@ def _osm_facility_row(osm_id: str, tags: Mapping[str, str], geom: BaseGeometry |
         slots = cap
     elif beds is None and kind in ("elderly_institution", "welfare_home", "embedded_nursing_home"):
         beds = cap
-    return {"osm_id": osm_id, "kind": kind, "name": tags.get("name") or tags.get("name:zh"),
+    return {"osm_id": osm_id, "kind": kind, "source_type": source,
+            "name": tags.get("name") or tags.get("name:zh"),
             "beds": beds, "nursing_beds": None, "childcare_slots": slots,
             "address": addr or None, "operator": tags.get("operator"),
             "tags": json.dumps(dict(tags), ensure_ascii=False), "geometry": geom}
@@ -62,10 +67,12 @@ def facilities_from_osm(path: str | Path, *, kinds: Mapping[str, str] | None = N
 
     Returns
     -------
-    GeoDataFrame (EPSG:4326) with ``osm_id`` ("n123"/"w45"/"r6"), ``kind`` (canonical or None when the
-    tags match no rule), ``name``, ``beds``, ``nursing_beds``, ``childcare_slots`` (text as tagged),
-    ``address``, ``operator``, ``tags`` (JSON) and the geometry: nodes as points, closed ways and
-    multipolygon relations as polygons, open ways as lines (rejected later).
+    GeoDataFrame (EPSG:4326) with ``osm_id`` ("n123"/"w45"/"r6"), ``kind`` (canonical or missing when
+    the tags match no rule: None, or NaN under pandas 3's string dtype), ``source_type`` (the matching
+    rule, "amenity=clinic", or the key tags of an unmapped object), ``name``, ``beds``, ``nursing_beds``,
+    ``childcare_slots`` (text as tagged), ``address``, ``operator``, ``tags`` (JSON) and the geometry:
+    nodes as points, closed ways and multipolygon relations as polygons, open ways as lines (rejected
+    later).
     """
     import osmium
 

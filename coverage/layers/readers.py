@@ -28,7 +28,7 @@ from shapely.geometry.base import BaseGeometry
 
 from coverage.config import FacilityLayerConfig
 from coverage.errors import LayerError
-from coverage.layers.vocabulary import X_ALIASES, Y_ALIASES, find_column, parse_number
+from coverage.layers.vocabulary import LOCATION_ALIASES, X_ALIASES, Y_ALIASES, find_column, parse_number
 
 __all__ = [
     "GEOGRAPHIC_AS_WGS84",
@@ -517,6 +517,10 @@ def _find_xy(columns: list[str], labels: dict[str, list[str]], fc: FacilityLayer
     """(x column, y column) by config or aliases, or None."""
     xc = fc.x_field if fc.x_field in columns else None if fc.x_field else find_column(labels, X_ALIASES)
     yc = fc.y_field if fc.y_field in columns else None if fc.y_field else find_column(labels, Y_ALIASES)
+    if (xc is None or yc is None) and not fc.x_field and not fc.y_field:
+        loc = find_column(labels, LOCATION_ALIASES)
+        if loc is not None:
+            return loc, loc
     return (xc, yc) if xc is not None and yc is not None else None
 
 
@@ -649,10 +653,15 @@ def _gk_hint(x: np.ndarray, lon_hint: float | None) -> str:
 
 
 def _coordinate_columns(raw: RawLayer, fc: FacilityLayerConfig, key: str, path: Path) -> tuple[str, str]:
-    """(x column, y column): the configured ones, else found by :data:`X_ALIASES` / :data:`Y_ALIASES`."""
+    """(x column, y column): the configured ones, else found by :data:`X_ALIASES` / :data:`Y_ALIASES`,
+    else one ``location`` / ``经纬度`` column holding "lon,lat" (returned as (column, column))."""
     cols = list(raw.attrs.columns)
     xc = fc.x_field or find_column(raw.labels, X_ALIASES)
     yc = fc.y_field or find_column(raw.labels, Y_ALIASES)
+    if (xc is None or yc is None) and not fc.x_field and not fc.y_field:
+        loc = find_column(raw.labels, LOCATION_ALIASES)
+        if loc is not None:
+            xc = yc = loc
     problems = []
     if fc.x_field and fc.x_field not in cols:
         problems.append(f"{key}.x_field = {fc.x_field!r} is not a column")
@@ -664,7 +673,7 @@ def _coordinate_columns(raw: RawLayer, fc: FacilityLayerConfig, key: str, path: 
         hint = _header_row_hint(pd.concat([above, raw.attrs.set_axis(range(raw.attrs.shape[1]), axis=1)],
                                           ignore_index=True), fc, key, where)
         problems.append("no coordinate columns found (looked for 经度/纬度, lon/lat, lng, "
-                        "longitude/latitude, "
+                        "longitude/latitude, location/经纬度 as \"lon,lat\", "
                         f"x/y, 东坐标/北坐标){where} with {key}.header_rows = {fc.header_rows}; "
                         + (hint + "; or " if hint else "")
                         + f"set {key}.x_field and {key}.y_field"
@@ -674,6 +683,17 @@ def _coordinate_columns(raw: RawLayer, fc: FacilityLayerConfig, key: str, path: 
     return xc, yc
 
 
+def _split_location(v: Any) -> tuple[float | None, float | None]:
+    """A "lon,lat" cell as two numbers (``"108.0123,31.9876"``; full-width comma, ";" or spaces also
+    separate); (NaN, NaN) when empty, (None, None) when it is not two numbers."""
+    if v is None or (isinstance(v, float) and math.isnan(v)) or not str(v).strip():
+        return math.nan, math.nan
+    parts = [p for p in re.split(r"[,，;；\s]+", str(v).strip().strip("[]()（）")) if p]
+    if len(parts) != 2:
+        return None, None
+    return parse_number(parts[0]), parse_number(parts[1])
+
+
 def table_points(raw: RawLayer, fc: FacilityLayerConfig, key: str, path: Path,
                  lon_hint: float | None) -> RawLayer:
     """``raw`` with a point per row from its coordinate columns, the CRS (``fc.crs`` or EPSG:4326) and
@@ -681,8 +701,12 @@ def table_points(raw: RawLayer, fc: FacilityLayerConfig, key: str, path: Path,
     CRS (projected numbers read as degrees or the reverse), suggesting the Gauss-Kruger zone."""
     xc, yc = _coordinate_columns(raw, fc, key, path)
     crs = CRS.from_user_input(fc.crs) if fc.crs else CRS.from_epsg(4326)
-    xs = [parse_number(v) for v in raw.attrs[xc]]
-    ys = [parse_number(v) for v in raw.attrs[yc]]
+    if xc == yc:  # one "lon,lat" column (Amap web-API exports: location = "108.0123,31.9876")
+        pairs = [_split_location(v) for v in raw.attrs[xc]]
+        xs, ys = [p[0] for p in pairs], [p[1] for p in pairs]
+    else:
+        xs = [parse_number(v) for v in raw.attrs[xc]]
+        ys = [parse_number(v) for v in raw.attrs[yc]]
     x = np.array([math.nan if v is None else v for v in xs], dtype=float)
     y = np.array([math.nan if v is None else v for v in ys], dtype=float)
     finite = np.isfinite(x) & np.isfinite(y)

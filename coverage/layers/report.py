@@ -32,6 +32,18 @@ class LayerSummary:
     kinds: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     error: str = ""
+    #: source type -> {outcome -> rows} over every row read: the raw type text (Amap/Baidu/Tencent type,
+    #: "<typecode> <Amap type>", a municipal type word) or the OSM rule, and what it became: a kind,
+    #: "(excluded: <why>)", "(unknown)", "<kind> (default_kind)" or "(missing)"
+    source_types: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def source_type_text(self) -> str:
+        """The source-type -> kind table on one line, largest first:
+        ``"  source type -> kind: 医疗保健服务;综合医院;卫生院 -> health_center 12; 动物医疗场所;宠物诊所 ->
+        (excluded: pet clinic) 3"`` (rows read; a type that became two things is listed twice)."""
+        entries = [(n, src, out) for src, d in self.source_types.items() for out, n in d.items()]
+        entries.sort(key=lambda t: (-t[0], t[1], t[2]))
+        return "  source type -> kind: " + "; ".join(f"{src} -> {out} {n}" for n, src, out in entries)
 
     def text(self) -> str:
         lines = [f"[{self.name}] {self.source_file}"]
@@ -43,6 +55,8 @@ class LayerSummary:
                      f"encoding {self.encoding or '-'}")
         if self.kinds:
             lines.append("  kinds: " + ", ".join(f"{k} {n}" for k, n in sorted(self.kinds.items())))
+        if self.source_types:
+            lines.append(self.source_type_text())
         for reason, n in sorted(self.rejected.items(), key=lambda t: -t[1]):
             lines.append(f"  rejected {n:>5}: {reason}")
         for w in self.warnings:
