@@ -620,6 +620,8 @@ _OUTPUT_ROWS: list[tuple[str, str, str, str, str]] = [
     ("fac_id", "设施编号", "", "facility id", "facility layers"),
     ("name", "设施名称", "", "facility name", "facility layers"),
     ("kind", "设施类型", "", "facility kind", "facility layers"),
+    ("source_type", "原始类型", "", "the type text (or OSM tag, typecode) that decided the kind",
+     "facility layers"),
     ("floor_area_m2", "建筑面积", "m²", "floor area", "facility layers"),
     ("land_area_m2", "用地面积", "m²", "land area", "facility layers"),
     ("status", "落点状态", "", "snapping status", "snapping rule"),

@@ -54,10 +54,7 @@ def check_region(cfg: Config) -> RegionCheck:
         a = analyse(cfg)
     except user_error_types() as exc:
         res.errors.append(str(exc))
-        conf = data_confidence(a)
-    for code, why in conf.loc[conf["low_confidence"].astype(bool), "confidence_reasons"].items():
-        res.lines.append(f"WARNING: unit {code}: {LOW_ZH} (low confidence): {why}")
-    return res
+        return res
     for mode, net in a.networks.items():
         dropped = int(net.report.get("n_fragments_dropped", 0))
         res.lines.append(f"[network {mode}] {net.n_nodes:,} nodes, {net.n_edges:,} directed edges, "

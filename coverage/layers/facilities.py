@@ -75,7 +75,14 @@ from shapely.geometry.base import BaseGeometry
 from coverage.config import Config, FacilityLayerConfig
 from coverage.errors import LayerError
 from coverage.layers.osm import facilities_from_osm
-from coverage.layers.placement import Placement, place_points, points_of_geometries, shift_warning, study_area
+from coverage.layers.placement import (
+    Placement,
+    as_written,
+    place_points,
+    points_of_geometries,
+    shift_warning,
+    study_area,
+)
 from coverage.layers.readers import RawLayer, crs_label, read_table, read_vector, table_points
 from coverage.layers.report import LayerSummary
 from coverage.layers.vocabulary import (
@@ -691,10 +698,10 @@ def read_layer(fc: FacilityLayerConfig, idx: int, *, known_kinds: Mapping[str, K
         unknown = sorted({r for r in summary.rejected if r.startswith("unknown type")})
         summary.warnings.append(f"{len(unknown)} unknown type value(s): map them with {key}.kinds = "
                                 f"{{\"<value>\" = \"<kind>\"}} (kinds: {', '.join(known_kinds)})")
-    if roads is not None and fc.coords in ("wgs84", "cgcs2000") and summary.accepted >= 3:
+    if roads is not None and summary.accepted >= 3:  # every declared coords: a double shift is caught too
         acc = np.array([r is None for r in rows.reason], dtype=bool)
         w = shift_warning(fac.geometry.x.to_numpy(), fac.geometry.y.to_numpy(), rows.place.lon[acc],
-                          rows.place.lat[acc], roads, metric_crs, key)
+                          rows.place.lat[acc], roads, metric_crs, key, coords=fc.coords)
         if w:
             summary.warnings.append(w)
     if summary.rows_read == 0 and fc.from_osm:
@@ -765,17 +772,17 @@ def shift_against_other_layers(facs: Sequence[gpd.GeoDataFrame], summaries: Sequ
     co-located facilities (a 卫生服务站 beside a 日间照料中心) tell a shifted layer whatever its reader."""
     for i, (f, s) in enumerate(zip(facs, summaries, strict=True)):
         fc = next((c for c in cfg.facilities if c.name == s.name), None)
-        if fc is None or fc.coords not in ("wgs84", "cgcs2000") or len(f) < 3 or \
-                any(w.startswith("points look shifted") for w in s.warnings):
+        if fc is None or len(f) < 3 or any(w.startswith("points look shifted") for w in s.warnings):
             continue
         others = [g for j, g in enumerate(facs) if j != i and len(g)]
         if not others:
             continue
         pts = gpd.GeoSeries(pd.concat([g.geometry for g in others], ignore_index=True), crs=metric_crs)
         ll = f.geometry.to_crs("EPSG:4326")
+        lon, lat = as_written(ll.x.to_numpy(), ll.y.to_numpy(), fc.coords)  # as the file wrote them
         key = f"facilities[{cfg.facilities.index(fc)}]"
-        w = shift_warning(f.geometry.x.to_numpy(), f.geometry.y.to_numpy(), ll.x.to_numpy(), ll.y.to_numpy(),
-                          pts, metric_crs, key, against="facility of the other layers")
+        w = shift_warning(f.geometry.x.to_numpy(), f.geometry.y.to_numpy(), lon, lat,
+                          pts, metric_crs, key, against="facility of the other layers", coords=fc.coords)
         if w:
             s.warnings.append(w)
             log.warning("%s (%s): %s", fc.name, fc.path, w)
