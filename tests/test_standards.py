@@ -140,6 +140,8 @@ def test_unknown_childcare_capacity_is_not_checkable_rather_than_failed() -> Non
     res = check_standards(uind, fac, r["cfg"], units=r["units"], communities=r["communities"])
     s = row(res, "A", "childcare_slots")
     assert s["passed"] is pd.NA
-    assert "childcare facilities have no 托位数 (capacity); the known slots fall short by" in s["shortfall"]
+    # every childcare facility of A lacks a 托位数: the slots are unknown, not 0 (and not a shortfall)
+    assert s["shortfall"] == "托位数 (capacity) unknown for all 1 childcare facilities"
+    assert np.isnan(uind.set_index("unit_code").loc["A", "slots_per_1000"])
     t = row(res, "t", "childcare_slots_target", "region")
     assert t["passed"] is pd.NA and "no 托位数" in t["shortfall"]
