@@ -111,12 +111,12 @@ def test_overview_page(browser: Any, site: Path) -> None:
     try:
         assert page.locator(".leaflet-control-layers-base input[type=radio]").count() == 6  # 4 services + 2
         assert page.locator("path.leaflet-interactive").count() == 3
-        assert page.locator(".cov-legend-block").count() == 1
+        assert page.locator(".cov-legend-block").count() == 2  # the choropleth's and the roads'
         # switching choropleth swaps the legend
         page.locator(".leaflet-control-layers-base label").nth(5).click()
         page.wait_for_timeout(200)
-        assert page.locator(".cov-legend-block").count() == 1
-        assert "未达标标准数" in page.locator(".cov-legend-title").inner_text()
+        assert page.locator(".cov-legend-block").count() == 2
+        assert "未达标标准数" in page.locator(".cov-legend-title").first.inner_text()
         # sortable table: click the uncovered-elderly header twice -> ascending then descending
         rows = page.locator("#units-table tbody tr")
         assert rows.count() == 3
@@ -206,7 +206,7 @@ def test_unit_page_legend_communities_and_gap_zoom(browser: Any, site: Path) -> 
         assert page.locator(".leaflet-bottom.leaflet-left .cov-legend").count() == 1
         # sections collapse: clicking a <summary> hides its rows
         blocks = page.locator(".cov-legend details.cov-legend-block")
-        assert blocks.count() == 6
+        assert blocks.count() == 7
         rows_before = page.locator(".cov-legend .cov-legend-row:visible").count()
         blocks.nth(0).locator("summary").click()
         assert page.locator(".cov-legend .cov-legend-row:visible").count() < rows_before
