@@ -1266,3 +1266,52 @@ def test_changed_only_skips_fresh_unit_pages(fake_build: Path, tmp_path: Path) -
     again = maps.write_maps(fake_build, tmp_path, changed_only=True)
     assert again == [tmp_path / "index.html"]  # unit pages newer than every input are skipped
     assert len(maps.write_maps(fake_build, tmp_path)) == 4  # default: every page
+
+
+def test_context_roads_by_class_from_network(fake_build: Path, tmp_path: Path) -> None:
+    from coverage.maps import context
+
+    assert context.road_class("primary") == "major" and context.road_class("tertiary_link") == "medium"
+    assert context.road_class("['residential', 'service']") == "minor"
+    assert context.road_class("footway") == "path" and context.road_class("construction") is None
+    b = maps.read_build(fake_build)
+    every = context.read_roads(b.path, b.crs)
+    assert list(every["road_class"]) == ["path", "minor", "medium", "major"]  # bottom to top, each once
+    # both networks and both directions of an edge: each road drawn once
+    major = every.set_index("road_class").geometry["major"]
+    assert major.length == pytest.approx(9000.0, rel=1e-6)
+    main = context.read_roads(b.path, b.crs, classes=context.OVERVIEW_CLASSES)
+    assert list(main["road_class"]) == ["medium", "major"]
+    box = shapely.box(*_xy(4000, 0), *_xy(6000, 2000))
+    near = context.read_roads(b.path, b.crs, box=box)
+    assert set(near["road_class"]) == {"minor", "major"} and near.geometry.within(box.buffer(1e-6)).all()
+    lyr = context.roads_layer(near, "none")
+    assert lyr is not None and lyr.options.get("interactive") is False
+    assert lyr.options["pane"] == context.ROADS_PANE
+    # no network.gpkg (older build): no roads layer, no error
+    assert not len(context.read_roads(tmp_path, b.crs)) and context.roads_layer(
+        context.read_roads(tmp_path, b.crs), "none") is None
+
+
+def test_low_confidence_overlay_and_banner(tmp_path: Path) -> None:
+    build = make_fake_build(tmp_path / "flagged", not_assessed={"meal": "no meal data"},
+                            low_confidence={"610101002": "drive-only walking network"})
+    b = maps.read_build(build)
+    assert b.low_confidence == {"610101002": "drive-only walking network"}
+    data = _overview_data(build)
+    low = [o for o in data["overlays"] if o["name"].startswith("低可信")]
+    assert len(low) == 1 and low[0]["show"]
+    (feat,) = low[0]["geojson"]["features"]
+    assert feat["properties"]["unit"] == "西城街道 (610101002)"
+    assert "drive-only walking network" in feat["properties"]["_title"]
+    assert "西城街道 (610101002): drive-only walking network" in low[0]["legend"]["note"]
+    text = page.render(unit_page.unit_map(b, "610101002", basemap="none", tianditu_key=""), basemap="none",
+                       tianditu_key="")
+    assert 'id="low-confidence"' in text and "drive-only walking network" in text
+    other = page.render(unit_page.unit_map(b, "610101001", basemap="none", tianditu_key=""), basemap="none",
+                        tianditu_key="")
+    assert 'id="low-confidence"' not in other
+    # run_info alone (a build without the units' flag columns) also marks the unit
+    ri = {"low_confidence": {"610101001": ["few roads near", "census density"]}}
+    bare = b.units.drop(columns=["low_confidence", "confidence_reasons"])
+    assert mbuild.low_confidence_units(bare, ri) == {"610101001": "few roads near; census density"}

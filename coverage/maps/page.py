@@ -222,8 +222,8 @@ def legend_html(legend_id: str, lg: dict[str, Any]) -> str:
         shape = it.get("shape")
         if shape == "line":  # a road: a grey line of the class's width
             width = max(0.5, min(6.0, float(it.get("width", 1.0))))
-            swatch = (f'<span class="cov-swatch cov-swatch-line" style="border-top:{width:g}px solid {color}">'
-                      "</span>")
+            style = f"border-top:{width:g}px solid {color}"
+            swatch = f'<span class="cov-swatch cov-swatch-line" style="{style}"></span>'
         elif shape == "dash":  # an outline drawn dashed (low confidence)
             swatch = f'<span class="cov-swatch cov-swatch-dash" style="border-color:{color}"></span>'
         else:
