@@ -111,12 +111,12 @@ def test_overview_page(browser: Any, site: Path) -> None:
     try:
         assert page.locator(".leaflet-control-layers-base input[type=radio]").count() == 6  # 4 services + 2
         assert page.locator("path.leaflet-interactive").count() == 3
-        assert page.locator(".cov-legend-block").count() == 1
+        assert page.locator(".cov-legend-block").count() == 2  # the choropleth's and the roads'
         # switching choropleth swaps the legend
         page.locator(".leaflet-control-layers-base label").nth(5).click()
         page.wait_for_timeout(200)
-        assert page.locator(".cov-legend-block").count() == 1
-        assert "未达标标准数" in page.locator(".cov-legend-title").inner_text()
+        assert page.locator(".cov-legend-block").count() == 2
+        assert "未达标标准数" in page.locator(".cov-legend-title").first.inner_text()
         # sortable table: click the uncovered-elderly header twice -> ascending then descending
         rows = page.locator("#units-table tbody tr")
         assert rows.count() == 3
@@ -206,7 +206,7 @@ def test_unit_page_legend_communities_and_gap_zoom(browser: Any, site: Path) -> 
         assert page.locator(".leaflet-bottom.leaflet-left .cov-legend").count() == 1
         # sections collapse: clicking a <summary> hides its rows
         blocks = page.locator(".cov-legend details.cov-legend-block")
-        assert blocks.count() == 6
+        assert blocks.count() == 7
         rows_before = page.locator(".cov-legend .cov-legend-row:visible").count()
         blocks.nth(0).locator("summary").click()
         assert page.locator(".cov-legend .cov-legend-row:visible").count() < rows_before
@@ -243,6 +243,117 @@ def test_unit_page_legend_communities_and_gap_zoom(browser: Any, site: Path) -> 
         assert abs(c[0] - (s + n) / 2) < 0.003 and abs(c[1] - (w + e) / 2) < 0.003 and c[2] > 12, c
         assert "active" in (row.get_attribute("class") or "")
         assert _map_variance(page, "unit_610101001_gap.png") > 50
+        watch.assert_clean()
+    finally:
+        ctx.close()
+
+
+MEAL_REASON = "not assessed: no facility data for 助餐服务 (meals)"
+LOW_CODE, LOW_REASON = "610101101", "46% of the people live beyond 500 m of the walking network (> 20%)"
+
+
+@pytest.fixture(scope="module")
+def flagged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A fake build with the meal service not assessed and unit 610101101 of low confidence."""
+    build = make_fake_build(tmp_path_factory.mktemp("build") / "flagged", not_assessed={"meal": MEAL_REASON},
+                            low_confidence={LOW_CODE: LOW_REASON})
+    out = tmp_path_factory.mktemp("maps") / "flagged"
+    maps.write_maps(build, out, basemap="none")
+    return build, out
+
+
+def _open_small(browser: Any, url: str) -> tuple[Any, Any, _Watch]:
+    """A page at 1366x768 (a common office laptop screen)."""
+    ctx = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = ctx.new_page()
+    page.route("http*://**", lambda route: route.abort())
+    watch = _Watch(page)
+    page.goto(url)
+    page.wait_for_selector(".leaflet-control-layers")
+    page.wait_for_timeout(300)
+    return ctx, page, watch
+
+
+def _legend_fits(page: Any) -> None:
+    """The legend panel lies within the 1366x768 viewport (its content may scroll inside it)."""
+    box = page.evaluate("""() => {
+        const l = document.querySelector('.cov-legend'), r = l.getBoundingClientRect();
+        return {top: r.top, left: r.left, right: r.right, bottom: r.bottom, client: l.clientHeight,
+                scroll: l.scrollHeight, overflow: getComputedStyle(l).overflowY}; }""")
+    assert box["top"] >= 0 and box["left"] >= 0 and box["right"] <= 1366, box
+    assert box["top"] + box["client"] <= 768 and box["bottom"] <= 768, box
+    assert box["overflow"] in ("auto", "scroll"), box
+
+
+def _roads_drawn(page: Any) -> int:
+    """Road paths drawn in the context pane (non-interactive, under the data)."""
+    return int(page.evaluate("""() => Array.from(document.querySelectorAll('.leaflet-cov-context-pane path'))
+        .filter(p => (p.getAttribute('d') || '').length > 10 && !p.classList.contains('leaflet-interactive'))
+        .length"""))
+
+
+def test_flagged_overview_services_not_assessed_low_confidence_roads(
+    browser: Any, flagged: tuple[Path, Path]
+) -> None:
+    build, site = flagged
+    b = maps.read_build(build)
+    ctx, page, watch = _open_small(browser, (site / "index.html").as_uri())
+    try:
+        base = page.locator(".leaflet-control-layers-base label").all_inner_texts()
+        for s in b.services.values():  # every service of the registry has its choropleth
+            assert any(b.share_label(s) in t for t in base), (s.id, base)
+        meal = next(i for i, t in enumerate(base) if b.share_label(b.services["meal"]) in t)
+        assert "未评估 / not assessed" in base[meal]
+        overlays = page.locator(".leaflet-control-layers-overlays label").all_inner_texts()
+        assert any("道路" in t for t in overlays)
+        assert any("低可信 / low confidence (1)" in t for t in overlays)
+        assert _roads_drawn(page) >= 1
+        _legend_fits(page)
+        legend = page.locator(".cov-legend").inner_text()
+        assert "低可信 / low confidence" in legend and f"青山镇 ({LOW_CODE})" in legend
+        assert LOW_REASON in legend
+        # the low-confidence unit is outlined (dashed, thick, no fill) with its reasons in the tooltip
+        low = page.evaluate("""() => { const out = [];
+            window.coverageMap.eachLayer(l => { const p = l.feature && l.feature.properties;
+                if (p && p.reasons !== undefined && l.options)
+                    out.push([p.unit, p.reasons, l.options.dashArray, l.options.weight, l.options.fill]); });
+            return out; }""")
+        # (the data carries the escaped reasons, as every municipal string)
+        assert low == [[f"青山镇 ({LOW_CODE})", html.escape(LOW_REASON), "10 7", 5, False]], low
+        # the not-assessed service's choropleth: grey legend saying so, and why
+        page.locator(".leaflet-control-layers-base label").nth(meal).click()
+        page.wait_for_timeout(200)
+        legend = page.locator(".cov-legend").inner_text()
+        assert "未评估 / not assessed" in legend and MEAL_REASON in legend
+        _legend_fits(page)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "flagged_overview_1366x768.png"))
+        watch.assert_clean()
+    finally:
+        ctx.close()
+
+
+def test_flagged_unit_page_banner_roads_and_legend_fit(browser: Any, flagged: tuple[Path, Path]) -> None:
+    _build, site = flagged
+    ctx, page, watch = _open_small(browser, (site / f"{LOW_CODE}.html").as_uri())
+    try:
+        banner = page.locator("#low-confidence")
+        assert banner.is_visible() and "低可信" in banner.inner_text() and LOW_REASON in banner.inner_text()
+        bb = banner.bounding_box()
+        assert bb and bb["y"] + bb["height"] <= 200  # in the title bar, at the top
+        overlays = page.locator(".leaflet-control-layers-overlays label").all_inner_texts()
+        assert any("道路" in t for t in overlays)
+        assert _roads_drawn(page) >= 3  # primary, tertiary, residential/service around the unit
+        legend = page.locator(".cov-legend").inner_text()
+        assert "主干路" in legend and "支路" in legend
+        _legend_fits(page)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "flagged_unit_1366x768.png"))
+        # units that are not of low confidence have no banner
+        page.goto((site / "610101001.html").as_uri())
+        page.wait_for_selector(".leaflet-control-layers")
+        assert page.locator("#low-confidence").count() == 0
+        _legend_fits(page)
         watch.assert_clean()
     finally:
         ctx.close()

@@ -84,9 +84,37 @@ def _unit_indicators(cells: gpd.GeoDataFrame, fac: gpd.GeoDataFrame, units: gpd.
     return out
 
 
-def make_fake_build(d: Path) -> Path:
-    """Write a synthetic build/<region>/ (all files of ARCHITECTURE.md) into ``d``; return ``d``."""
+#: the fake build's roads (network.gpkg): highway, (x, y) points in metres from X0, Y0
+ROADS = [
+    ("primary", [(-1500, 1000), (7500, 1000)]),
+    ("tertiary", [(3000, -1500), (3000, 3500)]),
+    ("residential", [(500, 0), (500, 2000)]),
+    ("['residential', 'service']", [(4500, 200), (5500, 200)]),
+    ("footway", [(1200, 300), (1800, 300)]),
+]
+
+
+def _write_network(d: Path) -> None:
+    """network.gpkg: walk_edges (every road, each edge in both directions) and delivery_edges (no footway)."""
+    lines = [shapely.LineString([_xy(x, y) for x, y in pts]) for _hw, pts in ROADS]
+    hw = [h for h, _pts in ROADS]
+    walk = gpd.GeoDataFrame({"u": list(range(len(lines))) * 2, "v": list(range(1, len(lines) + 1)) * 2,
+                             "highway": hw * 2},
+                            geometry=lines + [shapely.reverse(g) for g in lines], crs=METRIC)
+    walk.to_file(d / "network.gpkg", layer="walk_edges")
+    walk[walk["highway"] != "footway"].to_file(d / "network.gpkg", layer="delivery_edges")
+
+
+def make_fake_build(d: Path, *, not_assessed: dict[str, str] | None = None,
+                    low_confidence: dict[str, str] | None = None) -> Path:
+    """Write a synthetic build/<region>/ (all files of ARCHITECTURE.md) into ``d``; return ``d``.
+
+    ``not_assessed`` (service id -> reason) and ``low_confidence`` (unit code -> reasons) are written to
+    run_info.json (and the units' ``low_confidence``/``confidence_reasons`` columns) as the pipeline does.
+    """
     d.mkdir(parents=True, exist_ok=True)
+    low = low_confidence or {}
+    _write_network(d)
     units = gpd.GeoDataFrame(
         {
             "unit_code": [u[0] for u in UNITS],
@@ -184,7 +212,9 @@ def make_fake_build(d: Path) -> Path:
             {"service": [service], "threshold_min": [th_min]}, geometry=[per.union_all()], crs=METRIC
         ).to_file(iso_path, layer=f"{service}_{th_min}min_dissolved")
 
-    ind = units.assign(**_unit_indicators(cells, fac, units))
+    ind = units.assign(**_unit_indicators(cells, fac, units),
+                       low_confidence=[u[0] in low for u in UNITS],
+                       confidence_reasons=[low.get(u[0], "") for u in UNITS])
     ind.to_file(d / "indicators.gpkg", layer="units")
     # 社区 of unit A only (west/east halves), one with an XSS name; units B and C have none
     comm = gpd.GeoDataFrame(
@@ -323,6 +353,8 @@ def make_fake_build(d: Path) -> Path:
                 "speeds": {"walk_mps": 1.0},
                 "thresholds": {"elderly": [5, 10, 15]},
                 "counts": {"facilities": 5},
+                "not_assessed": dict(not_assessed or {}),
+                "low_confidence": dict(low),
             },
             ensure_ascii=False,
         ),
@@ -513,13 +545,14 @@ def test_overview_choropleths_legends_and_sorted_table(
     text = (out / "index.html").read_text(encoding="utf-8")
     data = _overview_data(fake_build)
     # one choropleth per service of the build (its headline share), then slots and failed standards
-    assert len(data["base_layers"]) == 6 and not data["overlays"]
+    # the roads (context) are the only overlay: no unit of this build is of low confidence
+    assert len(data["base_layers"]) == 6 and [o["name"] for o in data["overlays"]] == ["道路 (roads, OSM)"]
     assert [layer["show"] for layer in data["base_layers"]] == [True] + [False] * 5  # radio: one shown
     for layer in data["base_layers"]:
         assert layer["legend"]["title"] and len(layer["legend"]["items"]) >= 4
         assert len(layer["geojson"]["features"]) == 3
         assert "cov-link" in layer["geojson"]["features"][0]["properties"]["_link_html"]
-    assert text.count('class="cov-legend-block"') == 6  # rendered (hidden) for the page script to switch
+    assert text.count('class="cov-legend-block"') == 7  # rendered (hidden) for the page script to switch
     names = [layer["name"] for layer in data["base_layers"]]
     # titles and legend titles are the label_zh of data_dictionary.csv (descriptions here are formulas)
     assert names == [
@@ -650,7 +683,9 @@ def test_labels_from_dictionary(fake_build: Path) -> None:
         "passed",
         "meal_threshold_min",
     ]
-    assert all(zh.get(c) for c in cols), [c for c in cols if not zh.get(c)]
+    own = {c for c, lab, _kw in overview.table_columns(b) if lab != b.label(c)}  # labelled by the table
+    assert own <= {"confidence_reasons"}
+    assert all(zh.get(c) for c in cols if c not in own), [c for c in cols if not zh.get(c)]
 
 
 def test_unit_page_layers_and_checklist(written: tuple[Path, list[Path]], fake_build: Path) -> None:
@@ -666,7 +701,7 @@ def test_unit_page_layers_and_checklist(written: tuple[Path, list[Path]], fake_b
     urban = _unit_data(fake_build, "610101001")
     assert any("助餐服务配送 15 分钟" in o["name"] for o in urban["overlays"])
     assert all(o.get("legend") is None or o["legend"]["items"] for o in data["overlays"])
-    assert len(data["legends"]) == 5 and text.count('class="cov-legend-block"') == 5
+    assert len(data["legends"]) == 6 and text.count('class="cov-legend-block"') == 6  # + roads
     assert 'id="standards-checklist"' in text and "✗ 未达标" in text and "缺 20% 老年人" in text
     assert "— 无法检查" in text and "002 总体要求" in text
     fac = next(o for o in data["overlays"] if o["name"].startswith("设施"))
@@ -895,7 +930,7 @@ def test_communities_layer(written: tuple[Path, list[Path]], fake_build: Path, t
     page = (out / "610101001.html").read_text(encoding="utf-8")
     name = "社区/村边界 (communities)"
     assert (name in page or json.dumps(name)[1:-1] in page) and XSS not in page and "<img" not in page
-    assert 'class="cov-legend-block"' in page and page.count('class="cov-legend-block"') == 6
+    assert 'class="cov-legend-block"' in page and page.count('class="cov-legend-block"') == 7
     # units without 社区 rows, and builds without the layer, render without it
     assert not any(o["name"].startswith("社区/村") for o in _unit_data(fake_build, "610101002")["overlays"])
     import shutil
@@ -1231,3 +1266,52 @@ def test_changed_only_skips_fresh_unit_pages(fake_build: Path, tmp_path: Path) -
     again = maps.write_maps(fake_build, tmp_path, changed_only=True)
     assert again == [tmp_path / "index.html"]  # unit pages newer than every input are skipped
     assert len(maps.write_maps(fake_build, tmp_path)) == 4  # default: every page
+
+
+def test_context_roads_by_class_from_network(fake_build: Path, tmp_path: Path) -> None:
+    from coverage.maps import context
+
+    assert context.road_class("primary") == "major" and context.road_class("tertiary_link") == "medium"
+    assert context.road_class("['residential', 'service']") == "minor"
+    assert context.road_class("footway") == "path" and context.road_class("construction") is None
+    b = maps.read_build(fake_build)
+    every = context.read_roads(b.path, b.crs)
+    assert list(every["road_class"]) == ["path", "minor", "medium", "major"]  # bottom to top, each once
+    # both networks and both directions of an edge: each road drawn once
+    major = every.set_index("road_class").geometry["major"]
+    assert major.length == pytest.approx(9000.0, rel=1e-6)
+    main = context.read_roads(b.path, b.crs, classes=context.OVERVIEW_CLASSES)
+    assert list(main["road_class"]) == ["medium", "major"]
+    box = shapely.box(*_xy(4000, 0), *_xy(6000, 2000))
+    near = context.read_roads(b.path, b.crs, box=box)
+    assert set(near["road_class"]) == {"minor", "major"} and near.geometry.within(box.buffer(1e-6)).all()
+    lyr = context.roads_layer(near, "none")
+    assert lyr is not None and lyr.options.get("interactive") is False
+    assert lyr.options["pane"] == context.ROADS_PANE
+    # no network.gpkg (older build): no roads layer, no error
+    assert not len(context.read_roads(tmp_path, b.crs)) and context.roads_layer(
+        context.read_roads(tmp_path, b.crs), "none") is None
+
+
+def test_low_confidence_overlay_and_banner(tmp_path: Path) -> None:
+    build = make_fake_build(tmp_path / "flagged", not_assessed={"meal": "no meal data"},
+                            low_confidence={"610101002": "drive-only walking network"})
+    b = maps.read_build(build)
+    assert b.low_confidence == {"610101002": "drive-only walking network"}
+    data = _overview_data(build)
+    low = [o for o in data["overlays"] if o["name"].startswith("低可信")]
+    assert len(low) == 1 and low[0]["show"]
+    (feat,) = low[0]["geojson"]["features"]
+    assert feat["properties"]["unit"] == "西城街道 (610101002)"
+    assert "drive-only walking network" in feat["properties"]["_title"]
+    assert "西城街道 (610101002): drive-only walking network" in low[0]["legend"]["note"]
+    text = page.render(unit_page.unit_map(b, "610101002", basemap="none", tianditu_key=""), basemap="none",
+                       tianditu_key="")
+    assert 'id="low-confidence"' in text and "drive-only walking network" in text
+    other = page.render(unit_page.unit_map(b, "610101001", basemap="none", tianditu_key=""), basemap="none",
+                        tianditu_key="")
+    assert 'id="low-confidence"' not in other
+    # run_info alone (a build without the units' flag columns) also marks the unit
+    ri = {"low_confidence": {"610101001": ["few roads near", "census density"]}}
+    bare = b.units.drop(columns=["low_confidence", "confidence_reasons"])
+    assert mbuild.low_confidence_units(bare, ri) == {"610101001": "few roads near; census density"}

@@ -2,9 +2,11 @@
 
 Reads only the files of ``build/<region>/`` (docs/ARCHITECTURE.md, "Files in build/<region>/") and
 writes ``maps/<region>/``: ``index.html`` (one switchable choropleth per service of the build, places
-per 1000, failed standards, a sortable units table), one ``<unit_page_name(code)>`` per unit (each
-service's bands and gaps, the lead service's uncovered cells, facilities by kind, 社区/村, the
-standards checklist) and ``assets/`` (Leaflet and the page script/style, so no network is needed).
+per 1000, failed standards, the low-confidence units outlined dashed, the main roads, a sortable units
+table), one ``<unit_page_name(code)>`` per unit (the roads around it, each service's bands and gaps,
+the lead service's uncovered cells, facilities by kind, 社区/村, the standards checklist, a banner
+when the unit is of low confidence) and ``assets/`` (Leaflet and the page script/style, so no network
+is needed).
 What is drawn follows the registry the build used (``run_info.json`` ``services``/``kinds``, the
 built-in one for older builds), never a literal list of services or kinds.
 
@@ -13,6 +15,7 @@ Modules, one job each:
 - :mod:`~coverage.maps.build`: reading ``build/<region>/`` into a typed :class:`Build`;
 - :mod:`~coverage.maps.style`: colours, class breaks, legends, number formatting;
 - :mod:`~coverage.maps.page`: folium page plumbing, local assets, offline check, page names, files;
+- :mod:`~coverage.maps.context`: the offline context layer (roads by class from ``network.gpkg``);
 - :mod:`~coverage.maps.overview`: the overview page;
 - :mod:`~coverage.maps.unit_page`: the unit page, assembled from a list of layer builders;
 - :mod:`~coverage.maps.png`: the matplotlib overview PNG;

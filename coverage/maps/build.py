@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
 
@@ -35,6 +36,8 @@ BUILD_FILES = ("indicators.gpkg", "standards.csv", "isochrones.gpkg", "facilitie
 UNIT_COLUMNS = ("unit_code", "unit_name", "unit_class", "slots_per_1000", "n_failed_standards")
 #: longest data-dictionary description appended in parentheses to a Chinese label
 SHORT_DESCRIPTION = 40
+#: the reason shown for a low-confidence unit whose build recorded none
+LOW_CONFIDENCE = "低可信 (low confidence)"
 RERUN = "re-run the pipeline: make run REGION=<region>"
 
 
@@ -69,6 +72,8 @@ class Build:
     iso_layers: dict[tuple[str, float], str]  # (service id, threshold_min) -> dissolved layer name
     #: services the build could not assess (service id -> reason): drawn grey, labelled 未评估
     not_assessed: dict[str, str] = field(default_factory=dict)
+    #: units whose figures are of low confidence (unit code -> reasons): outlined dashed, bannered
+    low_confidence: dict[str, str] = field(default_factory=dict)
 
     def label(self, column: str, english: str = "") -> str:
         """Display label of ``column``: label_zh of data_dictionary.csv (else of
@@ -192,7 +197,35 @@ def read_build(build_dir: str | Path) -> Build:
                      encoding="utf-8-sig")
     return Build(build_dir, units, fac, std, dictionary_labels(dd), run_info, services, kinds, std_values,
                  _iso_layers(build_dir / "isochrones.gpkg", services),
-                 {str(k): str(v) for k, v in (run_info.get("not_assessed") or {}).items()})
+                 {str(k): str(v) for k, v in (run_info.get("not_assessed") or {}).items()},
+                 low_confidence_units(units, run_info))
+
+
+def _reason_text(v: Any) -> str:
+    if isinstance(v, (list, tuple)):
+        return "; ".join(str(x) for x in v if str(x).strip())
+    t = "" if v is None else str(v).strip()
+    return "" if t.lower() in ("nan", "none", "<na>", "false") else t
+
+
+def low_confidence_units(units: pd.DataFrame, run_info: dict[str, Any]) -> dict[str, str]:
+    """unit code -> reasons of the low-confidence units: the ``low_confidence`` flag of layer ``units``
+    (reasons from ``confidence_reasons``), and the units of ``run_info.json`` ``low_confidence``."""
+    out: dict[str, str] = {}
+    flags = units["low_confidence"] if "low_confidence" in units.columns else None
+    why = units["confidence_reasons"] if "confidence_reasons" in units.columns else None
+    for i, code in enumerate(units["unit_code"].astype(str)):
+        flag = flags.iloc[i] if flags is not None else False
+        reason = _reason_text(why.iloc[i]) if why is not None else ""
+        if (isinstance(flag, (bool, np.bool_)) and bool(flag)) or str(flag).strip().lower() in ("1", "true"):
+            out[code] = reason or LOW_CONFIDENCE
+    ri = run_info.get("low_confidence")
+    if isinstance(ri, dict):
+        known = set(units["unit_code"].astype(str))
+        for k, v in ri.items():
+            if str(k) in known and out.get(str(k), LOW_CONFIDENCE) == LOW_CONFIDENCE:
+                out[str(k)] = _reason_text(v) or LOW_CONFIDENCE
+    return out
 
 
 def read_cells(build_dir: Path, *, columns: Sequence[str] | None = None,

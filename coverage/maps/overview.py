@@ -14,6 +14,7 @@ import folium
 import numpy as np
 
 from coverage.maps.build import Build
+from coverage.maps.context import OVERVIEW_CLASSES, add_pane, read_roads, roads_layer, roads_legend
 from coverage.maps.page import (
     HtmlBlock,
     Legend,
@@ -28,6 +29,7 @@ from coverage.maps.page import (
 from coverage.maps.style import (
     FAIL_BREAKS,
     FAIL_COLORS,
+    LOW_CONFIDENCE_TITLE,
     NOT_ASSESSED_LABEL,
     SHARE_BREAKS,
     SHARE_COLORS,
@@ -156,6 +158,46 @@ def _table_html(b: Build, u: Any, table: list[tuple[str, str, dict[str, Any]]]) 
             f"<thead><tr>{head}</tr></thead><tbody>\n" + "\n".join(rows) + "\n</tbody></table></div>")
 
 
+#: colour of the dashed outline of a low-confidence unit
+LOW_CONFIDENCE_COLOR = "#6a1b9a"
+#: simplification of the overview's roads (metres): trunk .. tertiary only, kept small
+OVERVIEW_ROADS_SIMPLIFY_M = 15.0
+#: at most this many low-confidence units named in the legend note (all are outlined on the map)
+LOW_CONFIDENCE_LISTED = 12
+
+
+def low_confidence_layer(b: Build, page: Any, basemap: str) -> tuple[folium.GeoJson, dict[str, Any]] | None:
+    """The overlay "低可信 / low confidence": a thick dashed outline (no fill: a click inside still
+    reaches the choropleth) around each low-confidence unit, its reasons in the tooltip and popup, and
+    a legend naming the units; None when no unit is of low confidence."""
+    low = b.low_confidence
+    sel = page[page["unit_code"].astype(str).isin(list(low))]
+    if not len(sel):
+        return None
+
+    def props(row: Any) -> dict[str, Any]:
+        code = str(row.unit_code)
+        href = html.escape(unit_page_name(code), quote=True)
+        return {"_title": f"低可信 (low confidence): {row.unit_name} ({code}) — {low[code]}",
+                "unit": f"{row.unit_name} ({code})", "reasons": low[code],
+                "_link_html": f'<a class="cov-link" href="{href}">打开街道/乡镇页面 →</a>'}
+
+    name = f"{LOW_CONFIDENCE_TITLE} ({len(sel)})"
+    layer = geojson(features(sel, props), name,
+                    {"color": LOW_CONFIDENCE_COLOR, "weight": 5, "opacity": 0.95, "dashArray": "10 7",
+                     "fill": False},
+                    popup_fields=[("unit", "单元 (unit)"), ("reasons", "原因 (reasons)"), ("_link_html", "")],
+                    tooltip_key="_title")
+    listed = [f"{r.unit_name} ({r.unit_code}): {low[str(r.unit_code)]}"
+              for r in sel.head(LOW_CONFIDENCE_LISTED).itertuples()]
+    more = len(sel) - len(listed)
+    note = "; ".join(listed) + (f"; … 另 {more} 个 (and {more} more)" if more > 0 else "")
+    lg = {"title": LOW_CONFIDENCE_TITLE,
+          "items": [{"color": LOW_CONFIDENCE_COLOR, "shape": "dash",
+                     "label": f"虚线粗边框: 数据可信度低 ({len(sel)} 个单元)"}], "note": note}
+    return layer, lg
+
+
 def overview_map(b: Build, *, basemap: str, tianditu_key: str, region_title: str) -> folium.Map:
     """The overview page: one base layer (radio) per choropleth, legend, sortable units table."""
     u = b.units.sort_values(b.headline(b.lead)[2], ascending=False, na_position="last")
@@ -168,6 +210,9 @@ def overview_map(b: Build, *, basemap: str, tianditu_key: str, region_title: str
                 rule=snapping_rule_text(b.run_info), extra_html=_region_summary_html(b))
 
     legends: list[Legend] = []
+    add_pane(m)
+    roads = read_roads(b.path, b.crs, classes=OVERVIEW_CLASSES, simplify_m=OVERVIEW_ROADS_SIMPLIFY_M)
+    roads_lyr = roads_layer(roads, basemap, digits=5)
     for i, (col, name, breaks, colors, kw) in enumerate(choropleths(b)):
 
         def props(row: Any, col: str = col, breaks: Sequence[float] = breaks,
@@ -188,6 +233,13 @@ def overview_map(b: Build, *, basemap: str, tianditu_key: str, region_title: str
         lg = (not_assessed_legend(name, b.not_assessed[sid]) if sid in b.not_assessed
               else legend(name, breaks, colors, pct=kw.get("pct", False), digits=kw.get("digits", 0)))
         legends.append((lg, layer))
+    if roads_lyr is not None:
+        roads_lyr.add_to(m)
+        legends.append((roads_legend(roads), roads_lyr))
+    low = low_confidence_layer(b, page, basemap)
+    if low is not None:
+        low[0].add_to(m)
+        legends.append((low[1], low[0]))
     folium.LayerControl(position="topright", collapsed=False).add_to(m)
     m.add_child(PageScript(legends))
     m.get_root().add_child(HtmlBlock(_table_html(b, u, table)), name="cov_table")

@@ -219,9 +219,17 @@ def legend_html(legend_id: str, lg: dict[str, Any]) -> str:
     rows = []
     for it in lg["items"]:
         color = safe_color(it["color"], NODATA)
-        shape = " cov-swatch-circle" if it.get("shape") == "circle" else ""
-        rows.append(f'<div class="cov-legend-row"><span class="cov-swatch{shape}" '
-                    f'style="background:{color}"></span><span>{e(str(it["label"]))}</span></div>')
+        shape = it.get("shape")
+        if shape == "line":  # a road: a grey line of the class's width
+            width = max(0.5, min(6.0, float(it.get("width", 1.0))))
+            style = f"border-top:{width:g}px solid {color}"
+            swatch = f'<span class="cov-swatch cov-swatch-line" style="{style}"></span>'
+        elif shape == "dash":  # an outline drawn dashed (low confidence)
+            swatch = f'<span class="cov-swatch cov-swatch-dash" style="border-color:{color}"></span>'
+        else:
+            circle = " cov-swatch-circle" if shape == "circle" else ""
+            swatch = f'<span class="cov-swatch{circle}" style="background:{color}"></span>'
+        rows.append(f'<div class="cov-legend-row">{swatch}<span>{e(str(it["label"]))}</span></div>')
     if lg.get("note"):
         rows.append(f'<div class="cov-legend-note">{e(str(lg["note"]))}</div>')
     return (f'<details class="cov-legend-block" id="{e(legend_id)}" open>'

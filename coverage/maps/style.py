@@ -155,6 +155,9 @@ def legend(title: str, breaks: Sequence[float], colors: Sequence[str], *, pct: b
     return {"title": title, "items": items}
 
 
+#: title of the low-confidence overlay and of the unit-page banner
+LOW_CONFIDENCE_TITLE = "低可信 / low confidence"
+
 #: label of a service the build could not assess (no facility data, or assess = false)
 NOT_ASSESSED_LABEL = "未评估 / not assessed"
 

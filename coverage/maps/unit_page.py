@@ -25,10 +25,12 @@ import shapely
 
 from coverage.errors import MapsError
 from coverage.maps.build import Build, read_cells, read_communities, read_gaps
+from coverage.maps.context import add_pane, read_roads, roads_layer, roads_legend
 from coverage.maps.overview import std_mark, std_unit
 from coverage.maps.page import HtmlBlock, PageScript, features, geojson, new_map, snapping_rule_text, to_page
 from coverage.maps.style import (
     COUNT_COLORS,
+    LOW_CONFIDENCE_TITLE,
     NOT_ASSESSED_LABEL,
     band_colors,
     bin_color,
@@ -47,6 +49,8 @@ __all__ = ["LAYER_BUILDERS", "MAX_CELL_FEATURES", "SURROUNDINGS_M", "LayerBuilde
 
 #: metres added around a unit's bounding box for the "surroundings" clip of isochrones/facilities
 SURROUNDINGS_M = 1500.0
+#: simplification of a unit page's roads (metres)
+UNIT_ROADS_SIMPLIFY_M = 2.0
 #: above this many uncovered cells a unit page draws one polygon per colour class instead of each cell
 MAX_CELL_FEATURES = 3000
 _MODE = {"walk": ("步行", "walk"), "delivery": ("配送", "delivery")}
@@ -83,6 +87,14 @@ def _iso_clip(b: Build, layer: str, box: Any) -> gpd.GeoDataFrame:
 # --------------------------------------------------------------------------------------------
 # Layer builders
 # --------------------------------------------------------------------------------------------
+
+
+def context_roads(b: Build, unit: pd.Series, ctx: UnitContext) -> list[Layer]:
+    """Every road class of the build's network within the surroundings box, grey, under the data
+    (:mod:`coverage.maps.context`; the network file has no water, so none is drawn)."""
+    roads = read_roads(b.path, b.crs, box=ctx.box, simplify_m=UNIT_ROADS_SIMPLIFY_M)
+    lyr = roads_layer(roads, ctx.basemap, digits=6)
+    return [] if lyr is None else [(lyr, roads_legend(roads))]
 
 
 def _class_rule_layer(b: Build, s: Service, unit: pd.Series, ctx: UnitContext) -> list[Layer]:
@@ -312,7 +324,7 @@ def boundary(b: Build, unit: pd.Series, ctx: UnitContext) -> list[Layer]:
 
 #: the layers of every unit page, bottom to top
 LAYER_BUILDERS: list[LayerBuilder] = [
-    service_bands, communities, uncovered_cells, gap_areas, facilities, boundary]
+    context_roads, service_bands, communities, uncovered_cells, gap_areas, facilities, boundary]
 
 
 # --------------------------------------------------------------------------------------------
@@ -404,8 +416,8 @@ def _panel_html(b: Build, unit: pd.Series, ctx: UnitContext) -> str:
         facts += [val(share, b.share_label(s), pct=True), val(unc, b.uncovered_label(s), digits=0)]
     facts += [val("slots_per_1000", digits=1), val("slots_standard_per_1000", digits=1),
               val("beds_per_1000_60plus", digits=1), val("n_failed_standards", digits=0)]
-    why = str(unit.get("confidence_reasons", "") or "")
-    if why and why.lower() != "nan":
+    why = b.low_confidence.get(ctx.code, "")
+    if why:
         facts.insert(0, f'<tr class="cov-low-confidence"><th>低可信 (low confidence)</th>'
                         f"<td>{e(why)}</td></tr>")
     unit_class = str(unit.get("unit_class", ""))
@@ -434,8 +446,12 @@ def unit_map(b: Build, unit_code: str, *, basemap: str, tianditu_key: str,
     ctx = UnitContext(code, sel, basemap, shapely.box(minx - d, miny - d, maxx + d, maxy + d),
                       gaps[gaps["unit_code"] == code], frozenset(gaps["service"]))
     bx = to_page(gpd.GeoDataFrame(geometry=[unit.geometry], crs=b.crs), basemap).total_bounds
+    why = b.low_confidence.get(code, "")
+    banner = (f'<p class="cov-low-confidence-banner" id="low-confidence">'
+              f"<b>{html.escape(LOW_CONFIDENCE_TITLE)}:</b> {html.escape(why)}</p>") if why else ""
     m = new_map(basemap, tianditu_key, bx, title=f"{unit['unit_name']} ({code}) — 一老一小服务覆盖",
-                rule=snapping_rule_text(b.run_info))
+                rule=snapping_rule_text(b.run_info), extra_html=banner)
+    add_pane(m)
     legends = []
     for build_layers in LAYER_BUILDERS if builders is None else builders:
         for lyr, lg in build_layers(b, unit, ctx):

@@ -19,9 +19,10 @@ log = logging.getLogger(__name__)
 
 def inputs_mtime(build_dir: str | Path, extra: Sequence[str | Path] = ()) -> float:
     """Newest modification time of what a page is made from: the build files, the maps modules, the
-    vendored assets and ``extra`` (e.g. the region config holding the basemap)."""
+    vendored assets and ``extra`` (e.g. the region config holding the basemap); ``network.gpkg`` (the
+    context roads) when the build has it."""
     here = Path(__file__).resolve().parent
-    paths = [Path(build_dir) / n for n in BUILD_FILES] + sorted(here.glob("*.py"))
+    paths = [Path(build_dir) / n for n in (*BUILD_FILES, "network.gpkg")] + sorted(here.glob("*.py"))
     paths += [ASSETS_DIR / rel for rel in ASSET_FILES] + [Path(p) for p in extra]
     return max((p.stat().st_mtime for p in paths if p.is_file()), default=0.0)
 
