@@ -249,7 +249,10 @@ BUILTIN_SERVICES: dict[str, Service] = {s.id: s for s in [
             class_thresholds_min={"城区": 15.0, "郊区": 30.0}, demand_col="pop_60plus", demand_tag="60plus",
             threshold_label_zh="配餐半径",
             color="#e6550d", gap_color="#a63603", standards=("meal_radius",)),
-    Service("health", "卫生服务", "community health", ("health_center", "township_hospital", "hospital"),
+    # community health: 社区卫生服务中心/站 and 乡镇卫生院, not hospitals (a 三甲 hospital is not the
+    # community service the standards pair elderly care with); a region whose primary care is mapped as
+    # hospitals (OSM in the Comoros) adds the kind in its config
+    Service("health", "卫生服务", "community health", ("health_center", "township_hospital"),
             "walk", (15.0,), demand_col="pop_60plus", demand_tag="60plus", color="#c51b8a",
             gap_color="#7a0177", standards=("colocation",)),
 ]}

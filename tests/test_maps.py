@@ -1293,6 +1293,30 @@ def test_context_roads_by_class_from_network(fake_build: Path, tmp_path: Path) -
         context.read_roads(tmp_path, b.crs), "none") is None
 
 
+def test_context_water_from_the_build_drawn_under_the_roads(fake_build: Path, tmp_path: Path) -> None:
+    """A ``water`` layer in network.gpkg (written by the pipeline from the region's OSM file) is drawn
+    light blue in the context layer and named in its legend; without one, the legend says so."""
+    import shutil as sh
+
+    from coverage.maps import context
+
+    b = maps.read_build(fake_build)
+    assert not len(context.read_water(b.path, b.crs))
+    assert "no water" in context.roads_legend(context.read_roads(b.path, b.crs))["note"]
+    wet = tmp_path / "wet"
+    sh.copytree(fake_build, wet)
+    lake = shapely.box(*_xy(1000, 500), *_xy(1500, 900))
+    gpd.GeoDataFrame({"kind": ["MultiPolygon"]}, geometry=[lake], crs=b.crs).to_file(
+        wet / "network.gpkg", layer="water", driver="GPKG")
+    water = context.read_water(wet, b.crs)
+    assert list(water["road_class"]) == ["water"] and water.geometry.iloc[0].area == pytest.approx(lake.area)
+    both = pd.concat([water, context.read_roads(wet, b.crs)], ignore_index=True)
+    legend = context.roads_legend(both)
+    assert legend["items"][-1]["label"] == "水系 (water)" and "no water" not in legend["note"]
+    layer = context.roads_layer(both, "none")
+    assert layer is not None and any(f["properties"]["c"] == "water" for f in layer.data["features"])
+
+
 def test_low_confidence_overlay_and_banner(tmp_path: Path) -> None:
     build = make_fake_build(tmp_path / "flagged", not_assessed={"meal": "no meal data"},
                             low_confidence={"610101002": "drive-only walking network"})

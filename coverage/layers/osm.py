@@ -210,3 +210,51 @@ def osm_road_lines(path: Path, metric_crs: str, bbox: tuple[float, float, float,
 
     _H().apply_file(str(path), locations=True)
     return gpd.GeoSeries(lines, crs="EPSG:4326").to_crs(metric_crs)
+
+
+#: OSM tags of water drawn as context on the maps (areas, then waterway lines)
+WATER_AREA_TAGS = (("natural", "water"), ("waterway", "riverbank"), ("landuse", "reservoir"),
+                   ("landuse", "basin"), ("water", None))
+WATER_LINE_TAGS = ("river", "canal", "stream")
+
+
+def water_from_osm(path: str | Path, bbox: tuple[float, float, float, float]) -> gpd.GeoSeries:
+    """Water of an OSM file touching ``bbox`` (lon/lat): lakes, reservoirs and riverbanks as polygons,
+    rivers, canals and streams as lines, in EPSG:4326 (the maps' context layer; nothing is routed on
+    it). Empty when the file maps none."""
+    import osmium
+
+    x0, y0, x1, y1 = bbox
+    wkb = osmium.geom.WKBFactory()
+    geoms: list[BaseGeometry] = []
+
+    def inside(g: BaseGeometry) -> bool:
+        gx0, gy0, gx1, gy1 = g.bounds
+        return not (gx1 < x0 or gx0 > x1 or gy1 < y0 or gy0 > y1)
+
+    class _H(osmium.SimpleHandler):
+        def area(self, a: Any) -> None:
+            tags = a.tags
+            if not any(k in tags and (v is None or tags[k] == v) for k, v in WATER_AREA_TAGS):
+                return
+            try:
+                g = shapely.from_wkb(bytes.fromhex(wkb.create_multipolygon(a)))
+            except (RuntimeError, osmium.InvalidLocationError, ValueError):
+                return
+            if g is not None and not g.is_empty and inside(g):
+                geoms.append(g)
+
+        def way(self, w: Any) -> None:
+            if w.tags.get("waterway") not in WATER_LINE_TAGS:
+                return
+            try:
+                xy = [(n.lon, n.lat) for n in w.nodes]
+            except osmium.InvalidLocationError:
+                return
+            if len(xy) >= 2:
+                g = shapely.LineString(xy)
+                if inside(g):
+                    geoms.append(g)
+
+    _H().apply_file(str(path), locations=True)
+    return gpd.GeoSeries(geoms, crs="EPSG:4326")

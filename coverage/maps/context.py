@@ -8,8 +8,9 @@ overlay pane, non-interactive (no tooltip, no click), widths by class. The overv
 roads only (:data:`OVERVIEW_CLASSES`) to keep the page small; a unit page draws every class within its
 surroundings box.
 
-Water: ``network.gpkg`` holds roads only, so no water layer is drawn; a future build that writes water
-polygons (e.g. a ``water`` layer) could add one here. Nothing is invented.
+Water: the build writes the water of the same OSM file (lakes, reservoirs, riverbanks, rivers, canals,
+streams) as layer ``water`` of ``network.gpkg``; it is drawn light blue under the roads where present
+(a road-layer network has none, and then nothing is drawn: nothing is invented).
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ import shapely
 
 from coverage.maps.page import to_page
 
-__all__ = ["OVERVIEW_CLASSES", "ROAD_CLASSES", "ROADS_NAME", "ROADS_PANE", "read_roads", "road_class",
-           "roads_layer", "roads_legend"]
+__all__ = ["OVERVIEW_CLASSES", "ROAD_CLASSES", "ROADS_NAME", "ROADS_PANE", "read_roads", "read_water",
+           "road_class", "roads_layer", "roads_legend"]
 
 #: road class -> (OSM highway values, line width px, colour, label); bottom to top
 ROAD_CLASSES: dict[str, tuple[frozenset[str], float, str, str]] = {
@@ -102,9 +103,36 @@ def read_roads(build_dir: Path, crs: Any, *, classes: Sequence[str] = tuple(ROAD
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=crs) if rows else empty
 
 
+WATER_STYLE = {"color": "#6baed6", "weight": 1.0, "fillColor": "#c6dbef", "fillOpacity": 0.8, "opacity": 0.9}
+
+
+def read_water(build_dir: Path, crs: Any, *, box: shapely.Polygon | None = None,
+               simplify_m: float = 0.0) -> gpd.GeoDataFrame:
+    """Layer ``water`` of the build's ``network.gpkg`` as rows ``road_class = "water"`` (so it draws in
+    the same context layer), clipped to ``box``; empty when the build has none."""
+    path = build_dir / "network.gpkg"
+    empty = gpd.GeoDataFrame({"road_class": pd.Series(dtype=str)}, geometry=[], crs=crs)
+    if not path.is_file() or "water" not in {str(n) for n, _g in pyogrio.list_layers(path)}:
+        return empty
+    g = gpd.read_file(path, layer="water", bbox=None if box is None else tuple(box.bounds))
+    if g.crs is not None and crs is not None and g.crs != crs:
+        g = g.to_crs(crs)
+    geoms = g.geometry.to_numpy()
+    if box is not None:
+        geoms = shapely.intersection(geoms, box)
+    geoms = geoms[~shapely.is_empty(geoms)]
+    if not len(geoms):
+        return empty
+    merged = shapely.union_all(geoms)
+    if simplify_m > 0:
+        merged = shapely.simplify(merged, simplify_m, preserve_topology=True)
+    return gpd.GeoDataFrame({"road_class": ["water"]}, geometry=[merged], crs=crs)
+
+
 def roads_layer(roads: gpd.GeoDataFrame, basemap: str, *, digits: int = 5) -> folium.GeoJson | None:
-    """The roads as one non-interactive GeoJson overlay in :data:`ROADS_PANE` (shown by default),
-    coordinates rounded to ``digits`` decimals (5: about 1 m); None without roads."""
+    """The roads (and water rows, ``road_class = "water"``) as one non-interactive GeoJson overlay in
+    :data:`ROADS_PANE` (shown by default), coordinates rounded to ``digits`` decimals (5: about 1 m);
+    None without roads."""
     if not len(roads):
         return None
     page = to_page(roads, basemap)
@@ -119,6 +147,7 @@ def roads_layer(roads: gpd.GeoDataFrame, basemap: str, *, digits: int = 5) -> fo
         return None
     styles = {c: {"color": col, "weight": w, "opacity": 0.9, "lineCap": "round", "lineJoin": "round"}
               for c, (_tags, w, col, _lab) in ROAD_CLASSES.items()}
+    styles["water"] = WATER_STYLE
 
     def style(feature: dict[str, Any]) -> dict[str, Any]:
         return styles.get(feature["properties"]["c"], styles["minor"])
@@ -131,8 +160,11 @@ def roads_legend(roads: gpd.GeoDataFrame) -> dict[str, Any]:
     present = set(roads["road_class"])
     items = [{"color": col, "label": lab, "shape": "line", "width": w}
              for c, (_tags, w, col, lab) in reversed(ROAD_CLASSES.items()) if c in present]
-    return {"title": ROADS_NAME, "items": items,
-            "note": "来自本区域 OSM 路网 (network.gpkg); 无水系数据 (no water layer in the build)"}
+    if "water" in present:
+        items.append({"color": WATER_STYLE["fillColor"], "label": "水系 (water)"})
+    note = ("来自本区域 OSM 文件 (network.gpkg)" if "water" in present
+            else "来自本区域路网 (network.gpkg); 无水系数据 (no water in the build)")
+    return {"title": ROADS_NAME, "items": items, "note": note}
 
 
 def add_pane(m: folium.Map) -> None:

@@ -12,9 +12,17 @@ from typing import Any
 
 import folium
 import numpy as np
+import pandas as pd
 
 from coverage.maps.build import Build
-from coverage.maps.context import OVERVIEW_CLASSES, add_pane, read_roads, roads_layer, roads_legend
+from coverage.maps.context import (
+    OVERVIEW_CLASSES,
+    add_pane,
+    read_roads,
+    read_water,
+    roads_layer,
+    roads_legend,
+)
 from coverage.maps.page import (
     HtmlBlock,
     Legend,
@@ -212,6 +220,8 @@ def overview_map(b: Build, *, basemap: str, tianditu_key: str, region_title: str
     legends: list[Legend] = []
     add_pane(m)
     roads = read_roads(b.path, b.crs, classes=OVERVIEW_CLASSES, simplify_m=OVERVIEW_ROADS_SIMPLIFY_M)
+    water = read_water(b.path, b.crs, simplify_m=OVERVIEW_ROADS_SIMPLIFY_M)
+    roads = pd.concat([water, roads], ignore_index=True) if len(water) else roads
     roads_lyr = roads_layer(roads, basemap, digits=5)
     for i, (col, name, breaks, colors, kw) in enumerate(choropleths(b)):
 

@@ -25,7 +25,7 @@ import shapely
 
 from coverage.errors import MapsError
 from coverage.maps.build import Build, read_cells, read_communities, read_gaps
-from coverage.maps.context import add_pane, read_roads, roads_layer, roads_legend
+from coverage.maps.context import add_pane, read_roads, read_water, roads_layer, roads_legend
 from coverage.maps.overview import std_mark, std_unit
 from coverage.maps.page import HtmlBlock, PageScript, features, geojson, new_map, snapping_rule_text, to_page
 from coverage.maps.style import (
@@ -93,6 +93,8 @@ def context_roads(b: Build, unit: pd.Series, ctx: UnitContext) -> list[Layer]:
     """Every road class of the build's network within the surroundings box, grey, under the data
     (:mod:`coverage.maps.context`; the network file has no water, so none is drawn)."""
     roads = read_roads(b.path, b.crs, box=ctx.box, simplify_m=UNIT_ROADS_SIMPLIFY_M)
+    water = read_water(b.path, b.crs, box=ctx.box, simplify_m=UNIT_ROADS_SIMPLIFY_M)
+    roads = pd.concat([water, roads], ignore_index=True) if len(water) else roads
     lyr = roads_layer(roads, ctx.basemap, digits=6)
     return [] if lyr is None else [(lyr, roads_legend(roads))]
 
