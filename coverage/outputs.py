@@ -149,12 +149,30 @@ def run_info(a: Analysis, res: Results, *, timings: dict[str, float], total_s: f
     }
 
 
+def write_water(path: Path, a: Analysis, *, margin_deg: float = 0.02) -> int:
+    """Layer ``water`` of ``network.gpkg``: the water of the region's OSM file around the study area, in
+    the metric CRS, for the maps' context layer (nothing is routed on it); 0 rows without an OSM file."""
+    from coverage.layers.osm import water_from_osm
+
+    net = a.cfg.network
+    if net.source != "osm_file" or net.path is None or not net.path.is_file():
+        return 0
+    x0, y0, x1, y1 = a.study.outline_wgs84.bounds
+    water = water_from_osm(net.path, (x0 - margin_deg, y0 - margin_deg, x1 + margin_deg, y1 + margin_deg))
+    if len(water):
+        metric = water.to_crs(a.study.metric_crs)
+        gpd.GeoDataFrame({"kind": water.geom_type.to_numpy()}, geometry=metric.values,
+                         crs=a.study.metric_crs).to_file(path, layer="water", driver="GPKG")
+    return len(water)
+
+
 def write_build(folder: Path, a: Analysis, res: Results, *, timings: dict[str, float],
                 total_s: float) -> None:
     """Every file of ``build/<region>/`` into ``folder``."""
     from coverage.network import export_network_gpkg
 
     export_network_gpkg(a.networks, folder / "network.gpkg")
+    write_water(folder / "network.gpkg", a)
     write_facilities(folder, a.facilities, a.fac_layers.rejects)
     write_isochrones(folder / "isochrones.gpkg", res.isochrones, res.isochrone_qa, crs=a.study.metric_crs)
     write_cells(folder / "cells.parquet", res.cells, transform=a.cells_in.transform,
