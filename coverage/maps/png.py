@@ -92,6 +92,11 @@ def write_overview_png(build_dir: str | Path, out_png: str | Path, *, region_tit
         cb.set_label(zh if font else en)
         ax.set_title((f"{title} — {zh}" if font else f"{title} - {en}").strip(" -—"))
         ax.set_axis_off()
+        if b.not_assessed:  # the figure shows one service: say which others the data could not assess
+            names = ", ".join((b.services[k].label_zh if font else b.services[k].label_en)
+                              for k in b.not_assessed if k in b.services)
+            label = ("未评估 (not assessed): " if font else "not assessed: ") + names
+            fig.text(0.01, 0.01, label, fontsize=9, color="#555555")
         fig.savefig(out_png, dpi=dpi, bbox_inches="tight", facecolor="white")
         plt.close(fig)
     log.info("Wrote overview PNG %s (CJK font: %s)", out_png, font or "none, labels are unit codes")
