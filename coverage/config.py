@@ -266,6 +266,10 @@ class StandardsConfig:
     elderly_land_m2_per_resident: float = 0.1
     childcare_slots_new_per_1000: float = 10.0
     childcare_slots_old_per_1000: float = 8.0
+    #: a target set of coverage.targets (e.g. "chengdu_2025"): sets childcare_slots_target_per_1000 and
+    #: nursing_bed_share from that plan and names it, with its year, in standards.csv ("" = the two
+    #: values below, cited by the standards' own sources)
+    targets: str = ""
     childcare_slots_target_per_1000: float = 4.5
     street_institution_old_m2: float = 1500.0
     street_institution_new_m2: float = 3000.0
@@ -514,6 +518,8 @@ def load_config(path: str | Path) -> Config:
                      ("confidence", ConfidenceConfig), ("maps", MapsConfig)):
         if sec in raw:
             kw[sec] = ld.build(cls, sec, raw[sec])
+    if kw.get("standards") is not None and kw["standards"].targets:
+        kw["standards"] = _apply_targets(ld, kw["standards"], raw.get("standards", {}))
     if "delivery" in kw and kw["delivery"] is not None:
         for cls_name, sp in kw["delivery"].speeds_kph.items():
             if not 3 <= sp <= 60:
@@ -562,6 +568,23 @@ def load_config(path: str | Path) -> Config:
                           "layers/demo/coverage.toml).")
     return Config(path=path, region=region, units=units, network=network, population=population,
                   facilities=tuple(facilities), services=services, kinds=kinds, **kw)
+
+
+def _apply_targets(ld: _Loader, std: StandardsConfig, raw: Any) -> StandardsConfig:
+    """``std`` with the values of its target set (coverage.targets); a value also given by hand is a
+    conflict (one number, one source)."""
+    from coverage.targets import TARGET_SETS
+
+    t = TARGET_SETS.get(std.targets)
+    if t is None:
+        ld.bad("standards.targets", std.targets, "one of " + ", ".join(TARGET_SETS) + " (or \"\")")
+        return std
+    for key in ("childcare_slots_target_per_1000", "nursing_bed_share"):
+        if isinstance(raw, dict) and key in raw:
+            ld.problems.append(f"  standards.{key}: given together with standards.targets = {std.targets!r}; "
+                               f"keep one (the target set gives {key})")
+    return dataclasses.replace(std, childcare_slots_target_per_1000=t.childcare_slots_per_1000,
+                               nursing_bed_share=t.nursing_bed_share)
 
 
 def _load_kinds(ld: _Loader, raw: Any) -> dict[str, Kind]:

@@ -43,6 +43,7 @@ import pandas as pd
 from coverage.config import Config
 from coverage.services import tlabel
 from coverage.study import assign_to_units
+from coverage.targets import target_source
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +122,14 @@ def _m2(x: float) -> str:
     return f"{x:,.0f} m²"
 
 
+#: standards whose required value comes from a target set (coverage.targets)
+TARGET_STANDARDS = ("childcare_slots_target", "nursing_bed_share")
+
+
 class _Rows:
-    def __init__(self) -> None:
+    def __init__(self, targets: str = "") -> None:
         self.rows: list[dict[str, Any]] = []
+        self.targets = targets  # the [standards] targets set: named in the source of TARGET_STANDARDS rows
 
     def add(self, code: str, level: str, sid: str, passed: Any, value: Any, required: Any, shortfall: str,
             parent: str = "") -> None:
@@ -132,7 +138,9 @@ class _Rows:
                           "title_zh": st.title_zh, "passed": passed,
                           "value": float(value) if value is not None and not pd.isna(value) else np.nan,
                           "required": float(required) if required is not None else np.nan,
-                          "shortfall": shortfall, "source": st.source})
+                          "shortfall": shortfall,
+                          "source": target_source(self.targets, st.source) if sid in TARGET_STANDARDS
+                          else st.source})
 
     def frame(self) -> pd.DataFrame:
         df = pd.DataFrame(self.rows, columns=STANDARDS_COLUMNS)
@@ -476,7 +484,8 @@ def check_standards(
     fac = (facilities if {"unit_code", "community_code"} <= set(facilities.columns)
            else assign_to_units(facilities, units, communities))
     codes = units["unit_code"].astype(str)
-    ctx = _Ctx(rows=_Rows(), fac=fac, cfg=cfg, std=std, region=region_code or cfg.region.name,
+    ctx = _Ctx(rows=_Rows(cfg.standards.targets), fac=fac, cfg=cfg, std=std,
+               region=region_code or cfg.region.name,
                utype=dict(zip(codes, units["unit_type"].astype(str), strict=True)),
                uarea=dict(zip(codes, units["area_type"].astype(str), strict=True)), mixed_as=mixed_as,
                circle_required_share=circle_required_share, old_young_complex_min=old_young_complex_min,

@@ -145,3 +145,34 @@ def test_unknown_childcare_capacity_is_not_checkable_rather_than_failed() -> Non
     assert np.isnan(uind.set_index("unit_code").loc["A", "slots_per_1000"])
     t = row(res, "t", "childcare_slots_target", "region")
     assert t["passed"] is pd.NA and "no 托位数" in t["shortfall"]
+
+
+def test_a_target_set_names_its_plan_and_year(tmp_path) -> None:
+    """[standards] targets = "chengdu_2025" sets 4.74 slots per 1000 and 60 % nursing beds, and the
+    standards rows that check them name the plan and the year; giving a value by hand as well is refused."""
+    import dataclasses
+    from pathlib import Path
+
+    from coverage.config import ConfigError, load_config
+
+    base = ('[region]\nname = "t"\n[units]\npath = "u.geojson"\n[network]\npath = "r.osm"\n'
+            '[population]\ntotal = "p.tif"\n')
+    p = Path(tmp_path) / "coverage.toml"
+    p.write_text(base + '[standards]\ntargets = "chengdu_2025"\n', encoding="utf-8")
+    cfg = load_config(p)
+    assert (cfg.standards.childcare_slots_target_per_1000, cfg.standards.nursing_bed_share) == (4.74, 0.60)
+    p.write_text(base + '[standards]\ntargets = "chengdu_2025"\nnursing_bed_share = 0.5\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"standards\.nursing_bed_share: given together with "
+                                          r"standards\.targets"):
+        load_config(p)
+    p.write_text(base + '[standards]\ntargets = "mars_2030"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"standards\.targets = 'mars_2030': expected one of wanyuan_2025"):
+        load_config(p)
+    r = make_region()
+    r_cfg = dataclasses.replace(r["cfg"], standards=cfg.standards)
+    uind = unit_indicators(r["cells"], r["units"], r["facilities"], r_cfg)
+    res = check_standards(uind, r["facilities"], r_cfg, units=r["units"])
+    t = row(res, "t", "childcare_slots_target", "region")
+    assert t["required"] == 4.74 and "成都市一老一小整体解决方案 (2025年目标" in t["source"]
+    assert res[res["standard_id"] == "nursing_bed_share"]["source"].str.contains("2025年目标").all()
+    assert not res[res["standard_id"] == "elderly_land"]["source"].str.contains("年目标").any()
