@@ -73,14 +73,11 @@ _CAPACITY_COLUMNS = {
 def service_columns(s: Service, standards: Any) -> list[str]:
     """Every indicator column that states something about service ``s`` (its coverage, facility count,
     2SFCA and capacity columns)."""
-    cols = [s.count_col, f"fca_cost_basis_{s.id}"]
-    if s.has_class_rule:
-        cols += [s.column(w) for w in ("covered", "share", "uncovered")]
-    for t in s.indicator_thresholds_min(standards):
+    cols = [s.count_col, s.fca_basis_col]
+    for t in s.indicator_minutes(standards):
         cols += [s.column(w, t) for w in ("covered", "share", "uncovered")]
     if s.capacity_col:
-        tag = s.demand_col[4:]
-        cols += [f"fca_{s.capacity_short}_per_1000_{tag}", f"fca_{s.capacity_short}_gauss_per_1000_{tag}"]
+        cols += [s.fca_column(), s.fca_column(gaussian=True)]
         cols += list(_CAPACITY_COLUMNS.get(s.capacity_col, ()))
     return cols
 
@@ -107,8 +104,7 @@ def blank_cells(cells: pd.DataFrame, services: Mapping[str, Service], reasons: M
     out = cells.copy()
     for sid in reasons:
         s = services[sid]
-        flags = [s.covered_flag()] if s.has_class_rule else [s.covered_flag(t) for t in s.thresholds_min]
-        for c in flags:
+        for c in s.cell_flags():
             if c in out.columns:
                 out[c] = pd.array([pd.NA] * len(out), dtype="boolean")
     return out

@@ -124,12 +124,6 @@ def slots_per_1000(slots: Any, pop_total: Any) -> Any:
 # 2SFCA per cell
 # --------------------------------------------------------------------------------------------
 
-def fca_column(service: Service, *, gaussian: bool = False) -> str:
-    """2SFCA score column of a service with a capacity: ``fca_beds_per_1000_60plus``,
-    ``fca_slots_gauss_per_1000_0to3``."""
-    return f"fca_{service.capacity_short}{'_gauss' if gaussian else ''}_per_1000_{service.demand_col[4:]}"
-
-
 def _capacity_services(cfg: Config) -> list[Service]:
     return [s for s in cfg.services.values() if s.capacity_col]
 
@@ -192,8 +186,8 @@ def cell_access_scores(
             basis = "straight-line"
         for decay in (None, "gaussian"):
             score = two_step_fca(supply, demand, cost, catchment_s=catch_s, decay=decay)
-            out[fca_column(s, gaussian=decay is not None)] = score * 1000.0
-        out[f"fca_cost_basis_{svc}"] = basis
+            out[s.fca_column(gaussian=decay is not None)] = score * 1000.0
+        out[s.fca_basis_col] = basis
     return out
 
 
@@ -268,13 +262,10 @@ def _coverage_columns(c: pd.DataFrame, key: str, services: Mapping[str, Service]
     for s in services.values():
         tt = c[s.tt_col].to_numpy(float)
         pop = c[s.demand_col]
-        if s.has_class_rule:
-            thr = c["_cls"].map(lambda k, s=s: s.threshold_min_for_class(str(k))).to_numpy(float)
-            cols[s.column("covered")] = pop.where(covered(tt, thr), 0.0).groupby(c[key]).sum()
-            done.append((s, None))
-            continue
-        for t in s.indicator_thresholds_min(std):
-            cols[s.column("covered", t)] = pop.where(covered(tt, t), 0.0).groupby(c[key]).sum()
+        for t in s.indicator_minutes(std):
+            thr = (c["_cls"].map(lambda k, s=s: s.threshold_min_for_class(str(k))).to_numpy(float)
+                   if t is None else t)
+            cols[s.column("covered", t)] = pop.where(covered(tt, thr), 0.0).groupby(c[key]).sum()
             done.append((s, t))
     return cols, done
 
@@ -346,7 +337,7 @@ def _indicator_table(cells: gpd.GeoDataFrame, units: gpd.GeoDataFrame, facilitie
         dem = c[s.demand_col]
         den = dem.groupby(c[key]).sum()
         for gaussian in (False, True):
-            k = fca_column(s, gaussian=gaussian)
+            k = s.fca_column(gaussian=gaussian)
             cols[k] = (fca[k] * dem).groupby(c[key]).sum() / den.where(den > 0)
 
     t = base.join(pd.DataFrame(cols), on=key)
@@ -363,7 +354,7 @@ def _indicator_table(cells: gpd.GeoDataFrame, units: gpd.GeoDataFrame, facilitie
     fac = facilities[facilities[key] != ""]
     _capacity_columns(t, fac, key, cfg, mixed_as)
     for s in _capacity_services(cfg):
-        t[f"fca_cost_basis_{s.id}"] = fca[f"fca_cost_basis_{s.id}"].iloc[0] if len(fca) else ""
+        t[s.fca_basis_col] = fca[s.fca_basis_col].iloc[0] if len(fca) else ""
     return gpd.GeoDataFrame(t, geometry="geometry", crs=base.crs)
 
 
@@ -597,12 +588,12 @@ def _service_rows(s: Service, std: Any) -> list[tuple[str, str, str, str, str]]:
     if s.capacity_col:
         per = f"per 1000 {den}"
         rows += [
-            (fca_column(s), f"{zh}容量可达性(2SFCA)", f"{s.capacity_short}/千人",
+            (s.fca_column(), f"{zh}容量可达性(2SFCA)", f"{s.capacity_short}/千人",
              f"2SFCA {s.capacity_col} {per}, binary catchment; population-weighted mean for units",
              "this tool"),
-            (fca_column(s, gaussian=True), f"{zh}容量可达性(高斯2SFCA)", f"{s.capacity_short}/千人",
+            (s.fca_column(gaussian=True), f"{zh}容量可达性(高斯2SFCA)", f"{s.capacity_short}/千人",
              "same with Gaussian distance decay (Dai 2010)", "this tool"),
-            (f"fca_cost_basis_{s.id}", f"{zh}可达性距离依据", "", "network (travel times) or straight-line",
+            (s.fca_basis_col, f"{zh}可达性距离依据", "", "network (travel times) or straight-line",
              "this tool"),
         ]
     return rows

@@ -139,9 +139,11 @@ def with_facilities(a: Analysis, facilities: gpd.GeoDataFrame) -> Analysis:
                    times=times, not_assessed=skip)
 
 
-def data_confidence(a: Analysis) -> pd.DataFrame:
-    """Per unit: the data-coverage measures and the 低可信 / low-confidence flag (coverage.confidence)."""
-    cells = a.cell_snaps.add_to_cells(a.cells_in.cells.reset_index(drop=True))
+def data_confidence(a: Analysis, cells: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per unit: the data-coverage measures and the 低可信 / low-confidence flag (coverage.confidence);
+    ``cells`` with the snap columns when the caller has them already."""
+    if cells is None:
+        cells = a.cell_snaps.add_to_cells(a.cells_in.cells.reset_index(drop=True))
     census = a.cells_in.method == population.METHOD_CENSUS
     return confidence.unit_confidence(a.cfg, a.study.units, a.networks, cells, a.facilities, census=census,
                                       cell_area_ha=(a.cfg.population.census_cell_m / 100.0) ** 2)
@@ -167,7 +169,7 @@ def evaluate(a: Analysis, *, timings: dict[str, float] | None = None) -> Results
         if comm_ind is not None:
             comm_ind = indicators.add_snap_columns(comm_ind, cells, "community_code", cfg)
     with _stage("data confidence", timings):
-        conf = data_confidence(a)
+        conf = data_confidence(a, cells)
         unit_ind = unit_ind.join(conf, on="unit_code")
         if comm_ind is not None:  # a community shares its unit's flag (its data come from the same files)
             comm_ind = comm_ind.join(conf[["low_confidence", "confidence_reasons"]], on="unit_code")

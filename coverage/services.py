@@ -159,6 +159,25 @@ class Service:
         """Cell column: ``covered_<id>_<T>min``, or ``covered_<id>`` for the per-class rule."""
         return f"covered_{self.id}_{tlabel(minutes)}min" if minutes is not None else f"covered_{self.id}"
 
+    def cell_flags(self) -> list[str]:
+        """Every covered flag this service gives the cells (per threshold, or the per-class one)."""
+        if self.has_class_rule:
+            return [self.covered_flag()]
+        return [self.covered_flag(t) for t in self.thresholds_min]
+
+    def indicator_minutes(self, standards: Any = None) -> list[float | None]:
+        """The thresholds with covered/share/uncovered indicator columns (None = the per-class rule)."""
+        return [None] if self.has_class_rule else list(self.indicator_thresholds_min(standards))
+
+    def fca_column(self, *, gaussian: bool = False) -> str:
+        """2SFCA score column (a service with a capacity): ``fca_beds_per_1000_60plus``,
+        ``fca_slots_gauss_per_1000_0to3``."""
+        return f"fca_{self.capacity_short}{'_gauss' if gaussian else ''}_per_1000_{self.demand_col[4:]}"
+
+    @property
+    def fca_basis_col(self) -> str:
+        return f"fca_cost_basis_{self.id}"
+
     @property
     def tt_col(self) -> str:
         return f"tt_{self.id}_s"
