@@ -66,3 +66,108 @@ def test_one_more_site_never_lowers_coverage(seed: int, p: int) -> None:
 def test_bad_input_is_refused() -> None:
     with pytest.raises(ValueError, match="3 demand rows but 2 weights"):
         CoverageProblem(sp.csr_matrix((3, 2), dtype=bool), np.zeros(2), np.zeros(3, dtype=bool))
+
+
+# ---------------------------------------------------------------------------------------------
+# Capacities, budgets, one type per site, per-unit rules: brute force with networkx max flow as oracle
+# ---------------------------------------------------------------------------------------------
+
+
+def max_flow_served(a: np.ndarray, w: np.ndarray, cap: np.ndarray | None, combo: tuple[int, ...]) -> float:
+    """Demand served by the options ``combo`` (networkx maximum flow: source -> rows -> options -> sink)."""
+    import networkx as nx
+
+    if not combo:
+        return 0.0
+    if cap is None:
+        return float(w[a[:, list(combo)].any(axis=1)].sum())
+    g = nx.DiGraph()
+    for i in range(a.shape[0]):
+        g.add_edge("s", ("r", i), capacity=float(w[i]))
+        for j in combo:
+            if a[i, j]:
+                g.add_edge(("r", i), ("o", j), capacity=float("inf"))
+    for j in combo:
+        g.add_edge(("o", j), "t", capacity=float(cap[j]))
+    if "t" not in g:
+        return 0.0
+    return float(nx.maximum_flow_value(g, "s", "t"))
+
+
+def brute_force_general(prob: CoverageProblem, p: int | None, budget: float | None) -> float | None:
+    a = prob.pairs.toarray().astype(bool)
+    w = np.where(prob.covered, 0.0, prob.weight)
+    cap = prob.capacity
+    cost, site = prob.costs(), prob.sites()
+    best: float | None = None
+    n = a.shape[1]
+    for k in range(0, n + 1):
+        if p is not None and k > p:
+            break
+        for combo in itertools.combinations(range(n), k):
+            if len(set(site[list(combo)])) < k or (budget is not None and cost[list(combo)].sum() > budget + 1e-9):
+                continue
+            ok = True
+            for r in prob.rules:
+                inside = [j for j in combo if j in set(r.options.tolist())]
+                if len(inside) < r.min_sites or (cap is not None and cap[inside].sum() < r.min_capacity - 1e-9):
+                    ok = False
+            if ok:
+                v = max_flow_served(a, w, cap, combo)
+                best = v if best is None else max(best, v)
+    return best
+
+
+def general_problem(seed: int, *, capacitated: bool, sites_shared: bool, rules: bool, costs: bool
+                    ) -> CoverageProblem:
+    rng = np.random.default_rng(seed)
+    m, n = 14, 7
+    a = sp.csr_matrix(sp.random(m, n, density=0.3, random_state=rng, format="csr").astype(bool))
+    from coverage.planning import Rule
+
+    rl = (Rule("unit A >= 1 of options 0-2", np.array([0, 1, 2]), min_sites=1),) if rules else ()
+    return CoverageProblem(a, rng.integers(1, 40, m).astype(float), rng.random(m) < 0.1,
+                           capacity=rng.integers(10, 60, n).astype(float) if capacitated else None,
+                           cost=rng.integers(1, 5, n).astype(float) if costs else None,
+                           site=np.array([0, 0, 1, 2, 2, 3, 4]) if sites_shared else None, rules=rl)
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("capacitated", [False, True])
+@pytest.mark.parametrize("variant", ["p", "budget", "sites+rules"])
+def test_general_milp_equals_brute_force(seed: int, capacitated: bool, variant: str) -> None:
+    prob = general_problem(seed, capacitated=capacitated, sites_shared=variant == "sites+rules",
+                           rules=variant == "sites+rules", costs=variant == "budget")
+    p, budget = (None, 6.0) if variant == "budget" else (2, None)
+    expect = brute_force_general(prob, p, budget)
+    res = solve_max_coverage(prob, p, budget=budget)
+    if expect is None:
+        assert res.status == "infeasible"
+        return
+    assert res.status == "ok" and res.optimal
+    assert res.new_covered_weight == pytest.approx(expect, abs=1e-6)
+    greedy = greedy_max_coverage(prob, p, budget=budget)
+    assert greedy.new_covered_weight <= res.new_covered_weight + 1e-6
+    if budget is not None:
+        assert prob.costs()[res.chosen].sum() <= budget + 1e-9
+    assert len(set(prob.sites()[res.chosen])) == len(res.chosen)
+
+
+def test_capacity_limits_what_a_site_serves() -> None:
+    a = sp.csr_matrix(np.array([[1, 0], [1, 0], [0, 1]], dtype=bool))
+    prob = CoverageProblem(a, np.array([50.0, 50.0, 30.0]), np.zeros(3, dtype=bool),
+                           capacity=np.array([20.0, 100.0]))
+    res = solve_max_coverage(prob, 1)
+    assert list(res.chosen) == [1] and res.new_covered_weight == 30.0  # 30 reachable beats 20 slots
+    both = solve_max_coverage(prob, 2)
+    assert both.new_covered_weight == 50.0
+
+
+def test_infeasible_rule_is_reported_not_solved_around() -> None:
+    from coverage.planning import Rule
+
+    a = sp.csr_matrix(np.eye(3, dtype=bool))
+    rules = (Rule("unit X", np.array([0]), min_sites=1), Rule("unit Y", np.array([1]), min_sites=1))
+    prob = CoverageProblem(a, np.ones(3), np.zeros(3, dtype=bool), rules=rules)
+    assert solve_max_coverage(prob, 1).status == "infeasible"
+    assert solve_max_coverage(prob, 2).status == "ok"
