@@ -13,7 +13,7 @@ LAYERS := layers/$(REGION)
 BUILD := build/$(REGION)
 MAPS := maps/$(REGION)
 CONFIG := $(LAYERS)/coverage.toml
-.PHONY: help setup demo run check maps pages test bench lint fetch-network clean
+.PHONY: help setup demo run check maps pages plan scenario test bench lint fetch-network clean
 
 # No file of a region ever appears in this Makefile: a municipal file name (or a unit code) read into a
 # rule line is a shell word, and `a;cmd.csv` would run `cmd`. Whether a region's results are older
@@ -44,6 +44,15 @@ run: setup ## validate, run the pipeline on layers/$(REGION)/coverage.toml and d
 
 check: setup ## validate every input of REGION exactly as run would, and report each layer; nothing is written
 	$(PY) -m coverage check-layers --region $(REGION)
+
+SERVICE ?= elderly
+SITES ?=
+BUDGET ?=
+plan: setup ## recommend new sites: make plan REGION=r SERVICE=elderly SITES=N (or BUDGET=x); runs the baseline first when stale
+	$(PY) -m coverage plan --region "$(REGION)" --service "$(SERVICE)" --sites "$(SITES)" --budget "$(BUDGET)"
+
+scenario: setup ## a what-if of [scenarios.<name>]: make scenario REGION=r SCENARIO=name
+	$(PY) -m coverage scenario --region "$(REGION)" --scenario "$(SCENARIO)"
 
 maps: setup ## (re)write the overview map, PNG and every unit page of REGION
 	$(PY) -m coverage maps --region $(REGION)

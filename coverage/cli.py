@@ -8,10 +8,12 @@ traceback; ``--debug`` shows the traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from coverage.errors import ConfigError, user_error_types
 
@@ -104,6 +106,34 @@ def cmd_map_unit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    """New sites for one service on the current baseline (run first when it is missing or stale)."""
+    from coverage.pipeline import run_plan
+    from coverage.plan import PlanRequest
+
+    cfg = _load(args)
+    req = PlanRequest(service=args.service, sites=args.sites, budget=args.budget,
+                      capacitated=False if args.uncapacitated else None,
+                      rules=tuple(args.rule) if args.rule else None)
+    out = run_plan(cfg, req, build_root=Path(args.build_root), maps_root=Path(args.maps_root))
+    info = json.loads((out / "plan.json").read_text(encoding="utf-8"))
+    gap = info.get("gap")
+    print(f"plan: {out} ({info['sites']} sites, {info['newly_covered_persons']:.0f} persons newly covered; "
+          f"{info['method']}, " + ("optimal" if info["optimal"] else
+                                   f"proven gap {gap:.2%} on {info['gap_basis']}" if gap is not None
+                                   else "no bound") + ")")
+    print(f"map: {Path(args.maps_root) / cfg.region.name / ('plan_' + info['service'] + '.html')}")
+    return 0
+
+
+def _optional_number(kind: type) -> Callable[[str], Any]:
+    """argparse type: "" (an unset make variable) -> None, else ``kind(text)``."""
+    def parse(text: str) -> Any:
+        return None if text.strip() == "" else kind(text)
+    parse.__name__ = kind.__name__
+    return parse
+
+
 def cmd_fetch_network(args: argparse.Namespace) -> int:
     from coverage.network import fetch_osmnx_network
 
@@ -156,6 +186,18 @@ def build_parser() -> argparse.ArgumentParser:
     region_args(sp)
     sp.add_argument("unit_code", nargs="+")
     sp.set_defaults(func=cmd_map_unit)
+
+    sp = sub.add_parser("plan", help="recommend new sites for a service (build/<region>/plan/<service>/ and "
+                                     "maps/<region>/plan_<service>.html)")
+    region_args(sp)
+    sp.add_argument("--service", default="elderly", help="service id (elderly, childcare, meal, ...)")
+    sp.add_argument("--sites", type=_optional_number(int), default=None, help="number of new sites")
+    sp.add_argument("--budget", type=_optional_number(float), default=None,
+                    help="budget in planning.cost_unit (with or instead of --sites)")
+    sp.add_argument("--uncapacitated", action="store_true", help="ignore capacities (coverage only)")
+    sp.add_argument("--rule", action="append", default=None,
+                    help="a per-unit rule the plan must meet (repeatable; default: planning.rules)")
+    sp.set_defaults(func=cmd_plan)
 
     sp = sub.add_parser("fetch-network", help="download a road network with osmnx (needs internet)")
     sp.add_argument("--place", required=True, help="place name, e.g. '万源市, 四川省, 中国'")

@@ -314,6 +314,71 @@ class MapsConfig:
 
 
 @dataclass(frozen=True)
+class MenuEntry:
+    """One facility type a planned site can take (``[[planning.menu]]``): the service it serves, its
+    kind, its capacity in the service's capacity unit (beds for elderly care, 托位 for childcare, meals
+    per day for meals: the unit of ``planning.demand_share``), its floor area and its cost (in
+    ``planning.cost_unit``; 1 = each site costs the same)."""
+
+    service: str
+    kind: str
+    capacity: float
+    label: str = ""
+    floor_area_m2: float = 0.0
+    cost: float = 1.0
+
+
+@dataclass(frozen=True)
+class PlanningConfig:
+    """Site planning (``make plan``; coverage.plan). Candidates are the ``[[planning.candidates]]``
+    layers (read like facility layers: same validation, rejects reported) and/or sites generated on the
+    walking network in and around the service's gap areas: the network's nodes thinned to one per
+    ``generate_spacing_m`` square, within ``generate_buffer_m`` of a gap cell (0 = none generated)."""
+
+    candidates: tuple[FacilityLayerConfig, ...] = ()
+    menu: tuple[MenuEntry, ...] = ()
+    generate_spacing_m: float = 250.0
+    generate_buffer_m: float = 600.0
+    #: capacitated (demand assigned only to sites within reach, only up to capacity) or not
+    capacitated: bool = True
+    #: capacity units needed per person of the service's demand population (capacitated plans): beds per
+    #: elderly resident (0.04 = 40 per 1000, Chengdu has 39.9 today, DOMAIN.md); 托位 per child aged 0-3
+    #: (0.15: 4.5 托位 per 1000 residents with ~30 children aged 0-3 per 1000 residents); a service not
+    #: listed (meals) needs a value for a capacitated plan
+    demand_share: dict[str, float] = field(default_factory=lambda: {"elderly": 0.04, "childcare": 0.15})
+    #: an existing facility with unknown capacity: "unlimited" (serves all demand within reach; the plan
+    #: then never targets that demand) or "zero" (serves nobody)
+    unknown_capacity: Literal["unlimited", "zero"] = "unlimited"
+    #: per-unit rules the plan must meet (also: --rule): street_complex (each 街道 >= standards.
+    #: street_complex_min 社区养老服务综合体), town_center (each 镇/乡 >= standards.town_regional_center_min
+    #: 乡镇区域性养老服务中心), childcare_slots (each unit's 托位 >= the target per 1000 residents)
+    rules: tuple[str, ...] = ()
+    time_limit_s: float = 60.0
+    #: capacitated plans stop at this proven gap on the objective (uncapacitated plans are solved exactly)
+    mip_rel_gap: float = 0.01
+    #: the coverage-vs-number-of-sites curve is solved for 1..N sites, N at most this
+    curve_max_sites: int = 20
+    cost_unit: str = "万元"
+
+
+@dataclass(frozen=True)
+class ScenarioConfig:
+    """A what-if (``[scenarios.<name>]``; coverage.scenario): the baseline plus ``add`` layers (facility
+    layers) and the sites of the plans of ``plans`` (services), minus the facilities ``remove`` (fac_id
+    values), optionally with the population of ``year``: every cell scaled by ``population_scale``, or
+    per unit to the totals of ``population_csv`` (columns unit_code, pop_total)."""
+
+    name: str
+    description: str = ""
+    add: tuple[FacilityLayerConfig, ...] = ()
+    plans: tuple[str, ...] = ()
+    remove: tuple[str, ...] = ()
+    year: int = 0
+    population_scale: float = 1.0
+    population_csv: Path | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole region config."""
 
@@ -334,6 +399,8 @@ class Config:
     isochrones: IsochroneConfig = IsochroneConfig()
     confidence: ConfidenceConfig = ConfidenceConfig()
     maps: MapsConfig = MapsConfig()
+    planning: PlanningConfig = PlanningConfig()
+    scenarios: dict[str, ScenarioConfig] = field(default_factory=dict)
 
     @property
     def base_dir(self) -> Path:
@@ -504,7 +571,8 @@ def load_config(path: str | Path) -> Config:
                           f"[brackets] once each, key = value, text in quotes; save as UTF-8)") from None
     ld = _Loader(path)
     sections = {"region", "units", "network", "population", "facilities", "services", "kinds", "walk",
-                "delivery", "snapping", "standards", "isochrones", "confidence", "maps"}
+                "delivery", "snapping", "standards", "isochrones", "confidence", "maps", "planning",
+                "scenarios"}
     for k in raw:
         if k not in sections:
             ld.problems.append(f"  {k}: unknown section (allowed: {', '.join(sorted(sections))})")
@@ -528,6 +596,10 @@ def load_config(path: str | Path) -> Config:
     kinds = _load_kinds(ld, raw.get("kinds", {}))
     facilities = _load_facility_layers(ld, raw.get("facilities", []), kinds)
     services = _load_services(ld, raw.get("services", {}), kinds)
+    if "planning" in raw:
+        kw["planning"] = _load_planning(ld, raw["planning"], kinds, services)
+    if "scenarios" in raw:
+        kw["scenarios"] = _load_scenarios(ld, raw["scenarios"], kinds, services)
 
     if region is not None and region.metric_crs != "auto":
         from coverage.coords import require_projected
@@ -568,6 +640,82 @@ def load_config(path: str | Path) -> Config:
                           "layers/demo/coverage.toml).")
     return Config(path=path, region=region, units=units, network=network, population=population,
                   facilities=tuple(facilities), services=services, kinds=kinds, **kw)
+
+
+#: the per-unit rules a plan can be held to (coverage.plan), by name
+PLAN_RULES = ("street_complex", "town_center", "childcare_slots")
+
+
+def _load_planning(ld: _Loader, raw: Any, kinds: dict[str, Kind], services: dict[str, Service]
+                   ) -> PlanningConfig:
+    if not isinstance(raw, dict):
+        ld.bad("planning", raw, "a table [planning] with [[planning.menu]] and [[planning.candidates]]")
+        return PlanningConfig()
+    rest = {k: v for k, v in raw.items() if k not in ("candidates", "menu")}
+    plan = ld.build(PlanningConfig, "planning", rest) or PlanningConfig()
+    cands = _load_facility_layers(ld, raw.get("candidates", []), kinds, key="planning.candidates")
+    menu: list[MenuEntry] = []
+    raw_menu = raw.get("menu", [])
+    if not isinstance(raw_menu, list):
+        ld.bad("planning.menu", raw_menu, "an array of tables: [[planning.menu]] service = ... kind = ...")
+        raw_menu = []
+    for i, t in enumerate(raw_menu):
+        key = f"planning.menu[{i}]"
+        if isinstance(t, dict) and "capacity" not in t:
+            ld.problems.append(f"  {key}.capacity: missing: a planned site needs a capacity (beds, 托位 or "
+                               "meals per day) for the plan to know how many people it serves")
+            continue
+        e = ld.build(MenuEntry, key, t)
+        if e is None:
+            continue
+        if e.service not in services:
+            ld.bad(f"{key}.service", e.service, "one of the services: " + ", ".join(services))
+        elif e.kind not in services[e.service].kinds:
+            ld.bad(f"{key}.kind", e.kind, f"a kind that provides {e.service}: "
+                   + ", ".join(services[e.service].kinds))
+        if not e.capacity > 0:
+            ld.bad(f"{key}.capacity", e.capacity, "a capacity > 0")
+        if e.cost < 0:
+            ld.bad(f"{key}.cost", e.cost, "a cost >= 0")
+        menu.append(e)
+    for r in plan.rules:
+        if r not in PLAN_RULES:
+            ld.bad("planning.rules", r, "one of " + ", ".join(PLAN_RULES))
+    for sid, v in plan.demand_share.items():
+        if sid not in services:
+            ld.bad(f"planning.demand_share.{sid}", v, "a service id: " + ", ".join(services))
+        elif not 0 < v <= 1:
+            ld.bad(f"planning.demand_share.{sid}", v, "a share in (0, 1]")
+    if not 0 <= plan.mip_rel_gap < 1:
+        ld.bad("planning.mip_rel_gap", plan.mip_rel_gap, "a relative gap in [0, 1), e.g. 0.01")
+    return dataclasses.replace(plan, candidates=tuple(cands), menu=tuple(menu))
+
+
+def _load_scenarios(ld: _Loader, raw: Any, kinds: dict[str, Kind], services: dict[str, Service]
+                    ) -> dict[str, ScenarioConfig]:
+    if not isinstance(raw, dict):
+        ld.bad("scenarios", raw, "tables [scenarios.<name>] (add = [...], plans = [...], remove = [...])")
+        return {}
+    out: dict[str, ScenarioConfig] = {}
+    for name, t in raw.items():
+        key = f"scenarios.{name}"
+        if not re.fullmatch(r"[A-Za-z0-9_\-]+", name):
+            ld.bad(key, name, "a scenario name of letters, digits, '_' or '-' (it names a folder)")
+            continue
+        if not isinstance(t, dict):
+            ld.bad(key, t, "a table")
+            continue
+        adds = _load_facility_layers(ld, t.get("add", []), kinds, key=f"{key}.add")
+        sc = ld.build(ScenarioConfig, key, {k: v for k, v in t.items() if k != "add"}, extra={"name": name})
+        if sc is None:
+            continue
+        for sid in sc.plans:
+            if sid not in services:
+                ld.bad(f"{key}.plans", sid, "service ids whose plan sites to add: " + ", ".join(services))
+        if not sc.population_scale > 0:
+            ld.bad(f"{key}.population_scale", sc.population_scale, "a factor > 0 (1.05 = 5 % more people)")
+        out[name] = dataclasses.replace(sc, add=tuple(adds))
+    return out
 
 
 def _apply_targets(ld: _Loader, std: StandardsConfig, raw: Any) -> StandardsConfig:
@@ -612,36 +760,37 @@ def _kind_list(kinds: dict[str, Kind]) -> str:
     return "one of the canonical kinds: " + ", ".join(kinds) + " (or add one in a [kinds.<id>] table)"
 
 
-def _load_facility_layers(ld: _Loader, raw: Any, kinds: dict[str, Kind]) -> list[FacilityLayerConfig]:
+def _load_facility_layers(ld: _Loader, raw: Any, kinds: dict[str, Kind], *, key: str = "facilities"
+                          ) -> list[FacilityLayerConfig]:
     if not isinstance(raw, list):
-        ld.bad("facilities", raw, "an array of tables: [[facilities]] name = ... path = ...")
+        ld.bad(key, raw, f"an array of tables: [[{key}]] name = ... path = ...")
         return []
     out: list[FacilityLayerConfig] = []
     names: set[str] = set()
     for i, t in enumerate(raw):
-        f = ld.build(FacilityLayerConfig, f"facilities[{i}]", t)
+        f = ld.build(FacilityLayerConfig, f"{key}[{i}]", t)
         if f is None:
             continue
         if f.name in names:
-            ld.bad(f"facilities[{i}].name", f.name, "a name not used by another [[facilities]] layer")
+            ld.bad(f"{key}[{i}].name", f.name, "a name not used by another layer")
         names.add(f.name)
         if f.default_kind and f.default_kind not in kinds:
-            ld.bad(f"facilities[{i}].default_kind", f.default_kind, _kind_list(kinds))
+            ld.bad(f"{key}[{i}].default_kind", f.default_kind, _kind_list(kinds))
         for txt, kind in f.kinds.items():
             if kind not in kinds:
-                ld.bad(f"facilities[{i}].kinds.{txt}", kind, _kind_list(kinds))
+                ld.bad(f"{key}[{i}].kinds.{txt}", kind, _kind_list(kinds))
         for kind in f.complete_for:
             if kind not in kinds:
-                ld.bad(f"facilities[{i}].complete_for", kind, _kind_list(kinds))
+                ld.bad(f"{key}[{i}].complete_for", kind, _kind_list(kinds))
         for fname, rng in f.ranges.items():
-            key = f"facilities[{i}].ranges.{fname}"
+            rkey = f"{key}[{i}].ranges.{fname}"
             if fname not in FacilityLayerConfig.PLAUSIBLE_RANGES:
-                ld.bad(key, list(rng), "a range of one of the numeric fields: "
+                ld.bad(rkey, list(rng), "a range of one of the numeric fields: "
                        + ", ".join(FacilityLayerConfig.PLAUSIBLE_RANGES) + " (e.g. beds = [1, 8000])")
             elif len(rng) != 2 or not all(isinstance(v, float) for v in rng):
-                ld.bad(key, list(rng), "two numbers [low, high] (e.g. beds = [1, 8000])")
+                ld.bad(rkey, list(rng), "two numbers [low, high] (e.g. beds = [1, 8000])")
             elif rng[0] > rng[1]:
-                ld.bad(key, list(rng), "[low, high] with low <= high")
+                ld.bad(rkey, list(rng), "[low, high] with low <= high")
         for which, filters in (("exclude", f.exclude), ("include", f.include)):
             for fname, pattern in filters.items():
                 if not isinstance(pattern, str):
@@ -649,7 +798,7 @@ def _load_facility_layers(ld: _Loader, raw: Any, kinds: dict[str, Kind]) -> list
                 try:
                     re.compile(pattern)
                 except re.error as exc:
-                    ld.bad(f"facilities[{i}].{which}.{fname}", pattern,
+                    ld.bad(f"{key}[{i}].{which}.{fname}", pattern,
                            f"a regular expression ({exc}); e.g. \"宠物|口腔|整形\"")
         out.append(f)
     return out

@@ -52,6 +52,11 @@ class MapsError(InputError):
     """A build folder the maps cannot be drawn from (missing or stale outputs)."""
 
 
+class PlanningError(InputError):
+    """A plan or scenario request that cannot be met (too few sites for a rule, a budget below the
+    cheapest option, no candidate, no demand): the message names the conflict and the fix."""
+
+
 class PipelineError(CoverageError, RuntimeError):
     """A stage could not produce its result from the given inputs (e.g. a failed built-in QA)."""
 

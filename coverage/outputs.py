@@ -167,7 +167,7 @@ def write_water(path: Path, a: Analysis, *, margin_deg: float = 0.02) -> int:
 
 
 def write_build(folder: Path, a: Analysis, res: Results, *, timings: dict[str, float],
-                total_s: float) -> None:
+                total_s: float, config_digest: str = "") -> None:
     """Every file of ``build/<region>/`` into ``folder``."""
     from coverage.network import export_network_gpkg
 
@@ -180,5 +180,6 @@ def write_build(folder: Path, a: Analysis, res: Results, *, timings: dict[str, f
     write_indicators(folder, a.cfg, res.unit_ind, res.comm_ind, res.standards)
     write_gaps(folder / "gaps.gpkg", res.gaps, a.study.metric_crs)
     info = run_info(a, res, timings=timings, total_s=total_s)
+    info["config_digest"] = config_digest  # what `run --if-changed` and plans compare (pipeline.is_current)
     (folder / "run_info.json").write_text(json.dumps(info, ensure_ascii=False, indent=2, default=str),
                                           encoding="utf-8")

@@ -16,9 +16,13 @@ or mixed set.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import pickle
 import shutil
 import time
+import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -36,6 +40,7 @@ from coverage import (
     layers,
     network,
     outputs,
+    plan,
     population,
     transaction,
 )
@@ -47,8 +52,10 @@ from coverage.study import StudyArea, assign_to_units, read_study_area
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Analysis", "PipelineError", "Results", "analyse", "data_confidence", "evaluate", "input_paths",
-           "is_current", "redraw_maps", "run", "with_facilities"]
+__all__ = ["Analysis", "PipelineError", "Results", "analyse", "baseline", "config_digest", "data_confidence",
+           "evaluate", "input_paths", "is_current", "load_baseline", "redraw_maps", "run", "run_plan",
+           "save_baseline",
+           "with_facilities"]
 
 
 @contextmanager
@@ -197,14 +204,77 @@ def input_paths(cfg: Config) -> list[Path]:
     return paths
 
 
+#: config sections that do not change the baseline run (plans and scenarios read them afterwards)
+AFTER_RUN_SECTIONS = ("planning", "scenarios")
+#: the baseline's stages, kept for plans and scenarios (written by :func:`run`)
+BASELINE_FILE = Path("stages") / "baseline.pickle"
+
+
+def config_digest(cfg: Config) -> str:
+    """SHA-256 of the region config's values without :data:`AFTER_RUN_SECTIONS`: editing a plan's menu
+    or a scenario does not make the baseline stale."""
+    raw = tomllib.loads(cfg.path.read_text(encoding="utf-8"))
+    for k in AFTER_RUN_SECTIONS:
+        raw.pop(k, None)
+    return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def is_current(cfg: Config, *, build_root: Path = Path("build")) -> bool:
-    """True when ``build/<region>/run_info.json`` is newer than every input (:func:`input_paths`): the
-    test ``make run`` uses, in Python, so that no file name of the region reaches make or a shell."""
+    """True when ``build/<region>/run_info.json`` is newer than every input (:func:`input_paths`) but the
+    config, and the config's digest (:func:`config_digest`) is the one the run recorded: the test
+    ``make run`` uses, in Python, so that no file name of the region reaches make or a shell."""
     stamp = Path(build_root) / cfg.region.name / "run_info.json"
     if not stamp.is_file():
         return False
-    newest = max((p.stat().st_mtime for p in input_paths(cfg)), default=0.0)
+    try:
+        recorded = json.loads(stamp.read_text(encoding="utf-8")).get("config_digest")
+    except (ValueError, OSError):
+        return False
+    if recorded != config_digest(cfg):
+        return False
+    newest = max((p.stat().st_mtime for p in input_paths(cfg) if p != cfg.path), default=0.0)
     return stamp.stat().st_mtime >= newest
+
+
+def save_baseline(folder: Path, a: Analysis, res: Results) -> Path:
+    """Keep the baseline's stages (``stages/baseline.pickle``) for plans and scenarios: they re-use its
+    networks, snaps and travel times instead of re-reading and rebuilding them. The file is this
+    package's own output, read back only by :func:`load_baseline` from the region's build folder."""
+    path = Path(folder) / BASELINE_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        pickle.dump({"format": 1, "analysis": a, "results": res}, f, protocol=pickle.HIGHEST_PROTOCOL)
+    return path
+
+
+def load_baseline(cfg: Config, *, build_root: Path = Path("build")) -> tuple[Analysis, Results] | None:
+    """The baseline's stages when they are current (:func:`is_current`), with the current config's
+    plan and scenario sections; None when missing or stale."""
+    path = Path(build_root) / cfg.region.name / BASELINE_FILE
+    if not path.is_file() or not is_current(cfg, build_root=build_root):
+        return None
+    with open(path, "rb") as f:
+        data = pickle.load(f)  # noqa: S301 - our own build output (see save_baseline)
+    if not isinstance(data, dict) or data.get("format") != 1:
+        return None
+    a, res = data["analysis"], data["results"]
+    cfg_now = replace(a.cfg, planning=cfg.planning, scenarios=cfg.scenarios)
+    return replace(a, cfg=cfg_now), res
+
+
+def baseline(cfg: Config, *, build_root: Path = Path("build"), maps_root: Path | None = Path("maps")
+             ) -> tuple[Analysis, Results]:
+    """The current baseline's stages: kept from the last run, or a run now (with its maps)."""
+    kept = load_baseline(cfg, build_root=build_root)
+    if kept is not None:
+        log.info("Re-using the baseline of %s (%s)", cfg.region.name, Path(build_root) / cfg.region.name)
+        return kept
+    log.info("The baseline of %s is missing or older than its inputs: running it first", cfg.region.name)
+    run(cfg, build_root=build_root, maps_root=maps_root)
+    kept = load_baseline(cfg, build_root=build_root)
+    if kept is None:  # a run just wrote it
+        raise PipelineError(f"{Path(build_root) / cfg.region.name / BASELINE_FILE}: not readable after a run")
+    return kept
 
 
 def _check_qa(qa: pd.DataFrame) -> None:
@@ -270,7 +340,9 @@ def run(cfg: Config, *, build_root: Path = Path("build"), maps_root: Path | None
             res = evaluate(a, timings=timings)
             _check_qa(res.isochrone_qa)
             with _stage("write", timings):
-                outputs.write_build(tmp, a, res, timings=timings, total_s=time.perf_counter() - t_start)
+                outputs.write_build(tmp, a, res, timings=timings, total_s=time.perf_counter() - t_start,
+                                    config_digest=config_digest(cfg))
+                save_baseline(tmp, a, res)
             if tmp_maps is not None:
                 with _stage("maps", timings):
                     _write_maps(cfg, tmp, tmp_maps)
@@ -284,3 +356,43 @@ def run(cfg: Config, *, build_root: Path = Path("build"), maps_root: Path | None
             transaction.swap_in(tmp_maps, final_maps)
     log.info("Wrote results to %s in %.1f s", final, time.perf_counter() - t_start)
     return final
+
+
+def run_plan(cfg: Config, req: plan.PlanRequest, *, build_root: Path = Path("build"),
+             maps_root: Path | None = Path("maps")) -> Path:
+    """Plan new sites (coverage.plan) on the current baseline (kept, or run now) and write
+    ``build/<region>/plan/<service>/`` as a transaction, then its page and the overview's link."""
+    from coverage.plan_outputs import write_plan
+
+    a, res = baseline(cfg, build_root=build_root, maps_root=maps_root)
+    p = plan.make_plan(a, res, req)
+    name = cfg.region.name
+    build_dir = Path(build_root) / name
+    final = build_dir / "plan" / p.service.id
+    with transaction.region_lock(Path(build_root), name):
+        transaction.clean_stale(final)
+        tmp = transaction.tmp_folder(final)
+        try:
+            write_plan(tmp, p)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        transaction.swap_in(tmp, final)
+        if maps_root is not None:
+            _write_after_run_pages(cfg, build_dir, Path(maps_root) / name, plan_dir=final)
+    log.info("Plan of %s: %d sites, %.0f persons newly covered -> %s", p.service.id, len(p.sites),
+             float(p.info["newly_covered_persons"]), final)  # type: ignore[arg-type]
+    return final
+
+
+def _write_after_run_pages(cfg: Config, build_dir: Path, maps_dir: Path, *,
+                           plan_dir: Path | None = None) -> None:
+    """A plan's page (when given) and the overview again (its links to plans and scenarios)."""
+    from coverage.maps import write_maps
+    from coverage.maps.plan_page import write_plan_page
+
+    if plan_dir is not None:
+        write_plan_page(build_dir, plan_dir, maps_dir, basemap=cfg.maps.basemap,
+                        tianditu_key=cfg.maps.tianditu_key)
+    write_maps(build_dir, maps_dir, basemap=cfg.maps.basemap, region_title=cfg.region.title,
+               tianditu_key=cfg.maps.tianditu_key, unit_pages=False)

@@ -36,8 +36,15 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["CoverageProblem", "PlanResult", "Rule", "assign_capacity", "greedy_max_coverage",
-           "merge_identical_rows", "solve_max_coverage"]
+__all__ = [
+    "CoverageProblem",
+    "PlanResult",
+    "Rule",
+    "assign_capacity",
+    "greedy_max_coverage",
+    "merge_identical_rows",
+    "solve_max_coverage",
+]
 
 GAP_BASIS = "demand newly served by the new sites (the objective)"
 
@@ -72,8 +79,10 @@ class CoverageProblem:
     def __post_init__(self) -> None:
         n_rows, n_opt = self.pairs.shape
         if len(self.weight) != n_rows or len(self.covered) != n_rows:
-            raise ValueError(f"CoverageProblem: {n_rows} demand rows but {len(self.weight)} weights and "
-                             f"{len(self.covered)} covered flags")
+            raise ValueError(
+                f"CoverageProblem: {n_rows} demand rows but {len(self.weight)} weights and "
+                f"{len(self.covered)} covered flags"
+            )
         if (np.asarray(self.weight) < 0).any():
             raise ValueError("CoverageProblem: negative demand weights")
         for name in ("capacity", "cost", "site"):
@@ -131,7 +140,7 @@ def merge_identical_rows(pairs: sp.csr_matrix, weight: np.ndarray) -> tuple[sp.c
     rows: list[np.ndarray] = []
     w: list[float] = []
     for i in range(a.shape[0]):
-        idx = a.indices[a.indptr[i]:a.indptr[i + 1]]
+        idx = a.indices[a.indptr[i] : a.indptr[i + 1]]
         if not len(idx) or weight[i] <= 0:
             continue
         k = idx.tobytes()
@@ -144,8 +153,9 @@ def merge_identical_rows(pairs: sp.csr_matrix, weight: np.ndarray) -> tuple[sp.c
             w[j] += float(weight[i])
     indptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
     indices = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
-    merged = sp.csr_matrix((np.ones(len(indices), dtype=bool), indices, indptr),
-                           shape=(len(rows), a.shape[1]))
+    merged = sp.csr_matrix(
+        (np.ones(len(indices), dtype=bool), indices, indptr), shape=(len(rows), a.shape[1])
+    )
     return merged, np.asarray(w, dtype=float)
 
 
@@ -154,8 +164,9 @@ def _open_rows(problem: CoverageProblem) -> tuple[sp.csr_matrix, np.ndarray]:
     return merge_identical_rows(sp.csr_matrix(problem.pairs)[keep], np.asarray(problem.weight, float)[keep])
 
 
-def assign_capacity(pairs: sp.csr_matrix, weight: np.ndarray, capacity: np.ndarray | None,
-                    chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def assign_capacity(
+    pairs: sp.csr_matrix, weight: np.ndarray, capacity: np.ndarray | None, chosen: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """The best assignment of demand rows to the ``chosen`` options: (served weight per row, capacity
     used per chosen option). Uncapacitated: a row within reach of any chosen option is served whole,
     and counted at the first chosen option in ``chosen`` order that reaches it. Capacitated: a maximum
@@ -169,7 +180,7 @@ def assign_capacity(pairs: sp.csr_matrix, weight: np.ndarray, capacity: np.ndarr
         return served, used
     if capacity is None:
         for j in range(k):
-            rows = a.indices[a.indptr[j]:a.indptr[j + 1]]
+            rows = a.indices[a.indptr[j] : a.indptr[j + 1]]
             new = rows[served[rows] == 0]
             served[new] = w[new]
             used[j] = w[new].sum()
@@ -215,12 +226,12 @@ class _Greedy:
         self.total = 0.0
 
     def gain(self, j: int) -> float:
-        rows = self.cols.indices[self.cols.indptr[j]:self.cols.indptr[j + 1]]
+        rows = self.cols.indices[self.cols.indptr[j] : self.cols.indptr[j + 1]]
         g = float(self.resid[rows].sum())
         return g if self.cap is None else min(g, float(self.cap[j]))
 
     def take(self, j: int) -> float:
-        rows = self.cols.indices[self.cols.indptr[j]:self.cols.indptr[j + 1]]
+        rows = self.cols.indices[self.cols.indptr[j] : self.cols.indptr[j + 1]]
         if self.cap is None:
             g = float(self.resid[rows].sum())
             self.resid[rows] = 0.0
@@ -243,8 +254,9 @@ class _Greedy:
         return not self.site_used[self.site[j]]
 
 
-def greedy_max_coverage(problem: CoverageProblem, p: int | None = None, *, budget: float | None = None
-                        ) -> PlanResult:
+def greedy_max_coverage(
+    problem: CoverageProblem, p: int | None = None, *, budget: float | None = None
+) -> PlanResult:
     """Lazy greedy: the per-unit rules first (each rule's best options until met), then repeatedly the
     option adding the most unserved demand (per unit of cost under a budget; ties: lowest index), within
     ``p`` sites and the budget. Infeasible rules give ``status = "infeasible"``."""
@@ -263,11 +275,21 @@ def greedy_max_coverage(problem: CoverageProblem, p: int | None = None, *, budge
         while n_have < rule.min_sites or cap_have < rule.min_capacity - 1e-9:
             free = [o for o in opts if g.free(o) and spent + g.cost[o] <= money + 1e-9]
             if not free or len(g.chosen) >= p_max:
-                return PlanResult(np.asarray(g.chosen, dtype=np.int64), g.total, float("inf"), False, "greedy",
-                                  time.perf_counter() - t0, status="infeasible", merged_rows=a.shape[0],
-                                  notes=(f"rule {rule.name} cannot be met",))
-            o = max(free, key=lambda j: ((0.0 if cap is None else cap[j]) if rule.min_capacity else 0.0,
-                                         g.gain(j), -j))
+                return PlanResult(
+                    np.asarray(g.chosen, dtype=np.int64),
+                    g.total,
+                    float("inf"),
+                    False,
+                    "greedy",
+                    time.perf_counter() - t0,
+                    status="infeasible",
+                    merged_rows=a.shape[0],
+                    notes=(f"rule {rule.name} cannot be met",),
+                )
+            o = max(
+                free,
+                key=lambda j: ((0.0 if cap is None else cap[j]) if rule.min_capacity else 0.0, g.gain(j), -j),
+            )
             spent += g.cost[o]
             g.take(o)
             n_have += 1
@@ -297,8 +319,16 @@ def greedy_max_coverage(problem: CoverageProblem, p: int | None = None, *, budge
     if cap is not None and len(chosen):  # the exact assignment of the chosen options
         served, _ = assign_capacity(a, w, cap, chosen)
         value = float(served.sum())
-    return PlanResult(chosen, value, float("inf"), False, "greedy", time.perf_counter() - t0,
-                      merged_rows=a.shape[0], greedy_value=value)
+    return PlanResult(
+        chosen,
+        value,
+        float("inf"),
+        False,
+        "greedy",
+        time.perf_counter() - t0,
+        merged_rows=a.shape[0],
+        greedy_value=value,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -306,8 +336,9 @@ def greedy_max_coverage(problem: CoverageProblem, p: int | None = None, *, budge
 # --------------------------------------------------------------------------------------------
 
 
-def _model(problem: CoverageProblem, a: sp.csr_matrix, w: np.ndarray, p: int | None, budget: float | None
-           ) -> tuple[highspy.HighsLp, int]:
+def _model(
+    problem: CoverageProblem, a: sp.csr_matrix, w: np.ndarray, p: int | None, budget: float | None
+) -> tuple[highspy.HighsLp, int]:
     """The MILP (module docstring) as a HighsLp; returns it and the number of x columns (first)."""
     n = problem.n_options
     m = a.shape[0]
@@ -330,15 +361,27 @@ def _model(problem: CoverageProblem, a: sp.csr_matrix, w: np.ndarray, p: int | N
         cost_aux = np.ones(npair)
         aux_ub = w[pr]
         # sum_o z_io <= w_i
-        rows.append(sp.hstack([sp.csr_matrix((m, n)),
-                               sp.csr_matrix((np.ones(npair), (pr, np.arange(npair))), shape=(m, npair))],
-                              format="csr"))
+        rows.append(
+            sp.hstack(
+                [
+                    sp.csr_matrix((m, n)),
+                    sp.csr_matrix((np.ones(npair), (pr, np.arange(npair))), shape=(m, npair)),
+                ],
+                format="csr",
+            )
+        )
         lo.append(np.full(m, -np.inf))
         hi.append(w)
         # sum_i z_io - cap_o x_o <= 0
-        rows.append(sp.hstack([-sp.diags(np.asarray(problem.capacity, float), format="csr"),
-                               sp.csr_matrix((np.ones(npair), (pc, np.arange(npair))), shape=(n, npair))],
-                              format="csr"))
+        rows.append(
+            sp.hstack(
+                [
+                    -sp.diags(np.asarray(problem.capacity, float), format="csr"),
+                    sp.csr_matrix((np.ones(npair), (pc, np.arange(npair))), shape=(n, npair)),
+                ],
+                format="csr",
+            )
+        )
         lo.append(np.full(n, -np.inf))
         hi.append(np.zeros(n))
     site = problem.sites()
@@ -346,9 +389,15 @@ def _model(problem: CoverageProblem, a: sp.csr_matrix, w: np.ndarray, p: int | N
     if len(shared):  # one type per site
         sel = np.isin(site, shared)
         ridx = np.searchsorted(shared, site[sel])
-        rows.append(sp.hstack([sp.csr_matrix((np.ones(sel.sum()), (ridx, np.flatnonzero(sel))),
-                                             shape=(len(shared), n)), sp.csr_matrix((len(shared), n_aux))],
-                              format="csr"))
+        rows.append(
+            sp.hstack(
+                [
+                    sp.csr_matrix((np.ones(sel.sum()), (ridx, np.flatnonzero(sel))), shape=(len(shared), n)),
+                    sp.csr_matrix((len(shared), n_aux)),
+                ],
+                format="csr",
+            )
+        )
         lo.append(np.full(len(shared), -np.inf))
         hi.append(np.ones(len(shared)))
     zeros_aux = sp.csr_matrix((1, n_aux))
@@ -396,8 +445,11 @@ def _warm_start(problem: CoverageProblem, a: sp.csr_matrix, w: np.ndarray, chose
     x = np.zeros(n)
     x[chosen] = 1.0
     if problem.capacity is None:
-        y = (np.asarray(a[:, chosen].sum(axis=1)).ravel() > 0).astype(float) if len(chosen) else \
-            np.zeros(a.shape[0])
+        y = (
+            (np.asarray(a[:, chosen].sum(axis=1)).ravel() > 0).astype(float)
+            if len(chosen)
+            else np.zeros(a.shape[0])
+        )
         return np.concatenate([x, y])
     coo = sp.coo_matrix(a)
     z = np.zeros(len(coo.row))
@@ -423,43 +475,59 @@ def _pair_flows(sub: sp.coo_matrix, w: np.ndarray, cap: np.ndarray) -> np.ndarra
     lp.col_upper_ = w[r]
     lp.row_lower_ = np.full(m + k, -highspy.kHighsInf)
     lp.row_upper_ = np.concatenate([w, cap])
-    _set_matrix(lp, sp.csc_matrix((np.ones(2 * npair), (np.concatenate([r, m + c]),
-                                                        np.concatenate([np.arange(npair)] * 2))),
-                                  shape=(m + k, npair)))
+    _set_matrix(
+        lp,
+        sp.csc_matrix(
+            (np.ones(2 * npair), (np.concatenate([r, m + c]), np.concatenate([np.arange(npair)] * 2))),
+            shape=(m + k, npair),
+        ),
+    )
     h.passModel(lp)
     h.run()
     return np.asarray(h.getSolution().col_value)
 
 
-def _order_by_gain(problem: CoverageProblem, a: sp.csr_matrix, w: np.ndarray, chosen: np.ndarray) -> np.ndarray:
-    """``chosen`` in greedy order of marginal gain among themselves (the order sites are listed in)."""
+def _order_by_gain(
+    problem: CoverageProblem, a: sp.csr_matrix, w: np.ndarray, chosen: np.ndarray
+) -> np.ndarray:
+    """``chosen`` in the order sites are listed in, and without the options that add nothing and that no
+    rule needs (a solver may open them at no loss). Uncapacitated: greedy order of marginal gain among
+    themselves. Capacitated: by the demand each serves in an optimal assignment, largest first (an
+    option serving nothing there can go: the same flow stays feasible without it)."""
+    needed = {int(o) for r in problem.rules for o in r.options.tolist()}
+    if problem.capacity is not None:
+        _served, used = assign_capacity(a, w, problem.capacity, chosen)
+        order = sorted(range(len(chosen)), key=lambda k: (-used[k], int(chosen[k])))
+        return np.asarray(
+            [int(chosen[k]) for k in order if used[k] > 1e-9 or int(chosen[k]) in needed], dtype=np.int64
+        )
     left = [int(j) for j in chosen]
     out: list[int] = []
     resid = w.copy()
     cols = sp.csc_matrix(a)
-    cap = None if problem.capacity is None else np.asarray(problem.capacity, float)
+
+    def gain(j: int) -> float:
+        return float(resid[cols.indices[cols.indptr[j] : cols.indptr[j + 1]]].sum())
+
     while left:
-        def gain(j: int) -> float:
-            rows = cols.indices[cols.indptr[j]:cols.indptr[j + 1]]
-            g = float(resid[rows].sum())
-            return g if cap is None else min(g, float(cap[j]))
         best = max(left, key=lambda j: (gain(j), -j))
-        rows = cols.indices[cols.indptr[best]:cols.indptr[best + 1]]
-        if cap is None:
-            resid[rows] = 0.0
-        else:
-            room = float(cap[best])
-            for i in rows:
-                t = min(room, resid[i])
-                resid[i] -= t
-                room -= t
+        if gain(best) <= 0:
+            out += [j for j in left if j in needed]  # the rest add nothing: only what a rule needs stays
+            break
+        resid[cols.indices[cols.indptr[best] : cols.indptr[best + 1]]] = 0.0
         out.append(best)
         left.remove(best)
     return np.asarray(out, dtype=np.int64)
 
 
-def solve_max_coverage(problem: CoverageProblem, p: int | None = None, *, budget: float | None = None,
-                       time_limit_s: float = 60.0, mip_rel_gap: float = 0.0) -> PlanResult:
+def solve_max_coverage(
+    problem: CoverageProblem,
+    p: int | None = None,
+    *,
+    budget: float | None = None,
+    time_limit_s: float = 60.0,
+    mip_rel_gap: float = 0.0,
+) -> PlanResult:
     """The exact model on HiGHS (module docstring), warm-started by :func:`greedy_max_coverage`; at
     ``time_limit_s`` the best solution found and the proven bound; ``mip_rel_gap`` > 0 stops at that
     proven relative gap (on the objective). ``p`` and/or ``budget`` must be given."""
@@ -470,8 +538,16 @@ def solve_max_coverage(problem: CoverageProblem, p: int | None = None, *, budget
     a, w = _open_rows(problem)
     m = a.shape[0]
     if (m == 0 or problem.n_options == 0 or (p is not None and p <= 0)) and not problem.rules:
-        return PlanResult(np.zeros(0, dtype=np.int64), 0.0, 0.0, True, "milp", time.perf_counter() - t0,
-                          merged_rows=m, greedy_value=0.0)
+        return PlanResult(
+            np.zeros(0, dtype=np.int64),
+            0.0,
+            0.0,
+            True,
+            "milp",
+            time.perf_counter() - t0,
+            merged_rows=m,
+            greedy_value=0.0,
+        )
     lp, n = _model(problem, a, w, p, budget)
     h = _highs()
     h.setOptionValue("time_limit", float(time_limit_s))
@@ -488,15 +564,31 @@ def solve_max_coverage(problem: CoverageProblem, p: int | None = None, *, budget
     status = h.getModelStatus()
     info = h.getInfo()
     if status == highspy.HighsModelStatus.kInfeasible:
-        return PlanResult(np.zeros(0, dtype=np.int64), 0.0, 0.0, False, "milp", time.perf_counter() - t0,
-                          status="infeasible", merged_rows=m, greedy_value=greedy.new_covered_weight,
-                          notes=("the site count, budget and per-unit rules cannot all be met",))
+        return PlanResult(
+            np.zeros(0, dtype=np.int64),
+            0.0,
+            0.0,
+            False,
+            "milp",
+            time.perf_counter() - t0,
+            status="infeasible",
+            merged_rows=m,
+            greedy_value=greedy.new_covered_weight,
+            notes=("the site count, budget and per-unit rules cannot all be met",),
+        )
     sol_x = np.asarray(h.getSolution().col_value[:n]) if info.primal_solution_status else None
     bound = float(info.mip_dual_bound) if np.isfinite(info.mip_dual_bound) else float("inf")
     if sol_x is None:  # no MIP solution (an error or a time limit before any): the greedy, said so
-        return dataclasses.replace(greedy, bound=bound, solve_s=time.perf_counter() - t0, merged_rows=m,
-                                   notes=(f"HiGHS ended with '{h.modelStatusToString(status)}' and no "
-                                          "solution: the greedy solution is reported",))
+        return dataclasses.replace(
+            greedy,
+            bound=bound,
+            solve_s=time.perf_counter() - t0,
+            merged_rows=m,
+            notes=(
+                f"HiGHS ended with '{h.modelStatusToString(status)}' and no "
+                "solution: the greedy solution is reported",
+            ),
+        )
     chosen = np.flatnonzero(sol_x > 0.5)
     served, _ = assign_capacity(a, w, problem.capacity, chosen)
     value = float(served.sum())
@@ -510,5 +602,15 @@ def solve_max_coverage(problem: CoverageProblem, p: int | None = None, *, budget
         chosen, value, method = greedy.chosen, greedy.new_covered_weight, "greedy (better than the MILP's)"
         optimal = False
     bound = max(bound, value)
-    return PlanResult(_order_by_gain(problem, a, w, chosen), value, bound, optimal or bound - value <= 1e-6,
-                      method, time.perf_counter() - t0, merged_rows=m, greedy_value=greedy.new_covered_weight)
+    if bound - value <= 1e-6 * max(1.0, abs(value)):  # the bound met: proven optimal, whatever stopped it
+        optimal, method = True, "milp" if method.startswith("milp") else method
+    return PlanResult(
+        _order_by_gain(problem, a, w, chosen),
+        value,
+        bound,
+        optimal,
+        method,
+        time.perf_counter() - t0,
+        merged_rows=m,
+        greedy_value=greedy.new_covered_weight,
+    )

@@ -194,6 +194,13 @@ class Service:
     def count_col(self) -> str:
         return f"n_{self.id}_facilities"
 
+    def headline_minutes(self, standards: Any, unit_class: str) -> float:
+        """Minutes of the headline coverage (:meth:`headline`) in a unit of class ``unit_class``."""
+        if self.has_class_rule:
+            return self.threshold_min_for_class(unit_class)
+        t = self.circle_min(standards) if standards is not None and self.circle_min_key else None
+        return float(max(self.thresholds_min) if t is None else t)
+
     def headline(self, standards: Any = None) -> tuple[str, str, str]:
         """(covered flag on cells, share column, uncovered column) of the headline coverage: the
         per-class rule, else the circle standard's minutes, else the largest threshold."""

@@ -109,6 +109,10 @@ STANDARDS_COLUMNS = ["unit_code", "parent_code", "level", "standard_id", "title_
                      "required", "shortfall", "source"]
 #: kinds whose floor area counts for the 街道 institution standard (003 (六)4 社区养老机构)
 STREET_INSTITUTION_KINDS = ("elderly_institution", "embedded_nursing_home", "community_complex")
+#: kinds counting as a 街道's 社区养老服务综合体 (street_complex) and a 镇/乡's regional centre
+#: (rural_network)
+STREET_COMPLEX_KINDS = ("community_complex", "old_young_complex")
+TOWN_CENTER_KINDS = ("town_regional_center",)
 COMMUNITY_FACILITY_KINDS = ("community_complex", "embedded_nursing_home", "daycare_center",
                             "old_young_complex")
 
@@ -287,12 +291,12 @@ def _unit_rows(ctx: _Ctx, unit_ind: pd.DataFrame) -> None:
             short = "" if passed is True else f"needs 1 institution of >= {_m2(need_m2)}" + (
                 " (some candidates have no floor area)" if passed is pd.NA else "")
             rows.add(code, "unit", sid, passed, best, need_m2, short)
-            n_cx = int(ufac["kind"].isin(("community_complex", "old_young_complex")).sum())
+            n_cx = int(ufac["kind"].isin(STREET_COMPLEX_KINDS).sum())
             k = std.street_complex_min
             rows.add(code, "unit", "street_complex", n_cx >= k, n_cx, k,
                      "" if n_cx >= k else f"needs {k - n_cx} 社区养老服务综合体")
         elif utype.get(code) in ("镇", "乡"):
-            n_tc = int((ufac["kind"] == "town_regional_center").sum())
+            n_tc = int(ufac["kind"].isin(TOWN_CENTER_KINDS).sum())
             k = std.town_regional_center_min
             rows.add(code, "unit", "rural_network", n_tc >= k, n_tc, k,
                      "" if n_tc >= k else f"needs {k - n_tc} 乡镇区域性养老服务中心")

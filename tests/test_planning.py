@@ -105,12 +105,16 @@ def brute_force_general(prob: CoverageProblem, p: int | None, budget: float | No
         if p is not None and k > p:
             break
         for combo in itertools.combinations(range(n), k):
-            if len(set(site[list(combo)])) < k or (budget is not None and cost[list(combo)].sum() > budget + 1e-9):
+            if len(set(site[list(combo)])) < k or (
+                budget is not None and cost[list(combo)].sum() > budget + 1e-9
+            ):
                 continue
             ok = True
             for r in prob.rules:
                 inside = [j for j in combo if j in set(r.options.tolist())]
-                if len(inside) < r.min_sites or (cap is not None and cap[inside].sum() < r.min_capacity - 1e-9):
+                if len(inside) < r.min_sites or (
+                    cap is not None and cap[inside].sum() < r.min_capacity - 1e-9
+                ):
                     ok = False
             if ok:
                 v = max_flow_served(a, w, cap, combo)
@@ -118,26 +122,37 @@ def brute_force_general(prob: CoverageProblem, p: int | None, budget: float | No
     return best
 
 
-def general_problem(seed: int, *, capacitated: bool, sites_shared: bool, rules: bool, costs: bool
-                    ) -> CoverageProblem:
+def general_problem(
+    seed: int, *, capacitated: bool, sites_shared: bool, rules: bool, costs: bool
+) -> CoverageProblem:
     rng = np.random.default_rng(seed)
     m, n = 14, 7
     a = sp.csr_matrix(sp.random(m, n, density=0.3, random_state=rng, format="csr").astype(bool))
     from coverage.planning import Rule
 
     rl = (Rule("unit A >= 1 of options 0-2", np.array([0, 1, 2]), min_sites=1),) if rules else ()
-    return CoverageProblem(a, rng.integers(1, 40, m).astype(float), rng.random(m) < 0.1,
-                           capacity=rng.integers(10, 60, n).astype(float) if capacitated else None,
-                           cost=rng.integers(1, 5, n).astype(float) if costs else None,
-                           site=np.array([0, 0, 1, 2, 2, 3, 4]) if sites_shared else None, rules=rl)
+    return CoverageProblem(
+        a,
+        rng.integers(1, 40, m).astype(float),
+        rng.random(m) < 0.1,
+        capacity=rng.integers(10, 60, n).astype(float) if capacitated else None,
+        cost=rng.integers(1, 5, n).astype(float) if costs else None,
+        site=np.array([0, 0, 1, 2, 2, 3, 4]) if sites_shared else None,
+        rules=rl,
+    )
 
 
 @pytest.mark.parametrize("seed", range(5))
 @pytest.mark.parametrize("capacitated", [False, True])
 @pytest.mark.parametrize("variant", ["p", "budget", "sites+rules"])
 def test_general_milp_equals_brute_force(seed: int, capacitated: bool, variant: str) -> None:
-    prob = general_problem(seed, capacitated=capacitated, sites_shared=variant == "sites+rules",
-                           rules=variant == "sites+rules", costs=variant == "budget")
+    prob = general_problem(
+        seed,
+        capacitated=capacitated,
+        sites_shared=variant == "sites+rules",
+        rules=variant == "sites+rules",
+        costs=variant == "budget",
+    )
     p, budget = (None, 6.0) if variant == "budget" else (2, None)
     expect = brute_force_general(prob, p, budget)
     res = solve_max_coverage(prob, p, budget=budget)
@@ -155,8 +170,9 @@ def test_general_milp_equals_brute_force(seed: int, capacitated: bool, variant: 
 
 def test_capacity_limits_what_a_site_serves() -> None:
     a = sp.csr_matrix(np.array([[1, 0], [1, 0], [0, 1]], dtype=bool))
-    prob = CoverageProblem(a, np.array([50.0, 50.0, 30.0]), np.zeros(3, dtype=bool),
-                           capacity=np.array([20.0, 100.0]))
+    prob = CoverageProblem(
+        a, np.array([50.0, 50.0, 30.0]), np.zeros(3, dtype=bool), capacity=np.array([20.0, 100.0])
+    )
     res = solve_max_coverage(prob, 1)
     assert list(res.chosen) == [1] and res.new_covered_weight == 30.0  # 30 reachable beats 20 slots
     both = solve_max_coverage(prob, 2)

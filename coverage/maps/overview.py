@@ -143,7 +143,30 @@ def _region_summary_html(b: Build) -> str:
     outside = (b.run_info.get("population_outside") or {}).get("text", "")
     outside_line = (f'<p class="cov-outside" id="population-outside"><b>单元外人口 (population outside every '
                     f"unit):</b> {e(str(outside))}</p>") if outside else ""
-    return std_line + outside_line + files_line
+    return std_line + outside_line + files_line + _after_run_links_html(b)
+
+
+def _after_run_links_html(b: Build) -> str:
+    """Links to the region's plans (``plan_<service>.html``) and scenarios (``scenarios/<name>/``), for
+    those whose files exist in the build."""
+    e = html.escape
+    links = []
+    for p in sorted((b.path / "plan").glob("*/plan.json")):
+        sid = p.parent.name
+        s = b.services.get(sid)
+        href = e(f"plan_{sid}.html", quote=True)
+        label = e(s.label_zh if s else sid)
+        links.append(f'<a class="cov-link" href="{href}">选址规划 {label} (plan: {e(sid)})</a>')
+    for p in sorted((b.path / "scenarios").glob("*/scenario.json")):
+        name = p.parent.name
+        href = e(f"scenarios/{name}/index.html", quote=True)
+        diff = e(f"scenarios/{name}/diff.html", quote=True)
+        links.append(f'<a class="cov-link" href="{href}">情景 {e(name)} (scenario)</a> '
+                     f'<a class="cov-link" href="{diff}">(对比 diff)</a>')
+    if not links:
+        return ""
+    return '<p class="cov-after-run" id="plans-scenarios"><b>规划与情景 (plans, scenarios):</b> ' + \
+        " · ".join(links) + "</p>"
 
 
 def _table_html(b: Build, u: Any, table: list[tuple[str, str, dict[str, Any]]]) -> str:
