@@ -126,6 +126,20 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scenario(args: argparse.Namespace) -> int:
+    """A what-if of ``[scenarios.<name>]`` on the current baseline (run first when missing or stale)."""
+    from coverage.pipeline import run_scenario
+
+    cfg = _load(args)
+    if not args.scenario:
+        raise ConfigError(f"give a scenario: SCENARIO=<name> (scenarios in {cfg.path}: "
+                          + (", ".join(cfg.scenarios) or "none: add a [scenarios.<name>] table") + ")")
+    out = run_scenario(cfg, args.scenario, build_root=Path(args.build_root), maps_root=Path(args.maps_root))
+    print(f"scenario: {out} (diff: {out / 'diff.csv'})")
+    print(f"maps: {Path(args.maps_root) / cfg.region.name / 'scenarios' / args.scenario / 'diff.html'}")
+    return 0
+
+
 def _optional_number(kind: type) -> Callable[[str], Any]:
     """argparse type: "" (an unset make variable) -> None, else ``kind(text)``."""
     def parse(text: str) -> Any:
@@ -198,6 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--rule", action="append", default=None,
                     help="a per-unit rule the plan must meet (repeatable; default: planning.rules)")
     sp.set_defaults(func=cmd_plan)
+
+    sp = sub.add_parser("scenario", help="a what-if of [scenarios.<name>]: build/<region>/scenarios/<name>/ "
+                                         "and maps/<region>/scenarios/<name>/ with a per-unit diff")
+    region_args(sp)
+    sp.add_argument("--scenario", default="", help="name of a [scenarios.<name>] table of the config")
+    sp.set_defaults(func=cmd_scenario)
 
     sp = sub.add_parser("fetch-network", help="download a road network with osmnx (needs internet)")
     sp.add_argument("--place", required=True, help="place name, e.g. '万源市, 四川省, 中国'")

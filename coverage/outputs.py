@@ -166,6 +166,14 @@ def write_water(path: Path, a: Analysis, *, margin_deg: float = 0.02) -> int:
     return len(water)
 
 
+def write_scenario_record(folder: Path, diff: pd.DataFrame, record: dict[str, Any]) -> None:
+    """A scenario's ``diff.csv`` / ``diff.xlsx`` (coverage.scenario.DIFF_COLUMNS) and ``scenario.json``."""
+    write_csv(diff, folder / "diff.csv")
+    write_xlsx({"diff": diff}, folder / "diff.xlsx")
+    (folder / "scenario.json").write_text(json.dumps(record, ensure_ascii=False, indent=2, default=str),
+                                          encoding="utf-8")
+
+
 def write_build(folder: Path, a: Analysis, res: Results, *, timings: dict[str, float],
                 total_s: float, config_digest: str = "") -> None:
     """Every file of ``build/<region>/`` into ``folder``."""

@@ -53,7 +53,7 @@ from coverage.study import StudyArea, assign_to_units, read_study_area
 log = logging.getLogger(__name__)
 
 __all__ = ["Analysis", "PipelineError", "Results", "analyse", "baseline", "config_digest", "data_confidence",
-           "evaluate", "input_paths", "is_current", "load_baseline", "redraw_maps", "run", "run_plan",
+           "evaluate", "input_paths", "is_current", "load_baseline", "redraw_maps", "run", "run_plan", "run_scenario",
            "save_baseline",
            "with_facilities"]
 
@@ -396,3 +396,47 @@ def _write_after_run_pages(cfg: Config, build_dir: Path, maps_dir: Path, *,
                         tianditu_key=cfg.maps.tianditu_key)
     write_maps(build_dir, maps_dir, basemap=cfg.maps.basemap, region_title=cfg.region.title,
                tianditu_key=cfg.maps.tianditu_key, unit_pages=False)
+
+
+def run_scenario(cfg: Config, name: str, *, build_root: Path = Path("build"),
+                 maps_root: Path | None = Path("maps")) -> Path:
+    """A what-if (coverage.scenario) on the current baseline's stages: its full results under
+    ``build/<region>/scenarios/<name>/`` (with ``diff.csv`` and ``scenario.json``) and its pages under
+    ``maps/<region>/scenarios/<name>/`` (with ``diff.html``), both written aside and swapped in."""
+    from coverage.maps.diff_page import write_diff_page
+    from coverage.scenario import scenario_analysis, scenario_diff, targets_met
+
+    a, res = baseline(cfg, build_root=build_root, maps_root=maps_root)
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    build_dir = Path(build_root) / cfg.region.name
+    a2, record = scenario_analysis(a, cfg, name, build_dir)
+    res2 = evaluate(a2, timings=timings)  # type: ignore[arg-type]
+    _check_qa(res2.isochrone_qa)
+    diff = scenario_diff(cfg, res, res2)
+    record["targets"] = targets_met(res2)
+    record["target_set"] = cfg.standards.targets or "(values given in [standards])"
+    final = build_dir / "scenarios" / name
+    final_maps = Path(maps_root) / cfg.region.name / "scenarios" / name if maps_root is not None else None
+    with transaction.region_lock(Path(build_root), cfg.region.name):
+        transaction.clean_stale(final, *([final_maps] if final_maps is not None else []))
+        tmp = transaction.tmp_folder(final)
+        tmp_maps = transaction.tmp_folder(final_maps) if final_maps is not None else None
+        try:
+            outputs.write_build(tmp, a2, res2, timings=timings, total_s=time.perf_counter() - t0,  # type: ignore[arg-type]
+                                config_digest=config_digest(cfg))
+            outputs.write_scenario_record(tmp, diff, record)
+            if tmp_maps is not None:
+                _write_maps(cfg, tmp, tmp_maps)
+                write_diff_page(tmp, tmp_maps, basemap=cfg.maps.basemap, tianditu_key=cfg.maps.tianditu_key)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if tmp_maps is not None:
+                shutil.rmtree(tmp_maps, ignore_errors=True)
+            raise
+        transaction.swap_in(tmp, final)
+        if tmp_maps is not None and final_maps is not None:
+            transaction.swap_in(tmp_maps, final_maps)
+            _write_after_run_pages(cfg, build_dir, Path(maps_root) / cfg.region.name)  # type: ignore[arg-type]
+    log.info("Scenario %s written to %s", name, final)
+    return final

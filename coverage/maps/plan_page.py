@@ -102,8 +102,8 @@ def _table_html(sites: gpd.GeoDataFrame) -> str:
             )
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return (
-        f'<section class="cov-table" id="plan-sites"><table><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table></section>"
+        f'<div class="cov-table-wrap" id="plan-sites"><table class="cov-table"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
 
 
@@ -146,8 +146,9 @@ def plan_map(b: Build, plan_dir: Path, *, basemap: str, tianditu_key: str) -> fo
         lyr = geojson(
             fc,
             name,
-            {"color": color, "weight": 0.5, "fillColor": color, "fillOpacity": 0.55},
-            tooltip_key="persons",
+            {"color": color, "weight": 0.5, "fillColor": color, "fillOpacity": 0.7},
+            tooltip_key="persons",  # cell centres: circles (a plain point would be an image marker)
+            marker=folium.CircleMarker(radius=4, color=color, weight=0.5, fill=True, fill_opacity=0.7),
         )
         lyr.add_to(m)
         legends.append(({"title": name, "items": [{"color": color, "label": name, "shape": "square"}]}, lyr))
