@@ -162,6 +162,6 @@ def mark_standards(std: pd.DataFrame, conf: pd.DataFrame) -> pd.DataFrame:
     low-confidence unit (and of its communities), else ""."""
     low = conf.loc[conf["low_confidence"].astype(bool), "confidence_reasons"]
     text = {code: f"{LOW_ZH} low confidence: {why}" for code, why in low.items()}
-    own = std["unit_code"].astype(str).map(text)
-    parent = std["parent_code"].astype(str).map(text) if "parent_code" in std.columns else own
+    own = std["unit_code"].astype(str).map(text).astype(object)  # all-NaN maps are float: keep text dtype
+    parent = std["parent_code"].astype(str).map(text).astype(object) if "parent_code" in std.columns else own
     return std.assign(confidence=own.fillna(parent).fillna(""))

@@ -53,9 +53,8 @@ from coverage.study import StudyArea, assign_to_units, read_study_area
 log = logging.getLogger(__name__)
 
 __all__ = ["Analysis", "PipelineError", "Results", "analyse", "baseline", "config_digest", "data_confidence",
-           "evaluate", "input_paths", "is_current", "load_baseline", "redraw_maps", "run", "run_plan", "run_scenario",
-           "save_baseline",
-           "with_facilities"]
+           "evaluate", "input_paths", "is_current", "load_baseline", "plan_on", "redraw_maps", "run",
+           "run_plan", "run_scenario", "save_baseline", "with_facilities"]
 
 
 @contextmanager
@@ -156,15 +155,19 @@ def data_confidence(a: Analysis, cells: pd.DataFrame | None = None) -> pd.DataFr
                                       cell_area_ha=(a.cfg.population.census_cell_m / 100.0) ** 2)
 
 
-def evaluate(a: Analysis, *, timings: dict[str, float] | None = None) -> Results:
-    """Isochrones, covered flags, indicators and standards, and gap areas from an :class:`Analysis`."""
+def evaluate(a: Analysis, *, timings: dict[str, float] | None = None, isochrones: bool = True) -> Results:
+    """Isochrones, covered flags, indicators and standards, and gap areas from an :class:`Analysis`;
+    ``isochrones=False`` skips the polygons (a plan's check of its standards needs none)."""
     timings = {} if timings is None else timings
     cfg = a.cfg
     cells = a.cell_snaps.add_to_cells(a.cells_in.cells.reset_index(drop=True))
     cells = a.times.add_to_cells(cells, a.cell_snaps, cfg.services)
     skip = a.not_assessed
-    with _stage("isochrones", timings):
-        iso, qa = access.isochrone_layers(cfg, a.networks, a.facilities, a.fac_snaps, skip=skip)
+    iso: dict[str, gpd.GeoDataFrame] = {}
+    qa = pd.DataFrame({"ok": pd.Series([], dtype=bool)})
+    if isochrones:
+        with _stage("isochrones", timings):
+            iso, qa = access.isochrone_layers(cfg, a.networks, a.facilities, a.fac_snaps, skip=skip)
     with _stage("indicators", timings):
         cells = assessment.blank_cells(indicators.add_covered_flags(cells, a.study.units, cfg.services),
                                        cfg.services, skip)
@@ -232,8 +235,22 @@ def is_current(cfg: Config, *, build_root: Path = Path("build")) -> bool:
         return False
     if recorded != config_digest(cfg):
         return False
-    newest = max((p.stat().st_mtime for p in input_paths(cfg) if p != cfg.path), default=0.0)
+    skip = _after_run_files(cfg)
+    newest = max((p.stat().st_mtime for p in input_paths(cfg) if p not in skip and p.suffix != ".toml"),
+                 default=0.0)  # region configs: the digest above
     return stamp.stat().st_mtime >= newest
+
+
+def _after_run_files(cfg: Config) -> set[Path]:
+    """Files only plans and scenarios read (candidate layers, added layers, target-year population), with
+    their sidecar files: editing them does not make the baseline stale."""
+    named = [f.path for f in cfg.planning.candidates]
+    for sc in cfg.scenarios.values():
+        named += [f.path for f in sc.add] + ([sc.population_csv] if sc.population_csv is not None else [])
+    out: set[Path] = set()
+    for p in named:
+        out |= {p, *p.parent.glob(p.stem + ".*")} if p.parent.is_dir() else {p}
+    return out
 
 
 def save_baseline(folder: Path, a: Analysis, res: Results) -> Path:
@@ -358,6 +375,12 @@ def run(cfg: Config, *, build_root: Path = Path("build"), maps_root: Path | None
     return final
 
 
+def plan_on(a: Analysis, res: Results, req: plan.PlanRequest) -> plan.Plan:
+    """:func:`coverage.plan.make_plan` on the baseline ``a`` / ``res``; its check of the standards re-routes
+    only the facilities (:func:`with_facilities`) and skips the isochrones."""
+    return plan.make_plan(a, res, req, lambda fac: evaluate(with_facilities(a, fac), isochrones=False))
+
+
 def run_plan(cfg: Config, req: plan.PlanRequest, *, build_root: Path = Path("build"),
              maps_root: Path | None = Path("maps")) -> Path:
     """Plan new sites (coverage.plan) on the current baseline (kept, or run now) and write
@@ -365,7 +388,7 @@ def run_plan(cfg: Config, req: plan.PlanRequest, *, build_root: Path = Path("bui
     from coverage.plan_outputs import write_plan
 
     a, res = baseline(cfg, build_root=build_root, maps_root=maps_root)
-    p = plan.make_plan(a, res, req)
+    p = plan_on(a, res, req)
     name = cfg.region.name
     build_dir = Path(build_root) / name
     final = build_dir / "plan" / p.service.id
@@ -404,14 +427,17 @@ def run_scenario(cfg: Config, name: str, *, build_root: Path = Path("build"),
     ``build/<region>/scenarios/<name>/`` (with ``diff.csv`` and ``scenario.json``) and its pages under
     ``maps/<region>/scenarios/<name>/`` (with ``diff.html``), both written aside and swapped in."""
     from coverage.maps.diff_page import write_diff_page
-    from coverage.scenario import scenario_analysis, scenario_diff, targets_met
+    from coverage.scenario import scenario_diff, scenario_inputs, targets_met
 
     a, res = baseline(cfg, build_root=build_root, maps_root=maps_root)
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     build_dir = Path(build_root) / cfg.region.name
-    a2, record = scenario_analysis(a, cfg, name, build_dir)
-    res2 = evaluate(a2, timings=timings)  # type: ignore[arg-type]
+    fac, cells_in, rejects, record = scenario_inputs(a, cfg, name, build_dir)
+    a2 = with_facilities(replace(a, cells_in=cells_in), fac)
+    a2 = replace(a2, fac_layers=replace(a2.fac_layers, rejects=pd.concat([a2.fac_layers.rejects, rejects],
+                                                                         ignore_index=True)))
+    res2 = evaluate(a2, timings=timings)
     _check_qa(res2.isochrone_qa)
     diff = scenario_diff(cfg, res, res2)
     record["targets"] = targets_met(res2)
@@ -423,7 +449,7 @@ def run_scenario(cfg: Config, name: str, *, build_root: Path = Path("build"),
         tmp = transaction.tmp_folder(final)
         tmp_maps = transaction.tmp_folder(final_maps) if final_maps is not None else None
         try:
-            outputs.write_build(tmp, a2, res2, timings=timings, total_s=time.perf_counter() - t0,  # type: ignore[arg-type]
+            outputs.write_build(tmp, a2, res2, timings=timings, total_s=time.perf_counter() - t0,
                                 config_digest=config_digest(cfg))
             outputs.write_scenario_record(tmp, diff, record)
             if tmp_maps is not None:

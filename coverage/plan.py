@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -42,6 +44,9 @@ from coverage.planning import CoverageProblem, PlanResult, Rule, assign_capacity
 from coverage.services import Service, access_speed_mps
 from coverage.standards import STREET_COMPLEX_KINDS, TOWN_CENTER_KINDS
 from coverage.traveltime import coverage_matrix
+
+if TYPE_CHECKING:
+    from coverage.pipeline import Analysis, Results
 
 log = logging.getLogger(__name__)
 
@@ -163,10 +168,7 @@ def facilities_with_sites(facilities: gpd.GeoDataFrame, added: gpd.GeoDataFrame)
     return gpd.GeoDataFrame(both, geometry="geometry", crs=facilities.crs)
 
 
-def _candidates(cfg: Config, a: object, s: Service, gap_xy: np.ndarray) -> tuple[Candidates, int]:
-    from coverage.pipeline import Analysis
-
-    assert isinstance(a, Analysis)
+def _candidates(cfg: Config, a: Analysis, s: Service, gap_xy: np.ndarray) -> tuple[Candidates, int]:
     cands = read_candidates(cfg, a.study, roads=a.roads.geometry)
     gen = generate_candidates(
         a.networks[s.mode],
@@ -297,11 +299,11 @@ def _check_request(req: PlanRequest, rules: tuple[Rule, ...], cost: np.ndarray, 
             )
 
 
-def make_plan(a: object, res: object, req: PlanRequest) -> Plan:
-    """Plan new sites for ``req.service`` on the baseline ``a`` (Analysis) / ``res`` (Results)."""
-    from coverage.pipeline import Analysis, Results, evaluate, with_facilities
-
-    assert isinstance(a, Analysis) and isinstance(res, Results)
+def make_plan(a: Analysis, res: Results, req: PlanRequest,
+              results_with: Callable[[gpd.GeoDataFrame], Results]) -> Plan:
+    """Plan new sites for ``req.service`` on the baseline ``a`` / ``res``; ``results_with(facilities)``
+    gives the results of the baseline with other facilities (coverage.pipeline.plan_on passes
+    :func:`~coverage.pipeline.with_facilities` + :func:`~coverage.pipeline.evaluate`)."""
     cfg = a.cfg
     pc = cfg.planning
     if req.service not in cfg.services:
@@ -520,8 +522,7 @@ def make_plan(a: object, res: object, req: PlanRequest) -> Plan:
 
     # scenario with the sites added: standards flipped, and the cross-check of the people newly covered
     added = plan_sites_as_facilities(site_rows, s, a.study.metric_crs)
-    a2 = with_facilities(a, facilities_with_sites(a.facilities, added))
-    res2 = evaluate(a2)
+    res2 = results_with(facilities_with_sites(a.facilities, added))
     site_rows["standards_flipped"] = _flips(res.standards, res2.standards, site_rows)
     covered_after = res2.cells[flag].fillna(False).to_numpy(dtype=bool)
     newly = served > 1e-12

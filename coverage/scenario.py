@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -23,17 +24,37 @@ from coverage import layers
 from coverage.config import Config, ScenarioConfig
 from coverage.errors import PlanningError
 from coverage.plan import facilities_with_sites, plan_sites_as_facilities
+from coverage.population import Cells
 from coverage.standards import TARGET_STANDARDS
+
+if TYPE_CHECKING:
+    from coverage.pipeline import Analysis, Results
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DIFF_COLUMNS", "scenario_analysis", "scenario_diff", "scenario_facilities", "scenario_population",
-           "targets_met"]
+__all__ = [
+    "DIFF_COLUMNS",
+    "scenario_diff",
+    "scenario_inputs",
+    "scenario_facilities",
+    "scenario_population",
+    "targets_met",
+]
 
 #: columns of diff.csv
-DIFF_COLUMNS = ("unit_code", "unit_name", "service", "covered_share_before", "covered_share_after",
-                "covered_share_change", "uncovered_before", "uncovered_after", "standards_now_passed",
-                "standards_now_failed", "low_confidence")
+DIFF_COLUMNS = (
+    "unit_code",
+    "unit_name",
+    "service",
+    "covered_share_before",
+    "covered_share_after",
+    "covered_share_change",
+    "uncovered_before",
+    "uncovered_after",
+    "standards_now_passed",
+    "standards_now_failed",
+    "low_confidence",
+)
 
 
 def _scenario(cfg: Config, name: str) -> ScenarioConfig:
@@ -43,36 +64,45 @@ def _scenario(cfg: Config, name: str) -> ScenarioConfig:
     return cfg.scenarios[name]
 
 
-def scenario_facilities(a: object, sc: ScenarioConfig, build_dir: Path) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+def scenario_facilities(
+    a: Analysis, sc: ScenarioConfig, build_dir: Path
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """The baseline's facilities minus ``remove``, plus the ``add`` layers (read like facility layers)
     and the sites of the plans ``plans``; returns them and the rejected rows of the added layers."""
-    from coverage.pipeline import Analysis
-
-    assert isinstance(a, Analysis)
     fac = a.facilities
     ids = set(fac["fac_id"].astype(str))
     unknown = [f for f in sc.remove if f not in ids]
     if unknown:
-        raise PlanningError(f"scenarios.{sc.name}.remove: no facility with fac_id {', '.join(map(repr, unknown))} "
-                            f"in the baseline (see {build_dir / 'facilities.csv'} for the ids)")
+        raise PlanningError(
+            f"scenarios.{sc.name}.remove: no facility with fac_id {', '.join(map(repr, unknown))} "
+            f"in the baseline (see {build_dir / 'facilities.csv'} for the ids)"
+        )
     fac = fac[~fac["fac_id"].astype(str).isin(sc.remove)]
     added: list[gpd.GeoDataFrame] = []
     rejects = pd.DataFrame()
     if sc.add:
         cfg_add = dataclasses.replace(a.cfg, facilities=sc.add)
-        read = layers.read_facilities(cfg_add, study_area_wgs84=a.study.outline_wgs84,
-                                      metric_crs=a.study.metric_crs, roads=a.roads.geometry)
+        read = layers.read_facilities(
+            cfg_add,
+            study_area_wgs84=a.study.outline_wgs84,
+            metric_crs=a.study.metric_crs,
+            roads=a.roads.geometry,
+        )
         clash = set(read.facilities["fac_id"].astype(str)) & set(fac["fac_id"].astype(str))
         if clash:
-            raise PlanningError(f"scenarios.{sc.name}.add: fac_id {', '.join(sorted(clash)[:5])} already used by "
-                                "a baseline facility: give the added rows their own ids")
+            raise PlanningError(
+                f"scenarios.{sc.name}.add: fac_id {', '.join(sorted(clash)[:5])} already used by "
+                "a baseline facility: give the added rows their own ids"
+            )
         added.append(read.facilities)
         rejects = read.rejects
     for sid in sc.plans:
         sites_path = build_dir / "plan" / sid / "sites.gpkg"
         if not sites_path.is_file():
-            raise PlanningError(f"scenarios.{sc.name}.plans: no plan of {sid} in {sites_path.parent}; make one "
-                                f"first: make plan REGION={a.cfg.region.name} SERVICE={sid} SITES=N")
+            raise PlanningError(
+                f"scenarios.{sc.name}.plans: no plan of {sid} in {sites_path.parent}; make one "
+                f"first: make plan REGION={a.cfg.region.name} SERVICE={sid} SITES=N"
+            )
         sites = gpd.read_file(sites_path, layer="sites")
         added.append(plan_sites_as_facilities(sites, a.cfg.services[sid], a.study.metric_crs))
     out = fac
@@ -81,13 +111,10 @@ def scenario_facilities(a: object, sc: ScenarioConfig, build_dir: Path) -> tuple
     return gpd.GeoDataFrame(out, geometry="geometry", crs=a.study.metric_crs), rejects
 
 
-def scenario_population(a: object, sc: ScenarioConfig) -> tuple[object, dict[str, object]]:
+def scenario_population(a: Analysis, sc: ScenarioConfig) -> tuple[Cells, dict[str, object]]:
     """The baseline's cells with the target year's population: every ``pop_*`` column scaled by
     ``population_scale``, or per unit to the ``pop_total`` of ``population_csv`` (age groups scaled by
     the same factor: the age shares stay the baseline's). Returns the Cells and a record of what changed."""
-    from coverage.pipeline import Analysis
-
-    assert isinstance(a, Analysis)
     cells = a.cells_in.cells.copy()
     cols = ["pop_total", "pop_60plus", "pop_0to3"]
     factor = np.full(len(cells), float(sc.population_scale))
@@ -105,18 +132,26 @@ def scenario_population(a: object, sc: ScenarioConfig) -> tuple[object, dict[str
         now = cells.groupby(cells["unit_code"].astype(str))["pop_total"].sum()
         bad = [c for c in t["unit_code"].astype(str) if c not in now.index]
         if bad:
-            raise PlanningError(f"{path}: unit_code {', '.join(bad[:5])} not among the units "
-                                f"({', '.join(now.index[:5])}, ...)")
+            raise PlanningError(
+                f"{path}: unit_code {', '.join(bad[:5])} not among the units "
+                f"({', '.join(now.index[:5])}, ...)"
+            )
         target = pd.to_numeric(t["pop_total"], errors="coerce")
         if target.isna().any() or (target < 0).any():
             rows = [int(i) + 2 for i in np.flatnonzero(target.isna() | (target < 0))][:5]
             raise PlanningError(f"{path}: pop_total must be a number >= 0 (rows {rows})")
-        per_unit = dict(zip(t["unit_code"].astype(str), target / now.reindex(t["unit_code"].astype(str))
-                            .to_numpy(), strict=True))
+        per_unit = dict(
+            zip(
+                t["unit_code"].astype(str),
+                target / now.reindex(t["unit_code"].astype(str)).to_numpy(),
+                strict=True,
+            )
+        )
         missing = sorted(set(now.index) - set(per_unit))
         factor = cells["unit_code"].astype(str).map(per_unit).fillna(float(sc.population_scale)).to_numpy()
-        record.update(population_csv=str(path), units_given=len(per_unit),
-                      units_scaled_by_population_scale=missing)
+        record.update(
+            population_csv=str(path), units_given=len(per_unit), units_scaled_by_population_scale=missing
+        )
     for c in cols:
         cells[c] = cells[c].to_numpy(dtype=float) * factor
     before, after = float(a.cells_in.cells["pop_total"].sum()), float(cells["pop_total"].sum())
@@ -124,25 +159,26 @@ def scenario_population(a: object, sc: ScenarioConfig) -> tuple[object, dict[str
     return dataclasses.replace(a.cells_in, cells=cells), record
 
 
-def scenario_analysis(a: object, cfg: Config, name: str, build_dir: Path) -> tuple[object, dict[str, object]]:
-    """The scenario's Analysis (facilities and population changed, the rest the baseline's) and a record
-    of what it changed."""
-    from coverage.pipeline import Analysis, with_facilities
-
-    assert isinstance(a, Analysis)
+def scenario_inputs(
+    a: Analysis, cfg: Config, name: str, build_dir: Path
+) -> tuple[gpd.GeoDataFrame, Cells, pd.DataFrame, dict[str, object]]:
+    """What scenario ``name`` changes: its facilities, its cells (population), the rejected rows of its
+    added layers and a record of the changes (coverage.pipeline.run_scenario routes them)."""
     sc = _scenario(cfg, name)
     fac, rejects = scenario_facilities(a, sc, build_dir)
     cells_in, pop = scenario_population(a, sc)
-    a2 = with_facilities(dataclasses.replace(a, cells_in=cells_in), fac)
-    if len(rejects):
-        a2 = dataclasses.replace(a2, fac_layers=dataclasses.replace(
-            a2.fac_layers, rejects=pd.concat([a2.fac_layers.rejects, rejects], ignore_index=True)))
     record: dict[str, object] = {
-        "scenario": name, "description": sc.description, "removed": list(sc.remove),
-        "added_layers": [f.name for f in sc.add], "added_plans": list(sc.plans),
-        "facilities_before": len(a.facilities), "facilities_after": len(fac),
-        "added_rejected_rows": len(rejects), "population": pop}
-    return a2, record
+        "scenario": name,
+        "description": sc.description,
+        "removed": list(sc.remove),
+        "added_layers": [f.name for f in sc.add],
+        "added_plans": list(sc.plans),
+        "facilities_before": len(a.facilities),
+        "facilities_after": len(fac),
+        "added_rejected_rows": len(rejects),
+        "population": pop,
+    }
+    return fac, cells_in, rejects, record
 
 
 def _is(v: object, value: bool) -> bool:
@@ -150,12 +186,9 @@ def _is(v: object, value: bool) -> bool:
     return v is not pd.NA and v is not None and bool(v) == value
 
 
-def scenario_diff(cfg: Config, base: object, new: object) -> pd.DataFrame:
+def scenario_diff(cfg: Config, base: Results, new: Results) -> pd.DataFrame:
     """Per unit and assessed service: headline coverage share and uncovered people before and after, and
     the unit's standards that flip (diff.csv)."""
-    from coverage.pipeline import Results
-
-    assert isinstance(base, Results) and isinstance(new, Results)
     key = ["level", "unit_code", "standard_id"]
     sb = base.standards.set_index(key)["passed"].astype("boolean")
     sa = new.standards.set_index(key)["passed"].astype("boolean")
@@ -165,33 +198,53 @@ def scenario_diff(cfg: Config, base: object, new: object) -> pd.DataFrame:
     ua = new.unit_ind.set_index("unit_code")
     for code in ub.index.astype(str):
         unit_std = both[both.index.get_level_values("unit_code").astype(str) == code]
-        up = sorted({sid for (_l, _c, sid), r in unit_std.iterrows() if _is(r["b"], False) and _is(r["a"], True)})
-        down = sorted({sid for (_l, _c, sid), r in unit_std.iterrows() if _is(r["b"], True) and _is(r["a"], False)})
+        up = sorted(
+            {sid for (_l, _c, sid), r in unit_std.iterrows() if _is(r["b"], False) and _is(r["a"], True)}
+        )
+        down = sorted(
+            {sid for (_l, _c, sid), r in unit_std.iterrows() if _is(r["b"], True) and _is(r["a"], False)}
+        )
         for sid, s in cfg.services.items():
             _flag, share_col, unc_col = s.headline(cfg.standards)
             if share_col not in ub.columns:
                 continue
             b_share, a_share = ub.at[code, share_col], ua.at[code, share_col] if code in ua.index else np.nan
-            rows.append({
-                "unit_code": code, "unit_name": ub.at[code, "unit_name"], "service": sid,
-                "covered_share_before": b_share, "covered_share_after": a_share,
-                "covered_share_change": (a_share - b_share) if pd.notna(a_share) and pd.notna(b_share) else np.nan,
-                "uncovered_before": ub.at[code, unc_col], "uncovered_after": ua.at[code, unc_col],
-                "standards_now_passed": "; ".join(x for x in up if x in s.standards),
-                "standards_now_failed": "; ".join(x for x in down if x in s.standards),
-                "low_confidence": bool(ua.at[code, "low_confidence"]) if "low_confidence" in ua.columns else False,
-            })
+            rows.append(
+                {
+                    "unit_code": code,
+                    "unit_name": ub.at[code, "unit_name"],
+                    "service": sid,
+                    "covered_share_before": b_share,
+                    "covered_share_after": a_share,
+                    "covered_share_change": (a_share - b_share)
+                    if pd.notna(a_share) and pd.notna(b_share)
+                    else np.nan,
+                    "uncovered_before": ub.at[code, unc_col],
+                    "uncovered_after": ua.at[code, unc_col],
+                    "standards_now_passed": "; ".join(x for x in up if x in s.standards),
+                    "standards_now_failed": "; ".join(x for x in down if x in s.standards),
+                    "low_confidence": bool(ua.at[code, "low_confidence"])
+                    if "low_confidence" in ua.columns
+                    else False,
+                }
+            )
     return pd.DataFrame(rows, columns=list(DIFF_COLUMNS))
 
 
-def targets_met(new: object) -> list[dict[str, object]]:
+def targets_met(new: Results) -> list[dict[str, object]]:
     """The target-checking standards rows of the scenario (TARGET_STANDARDS): which it meets, with the
     rule and year they name (their ``source``)."""
-    from coverage.pipeline import Results
-
-    assert isinstance(new, Results)
     std = new.standards
     t = std[std["standard_id"].isin(TARGET_STANDARDS)]
-    return [{"standard_id": r["standard_id"], "code": str(r["unit_code"]), "level": r["level"],
-             "passed": None if pd.isna(r["passed"]) else bool(r["passed"]), "value": r["value"],
-             "required": r["required"], "source": r["source"]} for _, r in t.iterrows()]
+    return [
+        {
+            "standard_id": r["standard_id"],
+            "code": str(r["unit_code"]),
+            "level": r["level"],
+            "passed": None if pd.isna(r["passed"]) else bool(r["passed"]),
+            "value": r["value"],
+            "required": r["required"],
+            "source": r["source"],
+        }
+        for _, r in t.iterrows()
+    ]

@@ -14,8 +14,17 @@ import numpy as np
 import pandas as pd
 
 from coverage.maps.build import read_build
-from coverage.maps.page import HtmlBlock, PageScript, features, geojson, new_map, render, snapping_rule_text, \
-    to_page, write_text
+from coverage.maps.page import (
+    HtmlBlock,
+    PageScript,
+    features,
+    geojson,
+    new_map,
+    render,
+    snapping_rule_text,
+    to_page,
+    write_text,
+)
 from coverage.maps.style import fmt, legend
 
 __all__ = ["write_diff_page"]
@@ -32,44 +41,71 @@ def _color(v: float) -> str:
     return CHANGE_COLORS[min(max(k, 0), len(CHANGE_COLORS) - 1)]
 
 
-def write_diff_page(build_dir: Path, maps_dir: Path, *, basemap: str = "none", tianditu_key: str = "") -> Path:
+def write_diff_page(
+    build_dir: Path, maps_dir: Path, *, basemap: str = "none", tianditu_key: str = ""
+) -> Path:
     """Write ``<maps_dir>/diff.html`` from the scenario build ``build_dir`` (its ``diff.csv``)."""
     b = read_build(build_dir)
-    diff = pd.read_csv(build_dir / "diff.csv", dtype={"unit_code": str}, encoding="utf-8-sig",
-                       keep_default_na=True)
+    diff = pd.read_csv(
+        build_dir / "diff.csv", dtype={"unit_code": str}, encoding="utf-8-sig", keep_default_na=True
+    )
     record = json.loads((build_dir / "scenario.json").read_text(encoding="utf-8"))
     units = to_page(b.units[["unit_code", "unit_name", "geometry"]], basemap, simplify_m=5.0)
     name = str(record.get("scenario", ""))
     e = html.escape
     pop = record.get("population") or {}
-    head = (f'<p class="cov-scenario" id="scenario-summary"><b>情景 (scenario) {e(name)}:</b> '
-            f"{e(str(record.get('description', '')))} — facilities {fmt(record.get('facilities_before'))} → "
-            f"{fmt(record.get('facilities_after'))}; population {fmt(pop.get('pop_total_before'))} → "
-            f"{fmt(pop.get('pop_total_after'))}"
-            + (f" ({e(str(pop.get('year')))})" if pop.get("year") else "") + "</p>"
-            '<p><a class="cov-link" href="index.html">情景总览 (scenario overview)</a> · '
-            '<a class="cov-link" href="../../index.html">基线总览 (baseline overview)</a></p>')
-    m = new_map(basemap, tianditu_key, units.total_bounds, title=f"{b.region_title()} 情景对比 {name} (diff)",
-                rule=snapping_rule_text(b.run_info), extra_html=head)
+    head = (
+        f'<p class="cov-scenario" id="scenario-summary"><b>情景 (scenario) {e(name)}:</b> '
+        f"{e(str(record.get('description', '')))} — facilities {fmt(record.get('facilities_before'))} → "
+        f"{fmt(record.get('facilities_after'))}; population {fmt(pop.get('pop_total_before'))} → "
+        f"{fmt(pop.get('pop_total_after'))}"
+        + (f" ({e(str(pop.get('year')))})" if pop.get("year") else "")
+        + "</p>"
+        '<p><a class="cov-link" href="index.html">情景总览 (scenario overview)</a> · '
+        '<a class="cov-link" href="../../index.html">基线总览 (baseline overview)</a></p>'
+    )
+    m = new_map(
+        basemap,
+        tianditu_key,
+        units.total_bounds,
+        title=f"{b.region_title()} 情景对比 {name} (diff)",
+        rule=snapping_rule_text(b.run_info),
+        extra_html=head,
+    )
     legends = []
-    fields = [("before", "之前 (before)"), ("after", "之后 (after)"), ("uncovered", "未覆盖 before → after"),
-              ("passed", "转为达标 (now passed)"), ("failed", "转为不达标 (now failed)")]
+    fields = [
+        ("before", "之前 (before)"),
+        ("after", "之后 (after)"),
+        ("uncovered", "未覆盖 before → after"),
+        ("passed", "转为达标 (now passed)"),
+        ("failed", "转为不达标 (now failed)"),
+    ]
     for i, (sid, d) in enumerate(diff.groupby("service", sort=False)):
         s = b.services.get(str(sid))
         by = d.set_index("unit_code")
         page = units.join(by.drop(columns=["unit_name"]), on="unit_code")
 
         def props(r: Any) -> dict[str, Any]:
-            return {"_title": f"{r.unit_name} ({r.unit_code})",
-                    "before": fmt(r.covered_share_before, pct=True), "after": fmt(r.covered_share_after, pct=True),
-                    "uncovered": f"{fmt(r.uncovered_before)} → {fmt(r.uncovered_after)}",
-                    "passed": str(r.standards_now_passed if isinstance(r.standards_now_passed, str) else "—"),
-                    "failed": str(r.standards_now_failed if isinstance(r.standards_now_failed, str) else "—"),
-                    "_color": _color(float(r.covered_share_change))}
+            return {
+                "_title": f"{r.unit_name} ({r.unit_code})",
+                "before": fmt(r.covered_share_before, pct=True),
+                "after": fmt(r.covered_share_after, pct=True),
+                "uncovered": f"{fmt(r.uncovered_before)} → {fmt(r.uncovered_after)}",
+                "passed": str(r.standards_now_passed if isinstance(r.standards_now_passed, str) else "—"),
+                "failed": str(r.standards_now_failed if isinstance(r.standards_now_failed, str) else "—"),
+                "_color": _color(float(r.covered_share_change)),
+            }
 
-        label = f"{s.label_zh if s else sid} 覆盖率变化 (coverage change)"
-        lyr = geojson(features(page, props), label, {"color": "#333", "weight": 1, "fillOpacity": 0.75},
-                      overlay=False, show=i == 0, popup_fields=fields, tooltip_key="_title")
+        label = f"{s.label_zh if s else str(sid)} 覆盖率变化 (coverage change)"
+        lyr = geojson(
+            features(page, props),
+            label,
+            {"color": "#333", "weight": 1, "fillOpacity": 0.75},
+            overlay=False,
+            show=i == 0,
+            popup_fields=fields,
+            tooltip_key="_title",
+        )
         lyr.add_to(m)
         legends.append((legend(label, list(CHANGE_BREAKS), list(CHANGE_COLORS), pct=True, digits=1), lyr))
     folium.LayerControl(position="topright", collapsed=False).add_to(m)
@@ -80,9 +116,16 @@ def write_diff_page(build_dir: Path, maps_dir: Path, *, basemap: str = "none", t
 
 def _diff_table_html(diff: pd.DataFrame, services: dict[str, Any]) -> str:
     e = html.escape
-    cols = [("unit_name", "街道/乡镇"), ("service", "服务"), ("covered_share_before", "之前"),
-            ("covered_share_after", "之后"), ("uncovered_before", "未覆盖之前"), ("uncovered_after", "未覆盖之后"),
-            ("standards_now_passed", "转为达标"), ("standards_now_failed", "转为不达标")]
+    cols = [
+        ("unit_name", "街道/乡镇"),
+        ("service", "服务"),
+        ("covered_share_before", "之前"),
+        ("covered_share_after", "之后"),
+        ("uncovered_before", "未覆盖之前"),
+        ("uncovered_after", "未覆盖之后"),
+        ("standards_now_passed", "转为达标"),
+        ("standards_now_failed", "转为不达标"),
+    ]
     rows = []
     for _, r in diff.iterrows():
         tds = []
@@ -100,5 +143,8 @@ def _diff_table_html(diff: pd.DataFrame, services: dict[str, Any]) -> str:
             tds.append(f"<td>{e(str(txt))}</td>")
         rows.append("<tr>" + "".join(tds) + "</tr>")
     head = "".join(f"<th>{e(lab)}</th>" for _c, lab in cols)
-    return (f'<div class="cov-table-wrap" id="scenario-diff"><table class="cov-table"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table></div>")
+    return (
+        f'<div class="cov-table-wrap" id="scenario-diff"><table class="cov-table">'
+        f"<thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
