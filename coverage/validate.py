@@ -4,17 +4,23 @@
 bad layer, so all of them are listed), then runs :func:`coverage.pipeline.analyse`, the very code a
 run starts with: units, networks, facility layers, population, snapping and the travel-time passes.
 Whatever would stop a run stops the check with the same message; what a run would accept, the check
-accepts. Nothing is written.
+accepts. The inputs only plans and scenarios read (candidate layers, scenario layers, removed ids,
+target-year population) are checked with the same readers ``make plan`` and ``make scenario`` use.
+Nothing is written.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from coverage.config import Config
-from coverage.errors import user_error_types
+from coverage.errors import PlanningError, user_error_types
 from coverage.layers import LayerReport, check_layers
+
+if TYPE_CHECKING:
+    from coverage.pipeline import Analysis
 
 log = logging.getLogger(__name__)
 
@@ -78,4 +84,49 @@ def check_region(cfg: Config) -> RegionCheck:
     conf = data_confidence(a)
     for code, why in conf.loc[conf["low_confidence"].astype(bool), "confidence_reasons"].items():
         res.lines.append(f"WARNING: unit {code}: {LOW_ZH} (low confidence): {why}")
+    _check_plans_and_scenarios(cfg, a, res)
     return res
+
+
+def _check_plans_and_scenarios(cfg: Config, a: Analysis, res: RegionCheck) -> None:
+    """The inputs only ``make plan`` / ``make scenario`` read, with the same readers: candidate layers,
+    the menu, scenario layers, removed ids and target-year population."""
+    import dataclasses
+
+    from coverage.candidates import read_candidates
+    from coverage.layers import read_facilities
+    from coverage.scenario import scenario_population
+
+    unit = cfg.planning.cost_unit
+    for m in cfg.planning.menu:
+        res.lines.append(f"[planning menu] {m.service}: {m.label or m.kind} ({m.kind}), capacity "
+                         f"{m.capacity:g}, cost {m.cost:g} {unit}")
+    if cfg.planning.candidates:
+        try:
+            cands = read_candidates(cfg, a.study, roads=a.roads.geometry)
+        except user_error_types() as exc:
+            res.errors.append(str(exc))
+        else:
+            for r in cands.reports:
+                top = sorted(r.rejected.items(), key=lambda t: -t[1])[:3]
+                why = "; ".join(f"{k} ({n})" for k, n in top)
+                res.lines.append(f"[planning candidates] {r.name} ({r.source_file}): {r.rows_read} rows, "
+                                 f"{r.accepted} used, {sum(r.rejected.values())} rejected"
+                                 + (f": {why}" if why else ""))
+    for name, sc in cfg.scenarios.items():
+        try:
+            if sc.add:
+                read_facilities(dataclasses.replace(cfg, facilities=sc.add),
+                                study_area_wgs84=a.study.outline_wgs84, metric_crs=a.study.metric_crs,
+                                roads=a.roads.geometry)
+            unknown = sorted(set(sc.remove) - set(a.facilities["fac_id"].astype(str)))
+            if unknown:
+                raise PlanningError(f"scenarios.{name}.remove: no facility with fac_id {', '.join(unknown)}")
+            _cells, pop = scenario_population(a, sc)
+        except user_error_types() as exc:
+            res.errors.append(f"scenario {name}: {exc}")
+            continue
+        plans = ", ".join(sc.plans) or "none"
+        res.lines.append(f"[scenario {name}] +{len(sc.add)} layer(s), +plans of {plans}"
+                         f", -{len(sc.remove)} facilities; population {pop['pop_total_before']:,.0f} -> "
+                         f"{pop['pop_total_after']:,.0f}")
