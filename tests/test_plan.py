@@ -251,3 +251,21 @@ def test_make_plan_and_scenario_end_to_end(demo_layers: Path, tmp_path: Path) ->
     assert r.returncode == 2 and "SCENARIO='nosuch' is not in" in r.stderr
     sites = gpd.read_file(tmp_path / "build/demo/plan/elderly/sites.gpkg", layer="sites")
     assert len(sites) == 1
+
+
+def test_check_refuses_what_plan_and_scenario_would(region: Path) -> None:
+    """One validation path: a candidate layer that is missing, and a scenario removing an unknown id,
+    stop `check-layers` with the message `plan` / `scenario` give."""
+    from coverage.errors import LayerError
+    from coverage.validate import check_region
+
+    extra = ('[[planning.candidates]]\nname = "plots"\npath = "no-such-plots.csv"\n\n'
+             '[scenarios.bad]\nremove = ["no-such-id"]\n')
+    cfg = _cfg(region, extra)
+    report = check_region(cfg)  # type: ignore[arg-type]
+    text = report.text()
+    assert not report.ok and "no-such-plots.csv" in text and "no facility with fac_id no-such-id" in text
+    with pytest.raises(LayerError, match="no-such-plots.csv"):
+        _plan(region, PlanRequest("elderly", sites=1), extra)
+    with pytest.raises(PlanningError, match="no facility with fac_id 'no-such-id'"):
+        run_scenario(cfg, "bad", build_root=region / "build", maps_root=None)  # type: ignore[arg-type]
