@@ -192,7 +192,7 @@ def test_candidate_layer_rows_are_used_or_reported(region: Path) -> None:
 
     lon_s3, lat_s3 = _lonlat(RIVER_CLUSTER_KM[0], RIVER_CLUSTER_KM[1])  # the river cluster, 滨河街道
     lon_out, lat_out = _lonlat(-0.5, 7.0)  # 500 m west of the county (inside the 1 km study buffer)
-    csv = region / "layers" / "demo" / "plots.csv"
+    csv = _extra_dir(region) / "plots.csv"
     csv.write_text(
         "名称,类型,经度,纬度\n"
         f"滨河北岸闲置用房,日间照料中心,{lon_s3:.6f},{lat_s3:.6f}\n"
@@ -200,7 +200,7 @@ def test_candidate_layer_rows_are_used_or_reported(region: Path) -> None:
         "坐标缺失地块,,,\n",
         encoding="utf-8",
     )
-    extra = '[[planning.candidates]]\nname = "plots"\npath = "plots.csv"\nmax_rejected_share = 1.0\n'
+    extra = f'[[planning.candidates]]\nname = "plots"\npath = "{csv}"\nmax_rejected_share = 1.0\n'
     p = _plan(region, PlanRequest("elderly", sites=1, capacitated=False), extra)
     cands = p.candidates  # type: ignore[attr-defined]
     layer = cands.sites[cands.sites["origin"] == "layer plots"]
@@ -269,3 +269,49 @@ def test_check_refuses_what_plan_and_scenario_would(region: Path) -> None:
         _plan(region, PlanRequest("elderly", sites=1), extra)
     with pytest.raises(PlanningError, match="no facility with fac_id 'no-such-id'"):
         run_scenario(cfg, "bad", build_root=region / "build", maps_root=None)  # type: ignore[arg-type]
+
+
+def test_scenario_inputs_add_remove_and_target_year_population(region: Path) -> None:
+    """A scenario's facilities (an added layer read like a facility layer, a removed id) and its
+    population (per-unit totals of a target year; the units not listed scaled by population_scale)."""
+    from coverage.scenario import scenario_inputs
+
+    d = _extra_dir(region)
+    (d / "new_meals.csv").write_text("名称,经度,纬度\n新建长寿食堂,{:.6f},{:.6f}\n".format(
+        *_demo_lonlat(13.0, 2.0)), encoding="utf-8")
+    units = gpd.read_file(region / "layers" / "demo" / "units.geojson")
+    first = str(units["code"].iloc[0])
+    (d / "pop2030.csv").write_text(f"unit_code,pop_total\n{first},50000\n", encoding="utf-8")
+    cfg = _cfg(region, '[scenarios.t]\nremove = ["elderly_childcare:1"]\nyear = 2030\n'
+                       f'population_scale = 1.1\npopulation_csv = "{d / "pop2030.csv"}"\n'
+                       f'[[scenarios.t.add]]\nname = "new_meals"\npath = "{d / "new_meals.csv"}"\n'
+                       'default_kind = "meal_point"\n')
+    kept = load_baseline(cfg, build_root=region / "build")  # type: ignore[arg-type]
+    assert kept is not None
+    a = kept[0]
+    if "elderly_childcare:1" not in set(a.facilities["fac_id"]):
+        pytest.skip("the demo's fac_id scheme changed")
+    fac, cells_in, rejects, record = scenario_inputs(a, cfg, "t", region / "build" / "demo")  # type: ignore[arg-type]
+    assert len(fac) == len(a.facilities) and "elderly_childcare:1" not in set(fac["fac_id"])
+    assert "新建长寿食堂" in set(fac["name"]) and len(rejects) == 0
+    by_unit = cells_in.cells.groupby("unit_code")["pop_total"].sum()
+    base = a.cells_in.cells.groupby("unit_code")["pop_total"].sum()
+    assert by_unit[first] == pytest.approx(50000.0)
+    others = [u for u in base.index if u != first]
+    assert (by_unit[others] / base[others]).to_numpy() == pytest.approx(1.1)
+    assert record["population"]["units_scaled_by_population_scale"] == sorted(others)  # type: ignore[index]
+
+
+def _extra_dir(root: Path) -> Path:
+    """Files a test adds live outside the region folder: a new file there is a new input of the
+    baseline (it would be re-run), unless the config names it as a plan or scenario input."""
+    d = root / "extra"
+    d.mkdir(exist_ok=True)
+    return d
+
+
+def _demo_lonlat(x_km: float, y_km: float) -> tuple[float, float]:
+    from coverage.demo import _lonlat
+
+    lon, lat = _lonlat(x_km, y_km)
+    return float(lon), float(lat)
