@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -193,7 +195,18 @@ def assign_capacity(
 
 
 def _highs() -> highspy.Highs:
-    h = highspy.Highs()
+    """A silent HiGHS instance. The first construction in a process prints HiGHS's banner on the C-level
+    stdout (before any option can be set): it is sent to /dev/null, so the command's output stays ours."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        h = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
     h.setOptionValue("output_flag", False)
     return h
 

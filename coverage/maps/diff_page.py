@@ -61,7 +61,8 @@ def write_diff_page(
         f"{fmt(pop.get('pop_total_after'))}"
         + (f" ({e(str(pop.get('year')))})" if pop.get("year") else "")
         + "</p>"
-        '<p><a class="cov-link" href="index.html">情景总览 (scenario overview)</a> · '
+        + _targets_html(record)
+        + '<p><a class="cov-link" href="index.html">情景总览 (scenario overview)</a> · '
         '<a class="cov-link" href="../../index.html">基线总览 (baseline overview)</a></p>'
     )
     m = new_map(
@@ -112,6 +113,24 @@ def write_diff_page(
     m.add_child(PageScript(legends))
     m.get_root().add_child(HtmlBlock(_diff_table_html(diff, b.services)), name="cov_table")
     return write_text(Path(maps_dir) / "diff.html", render(m, basemap=basemap, tianditu_key=tianditu_key))
+
+
+def _targets_html(record: dict[str, Any]) -> str:
+    """The scenario's target checks (region level), each with the rule and year it names."""
+    e = html.escape
+    items = []
+    for t in record.get("targets") or []:
+        if t.get("level") != "region":
+            continue
+        passed = t.get("passed")
+        mark = "达标 met" if passed is True else "未达标 not met" if passed is False else "—"
+        src = e(str(t.get("source", "")), quote=True)
+        items.append(f'<span title="{src}">{e(str(t.get("standard_id")))}: {e(mark)} '
+                     f"({fmt(t.get('value'), digits=2)} / {fmt(t.get('required'), digits=2)})</span>")
+    if not items:
+        return ""
+    return ('<p class="cov-scenario-targets" id="scenario-targets"><b>目标 (targets, '
+            f"{e(str(record.get('target_set', '')))}):</b> " + " · ".join(items) + "</p>")
 
 
 def _diff_table_html(diff: pd.DataFrame, services: dict[str, Any]) -> str:
