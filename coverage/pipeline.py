@@ -52,9 +52,9 @@ from coverage.study import StudyArea, assign_to_units, read_study_area
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Analysis", "PipelineError", "Results", "analyse", "baseline", "config_digest", "data_confidence",
-           "evaluate", "input_paths", "is_current", "load_baseline", "plan_on", "redraw_maps", "run",
-           "run_plan", "run_scenario", "save_baseline", "with_facilities"]
+__all__ = ["Analysis", "PipelineError", "Results", "analyse", "baseline", "config_digest",
+           "data_confidence", "evaluate", "evaluated_cells", "input_paths", "is_current", "load_baseline",
+           "plan_on", "redraw_maps", "run", "run_plan", "run_scenario", "save_baseline", "with_facilities"]
 
 
 @contextmanager
@@ -155,13 +155,19 @@ def data_confidence(a: Analysis, cells: pd.DataFrame | None = None) -> pd.DataFr
                                       cell_area_ha=(a.cfg.population.census_cell_m / 100.0) ** 2)
 
 
+def evaluated_cells(a: Analysis) -> gpd.GeoDataFrame:
+    """The cells with their snaps, travel times and covered flags (blank for a service not assessed)."""
+    cells = a.cell_snaps.add_to_cells(a.cells_in.cells.reset_index(drop=True))
+    cells = a.times.add_to_cells(cells, a.cell_snaps, a.cfg.services)
+    cells = indicators.add_covered_flags(cells, a.study.units, a.cfg.services)
+    return assessment.blank_cells(cells, a.cfg.services, a.not_assessed)
+
+
 def evaluate(a: Analysis, *, timings: dict[str, float] | None = None, isochrones: bool = True) -> Results:
     """Isochrones, covered flags, indicators and standards, and gap areas from an :class:`Analysis`;
     ``isochrones=False`` skips the polygons (a plan's check of its standards needs none)."""
     timings = {} if timings is None else timings
     cfg = a.cfg
-    cells = a.cell_snaps.add_to_cells(a.cells_in.cells.reset_index(drop=True))
-    cells = a.times.add_to_cells(cells, a.cell_snaps, cfg.services)
     skip = a.not_assessed
     iso: dict[str, gpd.GeoDataFrame] = {}
     qa = pd.DataFrame({"ok": pd.Series([], dtype=bool)})
@@ -169,8 +175,7 @@ def evaluate(a: Analysis, *, timings: dict[str, float] | None = None, isochrones
         with _stage("isochrones", timings):
             iso, qa = access.isochrone_layers(cfg, a.networks, a.facilities, a.fac_snaps, skip=skip)
     with _stage("indicators", timings):
-        cells = assessment.blank_cells(indicators.add_covered_flags(cells, a.study.units, cfg.services),
-                                       cfg.services, skip)
+        cells = evaluated_cells(a)
         costs = access.fca_costs(cfg, a.networks, a.facilities, a.cell_snaps, a.fac_snaps, skip=skip)
         unit_ind, comm_ind, std = indicators.indicators_and_standards(
             cells, a.study.units, a.facilities, cfg, communities=a.study.communities, fca_costs=costs,
@@ -256,11 +261,14 @@ def _after_run_files(cfg: Config) -> set[Path]:
 def save_baseline(folder: Path, a: Analysis, res: Results) -> Path:
     """Keep the baseline's stages (``stages/baseline.pickle``) for plans and scenarios: they re-use its
     networks, snaps and travel times instead of re-reading and rebuilding them. The file is this
-    package's own output, read back only by :func:`load_baseline` from the region's build folder."""
+    package's own output, read back only by :func:`load_baseline` from the region's build folder. The
+    evaluated cells are not kept (:func:`evaluated_cells` re-makes them from the stages in a moment),
+    nor the isochrone polygons (in ``isochrones.gpkg``)."""
     path = Path(folder) / BASELINE_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
+    lean = replace(res, cells=res.cells.iloc[:0], isochrones={})  # both re-made or not needed on load
     with open(path, "wb") as f:
-        pickle.dump({"format": 1, "analysis": a, "results": res}, f, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump({"format": 2, "analysis": a, "results": lean}, f, protocol=pickle.HIGHEST_PROTOCOL)
     return path
 
 
@@ -272,11 +280,11 @@ def load_baseline(cfg: Config, *, build_root: Path = Path("build")) -> tuple[Ana
         return None
     with open(path, "rb") as f:
         data = pickle.load(f)  # noqa: S301 - our own build output (see save_baseline)
-    if not isinstance(data, dict) or data.get("format") != 1:
+    if not isinstance(data, dict) or data.get("format") != 2:
         return None
     a, res = data["analysis"], data["results"]
-    cfg_now = replace(a.cfg, planning=cfg.planning, scenarios=cfg.scenarios)
-    return replace(a, cfg=cfg_now), res
+    a = replace(a, cfg=replace(a.cfg, planning=cfg.planning, scenarios=cfg.scenarios))
+    return a, replace(res, cells=evaluated_cells(a))
 
 
 def baseline(cfg: Config, *, build_root: Path = Path("build"), maps_root: Path | None = Path("maps")
