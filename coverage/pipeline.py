@@ -311,11 +311,16 @@ def _check_qa(qa: pd.DataFrame) -> None:
 
 def _write_maps(cfg: Config, build_dir: Path, maps_dir: Path, *, changed_only: bool = False,
                 extra_inputs: tuple[Path, ...] = ()) -> None:
+    """Every page of a build: the overview PNG, the unit pages and index.html, the plan pages."""
     from coverage.maps import write_maps, write_overview_png
+    from coverage.maps.plan_page import write_plan_page
 
     write_overview_png(build_dir, maps_dir / "overview.png", region_title=cfg.region.title)
     write_maps(build_dir, maps_dir, basemap=cfg.maps.basemap, region_title=cfg.region.title,
                tianditu_key=cfg.maps.tianditu_key, changed_only=changed_only, extra_inputs=extra_inputs)
+    for info in sorted((build_dir / "plan").glob("*/plan.json")):
+        write_plan_page(build_dir, info.parent, maps_dir, basemap=cfg.maps.basemap,
+                        tianditu_key=cfg.maps.tianditu_key)
 
 
 def redraw_maps(cfg: Config, *, build_root: Path = Path("build"), maps_root: Path = Path("maps"),
@@ -333,17 +338,15 @@ def redraw_maps(cfg: Config, *, build_root: Path = Path("build"), maps_root: Pat
         log.info("Maps of %s are up to date", name)
         return index
     with transaction.region_lock(Path(build_root), name):
-        transaction.clean_stale(Path(build_root) / name, final)
-        tmp = transaction.tmp_folder(final)
-        try:
+        transaction.clean_stale(Path(build_root) / name)
+        with transaction.aside(final) as (tmp,):
+            assert tmp is not None
             if changed_only and final.is_dir():
                 shutil.copytree(final, tmp, dirs_exist_ok=True)
+            elif (final / "scenarios").is_dir():  # drawn from their own builds: kept as they are
+                shutil.copytree(final / "scenarios", tmp / "scenarios")
             _write_maps(cfg, Path(build_root) / name, tmp, changed_only=changed_only,
                         extra_inputs=(cfg.path,))
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        transaction.swap_in(tmp, final)
     return final / "index.html"
 
 
@@ -356,29 +359,19 @@ def run(cfg: Config, *, build_root: Path = Path("build"), maps_root: Path | None
     final = Path(build_root) / name
     final_maps = Path(maps_root) / name if maps_root is not None else None
     t_start = time.perf_counter()
-    with transaction.region_lock(Path(build_root), name):
-        transaction.clean_stale(final, *([final_maps] if final_maps is not None else []))
-        tmp = transaction.tmp_folder(final)
-        tmp_maps = transaction.tmp_folder(final_maps) if final_maps is not None else None
-        try:
-            a = analyse(cfg, timings=timings)
-            res = evaluate(a, timings=timings)
-            _check_qa(res.isochrone_qa)
-            with _stage("write", timings):
-                outputs.write_build(tmp, a, res, timings=timings, total_s=time.perf_counter() - t_start,
-                                    config_digest=config_digest(cfg))
-                save_baseline(tmp, a, res)
-            if tmp_maps is not None:
-                with _stage("maps", timings):
-                    _write_maps(cfg, tmp, tmp_maps)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if tmp_maps is not None:
-                shutil.rmtree(tmp_maps, ignore_errors=True)
-            raise
-        transaction.swap_in(tmp, final)
-        if tmp_maps is not None and final_maps is not None:
-            transaction.swap_in(tmp_maps, final_maps)
+    lock = transaction.region_lock(Path(build_root), name)
+    with lock, transaction.aside(final, final_maps) as (tmp, tmp_maps):
+        assert tmp is not None
+        a = analyse(cfg, timings=timings)
+        res = evaluate(a, timings=timings)
+        _check_qa(res.isochrone_qa)
+        with _stage("write", timings):
+            outputs.write_build(tmp, a, res, timings=timings, total_s=time.perf_counter() - t_start,
+                                config_digest=config_digest(cfg))
+            save_baseline(tmp, a, res)
+        if tmp_maps is not None:
+            with _stage("maps", timings):
+                _write_maps(cfg, tmp, tmp_maps)
     log.info("Wrote results to %s in %.1f s", final, time.perf_counter() - t_start)
     return final
 
@@ -401,14 +394,9 @@ def run_plan(cfg: Config, req: plan.PlanRequest, *, build_root: Path = Path("bui
     build_dir = Path(build_root) / name
     final = build_dir / "plan" / p.service.id
     with transaction.region_lock(Path(build_root), name):
-        transaction.clean_stale(final)
-        tmp = transaction.tmp_folder(final)
-        try:
+        with transaction.aside(final) as (tmp,):
+            assert tmp is not None
             write_plan(tmp, p)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        transaction.swap_in(tmp, final)
         if maps_root is not None:
             _write_after_run_pages(cfg, build_dir, Path(maps_root) / name, plan_dir=final)
     log.info("Plan of %s: %d sites, %.0f persons newly covered -> %s", p.service.id, len(p.sites),
@@ -453,24 +441,15 @@ def run_scenario(cfg: Config, name: str, *, build_root: Path = Path("build"),
     final = build_dir / "scenarios" / name
     final_maps = Path(maps_root) / cfg.region.name / "scenarios" / name if maps_root is not None else None
     with transaction.region_lock(Path(build_root), cfg.region.name):
-        transaction.clean_stale(final, *([final_maps] if final_maps is not None else []))
-        tmp = transaction.tmp_folder(final)
-        tmp_maps = transaction.tmp_folder(final_maps) if final_maps is not None else None
-        try:
+        with transaction.aside(final, final_maps) as (tmp, tmp_maps):
+            assert tmp is not None
             outputs.write_build(tmp, a2, res2, timings=timings, total_s=time.perf_counter() - t0,
                                 config_digest=config_digest(cfg))
             outputs.write_scenario_record(tmp, diff, record)
             if tmp_maps is not None:
                 _write_maps(cfg, tmp, tmp_maps)
                 write_diff_page(tmp, tmp_maps, basemap=cfg.maps.basemap, tianditu_key=cfg.maps.tianditu_key)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if tmp_maps is not None:
-                shutil.rmtree(tmp_maps, ignore_errors=True)
-            raise
-        transaction.swap_in(tmp, final)
-        if tmp_maps is not None and final_maps is not None:
-            transaction.swap_in(tmp_maps, final_maps)
-            _write_after_run_pages(cfg, build_dir, Path(maps_root) / cfg.region.name)  # type: ignore[arg-type]
+        if maps_root is not None:
+            _write_after_run_pages(cfg, build_dir, Path(maps_root) / cfg.region.name)
     log.info("Scenario %s written to %s", name, final)
     return final

@@ -29,7 +29,7 @@ from coverage.errors import InputError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RunInProgress", "clean_stale", "region_lock", "swap_in", "tmp_folder"]
+__all__ = ["RunInProgress", "aside", "clean_stale", "region_lock", "swap_in", "tmp_folder"]
 
 
 class RunInProgress(InputError):
@@ -96,3 +96,23 @@ def swap_in(tmp: Path, final: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         tmp.rename(final)
+
+
+@contextlib.contextmanager
+def aside(*finals: Path | None) -> Iterator[list[Path | None]]:
+    """Write ``finals`` aside, all or nothing (call under :func:`region_lock`): leftovers of killed runs
+    are settled, a temporary folder per final (None stays None) is yielded, removed if the body raises,
+    and swapped in, in order, when it returns."""
+    real = [f for f in finals if f is not None]
+    clean_stale(*real)
+    tmps: list[Path | None] = [tmp_folder(f) if f is not None else None for f in finals]
+    try:
+        yield tmps
+    except BaseException:
+        for t in tmps:
+            if t is not None:
+                shutil.rmtree(t, ignore_errors=True)
+        raise
+    for t, f in zip(tmps, finals, strict=True):
+        if t is not None and f is not None:
+            swap_in(t, f)
