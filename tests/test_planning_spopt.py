@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -42,6 +43,7 @@ def _bench_module() -> ModuleType:
     spec = importlib.util.spec_from_file_location("_bench_for_planning", REPO / "scripts" / "bench.py")
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up there
     spec.loader.exec_module(mod)
     return mod
 
