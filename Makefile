@@ -13,7 +13,7 @@ LAYERS := layers/$(REGION)
 BUILD := build/$(REGION)
 MAPS := maps/$(REGION)
 CONFIG := $(LAYERS)/coverage.toml
-.PHONY: help setup demo run check maps pages plan scenario test bench lint fetch-network clean
+.PHONY: help setup demo run check maps pages plan scenario test bench bench-plan lint fetch-network clean
 
 # No file of a region ever appears in this Makefile: a municipal file name (or a unit code) read into a
 # rule line is a shell word, and `a;cmd.csv` would run `cmd`. Whether a region's results are older
@@ -65,6 +65,9 @@ test: setup ## run the test suite
 
 bench: setup ## travel-time engine benchmark (ratios against baselines run in the same process)
 	$(PY) scripts/bench.py
+
+bench-plan: setup ## site-planning solver benchmark (100k cells x 5k candidates; spopt's MCLP side by side)
+	$(PY) scripts/bench_plan.py
 
 lint: setup ## ruff, then mypy type checking of the package
 	$(PY) -m ruff check coverage tests scripts
