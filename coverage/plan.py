@@ -455,8 +455,15 @@ def make_plan(a: Analysis, res: Results, req: PlanRequest,
         rules=rules,
     )
     gap_target = pc.mip_rel_gap if capacitated else 0.0
+    # the gap is on TOTAL covered demand: what the existing facilities serve enters as a constant
+    existing_w = float((demand - weight).sum()) if capacitated else float(weight[covered_rows].sum())
     result = solve_max_coverage(
-        problem, req.sites, budget=req.budget, time_limit_s=pc.time_limit_s, mip_rel_gap=gap_target
+        problem,
+        req.sites,
+        budget=req.budget,
+        time_limit_s=pc.time_limit_s,
+        mip_rel_gap=gap_target,
+        served_by_existing=existing_w,
     )
     if result.status == "infeasible":
         raise PlanningError(
@@ -559,6 +566,7 @@ def make_plan(a: Analysis, res: Results, req: PlanRequest,
         "optimal": bool(result.optimal),
         "gap": result.gap if np.isfinite(result.gap) else None,
         "gap_basis": result.gap_basis,
+        "gap_on_new_sites": result.gap_new if np.isfinite(result.gap_new) else None,
         "bound": result.bound if np.isfinite(result.bound) else None,
         "objective": result.new_covered_weight,
         "objective_unit": (
@@ -668,7 +676,14 @@ def _curve(
         r = (
             result
             if k == req.sites
-            else solve_max_coverage(problem, k, budget=req.budget, time_limit_s=per, mip_rel_gap=gap)
+            else solve_max_coverage(
+                problem,
+                k,
+                budget=req.budget,
+                time_limit_s=per,
+                mip_rel_gap=gap,
+                served_by_existing=result.served_by_existing,
+            )
         )
         ok = r.status == "ok"
         rows.append(
