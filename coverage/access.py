@@ -204,8 +204,10 @@ def travel_times(cfg: Config, networks: Mapping[str, Network], csnaps: CellSnaps
                  facilities: gpd.GeoDataFrame, fsnaps: FacilitySnaps, *, skip: Collection[str] = ()
                  ) -> TravelTimes:
     """One multi-source pass per service from its usable facilities to every unique cell; a service
-    in ``skip`` (not assessed) gets NaN times: unknown, not unreachable."""
+    in ``skip`` (not assessed) gets NaN times: unknown, not unreachable. ``[tiles] time_cap_min`` (when
+    > 0) caps every time: slower is inf, as in a tiled run (coverage.tiling)."""
     out: dict[str, ServiceTimes] = {}
+    limit_s = cfg.tiles.time_cap_min * 60.0 if cfg.tiles.time_cap_min > 0 else np.inf
     n_cells = len(csnaps.cell_ids)
     ids_all = facilities["fac_id"].to_numpy()
     for sid, s in cfg.services.items():
@@ -218,7 +220,8 @@ def travel_times(cfg: Config, networks: Mapping[str, Network], csnaps: CellSnaps
         if mask.any():
             res = nearest_facility_times(service_network(s, networks, cfg), fsnaps.by_mode[s.mode].take(mask),
                                          csnaps.by_mode[s.mode],
-                                         access_speed_mps=access_speed_mps(s, cfg.walk, cfg.delivery))
+                                         access_speed_mps=access_speed_mps(s, cfg.walk, cfg.delivery),
+                                         limit_s=limit_s)
             tt = res.target_time_s
             src = res.target_source
             nid = np.where(src >= 0, ids[np.clip(src, 0, None)], "")
