@@ -19,10 +19,11 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 import geopandas as gpd
 import pandas as pd
@@ -47,8 +48,8 @@ from coverage.study import StudyArea, assign_to_units, read_study_area
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Analysis", "PipelineError", "Results", "analyse", "data_confidence", "evaluate", "input_paths",
-           "is_current", "redraw_maps", "run", "with_facilities"]
+__all__ = ["Analysis", "PipelineError", "Results", "TravelTimesFn", "analyse", "data_confidence", "evaluate",
+           "input_paths", "is_current", "redraw_maps", "run", "with_facilities"]
 
 
 @contextmanager
@@ -95,8 +96,18 @@ class Results:
     confidence: pd.DataFrame  # per unit_code: data-coverage measures, low_confidence, confidence_reasons
 
 
-def analyse(cfg: Config, *, timings: dict[str, float] | None = None) -> Analysis:
-    """Read every input and compute the travel times of every service."""
+class TravelTimesFn(Protocol):
+    """The travel-time stage of :func:`analyse` when it is not :func:`access.travel_times` (a tiled run:
+    :class:`coverage.cluster.TiledTravelTimes`); ``work_dir`` is scratch space in the run's tmp folder."""
+
+    def __call__(self, cfg: Config, networks: dict[str, Network], cells: pd.DataFrame,
+                 csnaps: access.CellSnaps, facilities: pd.DataFrame, fsnaps: access.FacilitySnaps, *,
+                 skip: Collection[str] = (), work_dir: Path | None = None) -> access.TravelTimes: ...
+
+
+def analyse(cfg: Config, *, timings: dict[str, float] | None = None, travel: TravelTimesFn | None = None,
+            work_dir: Path | None = None) -> Analysis:
+    """Read every input and compute the travel times of every service (with ``travel`` when given)."""
     timings = {} if timings is None else timings
     with _stage("units", timings):
         study = read_study_area(cfg)
@@ -121,7 +132,11 @@ def analyse(cfg: Config, *, timings: dict[str, float] | None = None) -> Analysis
         cell_snaps = access.snap_cells(cfg, nets, cells_in.cells.reset_index(drop=True))
         fac_snaps = access.snap_facilities(cfg, nets, placed)
         access.require_usable(cfg, placed, fac_snaps, skip=skip)
-        times = access.travel_times(cfg, nets, cell_snaps, placed, fac_snaps, skip=skip)
+        if travel is None:
+            times = access.travel_times(cfg, nets, cell_snaps, placed, fac_snaps, skip=skip)
+        else:
+            times = travel(cfg, nets, cells_in.cells.reset_index(drop=True), cell_snaps, placed, fac_snaps,
+                           skip=skip, work_dir=work_dir)
     return Analysis(cfg=cfg, study=study, networks=nets, roads=roads, fac_layers=fac_layers,
                     facilities=access.facility_snap_columns(placed, fac_snaps), cells_in=cells_in,
                     cell_snaps=cell_snaps, fac_snaps=fac_snaps, times=times, not_assessed=skip,
@@ -252,10 +267,12 @@ def redraw_maps(cfg: Config, *, build_root: Path = Path("build"), maps_root: Pat
     return final / "index.html"
 
 
-def run(cfg: Config, *, build_root: Path = Path("build"), maps_root: Path | None = None) -> Path:
+def run(cfg: Config, *, build_root: Path = Path("build"), maps_root: Path | None = None,
+        travel: TravelTimesFn | None = None) -> Path:
     """Run every stage for the region of ``cfg`` and return ``build/<region>/``; with ``maps_root``
     also draw ``maps/<region>/`` in the same transaction (:mod:`coverage.transaction`: one run per
-    region at a time, everything written aside and swapped in only when all of it succeeded)."""
+    region at a time, everything written aside and swapped in only when all of it succeeded).
+    ``travel``: the travel-time stage of a tiled run (its scratch files go under the tmp build)."""
     timings: dict[str, float] = {}
     name = cfg.region.name
     final = Path(build_root) / name
@@ -266,7 +283,7 @@ def run(cfg: Config, *, build_root: Path = Path("build"), maps_root: Path | None
         tmp = transaction.tmp_folder(final)
         tmp_maps = transaction.tmp_folder(final_maps) if final_maps is not None else None
         try:
-            a = analyse(cfg, timings=timings)
+            a = analyse(cfg, timings=timings, travel=travel, work_dir=tmp / ".tiles")
             res = evaluate(a, timings=timings)
             _check_qa(res.isochrone_qa)
             with _stage("write", timings):
