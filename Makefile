@@ -13,7 +13,7 @@ LAYERS := layers/$(REGION)
 BUILD := build/$(REGION)
 MAPS := maps/$(REGION)
 CONFIG := $(LAYERS)/coverage.toml
-.PHONY: help setup demo run check maps pages test bench lint fetch-network clean
+.PHONY: help setup demo run check maps pages test bench bench-scale lint fetch-network clean
 
 # No file of a region ever appears in this Makefile: a municipal file name (or a unit code) read into a
 # rule line is a shell word, and `a;cmd.csv` would run `cmd`. Whether a region's results are older
@@ -38,8 +38,8 @@ layers/demo/.generated: coverage/demo.py | $(VENV)/.installed
 	$(PY) -m coverage demo-data layers/demo
 	@touch $@
 
-run: setup ## validate, run the pipeline on layers/$(REGION)/coverage.toml and draw the maps (skipped when no input changed)
-	$(PY) -m coverage run --region $(REGION) --if-changed
+run: setup ## validate, run the pipeline on layers/$(REGION)/coverage.toml and draw the maps (skipped when no input changed; WORKERS=n / SCHEDULER=tcp://host:port for tiled runs)
+	$(PY) -m coverage run --region $(REGION) --if-changed $(if $(WORKERS),--workers "$(WORKERS)") $(if $(SCHEDULER),--scheduler "$(SCHEDULER)")
 	@echo "open: $(MAPS)/index.html"
 
 check: setup ## validate every input of REGION exactly as run would, and report each layer; nothing is written
@@ -56,6 +56,9 @@ test: setup ## run the test suite
 
 bench: setup ## travel-time engine benchmark (ratios against baselines run in the same process)
 	$(PY) scripts/bench.py
+
+bench-scale: setup ## tiled runs on a local dask cluster: a generated province-like region at three sizes, untiled side by side (SIZES=..., WORKERS=n)
+	$(PY) scripts/bench_scale.py $(if $(SIZES),--sizes "$(SIZES)") $(if $(WORKERS),--workers "$(WORKERS)")
 
 lint: setup ## ruff, then mypy type checking of the package
 	$(PY) -m ruff check coverage tests scripts

@@ -124,7 +124,7 @@ def open_client(opts: ClusterOptions) -> Iterator[Client]:
     for name in [k for k in logging.root.manager.loggerDict if k.startswith("distributed")]:
         logging.getLogger(name).setLevel(max(logging.getLogger(name).getEffectiveLevel(), logging.WARNING))
     log.info("Starting a LocalCluster of %d worker processes (1 thread each)", n)
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
                       silence_logs=logging.WARNING) as lc, Client(lc, set_as_default=False) as client:
         yield client
 

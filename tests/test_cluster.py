@@ -45,7 +45,7 @@ def scheduler() -> Iterator[str]:
     """A LocalCluster of 2 worker processes for the fault tests, by address (the --scheduler path)."""
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as lc:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as lc:
         yield lc.scheduler_address
 
 
