@@ -32,7 +32,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,18 +136,19 @@ def _tile_task(in_path: str, out_path: str) -> tuple[str, int]:
     return out_path, int(inp.cells.shape[0])
 
 
-def run_tiles(client: Client, tiles: Sequence[tuple[str, Path]], out_dir: Path, *, retries: int = 1
-              ) -> list[Path]:
+def run_tiles(client: Client, tiles: Sequence[tuple[str, Path]], out_dir: Path, *, retries: int = 1,
+              task: Callable[[str, str], tuple[str, int]] = _tile_task) -> list[Path]:
     """Route every ``(name, input path)`` on the cluster; the result paths, in input order.
 
-    Each task is retried ``retries`` times; a tile that still fails cancels the others and raises a
+    Each task (``task(input path, output path) -> (output path, cells)``, importable by the workers) is
+    retried ``retries`` times; a tile that still fails cancels the others and raises a
     :class:`TileError` naming it. Progress is logged as tiles complete.
     """
     from distributed import as_completed
 
     out_dir.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex[:8]
-    futures = {client.submit(_tile_task, str(p), str(out_dir / f"{name}.parquet"), key=f"{name}-{token}",
+    futures = {client.submit(task, str(p), str(out_dir / f"{name}.parquet"), key=f"{name}-{token}",
                              retries=retries, pure=False): k for k, (name, p) in enumerate(tiles)}
     done: dict[int, Path] = {}
     t0 = last = time.perf_counter()

@@ -119,3 +119,25 @@ def test_a_failing_tile_is_named_and_the_run_leaves_no_outputs(capped_demo: Conf
     assert isinstance(info.value, CoverageError)
     assert sorted(p.name for p in root.iterdir() if not p.name.endswith(".lock")) == ["demo"]
     assert [p.name for p in (root / "demo").iterdir()] == ["previous.txt"]  # the previous results
+
+
+def flaky_tile_task(in_path: str, out_path: str) -> tuple[str, int]:
+    """Fails on its first attempt at a tile (a marker file next to the input), then routes it."""
+    marker = Path(in_path + ".tried")
+    if not marker.exists():
+        marker.write_text("1")
+        raise RuntimeError("first attempt fails")
+    return cluster._tile_task(in_path, out_path)
+
+
+def test_a_tile_that_fails_once_is_retried(demo_layers: Path, scheduler: str, tmp_path: Path) -> None:
+    a = pipeline.analyse(load_config(demo_layers / "coverage.toml"))
+    cells = a.cells_in.cells.reset_index(drop=True)
+    centres = tiling.cell_centres(cells, a.cell_snaps)
+    inputs = [(t.tile.name, t.save(tmp_path / f"{t.tile.name}.npz"))
+              for t in tiling.partition(a.cfg, a.networks, centres, a.cell_snaps, a.facilities, a.fac_snaps,
+                                        tile_size_m=5000.0, skip=a.not_assessed)]
+    with cluster.connect(scheduler) as client:
+        paths = cluster.run_tiles(client, inputs, tmp_path / "out", task=flaky_tile_task)
+    assert len(paths) == len(inputs) and all(p.is_file() for p in paths)
+    assert all(Path(str(p) + ".tried").is_file() for _, p in inputs)  # every tile failed once
