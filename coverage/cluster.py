@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = ["ClusterOptions", "TiledTravelTimes", "check_workers", "connect", "open_client", "run_tiles",
-           "use_tiles"]
+           "use_tiles", "warm_up"]
 
 Mode = Literal["auto", "tiled", "untiled"]
 
@@ -129,6 +129,17 @@ def open_client(opts: ClusterOptions) -> Iterator[Client]:
         yield client
 
 
+def _import_engine() -> None:
+    """Worker side: import the routing modules (a few seconds of imports, overlapped with the partition)."""
+    import coverage.tiling  # noqa: F401
+
+
+def warm_up(client: Client) -> None:
+    """Start importing the engine on every worker without waiting (it runs while the partition writes
+    the tile files)."""
+    client.run(_import_engine, wait=False)
+
+
 def _tile_task(in_path: str, out_path: str) -> tuple[str, int]:
     """Worker side: read one tile, route it, write its result; returns (result path, cells)."""
     inp = tiling.TileInput.load(Path(in_path))
@@ -202,6 +213,7 @@ class TiledTravelTimes:
         folder = Path(tempfile.mkdtemp(prefix="coverage-tiles-")) if work_dir is None else Path(work_dir)
         try:
             with open_client(self.opts) as client:
+                warm_up(client)
                 t0 = time.perf_counter()
                 (folder / "in").mkdir(parents=True, exist_ok=True)
                 centres = tiling.cell_centres(cells, csnaps)

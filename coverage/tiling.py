@@ -118,7 +118,7 @@ def assign_tiles(xy: np.ndarray, *, tile_size_m: float) -> tuple[list[Tile], np.
 
     A point belongs to the tile with ``i = floor(x / size)``, ``j = floor(y / size)`` (half-open
     cores: a point on a border belongs to the tile on its upper/right side). Tiles are listed in
-    ``(j, i)`` order. Points with non-finite coordinates get -1.
+    ``(i, j)`` order (column by column). Points with non-finite coordinates get -1.
     """
     if not tile_size_m > 0:
         raise ValueError(f"tile_size_m={tile_size_m!r}: expected a tile size > 0 in metres")
@@ -129,10 +129,14 @@ def assign_tiles(xy: np.ndarray, *, tile_size_m: float) -> tuple[list[Tile], np.
     owner = np.full(xy.shape[0], -1, dtype=np.int64)
     if not ok.any():
         return [], owner
-    keys, inv = np.unique(ij[ok][:, ::-1], axis=0, return_inverse=True)  # sorted by (j, i)
+    lo = ij[ok].min(axis=0)
+    span = int(ij[ok, 1].max() - lo[1]) + 1
+    key = (ij[ok, 0] - lo[0]) * span + (ij[ok, 1] - lo[1])  # one integer per tile, ordered by (i, j)
+    keys, inv = np.unique(key, return_inverse=True)
     owner[ok] = inv.reshape(-1)
     tiles = [Tile(i=int(i), j=int(j), x0=float(i) * tile_size_m, y0=float(j) * tile_size_m,
-                  size_m=float(tile_size_m)) for j, i in keys]
+                  size_m=float(tile_size_m)) for i, j in zip(keys // span + lo[0], keys % span + lo[1],
+                                                              strict=True)]
     return tiles, owner
 
 
@@ -203,13 +207,23 @@ def edge_bounds(net: Network) -> np.ndarray:
     return np.asarray(shapely.bounds(net.edge_geometry), dtype=float)
 
 
+def _meets_x(bounds: np.ndarray, x0: float, x1: float) -> np.ndarray:
+    """Indices (ascending) of the boxes that meet the strip ``x0 <= x <= x1``."""
+    return np.flatnonzero((bounds[:, 0] <= x1) & (bounds[:, 2] >= x0))
+
+
 def clip_network(net: Network, box: tuple[float, float, float, float], *,
-                 bounds: np.ndarray | None = None) -> Clip:
+                 bounds: np.ndarray | None = None, candidates: np.ndarray | None = None) -> Clip:
     """The edges of ``net`` whose bounding box meets ``box`` (whole edges, both directions of a road:
-    twins share a geometry), in their original order, with the nodes they use."""
+    twins share a geometry), in their original order, with the nodes they use. ``candidates``
+    (ascending edge indices, e.g. those meeting the box's x range) limits the search."""
     b = edge_bounds(net) if bounds is None else bounds
     x0, y0, x1, y1 = box
-    keep = np.flatnonzero((b[:, 0] <= x1) & (b[:, 2] >= x0) & (b[:, 1] <= y1) & (b[:, 3] >= y0))
+    if candidates is None:
+        keep = np.flatnonzero((b[:, 0] <= x1) & (b[:, 2] >= x0) & (b[:, 1] <= y1) & (b[:, 3] >= y0))
+    else:
+        c = b[candidates]
+        keep = candidates[(c[:, 0] <= x1) & (c[:, 2] >= x0) & (c[:, 1] <= y1) & (c[:, 3] >= y0)]
     nodes = np.unique(np.concatenate([net.edge_u[keep], net.edge_v[keep]]).astype(np.int64))
     u = np.searchsorted(nodes, net.edge_u[keep]).astype(np.int32)
     v = np.searchsorted(nodes, net.edge_v[keep]).astype(np.int32)
@@ -408,6 +422,7 @@ def partition(cfg: Config, networks: Mapping[str, Network], centres: np.ndarray,
     order = np.argsort(owner, kind="stable")
     starts = np.searchsorted(owner[order], np.arange(len(tiles) + 1))
     log.info("Partition: %d cells into %d tiles of %.0f m", len(centres), len(tiles), tile_size_m)
+    column: dict[tuple[str, int], np.ndarray] = {}  # edges meeting a column of tiles (one scan per column)
     for k, tile in enumerate(tiles):
         cells = order[starts[k]:starts[k + 1]].astype(np.int64)
         nets: dict[str, dict[str, np.ndarray]] = {}
@@ -415,7 +430,10 @@ def partition(cfg: Config, networks: Mapping[str, Network], centres: np.ndarray,
         clips: dict[str, Clip] = {}
         for mode in modes:
             box = tile.box(halos[mode])
-            clip = clip_network(networks[mode], box, bounds=bounds[mode])
+            if (mode, tile.i) not in column:
+                column = {key: v for key, v in column.items() if key[0] != mode}  # tiles come column-wise
+                column[(mode, tile.i)] = _meets_x(bounds[mode], box[0], box[2])
+            clip = clip_network(networks[mode], box, bounds=bounds[mode], candidates=column[(mode, tile.i)])
             clips[mode] = clip
             nets[mode] = {"n_nodes": np.array(clip.n_nodes), "edge_u": clip.edge_u, "edge_v": clip.edge_v,
                           "edge_reverse": clip.edge_reverse}
