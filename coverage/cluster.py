@@ -36,7 +36,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
@@ -134,10 +134,12 @@ def _import_engine() -> None:
     import coverage.tiling  # noqa: F401
 
 
-def warm_up(client: Client) -> None:
+def warm_up(client: Client) -> list[Any]:
     """Start importing the engine on every worker without waiting (it runs while the partition writes
-    the tile files)."""
-    client.run(_import_engine, wait=False)
+    the tile files); keep the returned futures until the tiles are submitted."""
+    return [client.submit(_import_engine, pure=False, workers=[w], allow_other_workers=False,
+                          key=f"warm-up-{uuid.uuid4().hex[:8]}")
+            for w in client.scheduler_info().get("workers", {})]
 
 
 def _tile_task(in_path: str, out_path: str) -> tuple[str, int]:
@@ -213,7 +215,7 @@ class TiledTravelTimes:
         folder = Path(tempfile.mkdtemp(prefix="coverage-tiles-")) if work_dir is None else Path(work_dir)
         try:
             with open_client(self.opts) as client:
-                warm_up(client)
+                warm = warm_up(client)
                 t0 = time.perf_counter()
                 (folder / "in").mkdir(parents=True, exist_ok=True)
                 centres = tiling.cell_centres(cells, csnaps)
@@ -222,6 +224,7 @@ class TiledTravelTimes:
                                                     tile_size_m=size, skip=skip)]
                 log.info("Partition: %d tile files written in %.1f s", len(inputs), time.perf_counter() - t0)
                 paths = run_tiles(client, inputs, folder / "out")
+                del warm  # the warm-up futures, done by now
             results = [tiling.TileResult.load(p) for p in paths]
             return tiling.reduce_results(cfg, results, n_cells=n, facilities=facilities, fsnaps=fsnaps,
                                          skip=skip)

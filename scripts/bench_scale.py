@@ -141,7 +141,7 @@ def one_size(side_km: float, *, workers: int, tile_size_m: float, untiled: bool)
     nets = {"walk": net}
     opts = cluster.ClusterOptions(workers=workers, mode="tiled", tile_size_m=tile_size_m)
     with tempfile.TemporaryDirectory(prefix="bench-tiles-") as tmp, cluster.open_client(opts) as client:
-        cluster.warm_up(client)
+        warm = cluster.warm_up(client)
         t0 = time.perf_counter()
         centres = tiling.cell_centres(cells, csnaps)
         inputs = [(ti.tile.name, ti.save(Path(tmp) / f"{ti.tile.name}.npz"))
@@ -149,6 +149,7 @@ def one_size(side_km: float, *, workers: int, tile_size_m: float, untiled: bool)
                                              tile_size_m=tile_size_m)]
         t1 = time.perf_counter()
         paths = cluster.run_tiles(client, inputs, Path(tmp) / "out")
+        del warm
         t2 = time.perf_counter()
         tiled = tiling.reduce_results(cfg, [tiling.TileResult.load(p) for p in paths], n_cells=len(cxy),
                                       facilities=fac, fsnaps=fsnaps)
