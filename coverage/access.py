@@ -91,6 +91,10 @@ class ServiceTimes:
 @dataclass(frozen=True)
 class TravelTimes:
     by_service: dict[str, ServiceTimes]
+    #: per routed service, the cap its times were computed under (s; none = every time reported), and
+    #: the number of tiles (0 = one process): recorded in run_info.json
+    time_cap_s: dict[str, float] = dataclasses.field(default_factory=dict)
+    tiles: int = 0
 
     def add_to_cells(self, cells: gpd.GeoDataFrame, snaps: CellSnaps, services: Mapping[str, Service]
                      ) -> gpd.GeoDataFrame:
@@ -233,7 +237,8 @@ def travel_times(cfg: Config, networks: Mapping[str, Network], csnaps: CellSnaps
                  int(mask.sum()), float(np.median(tt[finite]) / 60) if finite.any() else float("nan"))
         out[sid] = ServiceTimes(time_s=tt, nearest_id=np.asarray(nid, dtype=object),
                                 n_facilities=int(mask.sum()))
-    return TravelTimes(by_service=out)
+    caps = {sid: limit_s for sid in out if sid not in skip} if np.isfinite(limit_s) else {}
+    return TravelTimes(by_service=out, time_cap_s=caps)
 
 
 def isochrone_layers(cfg: Config, networks: Mapping[str, Network], facilities: gpd.GeoDataFrame,

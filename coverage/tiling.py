@@ -491,7 +491,8 @@ def reduce_results(cfg: Config, results: Sequence[TileResult], *, n_cells: int, 
                 src[r.cells] = r.source_row[sid]
         nid = np.where(src >= 0, ids_all[src.clip(0)] if len(ids_all) else "", "")
         out[sid] = ServiceTimes(time_s=tt, nearest_id=np.asarray(nid, dtype=object), n_facilities=n_fac)
-    return TravelTimes(by_service=out)
+    caps = {sid: service_cap_s(cfg, s) for sid, s in cfg.services.items() if sid not in skip}
+    return TravelTimes(by_service=out, time_cap_s=caps, tiles=len(results))
 
 
 def tiled_travel_times(cfg: Config, networks: Mapping[str, Network], cells: pd.DataFrame, csnaps: CellSnaps,

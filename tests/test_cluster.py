@@ -4,6 +4,7 @@ message and leave no partial outputs."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,6 +68,11 @@ def test_tiled_run_on_a_local_cluster_writes_every_table_of_the_untiled_run(buil
                                       pd.DataFrame(gt.drop(columns="geometry")))
         assert gu.geometry.equals(gt.geometry)
     assert not (tiled / ".tiles").exists()  # the tile files are scratch
+    iu = json.loads((untiled / "run_info.json").read_text(encoding="utf-8"))
+    it = json.loads((tiled / "run_info.json").read_text(encoding="utf-8"))
+    caps = {s: 3600.0 for s in ("elderly", "childcare", "meal", "health")}
+    assert iu["time_cap_s"] == it["time_cap_s"] == caps
+    assert iu["tiles"] == 0 and it["tiles"] > 4
 
 
 def test_small_regions_keep_the_single_process_path() -> None:
