@@ -147,3 +147,33 @@ def test_a_tile_that_fails_once_is_retried(demo_layers: Path, scheduler: str, tm
         paths = cluster.run_tiles(client, inputs, tmp_path / "out", task=flaky_tile_task)
     assert len(paths) == len(inputs) and all(p.is_file() for p in paths)
     assert all(Path(str(p) + ".tried").is_file() for _, p in inputs)  # every tile failed once
+
+
+def killing_tile_task(in_path: str, out_path: str) -> tuple[str, int]:
+    """Kills its worker process on the first tile it sees (one marker for the run), then routes."""
+    import os
+
+    marker = Path(in_path).parent / "killed"
+    if not marker.exists():
+        marker.write_text("1")
+        os._exit(1)
+    return cluster._tile_task(in_path, out_path)
+
+
+def test_a_worker_killed_mid_run_has_its_tile_rescheduled(demo_layers: Path, scheduler: str,
+                                                          tmp_path: Path) -> None:
+    a = pipeline.analyse(load_config(demo_layers / "coverage.toml"))
+    cells = a.cells_in.cells.reset_index(drop=True)
+    centres = tiling.cell_centres(cells, a.cell_snaps)
+    inputs = [(t.tile.name, t.save(tmp_path / f"{t.tile.name}.npz"))
+              for t in tiling.partition(a.cfg, a.networks, centres, a.cell_snaps, a.facilities, a.fac_snaps,
+                                        tile_size_m=8000.0, skip=a.not_assessed)]
+    with cluster.connect(scheduler) as client:
+        paths = cluster.run_tiles(client, inputs, tmp_path / "out", task=killing_tile_task)
+    assert (tmp_path / "killed").is_file() and all(p.is_file() for p in paths)
+    ref = tiling.tiled_travel_times(a.cfg, a.networks, cells, a.cell_snaps, a.facilities, a.fac_snaps,
+                                    tile_size_m=8000.0, skip=a.not_assessed)
+    got = tiling.reduce_results(a.cfg, [tiling.TileResult.load(p) for p in paths], n_cells=len(centres),
+                                facilities=a.facilities, fsnaps=a.fac_snaps, skip=a.not_assessed)
+    for sid, st in ref.by_service.items():
+        np.testing.assert_array_equal(st.time_s, got.by_service[sid].time_s)
