@@ -48,8 +48,9 @@ from coverage.study import StudyArea, assign_to_units, read_study_area
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Analysis", "PipelineError", "Results", "TravelTimesFn", "analyse", "data_confidence", "evaluate",
-           "input_paths", "is_current", "redraw_maps", "run", "with_facilities"]
+__all__ = ["Analysis", "PipelineError", "Results", "analyse", "data_confidence", "evaluate", "input_paths",
+           "is_current", "redraw_maps", "run", "with_facilities"]
+__all__ += ["TravelTimesFn"]  # the travel-time stage of a tiled run (coverage.cluster)
 
 
 @contextmanager
