@@ -13,7 +13,7 @@ LAYERS := layers/$(REGION)
 BUILD := build/$(REGION)
 MAPS := maps/$(REGION)
 CONFIG := $(LAYERS)/coverage.toml
-.PHONY: help setup demo run check maps pages test bench bench-scale lint fetch-network clean
+.PHONY: help setup demo run check maps pages test bench lint fetch-network clean
 
 # No file of a region ever appears in this Makefile: a municipal file name (or a unit code) read into a
 # rule line is a shell word, and `a;cmd.csv` would run `cmd`. Whether a region's results are older
@@ -57,6 +57,7 @@ test: setup ## run the test suite
 bench: setup ## travel-time engine benchmark (ratios against baselines run in the same process)
 	$(PY) scripts/bench.py
 
+.PHONY: bench-scale
 bench-scale: setup ## tiled runs on a local dask cluster: a generated province-like region at three sizes, untiled side by side (SIZES=..., WORKERS=n)
 	$(PY) scripts/bench_scale.py $(if $(SIZES),--sizes "$(SIZES)") $(if $(WORKERS),--workers "$(WORKERS)")
 

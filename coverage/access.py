@@ -20,6 +20,8 @@ import dataclasses
 import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 import geopandas as gpd
 import numpy as np
@@ -39,6 +41,7 @@ __all__ = [
     "FacilitySnaps",
     "ServiceTimes",
     "TravelTimes",
+    "TravelTimesFn",
     "facility_snap_columns",
     "fca_costs",
     "require_usable",
@@ -105,6 +108,16 @@ class TravelTimes:
             cols[s.tt_col] = st.time_s[snaps.piece_to_cell]
             cols[s.nearest_col] = np.asarray(st.nearest_id, dtype=object)[snaps.piece_to_cell]
         return cells.assign(**cols)
+
+
+class TravelTimesFn(Protocol):
+    """A travel-time stage in place of :func:`travel_times` (a tiled run: coverage.cluster.TiledTravelTimes);
+    ``cells`` is the cells table (centres ``x``, ``y``), ``work_dir`` scratch space in the run's tmp
+    folder. Returns what :func:`travel_times` returns."""
+
+    def __call__(self, cfg: Config, networks: dict[str, Network], cells: pd.DataFrame, csnaps: CellSnaps,
+                 facilities: pd.DataFrame, fsnaps: FacilitySnaps, *, skip: Collection[str] = (),
+                 work_dir: Path | None = None) -> TravelTimes: ...
 
 
 def service_network(service: Service, networks: Mapping[str, Network], cfg: Config) -> Network:

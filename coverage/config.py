@@ -308,12 +308,6 @@ class IsochroneConfig:
 
 
 @dataclass(frozen=True)
-class MapsConfig:
-    basemap: Literal["none", "osm", "amap", "tianditu"] = "none"
-    tianditu_key: str = ""
-
-
-@dataclass(frozen=True)
 class TilesConfig:
     """Tiled runs (coverage.tiling, coverage.cluster): tile size, when a run is tiled, the time cap."""
 
@@ -323,6 +317,12 @@ class TilesConfig:
     #: travel times above this are "not reached" (inf) in tiled AND untiled runs; 0 = untiled runs keep
     #: every time and a tiled run caps each service at its largest threshold (coverage.tiling)
     time_cap_min: float = 0.0
+
+
+@dataclass(frozen=True)
+class MapsConfig:
+    basemap: Literal["none", "osm", "amap", "tianditu"] = "none"
+    tianditu_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -344,9 +344,9 @@ class Config:
     snapping: SnappingConfig = SnappingConfig()
     standards: StandardsConfig = StandardsConfig()
     isochrones: IsochroneConfig = IsochroneConfig()
+    tiles: TilesConfig = TilesConfig()
     confidence: ConfidenceConfig = ConfidenceConfig()
     maps: MapsConfig = MapsConfig()
-    tiles: TilesConfig = TilesConfig()
 
     @property
     def base_dir(self) -> Path:
@@ -520,10 +520,10 @@ def load_config(path: str | Path) -> Config:
                           f"[brackets] once each, key = value, text in quotes; save as UTF-8)") from None
     ld = _Loader(path)
     sections = {"region", "units", "network", "population", "facilities", "services", "kinds", "walk",
-                "delivery", "snapping", "standards", "isochrones", "confidence", "maps", "tiles"}
+                "delivery", "snapping", "standards", "isochrones", "confidence", "maps"}
     for k in raw:
-        if k not in sections:
-            ld.problems.append(f"  {k}: unknown section (allowed: {', '.join(sorted(sections))})")
+        if k not in sections | {"tiles"}:  # [tiles]: coverage.tiling
+            ld.problems.append(f"  {k}: unknown section (allowed: {', '.join(sorted(sections | {'tiles'}))})")
     region = ld.build(RegionConfig, "region", raw.get("region", {}))
     units = ld.build(UnitsConfig, "units", raw.get("units", {}))
     network = ld.build(NetworkConfig, "network", raw.get("network", {}))

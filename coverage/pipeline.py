@@ -19,11 +19,10 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
 
 import geopandas as gpd
 import pandas as pd
@@ -50,7 +49,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Analysis", "PipelineError", "Results", "analyse", "data_confidence", "evaluate", "input_paths",
            "is_current", "redraw_maps", "run", "with_facilities"]
-__all__ += ["TravelTimesFn"]  # the travel-time stage of a tiled run (coverage.cluster)
 
 
 @contextmanager
@@ -97,17 +95,8 @@ class Results:
     confidence: pd.DataFrame  # per unit_code: data-coverage measures, low_confidence, confidence_reasons
 
 
-class TravelTimesFn(Protocol):
-    """The travel-time stage of :func:`analyse` when it is not :func:`access.travel_times` (a tiled run:
-    :class:`coverage.cluster.TiledTravelTimes`); ``work_dir`` is scratch space in the run's tmp folder."""
-
-    def __call__(self, cfg: Config, networks: dict[str, Network], cells: pd.DataFrame,
-                 csnaps: access.CellSnaps, facilities: pd.DataFrame, fsnaps: access.FacilitySnaps, *,
-                 skip: Collection[str] = (), work_dir: Path | None = None) -> access.TravelTimes: ...
-
-
-def analyse(cfg: Config, *, timings: dict[str, float] | None = None, travel: TravelTimesFn | None = None,
-            work_dir: Path | None = None) -> Analysis:
+def analyse(cfg: Config, *, timings: dict[str, float] | None = None,
+            travel: access.TravelTimesFn | None = None, work_dir: Path | None = None) -> Analysis:
     """Read every input and compute the travel times of every service (with ``travel`` when given)."""
     timings = {} if timings is None else timings
     with _stage("units", timings):
@@ -269,7 +258,7 @@ def redraw_maps(cfg: Config, *, build_root: Path = Path("build"), maps_root: Pat
 
 
 def run(cfg: Config, *, build_root: Path = Path("build"), maps_root: Path | None = None,
-        travel: TravelTimesFn | None = None) -> Path:
+        travel: access.TravelTimesFn | None = None) -> Path:
     """Run every stage for the region of ``cfg`` and return ``build/<region>/``; with ``maps_root``
     also draw ``maps/<region>/`` in the same transaction (:mod:`coverage.transaction`: one run per
     region at a time, everything written aside and swapped in only when all of it succeeded).
