@@ -38,8 +38,8 @@ layers/demo/.generated: coverage/demo.py | $(VENV)/.installed
 	$(PY) -m coverage demo-data layers/demo
 	@touch $@
 
-run: setup ## validate, run the pipeline on layers/$(REGION)/coverage.toml and draw the maps (skipped when no input changed)
-	$(PY) -m coverage run --region $(REGION) --if-changed
+run: setup ## validate, run the pipeline on layers/$(REGION)/coverage.toml and draw the maps (skipped when no input changed; WORKERS=n / SCHEDULER=tcp://host:port for tiled runs)
+	$(PY) -m coverage run --region $(REGION) --if-changed $(if $(WORKERS),--workers "$(WORKERS)") $(if $(SCHEDULER),--scheduler "$(SCHEDULER)")
 	@echo "open: $(MAPS)/index.html"
 
 check: setup ## validate every input of REGION exactly as run would, and report each layer; nothing is written
@@ -68,6 +68,10 @@ bench: setup ## travel-time engine benchmark (ratios against baselines run in th
 
 bench-plan: setup ## site-planning solver benchmark (100k cells x 5k candidates; spopt's MCLP side by side)
 	$(PY) scripts/bench_plan.py
+
+.PHONY: bench-scale
+bench-scale: setup ## tiled runs on a local dask cluster: a generated province-like region at three sizes, untiled side by side (SIZES=..., WORKERS=n)
+	$(PY) scripts/bench_scale.py $(if $(SIZES),--sizes "$(SIZES)") $(if $(WORKERS),--workers "$(WORKERS)")
 
 lint: setup ## ruff, then mypy type checking of the package
 	$(PY) -m ruff check coverage tests scripts

@@ -20,6 +20,8 @@ import dataclasses
 import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 import geopandas as gpd
 import numpy as np
@@ -39,6 +41,7 @@ __all__ = [
     "FacilitySnaps",
     "ServiceTimes",
     "TravelTimes",
+    "TravelTimesFn",
     "facility_snap_columns",
     "fca_costs",
     "require_usable",
@@ -91,6 +94,10 @@ class ServiceTimes:
 @dataclass(frozen=True)
 class TravelTimes:
     by_service: dict[str, ServiceTimes]
+    #: per routed service, the cap its times were computed under (s; none = every time reported), and
+    #: the number of tiles (0 = one process): recorded in run_info.json
+    time_cap_s: dict[str, float] = dataclasses.field(default_factory=dict)
+    tiles: int = 0
 
     def add_to_cells(self, cells: gpd.GeoDataFrame, snaps: CellSnaps, services: Mapping[str, Service]
                      ) -> gpd.GeoDataFrame:
@@ -101,6 +108,16 @@ class TravelTimes:
             cols[s.tt_col] = st.time_s[snaps.piece_to_cell]
             cols[s.nearest_col] = np.asarray(st.nearest_id, dtype=object)[snaps.piece_to_cell]
         return cells.assign(**cols)
+
+
+class TravelTimesFn(Protocol):
+    """A travel-time stage in place of :func:`travel_times` (a tiled run: coverage.cluster.TiledTravelTimes);
+    ``cells`` is the cells table (centres ``x``, ``y``), ``work_dir`` scratch space in the run's tmp
+    folder. Returns what :func:`travel_times` returns."""
+
+    def __call__(self, cfg: Config, networks: dict[str, Network], cells: pd.DataFrame, csnaps: CellSnaps,
+                 facilities: pd.DataFrame, fsnaps: FacilitySnaps, *, skip: Collection[str] = (),
+                 work_dir: Path | None = None) -> TravelTimes: ...
 
 
 def service_network(service: Service, networks: Mapping[str, Network], cfg: Config) -> Network:
@@ -204,8 +221,10 @@ def travel_times(cfg: Config, networks: Mapping[str, Network], csnaps: CellSnaps
                  facilities: gpd.GeoDataFrame, fsnaps: FacilitySnaps, *, skip: Collection[str] = ()
                  ) -> TravelTimes:
     """One multi-source pass per service from its usable facilities to every unique cell; a service
-    in ``skip`` (not assessed) gets NaN times: unknown, not unreachable."""
+    in ``skip`` (not assessed) gets NaN times: unknown, not unreachable. ``[tiles] time_cap_min`` (when
+    > 0) caps every time: slower is inf, as in a tiled run (coverage.tiling)."""
     out: dict[str, ServiceTimes] = {}
+    limit_s = cfg.tiles.time_cap_min * 60.0 if cfg.tiles.time_cap_min > 0 else np.inf
     n_cells = len(csnaps.cell_ids)
     ids_all = facilities["fac_id"].to_numpy()
     for sid, s in cfg.services.items():
@@ -218,7 +237,8 @@ def travel_times(cfg: Config, networks: Mapping[str, Network], csnaps: CellSnaps
         if mask.any():
             res = nearest_facility_times(service_network(s, networks, cfg), fsnaps.by_mode[s.mode].take(mask),
                                          csnaps.by_mode[s.mode],
-                                         access_speed_mps=access_speed_mps(s, cfg.walk, cfg.delivery))
+                                         access_speed_mps=access_speed_mps(s, cfg.walk, cfg.delivery),
+                                         limit_s=limit_s)
             tt = res.target_time_s
             src = res.target_source
             nid = np.where(src >= 0, ids[np.clip(src, 0, None)], "")
@@ -230,7 +250,8 @@ def travel_times(cfg: Config, networks: Mapping[str, Network], csnaps: CellSnaps
                  int(mask.sum()), float(np.median(tt[finite]) / 60) if finite.any() else float("nan"))
         out[sid] = ServiceTimes(time_s=tt, nearest_id=np.asarray(nid, dtype=object),
                                 n_facilities=int(mask.sum()))
-    return TravelTimes(by_service=out)
+    caps = {sid: limit_s for sid in out if sid not in skip} if np.isfinite(limit_s) else {}
+    return TravelTimes(by_service=out, time_cap_s=caps)
 
 
 def isochrone_layers(cfg: Config, networks: Mapping[str, Network], facilities: gpd.GeoDataFrame,

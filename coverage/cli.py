@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from coverage.errors import ConfigError, user_error_types
 
 if TYPE_CHECKING:
+    from coverage.cluster import TiledTravelTimes
     from coverage.config import Config
 
 log = logging.getLogger("coverage")
@@ -65,11 +66,24 @@ def cmd_run(args: argparse.Namespace) -> int:
             index = redraw_maps(cfg, build_root=Path(args.build_root), maps_root=maps_root, changed_only=True)
             print(f"maps: {index}")
         return 0
-    out = run(cfg, build_root=Path(args.build_root), maps_root=maps_root)
+    out = run(cfg, build_root=Path(args.build_root), maps_root=maps_root, travel=_tiles(args))
     print(f"results: {out}")
     if maps_root is not None:
         print(f"maps: {maps_root / cfg.region.name / 'index.html'}")
     return 0
+
+
+def _tiles(args: argparse.Namespace) -> TiledTravelTimes:
+    """The travel-time stage of ``run`` (coverage.cluster): tiled on dask when the region is large or
+    ``--tiled``; a bad ``--workers`` or an unreachable ``--scheduler`` fails before any input is read."""
+    from coverage.cluster import ClusterOptions, TiledTravelTimes, check_workers, connect
+
+    if args.scheduler:
+        connect(args.scheduler, timeout_s=5.0).close()
+    elif args.workers is not None:
+        check_workers(args.workers)
+    return TiledTravelTimes(ClusterOptions(workers=args.workers, scheduler=args.scheduler or None,
+                                           mode=args.tiles, tile_size_m=args.tile_size_m))
 
 
 def cmd_check_layers(args: argparse.Namespace) -> int:
@@ -183,6 +197,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--if-changed", action="store_true",
                     help="run only when an input (region folder, files it names, pipeline code) is newer "
                          "than the build; otherwise only bring the pages up to date")
+    sp.add_argument("--workers", type=int, help="tiled runs: worker processes of the local dask cluster "
+                                                "(default: the cores; at most the cores)")
+    sp.add_argument("--scheduler", help="tiled runs: address of an existing dask scheduler (tcp://host:port; "
+                                        "the workers must share this file system)")
+    tiles = sp.add_mutually_exclusive_group()
+    tiles.add_argument("--tiled", dest="tiles", action="store_const", const="tiled", default="auto",
+                       help="route in tiles on dask whatever the region's size")
+    tiles.add_argument("--untiled", dest="tiles", action="store_const", const="untiled",
+                       help="route in this process whatever the region's size")
+    sp.add_argument("--tile-size-m", type=float, help="side of a tile, metres (default [tiles] tile_size_m)")
     sp.set_defaults(func=cmd_run)
 
     sp = sub.add_parser("check-layers", help="validate every input as a run would; report every layer "
@@ -233,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    for noisy in ("fiona", "rasterio", "pyogrio", "matplotlib", "PIL", "urllib3", "shapely"):
+    for noisy in ("fiona", "rasterio", "pyogrio", "matplotlib", "PIL", "urllib3", "shapely", "distributed"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if args.debug:
         return int(args.func(args))

@@ -308,6 +308,18 @@ class IsochroneConfig:
 
 
 @dataclass(frozen=True)
+class TilesConfig:
+    """Tiled runs (coverage.tiling, coverage.cluster): tile size, when a run is tiled, the time cap."""
+
+    tile_size_m: float = 20000.0  # side of a tile's core, metres
+    #: `coverage run` tiles a region with at least this many populated cells (--tiled/--untiled force)
+    min_cells: int = 2_000_000
+    #: travel times above this are "not reached" (inf) in tiled AND untiled runs; 0 = untiled runs keep
+    #: every time and a tiled run caps each service at its largest threshold (coverage.tiling)
+    time_cap_min: float = 0.0
+
+
+@dataclass(frozen=True)
 class MapsConfig:
     basemap: Literal["none", "osm", "amap", "tianditu"] = "none"
     tianditu_key: str = ""
@@ -397,6 +409,7 @@ class Config:
     snapping: SnappingConfig = SnappingConfig()
     standards: StandardsConfig = StandardsConfig()
     isochrones: IsochroneConfig = IsochroneConfig()
+    tiles: TilesConfig = TilesConfig()
     confidence: ConfidenceConfig = ConfidenceConfig()
     maps: MapsConfig = MapsConfig()
     planning: PlanningConfig = PlanningConfig()
@@ -439,6 +452,9 @@ _RANGES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "standards.nursing_bed_share": (lambda v: 0 <= v <= 1, "a share between 0 and 1"),
     "standards.circle_required_share": (lambda v: 0 < v <= 1, "a share in (0, 1]"),
     "standards.complex_childcare_share": (lambda v: 0 <= v <= 1, "a share between 0 and 1"),
+    "tiles.tile_size_m": (lambda v: 500 <= v <= 1_000_000, "a tile side between 500 m and 1000 km"),
+    "tiles.min_cells": (lambda v: v >= 0, "a number of cells >= 0"),
+    "tiles.time_cap_min": (lambda v: v == 0 or 1 <= v <= 1440, "0 (no cap) or minutes between 1 and 1440"),
 }
 _POSITIVE_PREFIXES = ("standards.",)
 
@@ -574,8 +590,8 @@ def load_config(path: str | Path) -> Config:
                 "delivery", "snapping", "standards", "isochrones", "confidence", "maps", "planning",
                 "scenarios"}
     for k in raw:
-        if k not in sections:
-            ld.problems.append(f"  {k}: unknown section (allowed: {', '.join(sorted(sections))})")
+        if k not in sections | {"tiles"}:  # [tiles]: coverage.tiling
+            ld.problems.append(f"  {k}: unknown section (allowed: {', '.join(sorted(sections | {'tiles'}))})")
     region = ld.build(RegionConfig, "region", raw.get("region", {}))
     units = ld.build(UnitsConfig, "units", raw.get("units", {}))
     network = ld.build(NetworkConfig, "network", raw.get("network", {}))
@@ -583,7 +599,7 @@ def load_config(path: str | Path) -> Config:
     kw: dict[str, Any] = {}
     for sec, cls in (("walk", WalkProfile), ("delivery", DeliveryProfile), ("snapping", SnappingConfig),
                      ("standards", StandardsConfig), ("isochrones", IsochroneConfig),
-                     ("confidence", ConfidenceConfig), ("maps", MapsConfig)):
+                     ("confidence", ConfidenceConfig), ("maps", MapsConfig), ("tiles", TilesConfig)):
         if sec in raw:
             kw[sec] = ld.build(cls, sec, raw[sec])
     if kw.get("standards") is not None and kw["standards"].targets:

@@ -12,6 +12,7 @@ that caught the builtin keep working.
 from __future__ import annotations
 
 __all__ = [
+    "ClusterError",
     "ConfigError",
     "CoverageError",
     "InputError",
@@ -20,6 +21,7 @@ __all__ = [
     "NetworkInputError",
     "PipelineError",
     "PopulationError",
+    "TileError",
     "user_error_types",
 ]
 
@@ -59,6 +61,14 @@ class PlanningError(InputError):
 
 class PipelineError(CoverageError, RuntimeError):
     """A stage could not produce its result from the given inputs (e.g. a failed built-in QA)."""
+
+
+class ClusterError(CoverageError, RuntimeError):
+    """The dask cluster of a tiled run cannot be used (unreachable scheduler, too many workers)."""
+
+
+class TileError(ClusterError):
+    """A tile of a tiled run failed (after its retry); the message names the tile."""
 
 
 def user_error_types() -> tuple[type[BaseException], ...]:

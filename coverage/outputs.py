@@ -145,6 +145,7 @@ def run_info(a: Analysis, res: Results, *, timings: dict[str, float], total_s: f
         "isochrone_qa": "isochrone_qa.csv: every reachable road point inside its polygon and no polygon part "
                         f"farther than {cfg.isochrones.frontage_m:g} m (frontage) from a reached road piece",
         "cells": int(cells["cell_id"].nunique()), "cell_pieces": len(cells),
+        "time_cap_s": a.times.time_cap_s, "tiles": a.times.tiles,  # coverage.tiling: the cap of each service
         "timings_s": timings, "total_s": round(total_s, 2),
     }
 

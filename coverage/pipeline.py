@@ -101,8 +101,9 @@ class Results:
     confidence: pd.DataFrame  # per unit_code: data-coverage measures, low_confidence, confidence_reasons
 
 
-def analyse(cfg: Config, *, timings: dict[str, float] | None = None) -> Analysis:
-    """Read every input and compute the travel times of every service."""
+def analyse(cfg: Config, *, timings: dict[str, float] | None = None,
+            travel: access.TravelTimesFn | None = None, work_dir: Path | None = None) -> Analysis:
+    """Read every input and compute the travel times of every service (with ``travel`` when given)."""
     timings = {} if timings is None else timings
     with _stage("units", timings):
         study = read_study_area(cfg)
@@ -127,7 +128,11 @@ def analyse(cfg: Config, *, timings: dict[str, float] | None = None) -> Analysis
         cell_snaps = access.snap_cells(cfg, nets, cells_in.cells.reset_index(drop=True))
         fac_snaps = access.snap_facilities(cfg, nets, placed)
         access.require_usable(cfg, placed, fac_snaps, skip=skip)
-        times = access.travel_times(cfg, nets, cell_snaps, placed, fac_snaps, skip=skip)
+        if travel is None:
+            times = access.travel_times(cfg, nets, cell_snaps, placed, fac_snaps, skip=skip)
+        else:
+            times = travel(cfg, nets, cells_in.cells.reset_index(drop=True), cell_snaps, placed, fac_snaps,
+                           skip=skip, work_dir=work_dir)
     return Analysis(cfg=cfg, study=study, networks=nets, roads=roads, fac_layers=fac_layers,
                     facilities=access.facility_snap_columns(placed, fac_snaps), cells_in=cells_in,
                     cell_snaps=cell_snaps, fac_snaps=fac_snaps, times=times, not_assessed=skip,
@@ -350,10 +355,12 @@ def redraw_maps(cfg: Config, *, build_root: Path = Path("build"), maps_root: Pat
     return final / "index.html"
 
 
-def run(cfg: Config, *, build_root: Path = Path("build"), maps_root: Path | None = None) -> Path:
+def run(cfg: Config, *, build_root: Path = Path("build"), maps_root: Path | None = None,
+        travel: access.TravelTimesFn | None = None) -> Path:
     """Run every stage for the region of ``cfg`` and return ``build/<region>/``; with ``maps_root``
     also draw ``maps/<region>/`` in the same transaction (:mod:`coverage.transaction`: one run per
-    region at a time, everything written aside and swapped in only when all of it succeeded)."""
+    region at a time, everything written aside and swapped in only when all of it succeeded).
+    ``travel``: the travel-time stage of a tiled run (its scratch files go under the tmp build)."""
     timings: dict[str, float] = {}
     name = cfg.region.name
     final = Path(build_root) / name
@@ -362,7 +369,7 @@ def run(cfg: Config, *, build_root: Path = Path("build"), maps_root: Path | None
     lock = transaction.region_lock(Path(build_root), name)
     with lock, transaction.aside(final, final_maps) as (tmp, tmp_maps):
         assert tmp is not None
-        a = analyse(cfg, timings=timings)
+        a = analyse(cfg, timings=timings, travel=travel, work_dir=tmp / ".tiles")
         res = evaluate(a, timings=timings)
         _check_qa(res.isochrone_qa)
         with _stage("write", timings):

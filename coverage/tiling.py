@@ -1,0 +1,507 @@
+"""Tiles with a halo: the travel times of every cell computed tile by tile, equal to the whole network's.
+
+The study area (metric CRS) is cut into square tiles of ``tile_size_m`` on a grid aligned to multiples
+of the size. A tile's *core* is the half-open box ``[x0, x0 + size) x [y0, y0 + size)``; each cell
+belongs to the one tile whose core holds its centre (so every cell is in exactly one core, cells on a
+border included). A tile routes on the network clipped to its core plus a *halo*, with the facilities
+whose snapped road position lies in that box.
+
+Why the halo is enough (the exactness argument)
+-----------------------------------------------
+Let ``T`` be the time cap of a service (below) and ``v_max`` the fastest edge of its network
+(``max(edge_length_m / edge_time_s)``, m/s). The engine (:func:`coverage.traveltime.nearest_facility_times`)
+reports, for a cell ``c`` snapped at road point ``p_c``, the time of the best path
+facility -> ``p_f`` (its snapped road point) -> along roads -> ``p_c`` -> ``c``, plus two access legs.
+Suppose that time is ``<= T``. Then the road part takes ``<= T``, so its length is ``<= T * v_max``
+(each edge takes ``length_m / speed`` with ``speed <= v_max``), and since a road's length is at least the
+straight-line distance between any two of its points (network distance >= Euclidean distance), EVERY
+point of that path, ``p_f`` included, lies within ``T * v_max`` of ``p_c``. ``p_c`` lies within
+``cell_max_snap_m`` of the cell centre (else the cell is not snapped and its time is inf in both
+runs), which lies in the core. So with
+
+    halo_m = T * v_max + cell_max_snap_m + facility_max_snap_m
+
+the whole path lies inside core + halo: every edge it touches has a point in the box and is kept (we
+keep whole edges whose bounding box meets the box: a superset of the needed edges never changes a
+shortest path), and its facility is kept (its snapped point is in the box; the facility itself, within
+``facility_max_snap_m`` of it, too). A shortest path in a subgraph is never shorter than in the whole
+graph, and the best whole-graph path is in the subgraph: the tile's time equals the whole network's
+for every cell whose time is ``<= T``; a cell whose whole-network time is ``> T`` gets ``> T`` in the
+tile too, and both report inf. The snaps are the whole network's (computed once, then re-indexed
+into the clipped edges), so positions along edges are bit-identical; the path sums are the same sums
+in the same order, so times agree to rounding (tests: 1e-9 s). A tie between two facilities at
+exactly the same time may name either (measure-zero with real coordinates).
+
+The cap
+-------
+Dijkstra is run with ``limit_s = T``: times above the cap are reported as not reached (inf, nearest
+facility ""). ``[tiles] time_cap_min`` sets ``T`` for every service in BOTH tiled and untiled runs
+(:func:`coverage.access.travel_times` applies it too), so the two give identical tables. When it is 0
+(the default) an untiled run reports every time (no cap), and a tiled run caps each service at its
+largest threshold (:func:`service_cap_s`: every covered flag and indicator stays exact; only the
+"nearest facility beyond the threshold" figures of the gaps become "beyond the cap"). The cap used is
+logged per service.
+
+Everything here is a pure function on arrays: :func:`partition` builds :class:`TileInput` objects
+(savable as one ``.npz`` per tile), :func:`solve_tile` routes one tile (no geometry, no config), and
+:func:`reduce_results` puts the per-tile results back into one
+:class:`~coverage.access.TravelTimes`, the table :func:`coverage.access.travel_times` returns.
+:mod:`coverage.cluster` runs the same three steps on dask.distributed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from coverage.access import CellSnaps, FacilitySnaps, ServiceTimes, TravelTimes, service_network
+from coverage.config import Config
+from coverage.errors import PipelineError
+from coverage.graph import Network
+from coverage.services import Service, access_speed_mps
+from coverage.traveltime import Snap, nearest_facility_times
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "Clip",
+    "ServiceTask",
+    "Tile",
+    "TileInput",
+    "TileResult",
+    "assign_tiles",
+    "clip_network",
+    "edge_bounds",
+    "halo_m",
+    "max_speed_mps",
+    "partition",
+    "reduce_results",
+    "service_cap_s",
+    "solve_tile",
+    "tiled_travel_times",
+]
+
+
+# --------------------------------------------------------------------------------------------------
+# Tiles
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One square tile: grid indices ``(i, j)`` and its core ``[x0, x0 + size_m) x [y0, y0 + size_m)``."""
+
+    i: int
+    j: int
+    x0: float
+    y0: float
+    size_m: float
+
+    @property
+    def name(self) -> str:
+        return f"tile_{self.i}_{self.j}"
+
+    def box(self, halo_m: float = 0.0) -> tuple[float, float, float, float]:
+        """``(xmin, ymin, xmax, ymax)`` of the core grown by ``halo_m`` metres on every side."""
+        return (self.x0 - halo_m, self.y0 - halo_m, self.x0 + self.size_m + halo_m,
+                self.y0 + self.size_m + halo_m)
+
+
+def assign_tiles(xy: np.ndarray, *, tile_size_m: float) -> tuple[list[Tile], np.ndarray]:
+    """The tiles that own at least one point, and per point the position of its tile in that list.
+
+    A point belongs to the tile with ``i = floor(x / size)``, ``j = floor(y / size)`` (half-open
+    cores: a point on a border belongs to the tile on its upper/right side). Tiles are listed in
+    ``(i, j)`` order (column by column). Points with non-finite coordinates get -1.
+    """
+    if not tile_size_m > 0:
+        raise ValueError(f"tile_size_m={tile_size_m!r}: expected a tile size > 0 in metres")
+    xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+    ok = np.isfinite(xy).all(axis=1)
+    ij = np.full((xy.shape[0], 2), 0, dtype=np.int64)
+    ij[ok] = np.floor(xy[ok] / tile_size_m).astype(np.int64)
+    owner = np.full(xy.shape[0], -1, dtype=np.int64)
+    if not ok.any():
+        return [], owner
+    lo = ij[ok].min(axis=0)
+    span = int(ij[ok, 1].max() - lo[1]) + 1
+    key = (ij[ok, 0] - lo[0]) * span + (ij[ok, 1] - lo[1])  # one integer per tile, ordered by (i, j)
+    keys, inv = np.unique(key, return_inverse=True)
+    owner[ok] = inv.reshape(-1)
+    tiles = [Tile(i=int(i), j=int(j), x0=float(i) * tile_size_m, y0=float(j) * tile_size_m,
+                  size_m=float(tile_size_m)) for i, j in zip(keys // span + lo[0], keys % span + lo[1],
+                                                              strict=True)]
+    return tiles, owner
+
+
+# --------------------------------------------------------------------------------------------------
+# Halo
+# --------------------------------------------------------------------------------------------------
+
+
+def max_speed_mps(net: Network) -> float:
+    """The fastest edge of ``net``: ``max(edge_length_m / edge_time_s)`` in m/s (0 without edges)."""
+    if net.n_edges == 0:
+        return 0.0
+    return float(np.max(net.edge_length_m / net.edge_time_s))
+
+
+def service_cap_s(cfg: Config, service: Service) -> float:
+    """The time cap of ``service`` in a tiled run, seconds: ``[tiles] time_cap_min`` when set, else the
+    service's largest threshold (every isochrone, per-class and indicator threshold)."""
+    if cfg.tiles.time_cap_min > 0:
+        return cfg.tiles.time_cap_min * 60.0
+    ts = [*service.isochrone_thresholds_min(), *service.indicator_thresholds_min(cfg.standards)]
+    return float(max(ts)) * 60.0
+
+
+def halo_m(*, cap_s: float, max_speed_mps: float, cell_max_snap_m: float, facility_max_snap_m: float
+           ) -> float:
+    """Halo width in metres: ``cap_s * max_speed_mps + cell_max_snap_m + facility_max_snap_m`` (see the
+    module docstring for why no path within the cap leaves it)."""
+    return cap_s * max_speed_mps + cell_max_snap_m + facility_max_snap_m
+
+
+# --------------------------------------------------------------------------------------------------
+# Clipping
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Clip:
+    """A network clipped to a box: the kept edges and nodes (global indices, ascending) and the
+    re-indexed routing arrays (``edge_u``/``edge_v`` index the kept nodes, ``edge_reverse`` the kept
+    edges, -1 for none)."""
+
+    edge_index: np.ndarray
+    node_index: np.ndarray
+    edge_u: np.ndarray
+    edge_v: np.ndarray
+    edge_reverse: np.ndarray
+
+    @property
+    def n_nodes(self) -> int:
+        return int(self.node_index.shape[0])
+
+    def local_edges(self, edges: np.ndarray) -> np.ndarray:
+        """Positions in the clip of global edge indices (-1 for -1 or an edge not kept)."""
+        edges = np.asarray(edges, dtype=np.int64)
+        if self.edge_index.size == 0:
+            return np.full(edges.shape, -1, dtype=np.int64)
+        pos = np.searchsorted(self.edge_index, edges).clip(0, self.edge_index.size - 1)
+        return np.where((edges >= 0) & (self.edge_index[pos] == edges), pos, -1).astype(np.int64)
+
+
+def edge_bounds(net: Network) -> np.ndarray:
+    """``(n_edges, 4)`` bounding boxes ``(xmin, ymin, xmax, ymax)`` of the edge geometries."""
+    import shapely
+
+    if net.n_edges == 0:
+        return np.zeros((0, 4))
+    return np.asarray(shapely.bounds(net.edge_geometry), dtype=float)
+
+
+def _meets_x(bounds: np.ndarray, x0: float, x1: float) -> np.ndarray:
+    """Indices (ascending) of the boxes that meet the strip ``x0 <= x <= x1``."""
+    return np.flatnonzero((bounds[:, 0] <= x1) & (bounds[:, 2] >= x0))
+
+
+def clip_network(net: Network, box: tuple[float, float, float, float], *,
+                 bounds: np.ndarray | None = None, candidates: np.ndarray | None = None) -> Clip:
+    """The edges of ``net`` whose bounding box meets ``box`` (whole edges, both directions of a road:
+    twins share a geometry), in their original order, with the nodes they use. ``candidates``
+    (ascending edge indices, e.g. those meeting the box's x range) limits the search."""
+    b = edge_bounds(net) if bounds is None else bounds
+    x0, y0, x1, y1 = box
+    if candidates is None:
+        keep = np.flatnonzero((b[:, 0] <= x1) & (b[:, 2] >= x0) & (b[:, 1] <= y1) & (b[:, 3] >= y0))
+    else:
+        c = b[candidates]
+        keep = candidates[(c[:, 0] <= x1) & (c[:, 2] >= x0) & (c[:, 1] <= y1) & (c[:, 3] >= y0)]
+    nodes = np.unique(np.concatenate([net.edge_u[keep], net.edge_v[keep]]).astype(np.int64))
+    u = np.searchsorted(nodes, net.edge_u[keep]).astype(np.int32)
+    v = np.searchsorted(nodes, net.edge_v[keep]).astype(np.int32)
+    clip = Clip(edge_index=keep, node_index=nodes, edge_u=u, edge_v=v,
+                edge_reverse=np.zeros(0, dtype=np.int64))
+    rev = clip.local_edges(net.edge_reverse[keep])
+    return Clip(edge_index=keep, node_index=nodes, edge_u=u, edge_v=v, edge_reverse=rev)
+
+
+def _routing_network(mode: str, n_nodes: int, edge_u: np.ndarray, edge_v: np.ndarray,
+                     edge_time_s: np.ndarray, edge_reverse: np.ndarray) -> Network:
+    """A :class:`Network` carrying only what routing reads (no coordinates, geometries or attributes)."""
+    m = int(edge_u.shape[0])
+    return Network(mode=mode, crs="", node_id=np.arange(n_nodes, dtype=np.int64), node_x=np.zeros(n_nodes),
+                   node_y=np.zeros(n_nodes), node_component=np.zeros(n_nodes, dtype=np.int32),
+                   edge_u=edge_u, edge_v=edge_v, edge_length_m=np.zeros(m), edge_time_s=edge_time_s,
+                   edge_reverse=edge_reverse, edge_geometry=np.empty(m, dtype=object),
+                   edge_attrs=pd.DataFrame(index=pd.RangeIndex(m)), source="tile")
+
+
+# --------------------------------------------------------------------------------------------------
+# Tile inputs and results
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class ServiceTask:
+    """One service inside one tile: its edge times on the tile's clip of its mode, its facilities
+    (global facility row, local edge, frac, snap distance) and its access speed and cap."""
+
+    service: str
+    mode: str
+    edge_time_s: np.ndarray
+    access_speed_mps: float
+    limit_s: float
+    src_row: np.ndarray
+    src_edge: np.ndarray
+    src_frac: np.ndarray
+    src_dist_m: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class TileInput:
+    """Everything one tile routes on: per mode the clipped network (``n_nodes``, ``edge_u``, ``edge_v``,
+    ``edge_reverse``) and the snaps of the tile's cells (``edge`` local, ``frac``, ``dist_m``,
+    ``snapped``); per service a :class:`ServiceTask`. ``cells`` are positions in ``CellSnaps.cell_ids``."""
+
+    tile: Tile
+    cells: np.ndarray
+    networks: dict[str, dict[str, np.ndarray]]
+    targets: dict[str, dict[str, np.ndarray]]
+    tasks: tuple[ServiceTask, ...]
+
+    def save(self, path: Path) -> Path:
+        """Write the tile as one uncompressed ``.npz`` (arrays plus a JSON header)."""
+        arrays: dict[str, np.ndarray] = {"cells": self.cells}
+        for mode, d in self.networks.items():
+            arrays.update({f"net/{mode}/{k}": v for k, v in d.items()})
+        for mode, d in self.targets.items():
+            arrays.update({f"tgt/{mode}/{k}": v for k, v in d.items()})
+        tasks: list[list[object]] = []
+        head = {"tile": [self.tile.i, self.tile.j, self.tile.x0, self.tile.y0, self.tile.size_m],
+                "modes": sorted(self.networks), "tasks": tasks}
+        for k, t in enumerate(self.tasks):
+            tasks.append([t.service, t.mode, t.access_speed_mps, t.limit_s])
+            for f in ("edge_time_s", "src_row", "src_edge", "src_frac", "src_dist_m"):
+                arrays[f"task/{k}/{f}"] = getattr(t, f)
+        arrays["header"] = np.array(json.dumps(head))
+        with open(path, "wb") as fh:
+            np.savez(fh, **arrays)  # type: ignore[arg-type]
+        return Path(path)
+
+    @staticmethod
+    def load(path: Path) -> TileInput:
+        """Read a tile written by :meth:`save`."""
+        with np.load(path, allow_pickle=False) as z:
+            head = json.loads(str(z["header"]))
+            i, j, x0, y0, size = head["tile"]
+            nets = {m: {k: z[f"net/{m}/{k}"] for k in ("n_nodes", "edge_u", "edge_v", "edge_reverse")}
+                    for m in head["modes"]}
+            tgts = {m: {k: z[f"tgt/{m}/{k}"] for k in ("edge", "frac", "dist_m", "snapped")}
+                    for m in head["modes"]}
+            tasks = tuple(ServiceTask(service=s, mode=m, access_speed_mps=float(a), limit_s=float(lim),
+                                      **{f: z[f"task/{k}/{f}"] for f in ("edge_time_s", "src_row", "src_edge",
+                                                                          "src_frac", "src_dist_m")})
+                          for k, (s, m, a, lim) in enumerate(head["tasks"]))
+            return TileInput(tile=Tile(int(i), int(j), float(x0), float(y0), float(size)), cells=z["cells"],
+                             networks=nets, targets=tgts, tasks=tasks)
+
+
+@dataclass(frozen=True, eq=False)
+class TileResult:
+    """Per cell of one tile (``cells``: positions in ``CellSnaps.cell_ids``) and per service: the time
+    to the nearest facility (s, inf beyond the cap) and its global facility row (-1 for none)."""
+
+    tile: str
+    cells: np.ndarray
+    time_s: dict[str, np.ndarray]
+    source_row: dict[str, np.ndarray]
+
+    def to_frame(self) -> pd.DataFrame:
+        cols: dict[str, np.ndarray] = {"cell": self.cells}
+        for s in self.time_s:
+            cols[f"tt_{s}_s"] = self.time_s[s]
+            cols[f"src_{s}"] = self.source_row[s]
+        return pd.DataFrame(cols)
+
+    def save(self, path: Path) -> Path:
+        """Write the result as parquet (columns ``cell``, ``tt_<service>_s``, ``src_<service>``)."""
+        df = self.to_frame()
+        df.attrs = {}
+        df.to_parquet(path, index=False)
+        return Path(path)
+
+    @staticmethod
+    def load(path: Path) -> TileResult:
+        df = pd.read_parquet(path)
+        sids = [c[len("tt_"):-len("_s")] for c in df.columns if c.startswith("tt_")]
+        return TileResult(tile=Path(path).stem, cells=df["cell"].to_numpy(np.int64),
+                          time_s={s: df[f"tt_{s}_s"].to_numpy(float) for s in sids},
+                          source_row={s: df[f"src_{s}"].to_numpy(np.int64) for s in sids})
+
+
+def solve_tile(inp: TileInput) -> TileResult:
+    """Route one tile: one multi-source pass per service on its clipped network (no config, no geometry)."""
+    times: dict[str, np.ndarray] = {}
+    rows: dict[str, np.ndarray] = {}
+    for t in inp.tasks:
+        nd, td = inp.networks[t.mode], inp.targets[t.mode]
+        net = _routing_network(t.mode, int(nd["n_nodes"]), nd["edge_u"], nd["edge_v"], t.edge_time_s,
+                               nd["edge_reverse"])
+        n_t = int(td["edge"].shape[0])
+        tgt = Snap(edge=td["edge"], frac=td["frac"], dist_m=td["dist_m"], snapped=td["snapped"],
+                   x=np.zeros(n_t), y=np.zeros(n_t))
+        k = int(t.src_row.shape[0])
+        src = Snap(edge=t.src_edge, frac=t.src_frac, dist_m=t.src_dist_m, snapped=np.ones(k, dtype=bool),
+                   x=np.zeros(k), y=np.zeros(k))
+        if k == 0:
+            times[t.service] = np.full(n_t, np.inf)
+            rows[t.service] = np.full(n_t, -1, dtype=np.int64)
+            continue
+        res = nearest_facility_times(net, src, tgt, access_speed_mps=t.access_speed_mps, limit_s=t.limit_s)
+        times[t.service] = res.target_time_s
+        rows[t.service] = np.where(res.target_source >= 0, t.src_row[res.target_source.clip(0)], -1)
+    return TileResult(tile=inp.tile.name, cells=inp.cells, time_s=times, source_row=rows)
+
+
+# --------------------------------------------------------------------------------------------------
+# Partition and reduction
+# --------------------------------------------------------------------------------------------------
+
+
+def _usable(service: Service, facilities: pd.DataFrame, fsnaps: FacilitySnaps) -> np.ndarray:
+    return np.asarray(service.provided_by(facilities) & fsnaps.by_mode[service.mode].snapped, dtype=bool)
+
+
+def cell_centres(cells: pd.DataFrame, csnaps: CellSnaps) -> np.ndarray:
+    """``(n_unique_cells, 2)`` centres aligned with ``csnaps.cell_ids`` (the first piece of each cell)."""
+    ids = cells["cell_id"].to_numpy()
+    first = np.full(len(csnaps.cell_ids), -1, dtype=np.int64)
+    first[csnaps.piece_to_cell[::-1]] = np.arange(len(ids))[::-1]
+    return cells[["x", "y"]].to_numpy(float)[first]
+
+
+def routed_services(cfg: Config, facilities: pd.DataFrame, fsnaps: FacilitySnaps, *,
+                    skip: Collection[str] = ()) -> list[str]:
+    """Services that are routed (assessed and with at least one usable facility)."""
+    return [sid for sid, s in cfg.services.items()
+            if sid not in skip and _usable(s, facilities, fsnaps).any()]
+
+
+def partition(cfg: Config, networks: Mapping[str, Network], centres: np.ndarray, csnaps: CellSnaps,
+              facilities: pd.DataFrame, fsnaps: FacilitySnaps, *, tile_size_m: float,
+              skip: Collection[str] = ()) -> Iterator[TileInput]:
+    """Cut the travel-time work into :class:`TileInput` objects, one per tile that owns a cell.
+
+    ``centres`` are the unique cell centres (metres, aligned with ``csnaps.cell_ids``). The snaps are
+    the whole network's (snapped once), re-indexed into each tile's clipped edges.
+    """
+    sids = routed_services(cfg, facilities, fsnaps, skip=skip)
+    services = {sid: cfg.services[sid] for sid in sids}
+    snet = {sid: service_network(s, networks, cfg) for sid, s in services.items()}
+    caps = {sid: service_cap_s(cfg, s) for sid, s in services.items()}
+    modes = sorted({s.mode for s in services.values()})
+    halos: dict[str, float] = {}
+    for mode in modes:
+        halos[mode] = max(halo_m(cap_s=caps[sid], max_speed_mps=max_speed_mps(snet[sid]),
+                                 cell_max_snap_m=cfg.snapping.cell_max_snap_m,
+                                 facility_max_snap_m=cfg.snapping.facility_max_snap_m)
+                          for sid, s in services.items() if s.mode == mode)
+        log.info("Tiles on %s: halo %.0f m (caps %s)", mode, halos[mode],
+                 ", ".join(f"{sid} {caps[sid] / 60:g} min" for sid, s in services.items() if s.mode == mode))
+    tiles, owner = assign_tiles(centres, tile_size_m=tile_size_m)
+    bounds = {mode: edge_bounds(networks[mode]) for mode in modes}
+    usable = {sid: np.flatnonzero(_usable(s, facilities, fsnaps)) for sid, s in services.items()}
+    order = np.argsort(owner, kind="stable")
+    starts = np.searchsorted(owner[order], np.arange(len(tiles) + 1))
+    log.info("Partition: %d cells into %d tiles of %.0f m", len(centres), len(tiles), tile_size_m)
+    column: dict[tuple[str, int], np.ndarray] = {}  # edges meeting a column of tiles (one scan per column)
+    for k, tile in enumerate(tiles):
+        cells = order[starts[k]:starts[k + 1]].astype(np.int64)
+        nets: dict[str, dict[str, np.ndarray]] = {}
+        tgts: dict[str, dict[str, np.ndarray]] = {}
+        clips: dict[str, Clip] = {}
+        for mode in modes:
+            box = tile.box(halos[mode])
+            if (mode, tile.i) not in column:
+                column = {key: v for key, v in column.items() if key[0] != mode}  # tiles come column-wise
+                column[(mode, tile.i)] = _meets_x(bounds[mode], box[0], box[2])
+            clip = clip_network(networks[mode], box, bounds=bounds[mode], candidates=column[(mode, tile.i)])
+            clips[mode] = clip
+            nets[mode] = {"n_nodes": np.array(clip.n_nodes), "edge_u": clip.edge_u, "edge_v": clip.edge_v,
+                          "edge_reverse": clip.edge_reverse}
+            cs = csnaps.by_mode[mode]
+            e = np.asarray(cs.edge, dtype=np.int64)[cells]
+            snapped = np.asarray(cs.snapped, dtype=bool)[cells] & (e >= 0)
+            le = clip.local_edges(e)
+            if (snapped & (le < 0)).any():
+                raise PipelineError(f"{tile.name}: a cell's snapped {mode} edge lies outside the clipped "
+                                    f"network (halo {halos[mode]:.0f} m): a bug in the tiling")
+            tgts[mode] = {"edge": np.where(snapped, le, -1), "frac": np.asarray(cs.frac, float)[cells],
+                          "dist_m": np.asarray(cs.dist_m, float)[cells], "snapped": snapped}
+        tasks = []
+        for sid, s in services.items():
+            clip = clips[s.mode]
+            fs = fsnaps.by_mode[s.mode]
+            rows = usable[sid]
+            x0, y0, x1, y1 = tile.box(halos[s.mode])
+            fx, fy = np.asarray(fs.x, float)[rows], np.asarray(fs.y, float)[rows]
+            le = clip.local_edges(np.asarray(fs.edge, dtype=np.int64)[rows])
+            inside = (fx >= x0) & (fx <= x1) & (fy >= y0) & (fy <= y1) & (le >= 0)
+            r = rows[inside]
+            tasks.append(ServiceTask(
+                service=sid, mode=s.mode, edge_time_s=snet[sid].edge_time_s[clip.edge_index],
+                access_speed_mps=access_speed_mps(s, cfg.walk, cfg.delivery), limit_s=caps[sid],
+                src_row=r.astype(np.int64), src_edge=le[inside], src_frac=np.asarray(fs.frac, float)[r],
+                src_dist_m=np.asarray(fs.dist_m, float)[r]))
+        yield TileInput(tile=tile, cells=cells, networks=nets, targets=tgts, tasks=tuple(tasks))
+
+
+def reduce_results(cfg: Config, results: Sequence[TileResult], *, n_cells: int, facilities: pd.DataFrame,
+                   fsnaps: FacilitySnaps, skip: Collection[str] = ()) -> TravelTimes:
+    """The per-tile results as one :class:`~coverage.access.TravelTimes` (the table
+    :func:`coverage.access.travel_times` returns: NaN for a skipped service, inf and "" for a cell no
+    facility reaches within the cap)."""
+    ids_all = facilities["fac_id"].to_numpy()
+    out: dict[str, ServiceTimes] = {}
+    seen = np.zeros(n_cells, dtype=np.int64)
+    for r in results:
+        seen[r.cells] += 1
+    if results and not (seen == 1).all():
+        raise PipelineError(f"tiles cover {int((seen == 0).sum())} cells not at all and "
+                            f"{int((seen > 1).sum())} more than once: a bug in the tiling")
+    for sid, s in cfg.services.items():
+        if sid in skip:
+            out[sid] = ServiceTimes(time_s=np.full(n_cells, np.nan),
+                                    nearest_id=np.full(n_cells, "", dtype=object), n_facilities=0)
+            continue
+        n_fac = int(_usable(s, facilities, fsnaps).sum())
+        tt = np.full(n_cells, np.inf)
+        src = np.full(n_cells, -1, dtype=np.int64)
+        for r in results:
+            if sid in r.time_s:
+                tt[r.cells] = r.time_s[sid]
+                src[r.cells] = r.source_row[sid]
+        nid = np.where(src >= 0, ids_all[src.clip(0)] if len(ids_all) else "", "")
+        out[sid] = ServiceTimes(time_s=tt, nearest_id=np.asarray(nid, dtype=object), n_facilities=n_fac)
+    caps = {sid: service_cap_s(cfg, s) for sid, s in cfg.services.items() if sid not in skip}
+    return TravelTimes(by_service=out, time_cap_s=caps, tiles=len(results))
+
+
+def tiled_travel_times(cfg: Config, networks: Mapping[str, Network], cells: pd.DataFrame, csnaps: CellSnaps,
+                       facilities: pd.DataFrame, fsnaps: FacilitySnaps, *, tile_size_m: float,
+                       skip: Collection[str] = ()) -> TravelTimes:
+    """:func:`partition`, :func:`solve_tile` per tile and :func:`reduce_results`, in this process (the
+    reference for :mod:`coverage.cluster`; equal to :func:`coverage.access.travel_times` under the cap)."""
+    centres = cell_centres(cells, csnaps)
+    results = [solve_tile(t) for t in partition(cfg, networks, centres, csnaps, facilities, fsnaps,
+                                                tile_size_m=tile_size_m, skip=skip)]
+    return reduce_results(cfg, results, n_cells=len(csnaps.cell_ids), facilities=facilities, fsnaps=fsnaps,
+                          skip=skip)

@@ -1,0 +1,267 @@
+"""Tiles with a halo (coverage.tiling): tiled travel times equal the whole network's, under the cap.
+
+Three tiers: generated grids with random tile sizes (Hypothesis; facilities just outside a tile, cells
+exactly on tile borders), the demo county, and Comoros (real data, skipped when ../shared is absent).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from conftest import REPO, shared_file
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from coverage import access, tiling
+from coverage.access import CellSnaps, FacilitySnaps, TravelTimes
+from coverage.config import Config, load_config
+from coverage.graph import Network
+from coverage.traveltime import snap_points
+
+
+def with_cap(cfg: Config, cap_min: float) -> Config:
+    return dataclasses.replace(cfg, tiles=dataclasses.replace(cfg.tiles, time_cap_min=cap_min))
+
+
+def assert_same_times(untiled: TravelTimes, tiled: TravelTimes, *, caps_s: dict[str, float] | None = None
+                      ) -> int:
+    """Tiled == untiled (times to 1e-9 s, same nearest facility, same covered set); with ``caps_s`` the
+    untiled times are uncapped and are capped here. Returns the number of finite times compared."""
+    n = 0
+    assert set(untiled.by_service) == set(tiled.by_service)
+    for sid, u in untiled.by_service.items():
+        t = tiled.by_service[sid]
+        ut = u.time_s
+        uid = u.nearest_id
+        if caps_s is not None and sid in caps_s:
+            beyond = ut > caps_s[sid]
+            ut = np.where(beyond, np.inf, ut)
+            uid = np.where(beyond, "", uid)
+        np.testing.assert_array_equal(np.isnan(ut), np.isnan(t.time_s), err_msg=sid)
+        np.testing.assert_array_equal(np.isinf(ut), np.isinf(t.time_s), err_msg=sid)
+        fin = np.isfinite(ut)
+        np.testing.assert_allclose(t.time_s[fin], ut[fin], rtol=0, atol=1e-9, err_msg=sid)
+        assert list(t.nearest_id) == list(uid), sid
+        assert t.n_facilities == u.n_facilities
+        n += int(fin.sum())
+    return n
+
+
+# --------------------------------------------------------------------------------------------------
+# Pieces
+# --------------------------------------------------------------------------------------------------
+
+
+def test_tiles_are_half_open_and_cover_every_point() -> None:
+    xy = np.array([[0.0, 0.0], [999.999, 0.0], [1000.0, 0.0], [1000.0, 1000.0], [-0.001, 5.0],
+                   [np.nan, 1.0]])
+    tiles, owner = tiling.assign_tiles(xy, tile_size_m=1000.0)
+    names = [tiles[k].name if k >= 0 else None for k in owner]
+    assert names == ["tile_0_0", "tile_0_0", "tile_1_0", "tile_1_1", "tile_-1_0", None]
+    for k, (x, y) in zip(owner, xy, strict=True):
+        if k >= 0:
+            x0, y0, x1, y1 = tiles[k].box()
+            assert x0 <= x < x1 and y0 <= y < y1
+
+
+def test_halo_is_cap_times_fastest_speed_plus_snap_distances() -> None:
+    assert tiling.halo_m(cap_s=900.0, max_speed_mps=1.2, cell_max_snap_m=500.0,
+                         facility_max_snap_m=300.0) == pytest.approx(900 * 1.2 + 800)
+
+
+def test_cap_defaults_to_the_largest_threshold() -> None:
+    cfg = load_config(REPO / "layers" / "demo" / "coverage.toml")
+    assert tiling.service_cap_s(cfg, cfg.services["elderly"]) == 900.0
+    assert tiling.service_cap_s(cfg, cfg.services["meal"]) == 1800.0  # 郊区 30 min
+    assert tiling.service_cap_s(with_cap(cfg, 45), cfg.services["meal"]) == 2700.0
+
+
+# --------------------------------------------------------------------------------------------------
+# Generated grids
+# --------------------------------------------------------------------------------------------------
+
+
+def grid_network(rng: np.random.Generator, n: int, spacing_m: float) -> Network:
+    """A jittered n x n two-way grid with a few edges missing and random speeds (0.6-1.6 m/s)."""
+    ij = np.array([(i, j) for j in range(n) for i in range(n)], dtype=float)
+    xy = ij * spacing_m + rng.uniform(-0.2, 0.2, size=ij.shape) * spacing_m
+    pairs = [(j * n + i, j * n + i + 1) for j in range(n) for i in range(n - 1)]
+    pairs += [(j * n + i, (j + 1) * n + i) for j in range(n - 1) for i in range(n)]
+    pairs = [p for p in pairs if rng.random() > 0.1]
+    eu, ev, rev = [], [], []
+    for a, b in pairs:
+        k = len(eu)
+        eu += [a, b]
+        ev += [b, a]
+        rev += [k + 1, k]
+    eu_a, ev_a = np.array(eu, dtype=np.int32), np.array(ev, dtype=np.int32)
+    geom = shapely.linestrings(np.stack([xy[eu_a], xy[ev_a]], axis=1))
+    length = shapely.length(geom)
+    speed = np.repeat(rng.uniform(0.6, 1.6, size=len(pairs)), 2)
+    return Network(mode="walk", crs="EPSG:3857", node_id=np.arange(len(xy), dtype=np.int64),
+                   node_x=xy[:, 0], node_y=xy[:, 1], node_component=np.zeros(len(xy), dtype=np.int32),
+                   edge_u=eu_a, edge_v=ev_a, edge_length_m=length, edge_time_s=length / speed,
+                   edge_reverse=np.array(rev, dtype=np.int64), edge_geometry=geom,
+                   edge_attrs=pd.DataFrame({"highway": "footway", "name": "", "osmid": np.arange(len(eu)),
+                                            "oneway": False}))
+
+
+def walk_only_config(cap_min: float) -> Config:
+    cfg = load_config(REPO / "layers" / "demo" / "coverage.toml")
+    services = {sid: s for sid, s in cfg.services.items() if s.mode == "walk"}
+    return with_cap(dataclasses.replace(cfg, services=services), cap_min)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), tile_size_m=st.floats(500.0, 4000.0),
+       cap_min=st.sampled_from([0, 15, 20]), n_fac=st.integers(1, 12))
+def test_generated_grid_tiled_equals_untiled(seed: int, tile_size_m: float, cap_min: float, n_fac: int
+                                             ) -> None:
+    rng = np.random.default_rng(seed)
+    spacing = 150.0
+    net = grid_network(rng, 16, spacing)
+    extent = 15 * spacing
+    cfg = walk_only_config(cap_min)
+    # cells: a lattice including points exactly on tile borders, plus random points
+    border = np.arange(0.0, extent, tile_size_m)
+    lattice = np.array([(x, y) for x in np.linspace(0, extent, 12) for y in np.linspace(0, extent, 12)])
+    on_border = np.array([(b, y) for b in border for y in np.linspace(0, extent, 5)]
+                         + [(x, b) for b in border for x in np.linspace(0, extent, 5)])
+    cxy = np.vstack([lattice, on_border, rng.uniform(-300, extent + 300, size=(60, 2))])
+    # facilities: random, and just outside a tile border (1 mm to 1 m beyond it)
+    just_out = np.array([(b - rng.uniform(1e-3, 1.0), rng.uniform(0, extent)) for b in border[1:]]
+                        + [(rng.uniform(0, extent), b - rng.uniform(1e-3, 1.0)) for b in border[1:]]
+                        ).reshape(-1, 2)
+    fxy = np.vstack([rng.uniform(0, extent, size=(n_fac, 2)), just_out])
+    kinds = [s.kinds[0] for s in cfg.services.values()]  # facilities of every walking service in turn
+    fac = pd.DataFrame({"fac_id": [f"f{k}" for k in range(len(fxy))],
+                        "kind": [kinds[k % len(kinds)] for k in range(len(fxy))],
+                        "childcare_slots": np.nan, "x": fxy[:, 0], "y": fxy[:, 1]})
+    fsnap = snap_points(net, fxy, max_snap_m=cfg.snapping.facility_max_snap_m)
+    csnap = snap_points(net, cxy, max_snap_m=cfg.snapping.cell_max_snap_m)
+    fsnaps = FacilitySnaps(by_mode={"walk": fsnap}, status=np.full(len(fxy), "ok", dtype=object))
+    csnaps = CellSnaps(cell_ids=np.arange(len(cxy)), piece_to_cell=np.arange(len(cxy)),
+                       by_mode={"walk": csnap})
+    cells = pd.DataFrame({"cell_id": np.arange(len(cxy)), "x": cxy[:, 0], "y": cxy[:, 1]})
+    nets = {"walk": net}
+    untiled = access.travel_times(cfg, nets, csnaps, fac, fsnaps)
+    tiled = tiling.tiled_travel_times(cfg, nets, cells, csnaps, fac, fsnaps, tile_size_m=tile_size_m)
+    caps = None if cap_min else {sid: tiling.service_cap_s(cfg, s) for sid, s in cfg.services.items()}
+    assert_same_times(untiled, tiled, caps_s=caps)
+
+
+# --------------------------------------------------------------------------------------------------
+# Demo county and Comoros
+# --------------------------------------------------------------------------------------------------
+
+
+def _analysis(config: Path, cap_min: float = 0.0):  # noqa: ANN202 -- a pipeline.Analysis
+    from coverage import pipeline
+
+    return pipeline.analyse(with_cap(load_config(config), cap_min))
+
+
+@pytest.fixture(scope="module")
+def demo_analysis(demo_layers: Path):  # noqa: ANN201
+    return _analysis(demo_layers / "coverage.toml")
+
+
+@pytest.mark.parametrize("tile_size_m", [1000.0, 2345.6, 6000.0])
+def test_demo_tiled_equals_untiled_under_the_threshold_cap(demo_analysis, tile_size_m: float) -> None:
+    a = demo_analysis
+    cells = a.cells_in.cells.reset_index(drop=True)
+    tiled = tiling.tiled_travel_times(a.cfg, a.networks, cells, a.cell_snaps, a.facilities, a.fac_snaps,
+                                      tile_size_m=tile_size_m, skip=a.not_assessed)
+    caps = {sid: tiling.service_cap_s(a.cfg, s) for sid, s in a.cfg.services.items()}
+    n = assert_same_times(a.times, tiled, caps_s=caps)
+    assert n > 10_000
+    # every covered flag is identical (the cap is the largest threshold)
+    for sid, s in a.cfg.services.items():
+        for t in s.isochrone_thresholds_min():
+            np.testing.assert_array_equal(a.times.by_service[sid].time_s <= t * 60,
+                                          tiled.by_service[sid].time_s <= t * 60)
+
+
+def test_demo_tiled_equals_untiled_with_a_configured_cap(demo_analysis) -> None:
+    a = demo_analysis
+    cfg = with_cap(a.cfg, 60)
+    untiled = access.travel_times(cfg, a.networks, a.cell_snaps, a.facilities, a.fac_snaps,
+                                  skip=a.not_assessed)
+    cells = a.cells_in.cells.reset_index(drop=True)
+    tiled = tiling.tiled_travel_times(cfg, a.networks, cells, a.cell_snaps, a.facilities, a.fac_snaps,
+                                      tile_size_m=1500.0, skip=a.not_assessed)
+    assert assert_same_times(untiled, tiled) > 10_000
+
+
+def test_tile_input_and_result_round_trip_through_files(demo_analysis, tmp_path: Path) -> None:
+    a = demo_analysis
+    cells = a.cells_in.cells.reset_index(drop=True)
+    centres = tiling.cell_centres(cells, a.cell_snaps)
+    tiles = list(tiling.partition(a.cfg, a.networks, centres, a.cell_snaps, a.facilities, a.fac_snaps,
+                                  tile_size_m=4000.0, skip=a.not_assessed))
+    t0 = tiles[1]
+    back = tiling.TileInput.load(t0.save(tmp_path / "t.npz"))
+    r1, r2 = tiling.solve_tile(t0), tiling.solve_tile(back)
+    r3 = tiling.TileResult.load(r2.save(tmp_path / "t.parquet"))
+    for s in r1.time_s:
+        np.testing.assert_array_equal(r1.time_s[s], r3.time_s[s])
+        np.testing.assert_array_equal(r1.source_row[s], r3.source_row[s])
+    np.testing.assert_array_equal(r1.cells, r3.cells)
+
+
+@pytest.mark.slow
+def test_comoros_tiled_equals_untiled() -> None:
+    shared_file("comoros", "osm", "comores-latest-2021-04-08.osm.pbf")
+    shared_file("comoros", "population", "com_ppp_2020_UNadj.tif")
+    a = _analysis(REPO / "layers" / "comoros" / "coverage.toml")
+    cells = a.cells_in.cells.reset_index(drop=True)
+    tiled = tiling.tiled_travel_times(a.cfg, a.networks, cells, a.cell_snaps, a.facilities, a.fac_snaps,
+                                      tile_size_m=7500.0, skip=a.not_assessed)
+    caps = {sid: tiling.service_cap_s(a.cfg, s) for sid, s in a.cfg.services.items()}
+    assert assert_same_times(a.times, tiled, caps_s=caps) > 1000
+
+
+def _straight_road(cfg: Config, fac_x: float, cell_x: float):  # noqa: ANN202
+    """A straight two-way road along y = 0 (1 m/s, nodes every 100 m), one facility and one cell on it."""
+    xy = np.column_stack([np.arange(0.0, 5001.0, 100.0), np.zeros(51)])
+    rng = np.random.default_rng(0)
+    net = grid_network(rng, 2, 1.0)  # for the attribute layout only
+    eu = np.array([k for i in range(50) for k in (i, i + 1)], dtype=np.int32)
+    ev = np.array([k for i in range(50) for k in (i + 1, i)], dtype=np.int32)
+    geom = shapely.linestrings(np.stack([xy[eu], xy[ev]], axis=1))
+    length = shapely.length(geom)
+    net = dataclasses.replace(
+        net, node_id=np.arange(51, dtype=np.int64), node_x=xy[:, 0], node_y=xy[:, 1],
+        node_component=np.zeros(51, dtype=np.int32), edge_u=eu, edge_v=ev, edge_length_m=length,
+        edge_time_s=length / 1.0, edge_reverse=np.arange(100, dtype=np.int64) ^ 1, edge_geometry=geom,
+        edge_attrs=pd.DataFrame({"highway": "footway", "name": "", "osmid": np.arange(100), "oneway": False}))
+    kind = cfg.services["elderly"].kinds[0]
+    fac = pd.DataFrame({"fac_id": ["f0"], "kind": [kind], "childcare_slots": np.nan})
+    fs = snap_points(net, np.array([[fac_x, 0.0]]), max_snap_m=1.0)
+    cs = snap_points(net, np.array([[cell_x, 0.0]]), max_snap_m=1.0)
+    return ({"walk": net}, pd.DataFrame({"cell_id": [0], "x": [cell_x], "y": [0.0]}),
+            CellSnaps(cell_ids=np.arange(1), piece_to_cell=np.arange(1), by_mode={"walk": cs}), fac,
+            FacilitySnaps(by_mode={"walk": fs}, status=np.array(["ok"], dtype=object)))
+
+
+def test_a_facility_a_whole_halo_away_counts_and_a_smaller_halo_would_lose_it(monkeypatch) -> None:
+    """The halo is tight: a path of 899 s at the fastest speed along a straight road, from a facility
+    1.3 km outside the tile's core, is found; with a halo 10 % short it is not (the test can fail)."""
+    cfg = walk_only_config(15)
+    cfg = dataclasses.replace(cfg, services={"elderly": cfg.services["elderly"]},
+                              snapping=dataclasses.replace(cfg.snapping, cell_max_snap_m=1.0,
+                                                           facility_max_snap_m=1.0))
+    nets, cells, csnaps, fac, fsnaps = _straight_road(cfg, 101.0, 1000.0)  # 899 m at 1 m/s
+    untiled = access.travel_times(cfg, nets, csnaps, fac, fsnaps)
+    assert untiled.by_service["elderly"].time_s[0] == pytest.approx(899.0)
+    tiled = tiling.tiled_travel_times(cfg, nets, cells, csnaps, fac, fsnaps, tile_size_m=500.0)
+    assert_same_times(untiled, tiled)  # the cell's tile core starts at 1000 m; the facility is at 101 m
+    real = tiling.halo_m
+    monkeypatch.setattr(tiling, "halo_m", lambda **kw: 0.9 * real(**kw))
+    short = tiling.tiled_travel_times(cfg, nets, cells, csnaps, fac, fsnaps, tile_size_m=500.0)
+    assert np.isinf(short.by_service["elderly"].time_s[0])
