@@ -186,12 +186,16 @@ def _candidates(cfg: Config, a: Analysis, s: Service, gap_xy: np.ndarray) -> tup
 
 def _options(sites: pd.DataFrame, menu: list[MenuEntry]) -> tuple[np.ndarray, np.ndarray]:
     """(candidate index, menu index) per option: a ``candidate_site`` row takes every menu entry, a
-    row naming a kind only the entries of that kind."""
+    row naming a kind only the entries of that kind; a candidate with a known floor area (a plot or
+    premises of ``floor_area_m2``) only the entries whose floor area fits in it."""
     cand, entry = [], []
     kinds = sites["kind"].astype(str).to_numpy()
+    area = (pd.to_numeric(sites["floor_area_m2"], errors="coerce").to_numpy(dtype=float)
+            if "floor_area_m2" in sites.columns else np.full(len(sites), np.nan))
     for j, k in enumerate(kinds):
         for e, m in enumerate(menu):
-            if k == CANDIDATE_KIND.id or k == m.kind:
+            fits = not np.isfinite(area[j]) or m.floor_area_m2 <= area[j]
+            if (k == CANDIDATE_KIND.id or k == m.kind) and fits:
                 cand.append(j)
                 entry.append(e)
     return np.asarray(cand, dtype=np.int64), np.asarray(entry, dtype=np.int64)
@@ -432,7 +436,7 @@ def make_plan(a: Analysis, res: Results, req: PlanRequest,
         raise PlanningError(
             f"no candidate can take a menu type of {s.id}: candidate rows name kinds ("
             + ", ".join(sorted(set(sites["kind"].astype(str))))
-            + ") that no menu entry has"
+            + ") that no menu entry has, or floor areas (floor_area_m2) smaller than every menu entry's"
         )
     times = coverage_matrix(net, cand_snap, cell_snap, access_speed_mps=speed, limit_s=limit_s)
     cand_pairs = _piece_pairs(times, p2c, minutes)  # pieces x candidates

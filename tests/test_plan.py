@@ -194,10 +194,10 @@ def test_candidate_layer_rows_are_used_or_reported(region: Path) -> None:
     lon_out, lat_out = _lonlat(-0.5, 7.0)  # 500 m west of the county (inside the 1 km study buffer)
     csv = _extra_dir(region) / "plots.csv"
     csv.write_text(
-        "名称,类型,经度,纬度\n"
-        f"滨河北岸闲置用房,日间照料中心,{lon_s3:.6f},{lat_s3:.6f}\n"
-        f"县界外地块,,{lon_out:.6f},{lat_out:.6f}\n"
-        "坐标缺失地块,,,\n",
+        "名称,类型,建筑面积,经度,纬度\n"
+        f"滨河北岸闲置用房,日间照料中心,800,{lon_s3:.6f},{lat_s3:.6f}\n"
+        f"县界外地块,,,{lon_out:.6f},{lat_out:.6f}\n"
+        "坐标缺失地块,,,,\n",
         encoding="utf-8",
     )
     extra = f'[[planning.candidates]]\nname = "plots"\npath = "{csv}"\nmax_rejected_share = 1.0\n'
@@ -209,6 +209,18 @@ def test_candidate_layer_rows_are_used_or_reported(region: Path) -> None:
     assert "outside every unit" in reasons and "coordinates" in reasons
     rep = cands.reports[0]
     assert rep.rows_read == 3 and rep.accepted + sum(rep.rejected.values()) == 3
+
+
+def test_a_candidate_takes_the_menu_types_of_its_kind_that_fit_its_floor_area() -> None:
+    from coverage.config import MenuEntry
+    from coverage.plan import _options
+
+    menu = [MenuEntry("elderly", "community_complex", 40, floor_area_m2=1000),
+            MenuEntry("elderly", "daycare_center", 20, floor_area_m2=750)]
+    sites = pd.DataFrame({"kind": ["candidate_site", "daycare_center", "candidate_site", "candidate_site"],
+                          "floor_area_m2": [float("nan"), 800.0, 800.0, 120.0]})
+    cand, entry = _options(sites, menu)
+    assert list(zip(cand.tolist(), entry.tolist(), strict=True)) == [(0, 0), (0, 1), (1, 1), (2, 1)]
 
 
 def test_make_plan_and_scenario_end_to_end(demo_layers: Path, tmp_path: Path) -> None:
