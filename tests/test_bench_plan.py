@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from conftest import load_script
 
 from coverage.planning import GAP_BASIS, GAP_BASIS_TOTAL, CoverageProblem, PlanResult, solve_max_coverage
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _bench_plan() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("_bench_plan", REPO / "scripts" / "bench_plan.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.mark.slow
 def test_bench_plan_quick_runs_in_process(capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("spopt")
-    _bench_plan().main(["--quick"])  # its return code says whether the (full-size) targets were met
+    # its return code says whether the (full-size) targets were met: not asserted in quick mode
+    load_script("bench_plan").main(["--quick"])
     out = capsys.readouterr().out
     assert "TARGET uncapacitated_optimal MET" in out
     assert "proven gap on TOTAL covered demand (existing + new)" in out

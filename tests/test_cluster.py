@@ -136,13 +136,20 @@ def flaky_tile_task(in_path: str, out_path: str) -> tuple[str, int]:
     return cluster._tile_task(in_path, out_path)
 
 
-def test_a_tile_that_fails_once_is_retried(demo_layers: Path, scheduler: str, tmp_path: Path) -> None:
+def _demo_tiles(demo_layers: Path, folder: Path, *, tile_size_m: float
+                ) -> tuple[pipeline.Analysis, pd.DataFrame, list[tuple[str, Path]]]:
+    """The demo's analysis, its cells and its tile input files (name, path) at ``tile_size_m``."""
     a = pipeline.analyse(load_config(demo_layers / "coverage.toml"))
     cells = a.cells_in.cells.reset_index(drop=True)
     centres = tiling.cell_centres(cells, a.cell_snaps)
-    inputs = [(t.tile.name, t.save(tmp_path / f"{t.tile.name}.npz"))
+    inputs = [(t.tile.name, t.save(folder / f"{t.tile.name}.npz"))
               for t in tiling.partition(a.cfg, a.networks, centres, a.cell_snaps, a.facilities, a.fac_snaps,
-                                        tile_size_m=5000.0, skip=a.not_assessed)]
+                                        tile_size_m=tile_size_m, skip=a.not_assessed)]
+    return a, cells, inputs
+
+
+def test_a_tile_that_fails_once_is_retried(demo_layers: Path, scheduler: str, tmp_path: Path) -> None:
+    a, cells, inputs = _demo_tiles(demo_layers, tmp_path, tile_size_m=5000.0)
     with cluster.connect(scheduler) as client:
         paths = cluster.run_tiles(client, inputs, tmp_path / "out", task=flaky_tile_task)
     assert len(paths) == len(inputs) and all(p.is_file() for p in paths)
@@ -162,18 +169,14 @@ def killing_tile_task(in_path: str, out_path: str) -> tuple[str, int]:
 
 def test_a_worker_killed_mid_run_has_its_tile_rescheduled(demo_layers: Path, scheduler: str,
                                                           tmp_path: Path) -> None:
-    a = pipeline.analyse(load_config(demo_layers / "coverage.toml"))
-    cells = a.cells_in.cells.reset_index(drop=True)
-    centres = tiling.cell_centres(cells, a.cell_snaps)
-    inputs = [(t.tile.name, t.save(tmp_path / f"{t.tile.name}.npz"))
-              for t in tiling.partition(a.cfg, a.networks, centres, a.cell_snaps, a.facilities, a.fac_snaps,
-                                        tile_size_m=8000.0, skip=a.not_assessed)]
+    a, cells, inputs = _demo_tiles(demo_layers, tmp_path, tile_size_m=8000.0)
     with cluster.connect(scheduler) as client:
         paths = cluster.run_tiles(client, inputs, tmp_path / "out", task=killing_tile_task)
     assert (tmp_path / "killed").is_file() and all(p.is_file() for p in paths)
     ref = tiling.tiled_travel_times(a.cfg, a.networks, cells, a.cell_snaps, a.facilities, a.fac_snaps,
                                     tile_size_m=8000.0, skip=a.not_assessed)
-    got = tiling.reduce_results(a.cfg, [tiling.TileResult.load(p) for p in paths], n_cells=len(centres),
+    got = tiling.reduce_results(a.cfg, [tiling.TileResult.load(p) for p in paths],
+                                n_cells=len(a.cell_snaps.cell_ids),
                                 facilities=a.facilities, fsnaps=a.fac_snaps, skip=a.not_assessed)
     for sid, st in ref.by_service.items():
         np.testing.assert_array_equal(st.time_s, got.by_service[sid].time_s)

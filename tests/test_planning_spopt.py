@@ -15,14 +15,11 @@ spopt is a test-only dependency (the ``dev`` extra); the module is skipped witho
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from conftest import load_script
 
 from coverage.graph import Network
 from coverage.planning import CoverageProblem, solve_max_coverage
@@ -31,27 +28,16 @@ from coverage.traveltime import coverage_matrix, snap_points
 spopt_locate = pytest.importorskip("spopt.locate")
 pulp = pytest.importorskip("pulp")
 
-REPO = Path(__file__).resolve().parents[1]
 SPEED_MPS = 1.0
 NOT_COVERED_S = 1e9  # the dense matrix's value for "beyond the limit" (far above any radius)
 # PuLP 3.x announces its 4.0 modelling API on every variable spopt creates (not ours to fix)
 pytestmark = pytest.mark.filterwarnings("ignore:Constructing LpVariable:DeprecationWarning")
 
 
-def _bench_module() -> ModuleType:
-    """scripts/bench.py loaded by path (scripts/ is not a package), for its ``grid_network``."""
-    spec = importlib.util.spec_from_file_location("_bench_for_planning", REPO / "scripts" / "bench.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.fixture(scope="module")
 def street_grid() -> Network:
     """A 24 x 24 perturbed street grid, 100 m spacing (edges about 50-150 m), walked at 1 m/s."""
-    net = _bench_module().grid_network(24, spacing_m=100.0, seed=7)
+    net = load_script("bench").grid_network(24, spacing_m=100.0, seed=7)
     return dataclasses.replace(net, edge_time_s=net.edge_length_m / SPEED_MPS)
 
 
