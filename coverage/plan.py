@@ -397,8 +397,10 @@ def make_plan(a: Analysis, res: Results, req: PlanRequest,
         )
 
     # candidates and options
-    gap_xy = cells.loc[gap, ["x", "y"]].to_numpy(dtype=float)
-    cands, n_gen = _candidates(cfg, a, s, gap_xy)
+    # generated candidates go around the gaps; a plan held to per-unit rules also needs them wherever
+    # people live (a unit short of 托位 or of a complex may have no coverage gap at all)
+    near = (persons > 0) if rule_names else gap
+    cands, n_gen = _candidates(cfg, a, s, cells.loc[near, ["x", "y"]].to_numpy(dtype=float))
     if not len(cands.sites):
         raise PlanningError(
             f"no candidate site for {s.id}: add a [[planning.candidates]] layer, or set "

@@ -483,7 +483,7 @@ def _warm_start(problem: CoverageProblem, a: sp.csr_matrix, w: np.ndarray, chose
         return np.concatenate([x, y])
     coo = sp.coo_matrix(a)
     z = np.zeros(len(coo.row))
-    if len(chosen):  # the exact assignment of the chosen options, spread back over the pairs
+    if len(chosen) and len(coo.row):  # the exact assignment of the chosen options, spread over the pairs
         sub = sp.coo_matrix(sp.csc_matrix(a)[:, chosen])
         flows = _pair_flows(sub, w, np.asarray(problem.capacity, float)[chosen])
         pair_index = sp.csr_matrix((np.arange(1, len(coo.row) + 1), (coo.row, coo.col)), shape=a.shape)

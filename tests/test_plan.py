@@ -179,6 +179,32 @@ def test_infeasible_rules_name_the_unit(region: Path) -> None:
         plan_on(kept[0], kept[1], PlanRequest("elderly", sites=1, rules=("street_complex",)))
 
 
+def test_childcare_slots_rule_meets_the_target_in_every_unit(region: Path) -> None:
+    """With a target of 15 托位 per 1000 residents (the demo units have 10-21), every unit short of it
+    gets new childcare sites with enough capacity, though no child is beyond the 15-minute circle."""
+    text = (region / "layers" / "demo" / "coverage.toml").read_text(encoding="utf-8")
+    path = region / "layers" / "demo" / "slots-test.toml"
+    target = ("childcare_slots_target_per_1000 = 4.5", "childcare_slots_target_per_1000 = 15")
+    path.write_text(text.replace(*target), encoding="utf-8")
+    cfg = load_config(path)
+    run(cfg, build_root=region / "build-slots", maps_root=None)
+    kept = load_baseline(cfg, build_root=region / "build-slots")
+    assert kept is not None
+    a, res = kept
+    p = plan_on(a, res, PlanRequest("childcare", sites=20, rules=("childcare_slots",)))
+    rules = p.rules
+    assert rules, "the target must leave some unit short"
+    pop = a.cells_in.cells.groupby("unit_code")["pop_total"].sum()
+    fac = a.facilities[a.facilities["unit_code"].astype(str) != ""]
+    have = fac.groupby(fac["unit_code"].astype(str))["childcare_slots"].sum()
+    new = p.sites.groupby("unit_code")["capacity"].sum()
+    for code in pop.index.astype(str):
+        total = float(have.get(code, 0.0)) + float(new.get(code, 0.0))
+        assert total >= 15.0 * float(pop[code]) / 1000.0 - 1e-6, code
+    short = {r.name.split("(")[1].split(")")[0] for r in rules}
+    assert short <= set(p.sites["unit_code"])
+
+
 def test_menu_entry_without_capacity_is_a_config_error(region: Path) -> None:
     with pytest.raises(ConfigError, match=r"planning.menu\[4\].capacity: missing"):
         _cfg(region, '[[planning.menu]]\nservice = "elderly"\nkind = "daycare_center"\ncost = 1\n')
