@@ -190,8 +190,11 @@ def _options(sites: pd.DataFrame, menu: list[MenuEntry]) -> tuple[np.ndarray, np
     premises of ``floor_area_m2``) only the entries whose floor area fits in it."""
     cand, entry = [], []
     kinds = sites["kind"].astype(str).to_numpy()
-    area = (pd.to_numeric(sites["floor_area_m2"], errors="coerce").to_numpy(dtype=float)
-            if "floor_area_m2" in sites.columns else np.full(len(sites), np.nan))
+    area = (
+        pd.to_numeric(sites["floor_area_m2"], errors="coerce").to_numpy(dtype=float)
+        if "floor_area_m2" in sites.columns
+        else np.full(len(sites), np.nan)
+    )
     for j, k in enumerate(kinds):
         for e, m in enumerate(menu):
             fits = not np.isfinite(area[j]) or m.floor_area_m2 <= area[j]
@@ -303,13 +306,322 @@ def _check_request(req: PlanRequest, rules: tuple[Rule, ...], cost: np.ndarray, 
             )
 
 
-def make_plan(a: Analysis, res: Results, req: PlanRequest,
-              results_with: Callable[[gpd.GeoDataFrame], Results]) -> Plan:
-    """Plan new sites for ``req.service`` on the baseline ``a`` / ``res``; ``results_with(facilities)``
-    gives the results of the baseline with other facilities (coverage.pipeline.plan_on passes
-    :func:`~coverage.pipeline.with_facilities` + :func:`~coverage.pipeline.evaluate`)."""
+@dataclass(frozen=True)
+class _Demand:
+    """Per cell piece: persons of the demand population, headline minutes, covered now (the run's
+    flag), the weight left for new sites (persons, or capacity units after existing use) and whether
+    existing facilities already serve it whole."""
+
+    persons: np.ndarray
+    minutes: np.ndarray
+    covered_now: np.ndarray
+    weight: np.ndarray
+    served_rows: np.ndarray
+    share: float  # capacity units per person (1 when uncapacitated)
+    existing_weight: float  # what the existing facilities serve, in weight units
+    n_unknown_capacity: int
+
+    @property
+    def gap(self) -> np.ndarray:
+        return (~self.served_rows) & (self.weight > 0)
+
+    @property
+    def open_weight(self) -> np.ndarray:
+        return np.where(self.served_rows, 0.0, self.weight)
+
+
+@dataclass(frozen=True)
+class _Options:
+    """The snapped candidates and their options (candidate x menu entry) with coverage pairs."""
+
+    candidates: Candidates
+    n_generated: int
+    cand: np.ndarray  # candidate index per option
+    entry: np.ndarray  # menu index per option
+    pairs: sp.csr_matrix  # pieces x options within each piece's minutes
+    capacity: np.ndarray
+    cost: np.ndarray
+    unit: np.ndarray
+    kind: np.ndarray
+
+
+def _demand_stage(a: Analysis, res: Results, s: Service, capacitated: bool, share: float) -> _Demand:
+    """Module docstring 1-2: demand per piece and what the existing facilities leave of it."""
     cfg = a.cfg
-    pc = cfg.planning
+    cells = res.cells
+    persons, minutes = _demand(cfg, s, cells, a.study.unit_class)
+    if persons.sum() <= 0:
+        raise PlanningError(f"service {s.id}: no demand ({s.demand_col} is 0 everywhere): nothing to plan")
+    covered_now = cells[s.headline(cfg.standards)[0]].fillna(False).to_numpy(dtype=bool)
+    if not capacitated:
+        return _Demand(
+            persons, minutes, covered_now, persons, covered_now, 1.0, float(persons[covered_now].sum()), 0
+        )
+    use = s.provided_by(a.facilities) & a.fac_snaps.by_mode[s.mode].snapped
+    ex_cap = (
+        a.facilities.loc[use, s.capacity_col].to_numpy(dtype=float)
+        if s.capacity_col
+        else np.full(int(use.sum()), np.nan)
+    )
+    n_unknown = int(np.isnan(ex_cap).sum())
+    ex_cap = np.where(
+        np.isnan(ex_cap), np.inf if cfg.planning.unknown_capacity == "unlimited" else 0.0, ex_cap
+    )
+    times = coverage_matrix(
+        access.service_network(s, a.networks, cfg),
+        a.fac_snaps.by_mode[s.mode].take(np.flatnonzero(use)),
+        a.cell_snaps.by_mode[s.mode],
+        access_speed_mps=access_speed_mps(s, cfg.walk, cfg.delivery),
+        limit_s=float(minutes.max()) * 60.0,
+    )
+    demand = persons * share
+    left = _existing_use(_piece_pairs(times, a.cell_snaps.piece_to_cell, minutes), demand, ex_cap)
+    return _Demand(
+        persons, minutes, covered_now, left, left <= 1e-12, share, float((demand - left).sum()), n_unknown
+    )
+
+
+def _options_stage(
+    a: Analysis, s: Service, menu: list[MenuEntry], near_xy: np.ndarray, minutes: np.ndarray
+) -> _Options:
+    """Module docstring 3-4: candidates (rejects accounted), their menu options and coverage pairs."""
+    cfg = a.cfg
+    cands, n_gen = _candidates(cfg, a, s, near_xy)
+    if not len(cands.sites):
+        raise PlanningError(
+            f"no candidate site for {s.id}: add a [[planning.candidates]] layer, or set "
+            "planning.generate_spacing_m > 0 (generated candidates need a gap to be near)"
+        )
+    snaps = access.snap_facilities(cfg, a.networks, cands.sites).by_mode[s.mode]
+    ok = snaps.snapped
+    limit = cfg.snapping.facility_max_snap_m
+    if not ok.any():
+        raise PlanningError(
+            f"none of the {len(cands.sites)} candidate sites lies within {limit:g} m of the "
+            f"{s.mode} network (snapping.facility_max_snap_m): check their coordinates"
+        )
+    out = cands.sites.loc[~ok]
+    unsnapped = pd.DataFrame(
+        {
+            "source_file": "",
+            "layer": out["origin"].astype(str),
+            "row": out["fac_id"].astype(str),
+            "reason": [
+                f"candidate not snapped: {d:.0f} m from the nearest road > {limit:g} m"
+                for d in snaps.dist_m[~ok]
+            ],
+            "values": out["name"].astype(str),
+        }
+    )
+    sites = cands.sites[ok].reset_index(drop=True)
+    cands = dataclasses.replace(
+        cands, sites=sites, rejects=pd.concat([cands.rejects, unsnapped], ignore_index=True)
+    )
+    cand, entry = _options(sites, menu)
+    if not len(cand):
+        raise PlanningError(
+            f"no candidate can take a menu type of {s.id}: candidate rows name kinds ("
+            + ", ".join(sorted(set(sites["kind"].astype(str))))
+            + ") that no menu entry has, or floor areas (floor_area_m2) smaller than every "
+            "menu entry's"
+        )
+    times = coverage_matrix(
+        access.service_network(s, a.networks, cfg),
+        snaps.take(np.flatnonzero(ok)),
+        a.cell_snaps.by_mode[s.mode],
+        access_speed_mps=access_speed_mps(s, cfg.walk, cfg.delivery),
+        limit_s=float(minutes.max()) * 60.0,
+    )
+    pairs = sp.csr_matrix(_piece_pairs(times, a.cell_snaps.piece_to_cell, minutes)[:, cand])
+    return _Options(
+        cands,
+        n_gen,
+        cand,
+        entry,
+        pairs,
+        capacity=np.array([menu[e].capacity for e in entry], dtype=float),
+        cost=np.array([menu[e].cost for e in entry], dtype=float),
+        unit=sites["unit_code"].astype(str).to_numpy()[cand],
+        kind=np.array([menu[e].kind for e in entry], dtype=object),
+    )
+
+
+def _site_table(
+    a: Analysis,
+    s: Service,
+    menu: list[MenuEntry],
+    opts: _Options,
+    chosen: np.ndarray,
+    persons_new: np.ndarray,
+    cap_used: np.ndarray,
+) -> gpd.GeoDataFrame:
+    """The chosen options as the rows of sites.csv (in the solver's order)."""
+    cfg = a.cfg
+    ents = [menu[e] for e in opts.entry[chosen]]
+    cs = opts.candidates.sites.iloc[opts.cand[chosen]].reset_index(drop=True)
+    unit_name = dict(
+        zip(a.study.units["unit_code"].astype(str), a.study.units["unit_name"].astype(str), strict=True)
+    )
+    label = [e.label or cfg.kinds[e.kind].label_zh for e in ents]
+    return gpd.GeoDataFrame(
+        {
+            "order": np.arange(1, len(chosen) + 1),
+            "site_id": [f"plan-{s.id}-{k + 1}" for k in range(len(chosen))],
+            "candidate_id": cs["fac_id"].astype(str).to_numpy(),
+            "origin": cs["origin"].astype(str).to_numpy(),
+            "name": [f"规划{lab} {k + 1}" for k, lab in enumerate(label)],
+            "kind": [e.kind for e in ents],
+            "type_label": label,
+            "capacity": [e.capacity for e in ents],
+            "floor_area_m2": [e.floor_area_m2 for e in ents],
+            "cost": [e.cost for e in ents],
+            "unit_code": cs["unit_code"].astype(str).to_numpy(),
+            "unit_name": [unit_name.get(str(u), "") for u in cs["unit_code"]],
+            "community_code": cs["community_code"].astype(str).to_numpy(),
+            "newly_covered_persons": np.round(persons_new, 3),
+            "capacity_used": np.round(np.asarray(cap_used, dtype=float), 3),
+        },
+        geometry=gpd.GeoSeries(cs.geometry.values, crs=a.study.metric_crs),
+    )
+
+
+def make_plan(
+    a: Analysis, res: Results, req: PlanRequest, results_with: Callable[[gpd.GeoDataFrame], Results]
+) -> Plan:
+    """Plan new sites for ``req.service`` on the baseline ``a`` / ``res`` (the module docstring's
+    steps); ``results_with(facilities)`` gives the results of the baseline with other facilities
+    (coverage.pipeline.plan_on passes :func:`~coverage.pipeline.with_facilities` +
+    :func:`~coverage.pipeline.evaluate`)."""
+    cfg, pc = a.cfg, a.cfg.planning
+    s, menu = _check_service(a, req)
+    capacitated = pc.capacitated if req.capacitated is None else req.capacitated
+    conf_share = pc.demand_share.get(s.id)
+    if capacitated and conf_share is None:
+        raise PlanningError(
+            f"a capacitated plan of {s.id} needs planning.demand_share.{s.id} (capacity "
+            f"units per person of {s.demand_col}), or plan it uncapacitated (--uncapacitated)"
+        )
+    d = _demand_stage(a, res, s, capacitated, float(conf_share) if capacitated and conf_share else 1.0)
+    rule_names = tuple(pc.rules if req.rules is None else req.rules)
+    if not d.gap.any() and not rule_names:
+        what = (
+            "serve all demand within their capacity"
+            if capacitated
+            else f"cover every person of {s.demand_col}"
+        )
+        raise PlanningError(
+            f"nothing to plan for {s.id}: existing facilities already {what} within the "
+            "service's minutes (ask for a per-unit rule with --rule to plan for a standard "
+            "instead)"
+        )
+    # generated candidates go around the gaps; a plan held to per-unit rules also needs them wherever
+    # people live (a unit short of 托位 or of a complex may have no coverage gap at all)
+    near = (d.persons > 0) if rule_names else d.gap
+    opts = _options_stage(a, s, menu, res.cells.loc[near, ["x", "y"]].to_numpy(dtype=float), d.minutes)
+    rules = _rules(
+        cfg, s, rule_names, a.study.units, a.facilities, res.cells, opts.unit, opts.kind, opts.capacity, menu
+    )
+    _check_request(req, rules, opts.cost, pc.cost_unit)
+    problem = CoverageProblem(
+        opts.pairs,
+        d.weight,
+        d.served_rows,
+        capacity=opts.capacity if capacitated else None,
+        cost=opts.cost,
+        site=opts.cand,
+        rules=rules,
+    )
+    gap_target = pc.mip_rel_gap if capacitated else 0.0
+    # the gap is on TOTAL covered demand: what the existing facilities serve enters as a constant
+    result = solve_max_coverage(
+        problem,
+        req.sites,
+        budget=req.budget,
+        time_limit_s=pc.time_limit_s,
+        mip_rel_gap=gap_target,
+        served_by_existing=d.existing_weight,
+    )
+    if result.status == "infeasible":
+        raise PlanningError(
+            "the request cannot be met: "
+            + "; ".join(result.notes)
+            + " (rules: "
+            + "; ".join(r.name for r in rules)
+            + "). Give more sites or budget, more "
+            "candidates, or fewer rules"
+        )
+    log.info(
+        "Plan %s: %d sites, %.0f newly served (%s, gap %.3g, %.1f s)",
+        s.id,
+        len(result.chosen),
+        result.new_covered_weight,
+        result.method,
+        result.gap,
+        result.solve_s,
+    )
+
+    # per site: the demand it serves (in the solver's order) and the capacity it uses; uncapacitated,
+    # the persons are exact and the capacity they would use is persons x share (unknown without one)
+    chosen = result.chosen
+    served, used = assign_capacity(opts.pairs, d.open_weight, opts.capacity if capacitated else None, chosen)
+    persons_new = used / d.share
+    cap_used = (
+        used
+        if capacitated
+        else (
+            np.minimum(opts.capacity[chosen], used * conf_share)
+            if conf_share is not None
+            else np.full(len(chosen), np.nan)
+        )
+    )
+    site_rows = _site_table(a, s, menu, opts, chosen, persons_new, cap_used)
+
+    # a run with the sites added: the standards they flip, and the cross-check of the people covered
+    res2 = results_with(
+        facilities_with_sites(a.facilities, plan_sites_as_facilities(site_rows, s, a.study.metric_crs))
+    )
+    site_rows["standards_flipped"] = _flips(res.standards, res2.standards, site_rows)
+    covered_after = res2.cells[s.headline(cfg.standards)[0]].fillna(False).to_numpy(dtype=bool)
+    cells = res.cells
+    newly = served > 1e-12
+    newly_cells = cells.loc[newly, ["cell_id", "unit_code", "geometry"]].assign(
+        persons_served=np.round(served[newly] / d.share, 3)
+    )
+    left = (d.open_weight - served > 1e-9 if capacitated else ~covered_after) & (d.persons > 0)
+    remaining = cells.loc[left, ["cell_id", "unit_code", "geometry"]].assign(persons=d.persons[left])
+    total = float(d.persons.sum())
+    served_before = d.existing_weight / d.share
+    curve = _curve(
+        problem, req, result, pc.curve_max_sites, pc.time_limit_s, gap_target, d.share, total, served_before
+    )
+    info = _plan_info(a, s, req, result, rules, rule_names, opts, d, capacitated)
+    info.update(
+        newly_covered_persons=float(persons_new.sum()),
+        scenario_newly_covered_persons=float(d.persons[covered_after & ~d.covered_now].sum()),
+        demand_total_persons=total,
+        covered_before_persons=float(d.persons[d.covered_now].sum()),
+    )
+    return Plan(
+        service=s,
+        request=req,
+        capacitated=capacitated,
+        sites=site_rows,
+        curve=curve,
+        newly_covered=gpd.GeoDataFrame(newly_cells, geometry="geometry", crs=cells.crs),
+        remaining_gaps=gpd.GeoDataFrame(remaining, geometry="geometry", crs=cells.crs),
+        result=result,
+        candidates=opts.candidates,
+        n_generated=opts.n_generated,
+        n_options=len(opts.cand),
+        rules=rules,
+        standards_after=res2.standards,
+        info=info,
+    )
+
+
+def _check_service(a: Analysis, req: PlanRequest) -> tuple[Service, list[MenuEntry]]:
+    """The service and its menu, or the PlanningError of a request that names none (before any work)."""
+    cfg, pc = a.cfg, a.cfg.planning
     if req.service not in cfg.services:
         raise PlanningError(
             f"SERVICE={req.service!r} is not a service of this region: one of " + ", ".join(cfg.services)
@@ -333,233 +645,27 @@ def make_plan(a: Analysis, res: Results, req: PlanRequest,
             f'[[planning.menu]] service = "{s.id}" kind = "{s.kinds[0]}" capacity = 100 '
             "cost = 300"
         )
-    capacitated = pc.capacitated if req.capacitated is None else req.capacitated
-    share = pc.demand_share.get(s.id)
-    if capacitated and share is None:
-        raise PlanningError(
-            f"a capacitated plan of {s.id} needs planning.demand_share.{s.id} (capacity "
-            f"units per person of {s.demand_col}), or plan it uncapacitated (--uncapacitated)"
-        )
-    share = 1.0 if share is None else float(share)
-    cells = res.cells
-    unit_class = a.study.unit_class
-    persons, minutes = _demand(cfg, s, cells, unit_class)
-    if persons.sum() <= 0:
-        raise PlanningError(f"service {s.id}: no demand ({s.demand_col} is 0 everywhere): nothing to plan")
-    flag = s.headline(cfg.standards)[0]
-    covered_now = cells[flag].fillna(False).to_numpy(dtype=bool)
-    net = access.service_network(s, a.networks, cfg)
-    speed = access_speed_mps(s, cfg.walk, cfg.delivery)
-    limit_s = float(minutes.max()) * 60.0
-    cell_snap = a.cell_snaps.by_mode[s.mode]
-    p2c = a.cell_snaps.piece_to_cell
+    return s, menu
 
-    # existing facilities: covered pieces (uncapacitated) or residual demand (capacitated)
-    demand = persons * share
-    n_unknown = 0
-    if capacitated:
-        use = s.provided_by(a.facilities) & a.fac_snaps.by_mode[s.mode].snapped
-        ex_cap = (
-            a.facilities.loc[use, s.capacity_col].to_numpy(dtype=float)
-            if s.capacity_col
-            else np.full(int(use.sum()), np.nan)
-        )
-        n_unknown = int(np.isnan(ex_cap).sum())
-        ex_cap = np.where(np.isnan(ex_cap), np.inf if pc.unknown_capacity == "unlimited" else 0.0, ex_cap)
-        ex_pairs = _piece_pairs(
-            coverage_matrix(
-                net,
-                a.fac_snaps.by_mode[s.mode].take(np.flatnonzero(use)),
-                cell_snap,
-                access_speed_mps=speed,
-                limit_s=limit_s,
-            ),
-            p2c,
-            minutes,
-        )
-        weight = _existing_use(ex_pairs, demand, ex_cap)
-        covered_rows = weight <= 1e-12
-    else:
-        weight = persons
-        covered_rows = covered_now
-    gap = (~covered_rows) & (weight > 0)
-    rule_names = pc.rules if req.rules is None else req.rules
-    if not gap.any() and not rule_names:
-        raise PlanningError(
-            f"nothing to plan for {s.id}: existing facilities already "
-            + (
-                "serve all demand within their capacity"
-                if capacitated
-                else "cover every person of " + s.demand_col
-            )
-            + " within the service's minutes "
-            "(ask for a per-unit rule with --rule to plan for a standard instead)"
-        )
 
-    # candidates and options
-    # generated candidates go around the gaps; a plan held to per-unit rules also needs them wherever
-    # people live (a unit short of 托位 or of a complex may have no coverage gap at all)
-    near = (persons > 0) if rule_names else gap
-    cands, n_gen = _candidates(cfg, a, s, cells.loc[near, ["x", "y"]].to_numpy(dtype=float))
-    if not len(cands.sites):
-        raise PlanningError(
-            f"no candidate site for {s.id}: add a [[planning.candidates]] layer, or set "
-            "planning.generate_spacing_m > 0 (generated candidates need a gap to be near)"
-        )
-    cand_snaps = access.snap_facilities(cfg, a.networks, cands.sites)
-    snapped = cand_snaps.by_mode[s.mode].snapped
-    if not snapped.any():
-        raise PlanningError(
-            f"none of the {len(cands.sites)} candidate sites lies within "
-            f"{cfg.snapping.facility_max_snap_m:g} m of the {s.mode} network "
-            "(snapping.facility_max_snap_m): check their coordinates"
-        )
-    dist = cand_snaps.by_mode[s.mode].dist_m
-    unsnapped = pd.DataFrame(
-        {
-            "source_file": "",
-            "layer": cands.sites.loc[~snapped, "origin"].astype(str),
-            "row": cands.sites.loc[~snapped, "fac_id"].astype(str),
-            "reason": [
-                f"candidate not snapped: {d:.0f} m from the nearest road > "
-                f"{cfg.snapping.facility_max_snap_m:g} m"
-                for d in dist[~snapped]
-            ],
-            "values": cands.sites.loc[~snapped, "name"].astype(str),
-        }
-    )
-    sites = cands.sites[snapped].reset_index(drop=True)
-    cands = dataclasses.replace(
-        cands, sites=sites, rejects=pd.concat([cands.rejects, unsnapped], ignore_index=True)
-    )
-    cand_snap = cand_snaps.by_mode[s.mode].take(np.flatnonzero(snapped))
-    opt_cand, opt_entry = _options(sites, menu)
-    if not len(opt_cand):
-        raise PlanningError(
-            f"no candidate can take a menu type of {s.id}: candidate rows name kinds ("
-            + ", ".join(sorted(set(sites["kind"].astype(str))))
-            + ") that no menu entry has, or floor areas (floor_area_m2) smaller than every menu entry's"
-        )
-    times = coverage_matrix(net, cand_snap, cell_snap, access_speed_mps=speed, limit_s=limit_s)
-    cand_pairs = _piece_pairs(times, p2c, minutes)  # pieces x candidates
-    pairs = sp.csr_matrix(cand_pairs[:, opt_cand])
-    cap = np.array([menu[e].capacity for e in opt_entry], dtype=float)
-    cost = np.array([menu[e].cost for e in opt_entry], dtype=float)
-    opt_unit = sites["unit_code"].astype(str).to_numpy()[opt_cand]
-    opt_kind = np.array([menu[e].kind for e in opt_entry], dtype=object)
-    rules = _rules(
-        cfg, s, tuple(rule_names), a.study.units, a.facilities, cells, opt_unit, opt_kind, cap, menu
-    )
-    _check_request(req, rules, cost, pc.cost_unit)
-    problem = CoverageProblem(
-        pairs,
-        weight,
-        covered_rows,
-        capacity=cap if capacitated else None,
-        cost=cost,
-        site=opt_cand,
-        rules=rules,
-    )
-    gap_target = pc.mip_rel_gap if capacitated else 0.0
-    # the gap is on TOTAL covered demand: what the existing facilities serve enters as a constant
-    existing_w = float((demand - weight).sum()) if capacitated else float(weight[covered_rows].sum())
-    result = solve_max_coverage(
-        problem,
-        req.sites,
-        budget=req.budget,
-        time_limit_s=pc.time_limit_s,
-        mip_rel_gap=gap_target,
-        served_by_existing=existing_w,
-    )
-    if result.status == "infeasible":
-        raise PlanningError(
-            "the request cannot be met: "
-            + "; ".join(result.notes)
-            + " (rules: "
-            + "; ".join(r.name for r in rules)
-            + "). Give more sites or budget, more "
-            "candidates, or fewer rules"
-        )
-    log.info(
-        "Plan %s: %d sites, %.0f newly served (%s, gap %.3g, %.1f s)",
-        s.id,
-        len(result.chosen),
-        result.new_covered_weight,
-        result.method,
-        result.gap,
-        result.solve_s,
-    )
+def _plan_info(
+    a: Analysis,
+    s: Service,
+    req: PlanRequest,
+    result: PlanResult,
+    rules: tuple[Rule, ...],
+    rule_names: tuple[str, ...],
+    opts: _Options,
+    d: _Demand,
+    capacitated: bool,
+) -> dict[str, object]:
+    """plan.json: the request, the method and what the solver proved."""
+    pc = a.cfg.planning
 
-    # per site: marginal demand (in the solver's order) and capacity used
-    chosen = result.chosen
-    open_w = np.where(covered_rows, 0.0, weight)
-    served, used = assign_capacity(pairs, open_w, cap if capacitated else None, chosen)
-    # capacitated: the capacity a site uses is its assigned demand, persons = that / share; uncapacitated:
-    # the persons are exact, the capacity they would use is persons x share (unknown without a share)
-    persons_new = used / share if capacitated else used
-    conf_share = pc.demand_share.get(s.id)
-    cap_used = (
-        used
-        if capacitated
-        else (
-            np.minimum(cap[chosen], used * conf_share)
-            if conf_share is not None
-            else np.full(len(chosen), np.nan)
-        )
-    )
-    ents = [menu[e] for e in opt_entry[chosen]]
-    cs = sites.iloc[opt_cand[chosen]].reset_index(drop=True)
-    unit_name = dict(
-        zip(a.study.units["unit_code"].astype(str), a.study.units["unit_name"].astype(str), strict=True)
-    )
-    site_rows = gpd.GeoDataFrame(
-        {
-            "order": np.arange(1, len(chosen) + 1),
-            "site_id": [f"plan-{s.id}-{k + 1}" for k in range(len(chosen))],
-            "candidate_id": cs["fac_id"].astype(str).to_numpy(),
-            "origin": cs["origin"].astype(str).to_numpy(),
-            "name": [f"规划{e.label or cfg.kinds[e.kind].label_zh} {k + 1}" for k, e in enumerate(ents)],
-            "kind": [e.kind for e in ents],
-            "type_label": [e.label or cfg.kinds[e.kind].label_zh for e in ents],
-            "capacity": [e.capacity for e in ents],
-            "floor_area_m2": [e.floor_area_m2 for e in ents],
-            "cost": [e.cost for e in ents],
-            "unit_code": cs["unit_code"].astype(str).to_numpy(),
-            "unit_name": [unit_name.get(str(u), "") for u in cs["unit_code"]],
-            "community_code": cs["community_code"].astype(str).to_numpy(),
-            "newly_covered_persons": np.round(persons_new, 3),
-            "capacity_used": np.round(np.asarray(cap_used, dtype=float), 3),
-        },
-        geometry=gpd.GeoSeries(cs.geometry.values, crs=a.study.metric_crs),
-    )
+    def finite(v: float) -> float | None:
+        return v if np.isfinite(v) else None
 
-    # scenario with the sites added: standards flipped, and the cross-check of the people newly covered
-    added = plan_sites_as_facilities(site_rows, s, a.study.metric_crs)
-    res2 = results_with(facilities_with_sites(a.facilities, added))
-    site_rows["standards_flipped"] = _flips(res.standards, res2.standards, site_rows)
-    covered_after = res2.cells[flag].fillna(False).to_numpy(dtype=bool)
-    newly = served > 1e-12
-    newly_cells = cells.loc[newly, ["cell_id", "unit_code", "geometry"]].assign(
-        persons_served=np.round((served[newly] / share) if capacitated else served[newly], 3)
-    )
-    left = (~covered_after if not capacitated else (open_w - served > 1e-9)) & (persons > 0)
-    remaining = cells.loc[left, ["cell_id", "unit_code", "geometry"]].assign(persons=persons[left])
-    total = float(persons.sum())
-    covered_before_p = float(persons[covered_now].sum())
-    scenario_new = float(persons[covered_after & ~covered_now].sum())
-    served_before = total - float(open_w.sum()) / share if capacitated else covered_before_p
-    curve = _curve(
-        problem,
-        req,
-        result,
-        pc.curve_max_sites,
-        pc.time_limit_s,
-        gap_target,
-        share if capacitated else 1.0,
-        total,
-        served_before,
-    )
-    info: dict[str, object] = {
+    return {
         "service": s.id,
         "service_label": s.label_zh,
         "capacitated": capacitated,
@@ -570,55 +676,35 @@ def make_plan(a: Analysis, res: Results, req: PlanRequest,
         "rule_names": list(rule_names),
         "method": result.method,
         "optimal": bool(result.optimal),
-        "gap": result.gap if np.isfinite(result.gap) else None,
+        "gap": finite(result.gap),
         "gap_basis": result.gap_basis,
-        "gap_on_new_sites": result.gap_new if np.isfinite(result.gap_new) else None,
-        "bound": result.bound if np.isfinite(result.bound) else None,
+        "gap_on_new_sites": finite(result.gap_new),
+        "bound": finite(result.bound),
         "objective": result.new_covered_weight,
         "objective_unit": (
-            f"{s.capacity_short or 'capacity'} units (persons x {share:g})"
+            f"{s.capacity_short or 'capacity'} units (persons x {d.share:g})"
             if capacitated
             else f"persons ({s.demand_col})"
         ),
         "greedy_objective": result.greedy_value,
         "solve_s": round(result.solve_s, 3),
         "merged_demand_rows": result.merged_rows,
-        "demand_pieces": int(len(cells)),
-        "options": int(len(opt_cand)),
-        "candidates": int(len(sites)),
-        "generated_candidates": n_gen,
-        "candidate_rejects": int(len(cands.rejects)),
-        "newly_covered_persons": float(persons_new.sum()),
-        "scenario_newly_covered_persons": scenario_new,
-        "demand_total_persons": total,
-        "covered_before_persons": covered_before_p,
+        "demand_pieces": len(d.persons),
+        "options": len(opts.cand),
+        "candidates": len(opts.candidates.sites),
+        "generated_candidates": opts.n_generated,
+        "candidate_rejects": len(opts.candidates.rejects),
         "existing_capacity_rule": (
-            "nearest first: each (facility, cell) pair within the minutes in order "
-            "of travel time takes min(remaining demand, remaining capacity)"
+            "nearest first: each (facility, cell) pair within the minutes in order of "
+            "travel time takes min(remaining demand, remaining capacity)"
             if capacitated
             else "uncapacitated: cells an existing facility covers cannot gain"
         ),
-        "existing_unknown_capacity": n_unknown,
+        "existing_unknown_capacity": d.n_unknown_capacity,
         "unknown_capacity_rule": pc.unknown_capacity,
-        "demand_share": share if capacitated else None,
-        "method_note": _method_note(cfg, s, capacitated, share),
+        "demand_share": d.share if capacitated else None,
+        "method_note": _method_note(a.cfg, s, capacitated, d.share),
     }
-    return Plan(
-        service=s,
-        request=req,
-        capacitated=capacitated,
-        sites=site_rows,
-        curve=curve,
-        newly_covered=gpd.GeoDataFrame(newly_cells, geometry="geometry", crs=cells.crs),
-        remaining_gaps=gpd.GeoDataFrame(remaining, geometry="geometry", crs=cells.crs),
-        result=result,
-        candidates=cands,
-        n_generated=n_gen,
-        n_options=len(opt_cand),
-        rules=rules,
-        standards_after=res2.standards,
-        info=info,
-    )
 
 
 def _method_note(cfg: Config, s: Service, capacitated: bool, share: float) -> str:
