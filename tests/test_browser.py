@@ -357,3 +357,48 @@ def test_flagged_unit_page_banner_roads_and_legend_fit(browser: Any, flagged: tu
         watch.assert_clean()
     finally:
         ctx.close()
+
+
+@pytest.fixture(scope="module")
+def planned(tmp_path_factory: pytest.TempPathFactory, demo_layers: Path) -> Path:
+    """maps/demo of a demo run with an elderly plan (menu label hostile HTML) and a scenario."""
+    from coverage.config import load_config
+    from coverage.pipeline import run_plan, run_scenario
+    from coverage.plan import PlanRequest
+
+    root = tmp_path_factory.mktemp("planned")
+    shutil.copytree(demo_layers, root / "layers" / "demo")
+    cfg_path = root / "layers" / "demo" / "coverage.toml"
+    text = cfg_path.read_text(encoding="utf-8")
+    label = 'label = "社区养老服务综合体 (1000 m²)"'
+    assert label in text
+    cfg_path.write_text(text.replace(label, "label = " + json.dumps(XSS)), encoding="utf-8")
+    cfg = load_config(cfg_path)
+    run_plan(cfg, PlanRequest("elderly", sites=1), build_root=root / "build", maps_root=root / "maps")
+    run_scenario(cfg, "elderly_plan_2030", build_root=root / "build", maps_root=root / "maps")
+    return root / "maps" / "demo"
+
+
+def test_plan_and_scenario_pages(browser: Any, planned: Path) -> None:
+    """The plan page (sites, newly covered cells, remaining gaps, the sites table with a hostile menu
+    label shown as text) and the scenario diff page open offline, clean and drawn; the overview links
+    to both."""
+    index = (planned / "index.html").read_text(encoding="utf-8")
+    assert 'href="plan_elderly.html"' in index and 'href="scenarios/elderly_plan_2030/diff.html"' in index
+    ctx, page, watch = _open(browser, (planned / "plan_elderly.html").as_uri())
+    try:
+        assert page.locator("#plan-sites tbody tr").count() == 1
+        assert XSS in page.locator("#plan-sites").inner_text()  # the label is text, not markup
+        assert page.locator("#plan-summary").inner_text().count("optimal") == 1
+        assert _map_variance(page, "plan.png") > 50
+        watch.assert_clean()
+    finally:
+        ctx.close()
+    ctx, page, watch = _open(browser, (planned / "scenarios" / "elderly_plan_2030" / "diff.html").as_uri())
+    try:
+        assert page.locator(".leaflet-control-layers-base input[type=radio]").count() == 4  # one per service
+        assert "elderly_circle" in page.locator("#scenario-diff").inner_text()
+        assert _map_variance(page, "diff.png") > 50
+        watch.assert_clean()
+    finally:
+        ctx.close()
