@@ -67,6 +67,7 @@ __all__ = [
     "PopulationError",
     "build_cells",
     "cell_polygons",
+    "read_unit_csv",
 ]
 
 #: Columns of the cells table, in order (docs/ARCHITECTURE.md), plus lon/lat of the centre.
@@ -342,11 +343,12 @@ def _check_layer(gdf: gpd.GeoDataFrame, name: str, columns: Sequence[str]) -> li
     return problems
 
 
-def _read_share_csv(path: Path, unit_codes: Sequence[str], columns: Sequence[str], *, what: str,
-                    key: str) -> pd.DataFrame:
-    """Read a per-unit CSV (unit_code + numeric columns); every problem raised once."""
+def read_unit_csv(path: Path, unit_codes: Sequence[str], columns: Sequence[str], *, what: str,
+                  key: str, complete: bool = True) -> pd.DataFrame:
+    """Read a per-unit CSV (unit_code + numeric columns, indexed by unit_code); every problem raised once.
+    ``key`` is the config key naming the file; ``complete=False`` lets units be missing from it."""
     if not Path(path).is_file():
-        raise PopulationError(f"{path}: {what} not found (population.{key} in coverage.toml).")
+        raise PopulationError(f"{path}: {what} not found ({key} in coverage.toml).")
     try:
         df = pd.read_csv(path, dtype={"unit_code": str}, encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
@@ -357,8 +359,7 @@ def _read_share_csv(path: Path, unit_codes: Sequence[str], columns: Sequence[str
     if missing:
         raise PopulationError(f"{path}: {what} lacks column(s) {', '.join(missing)} "
                               f"(needs {', '.join(need)}; has {', '.join(map(str, df.columns))}). Fix: "
-                              f"rename the CSV's columns (first row) or point population.{key} at the "
-                              f"right file.")
+                              f"rename the CSV's columns (first row) or point {key} at the right file.")
     df["unit_code"] = df["unit_code"].astype(str).str.strip()
     dup = sorted(set(df.loc[df["unit_code"].duplicated(), "unit_code"]))
     if dup:
@@ -381,18 +382,18 @@ def _read_share_csv(path: Path, unit_codes: Sequence[str], columns: Sequence[str
             f"(CSV: {', '.join(sorted(in_csv)[:5])}{' ...' if len(in_csv) > 5 else ''}; units layer: "
             f"{', '.join(sorted(codes)[:5])}{' ...' if len(codes) > 5 else ''}). Fix: give the CSV the codes "
             f"of the units layer's code field (as text: spreadsheets drop leading zeros and turn long codes "
-            f"into 1.1e+11), or point population.{key} at the CSV of this region.")
+            f"into 1.1e+11), or point {key} at the CSV of this region.")
     not_in_layer = sorted(in_csv - codes)
     not_in_csv = sorted(codes - in_csv)
     if not_in_layer:
         problems.append(f"unit_code(s) not in the units layer: {', '.join(not_in_layer)}")
-    if not_in_csv:
+    if not_in_csv and complete:
         problems.append(f"units of the layer missing from the CSV: {', '.join(not_in_csv)}")
     if problems:
-        raise PopulationError(f"{path}: {len(problems)} problem(s) in the {what} (population.{key}):\n  "
+        rows = "exactly one row" if complete else "at most one row"
+        raise PopulationError(f"{path}: {len(problems)} problem(s) in the {what} ({key}):\n  "
                               + "\n  ".join(problems)
-                              + "\nFix the CSV so that it has exactly one row per unit_code of the units "
-                                "layer.")
+                              + f"\nFix the CSV so that it has {rows} per unit_code of the units layer.")
     return df.set_index("unit_code")
 
 
@@ -778,8 +779,8 @@ def _build_from_raster(pop_cfg: PopulationConfig, *, units: gpd.GeoDataFrame,
     ratios = None
     if "ratios" in plan.values():
         cols = [f"share_{g}" for g, v in plan.items() if v == "ratios"]
-        ratios = _read_share_csv(pop_cfg.ratios_csv, list(codes), cols, what="census ratios",  # type: ignore[arg-type]
-                                 key="ratios_csv")
+        ratios = read_unit_csv(pop_cfg.ratios_csv, list(codes), cols, what="census ratios",  # type: ignore[arg-type]
+                                 key="population.ratios_csv")
     mgeoms = np.array(list(shapely.make_valid(units.to_crs(mcrs).geometry.values)), dtype=object)
     with rasterio.open(paths["total"]) as src:
         rcrs = src.crs
@@ -1006,9 +1007,9 @@ def _build_from_census(pop_cfg: PopulationConfig, *, units: gpd.GeoDataFrame,
     try:
         head = list(pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns) if path.is_file() else []
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError):
-        head = []  # reported by _read_share_csv below
+        head = []  # reported by read_unit_csv below
     cols = ["pop_total"] + [c for c in ("pop_60plus", "pop_0to3") if c in head]
-    census = _read_share_csv(path, list(codes), cols, what="census totals", key="census_csv")
+    census = read_unit_csv(path, list(codes), cols, what="census totals", key="population.census_csv")
     plan: dict[str, str] = {}
     for g in ("60plus", "0to3"):
         plan[g] = "counts" if f"pop_{g}" in cols else "ratios"
@@ -1019,9 +1020,9 @@ def _build_from_census(pop_cfg: PopulationConfig, *, units: gpd.GeoDataFrame,
             raise PopulationError(f"{path}: no column(s) {', '.join(miss)} and no population.ratios_csv; "
                                   f"add the columns to the census CSV or give population.ratios_csv "
                                   f"(unit_code, share_60plus, share_0to3) in coverage.toml.")
-        ratios = _read_share_csv(pop_cfg.ratios_csv, list(codes),
+        ratios = read_unit_csv(pop_cfg.ratios_csv, list(codes),
                                  [f"share_{g}" for g, v in plan.items() if v == "ratios"],
-                                 what="census ratios", key="ratios_csv")
+                                 what="census ratios", key="population.ratios_csv")
 
     u = units.to_crs(mcrs)
     geoms = list(shapely.make_valid(u.geometry.values))

@@ -24,7 +24,7 @@ from coverage import layers
 from coverage.config import Config, ScenarioConfig
 from coverage.errors import PlanningError
 from coverage.plan import facilities_with_sites, plan_sites_as_facilities
-from coverage.population import Cells
+from coverage.population import Cells, read_unit_csv
 from coverage.standards import TARGET_STANDARDS
 
 if TYPE_CHECKING:
@@ -121,36 +121,15 @@ def scenario_population(a: Analysis, sc: ScenarioConfig) -> tuple[Cells, dict[st
     record: dict[str, object] = {"year": sc.year or None, "population_scale": sc.population_scale}
     if sc.population_csv is not None:
         path = sc.population_csv
-        if not path.is_file():
-            raise PlanningError(f"scenarios.{sc.name}.population_csv = {str(path)!r}: file not found")
-        try:
-            t = pd.read_csv(path, dtype={"unit_code": str}, encoding="utf-8-sig")
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise PlanningError(f"{path}: not a readable UTF-8 CSV ({exc}); save it as CSV UTF-8") from None
-        if not {"unit_code", "pop_total"} <= set(t.columns):
-            raise PlanningError(f"{path}: needs columns unit_code, pop_total (found: {', '.join(t.columns)})")
         now = cells.groupby(cells["unit_code"].astype(str))["pop_total"].sum()
-        bad = [c for c in t["unit_code"].astype(str) if c not in now.index]
-        if bad:
-            raise PlanningError(
-                f"{path}: unit_code {', '.join(bad[:5])} not among the units "
-                f"({', '.join(now.index[:5])}, ...)"
-            )
-        target = pd.to_numeric(t["pop_total"], errors="coerce")
-        if target.isna().any() or (target < 0).any():
-            rows = [int(i) + 2 for i in np.flatnonzero(target.isna() | (target < 0))][:5]
-            raise PlanningError(f"{path}: pop_total must be a number >= 0 (rows {rows})")
-        per_unit = dict(
-            zip(
-                t["unit_code"].astype(str),
-                target / now.reindex(t["unit_code"].astype(str)).to_numpy(),
-                strict=True,
-            )
-        )
+        t = read_unit_csv(path, list(a.study.units["unit_code"].astype(str)), ["pop_total"],
+                          what="target-year population", key=f"scenarios.{sc.name}.population_csv",
+                          complete=False)
+        per_unit = (t["pop_total"] / now.reindex(t.index)).replace([np.inf], np.nan).dropna().to_dict()
         missing = sorted(set(now.index) - set(per_unit))
         factor = cells["unit_code"].astype(str).map(per_unit).fillna(float(sc.population_scale)).to_numpy()
         record.update(
-            population_csv=str(path), units_given=len(per_unit), units_scaled_by_population_scale=missing
+            population_csv=str(path), units_given=len(t), units_scaled_by_population_scale=missing
         )
     for c in cols:
         cells[c] = cells[c].to_numpy(dtype=float) * factor
