@@ -22,6 +22,7 @@ from coverage.maps.page import (
     new_map,
     render,
     snapping_rule_text,
+    table_html,
     to_page,
     write_text,
 )
@@ -134,36 +135,18 @@ def _targets_html(record: dict[str, Any]) -> str:
 
 
 def _diff_table_html(diff: pd.DataFrame, services: dict[str, Any]) -> str:
-    e = html.escape
-    cols = [
-        ("unit_name", "街道/乡镇"),
-        ("service", "服务"),
-        ("covered_share_before", "之前"),
-        ("covered_share_after", "之后"),
-        ("uncovered_before", "未覆盖之前"),
-        ("uncovered_after", "未覆盖之后"),
-        ("standards_now_passed", "转为达标"),
-        ("standards_now_failed", "转为不达标"),
-    ]
-    rows = []
-    for _, r in diff.iterrows():
-        tds = []
-        for c, _lab in cols:
-            v = r[c]
-            if c.startswith("covered_share"):
-                txt = fmt(v, pct=True)
-            elif c == "service":
-                s = services.get(str(v))
-                txt = s.label_zh if s else str(v)
-            elif isinstance(v, str):
-                txt = v
-            else:
-                txt = fmt(v)
-            tds.append(f"<td>{e(str(txt))}</td>")
-        rows.append("<tr>" + "".join(tds) + "</tr>")
-    head = "".join(f"<th>{e(lab)}</th>" for _c, lab in cols)
-    return (
-        f'<div class="cov-table-wrap" id="scenario-diff"><table class="cov-table">'
-        f"<thead><tr>{head}</tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table></div>"
-    )
+    cols = [("unit_name", "街道/乡镇"), ("service", "服务"), ("covered_share_before", "之前"),
+            ("covered_share_after", "之后"), ("uncovered_before", "未覆盖之前"),
+            ("uncovered_after", "未覆盖之后"),
+            ("standards_now_passed", "转为达标"), ("standards_now_failed", "转为不达标")]
+
+    def text(c: str, v: Any) -> str:
+        if c.startswith("covered_share"):
+            return fmt(v, pct=True)
+        if c == "service":
+            s = services.get(str(v))
+            return s.label_zh if s else str(v)
+        return v if isinstance(v, str) else fmt(v)
+
+    rows = [[text(c, r[c]) for c, _lab in cols] for _, r in diff.iterrows()]
+    return table_html("scenario-diff", [lab for _c, lab in cols], rows)

@@ -214,6 +214,15 @@ class HtmlBlock(MacroElement):
         self.markup = markup
 
 
+def table_html(table_id: str, labels: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A plain table under the map (``cov-table-wrap``): every label and cell text is escaped here."""
+    e = html.escape
+    head = "".join(f"<th>{e(lab)}</th>" for lab in labels)
+    body = "".join("<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in r) + "</tr>" for r in rows)
+    return (f'<div class="cov-table-wrap" id="{e(table_id, quote=True)}"><table class="cov-table">'
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
+
+
 def legend_html(legend_id: str, lg: dict[str, Any]) -> str:
     e = html.escape
     rows = []

@@ -25,6 +25,7 @@ from coverage.maps.page import (
     new_map,
     render,
     snapping_rule_text,
+    table_html,
     to_page,
     write_text,
 )
@@ -80,31 +81,16 @@ def _header_html(info: dict[str, Any]) -> str:
 
 
 def _table_html(sites: gpd.GeoDataFrame) -> str:
-    e = html.escape
-    cols = [
-        ("order", "#"),
-        ("name", "名称"),
-        ("type_label", "类型"),
-        ("capacity", "容量"),
-        ("unit_name", "街道/乡镇"),
-        ("newly_covered_persons", "新增覆盖人数"),
-        ("capacity_used", "已用容量"),
-        ("standards_flipped", "转为达标的标准"),
-    ]
-    head = "".join(f"<th>{e(lab)}</th>" for _c, lab in cols)
-    rows = []
-    for _, r in sites.iterrows():
-        cells = []
-        for c, _lab in cols:
-            v = r.get(c)
-            cells.append(
-                f"<td>{e(fmt(v) if isinstance(v, (int, float)) else str(v if v is not None else ''))}</td>"
-            )
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    return (
-        f'<div class="cov-table-wrap" id="plan-sites"><table class="cov-table"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table></div>"
-    )
+    cols = [("order", "#"), ("name", "名称"), ("type_label", "类型"), ("capacity", "容量"),
+            ("unit_name", "街道/乡镇"), ("newly_covered_persons", "新增覆盖人数"),
+            ("capacity_used", "已用容量"),
+            ("standards_flipped", "转为达标的标准")]
+
+    def text(v: Any) -> str:
+        return fmt(v) if isinstance(v, (int, float)) else str(v if v is not None else "")
+
+    rows = [[text(r.get(c)) for c, _lab in cols] for _, r in sites.iterrows()]
+    return table_html("plan-sites", [lab for _c, lab in cols], rows)
 
 
 def plan_map(b: Build, plan_dir: Path, *, basemap: str, tianditu_key: str) -> folium.Map:
