@@ -638,7 +638,7 @@ def load_config(path: str | Path) -> Config:
         if osm_units and units.coords in ("gcj02", "bd09"):
             ld.bad("units.coords", units.coords, "'wgs84' for OSM boundaries (OSM is WGS84; GCJ-02/BD-09 "
                    "apply to outlines copied from AMap/DataV/Tencent or Baidu files)")
-    if region is not None and not re.fullmatch(r"[A-Za-z0-9_\-]+", region.name or ""):
+    if region is not None and not _FOLDER_NAME.fullmatch(region.name or ""):
         ld.bad("region.name", region.name, "letters, digits, '_' or '-' (it names build/ and maps/ folders)")
     if network is not None and network.source in ("osm_file", "road_layer") and network.path is None:
         ld.problems.append(f"  network.path: missing (required when network.source = {network.source!r})")
@@ -657,6 +657,9 @@ def load_config(path: str | Path) -> Config:
     return Config(path=path, region=region, units=units, network=network, population=population,
                   facilities=tuple(facilities), services=services, kinds=kinds, **kw)
 
+
+#: a name that becomes a folder of build/ and maps/ (a region, a scenario): never a path or a shell word
+_FOLDER_NAME = re.compile(r"[A-Za-z0-9_\-]+")
 
 #: the per-unit rules a plan can be held to (coverage.plan), by name
 PLAN_RULES = ("street_complex", "town_center", "childcare_slots")
@@ -715,7 +718,7 @@ def _load_scenarios(ld: _Loader, raw: Any, kinds: dict[str, Kind], services: dic
     out: dict[str, ScenarioConfig] = {}
     for name, t in raw.items():
         key = f"scenarios.{name}"
-        if not re.fullmatch(r"[A-Za-z0-9_\-]+", name):
+        if not _FOLDER_NAME.fullmatch(name):
             ld.bad(key, name, "a scenario name of letters, digits, '_' or '-' (it names a folder)")
             continue
         if not isinstance(t, dict):

@@ -42,7 +42,7 @@ from coverage.config import PLAN_RULES, Config, MenuEntry
 from coverage.errors import PlanningError
 from coverage.planning import CoverageProblem, PlanResult, Rule, assign_capacity, solve_max_coverage
 from coverage.services import Service, access_speed_mps
-from coverage.standards import STREET_COMPLEX_KINDS, TOWN_CENTER_KINDS
+from coverage.standards import STREET_COMPLEX_KINDS, TOWN_CENTER_KINDS, standards_flipped
 from coverage.traveltime import coverage_matrix
 
 if TYPE_CHECKING:
@@ -730,11 +730,8 @@ def _method_note(cfg: Config, s: Service, capacitated: bool, share: float) -> st
 def _flips(before: pd.DataFrame, after: pd.DataFrame, sites: pd.DataFrame) -> list[str]:
     """Per site: the standards of its unit and of the unit's communities that go from failed to 达标 with
     the whole plan (two sites in one unit list the same flips)."""
-    key = ["level", "unit_code", "standard_id"]
-    b = before.set_index(key)["passed"]
-    a = after.set_index(key)["passed"]
-    both = pd.concat([b.rename("before"), a.rename("after")], axis=1, join="inner")
-    flipped = both[(both["before"].astype("boolean") == False) & (both["after"].astype("boolean") == True)]  # noqa: E712
+    flips = standards_flipped(before, after)
+    flipped = flips[flips["now"]]
     parent = (
         dict(zip(after["unit_code"].astype(str), after["parent_code"].astype(str), strict=False))
         if "parent_code" in after.columns
@@ -744,7 +741,9 @@ def _flips(before: pd.DataFrame, after: pd.DataFrame, sites: pd.DataFrame) -> li
     for _, r in sites.iterrows():
         unit = str(r["unit_code"])
         codes = {unit, str(r["community_code"])} | {c for c, p in parent.items() if p == unit}
-        out.append("; ".join(f"{sid} ({code})" for (_lvl, code, sid) in flipped.index if str(code) in codes))
+        hit = flipped[flipped["unit_code"].isin(codes)]
+        out.append("; ".join(f"{sid} ({code})" for code, sid in zip(hit["unit_code"], hit["standard_id"],
+                                                                      strict=True)))
     return out
 
 

@@ -28,6 +28,7 @@ never a dense matrix. Following the measured design notes (``../shared/PLANNING.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import heapq
 import os
 import sys
@@ -103,6 +104,13 @@ class CoverageProblem:
     def capacitated(self) -> bool:
         return self.capacity is not None
 
+    @functools.cached_property
+    def open_rows(self) -> tuple[sp.csr_matrix, np.ndarray]:
+        """The rows that can gain (not ``covered``), identical option sets merged: made once, then shared
+        by the greedy, the MILP and every solve of the coverage curve."""
+        keep = ~np.asarray(self.covered, dtype=bool)
+        return merge_identical_rows(sp.csr_matrix(self.pairs)[keep], np.asarray(self.weight, float)[keep])
+
     def costs(self) -> np.ndarray:
         return np.ones(self.n_options) if self.cost is None else np.asarray(self.cost, dtype=float)
 
@@ -174,8 +182,8 @@ def merge_identical_rows(pairs: sp.csr_matrix, weight: np.ndarray) -> tuple[sp.c
 
 
 def _open_rows(problem: CoverageProblem) -> tuple[sp.csr_matrix, np.ndarray]:
-    keep = ~np.asarray(problem.covered, dtype=bool)
-    return merge_identical_rows(sp.csr_matrix(problem.pairs)[keep], np.asarray(problem.weight, float)[keep])
+    """The rows that can gain, merged (:attr:`CoverageProblem.open_rows`, computed once per problem)."""
+    return problem.open_rows
 
 
 def assign_capacity(

@@ -25,7 +25,7 @@ from coverage.config import Config, ScenarioConfig
 from coverage.errors import PlanningError
 from coverage.plan import facilities_with_sites, plan_sites_as_facilities
 from coverage.population import Cells, read_unit_csv
-from coverage.standards import TARGET_STANDARDS
+from coverage.standards import TARGET_STANDARDS, standards_flipped
 
 if TYPE_CHECKING:
     from coverage.pipeline import Analysis, Results
@@ -160,29 +160,18 @@ def scenario_inputs(
     return fac, cells_in, rejects, record
 
 
-def _is(v: object, value: bool) -> bool:
-    """``v`` (True / False / NA from a nullable boolean column) is exactly ``value``."""
-    return v is not pd.NA and v is not None and bool(v) == value
-
-
 def scenario_diff(cfg: Config, base: Results, new: Results) -> pd.DataFrame:
     """Per unit and assessed service: headline coverage share and uncovered people before and after, and
     the unit's standards that flip (diff.csv)."""
-    key = ["level", "unit_code", "standard_id"]
-    sb = base.standards.set_index(key)["passed"].astype("boolean")
-    sa = new.standards.set_index(key)["passed"].astype("boolean")
-    both = pd.concat([sb.rename("b"), sa.rename("a")], axis=1, join="outer")
+    flips = standards_flipped(base.standards, new.standards)
+    flips = flips[flips["level"] == "unit"]
     rows = []
     ub = base.unit_ind.set_index("unit_code")
     ua = new.unit_ind.set_index("unit_code")
     for code in ub.index.astype(str):
-        unit_std = both[both.index.get_level_values("unit_code").astype(str) == code]
-        up = sorted(
-            {sid for (_l, _c, sid), r in unit_std.iterrows() if _is(r["b"], False) and _is(r["a"], True)}
-        )
-        down = sorted(
-            {sid for (_l, _c, sid), r in unit_std.iterrows() if _is(r["b"], True) and _is(r["a"], False)}
-        )
+        mine = flips[flips["unit_code"] == code]
+        up = sorted(set(mine.loc[mine["now"], "standard_id"]))
+        down = sorted(set(mine.loc[~mine["now"], "standard_id"]))
         for sid, s in cfg.services.items():
             _flag, share_col, unc_col = s.headline(cfg.standards)
             if share_col not in ub.columns:

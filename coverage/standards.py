@@ -47,7 +47,7 @@ from coverage.targets import target_source
 
 log = logging.getLogger(__name__)
 
-__all__ = ["STANDARDS", "STANDARDS_COLUMNS", "Standard", "check_standards"]
+__all__ = ["STANDARDS", "STANDARDS_COLUMNS", "Standard", "check_standards", "standards_flipped"]
 
 
 @dataclass(frozen=True)
@@ -504,3 +504,19 @@ def check_standards(
              int(out["passed"].eq(True).sum()), int(out["passed"].eq(False).sum()),
              int(out["passed"].isna().sum()))
     return out
+
+
+def standards_flipped(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
+    """The rows of two standards tables (``level``, ``unit_code``, ``standard_id``) whose ``passed``
+    changed: ``now`` True = failed -> 达标, False = 达标 -> failed. A row not checkable on either side (or
+    missing from one) is no flip."""
+    key = ["level", "unit_code", "standard_id"]
+    b = before.set_index(key)["passed"].astype("boolean").rename("before")
+    a = after.set_index(key)["passed"].astype("boolean").rename("after")
+    both = pd.concat([b, a], axis=1, join="inner")
+    both = both[both.notna().all(axis=1)]
+    both = both[both["before"] != both["after"]]
+    return pd.DataFrame({"level": both.index.get_level_values("level").astype(str),
+                         "unit_code": both.index.get_level_values("unit_code").astype(str),
+                         "standard_id": both.index.get_level_values("standard_id").astype(str),
+                         "now": both["after"].astype(bool).to_numpy()})

@@ -84,8 +84,8 @@ class _Watch:
         assert not self.dialogs, self.dialogs
 
 
-def _open(browser: Any, url: str) -> tuple[Any, Any, _Watch]:
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+def _open(browser: Any, url: str, *, width: int = 1280, height: int = 900) -> tuple[Any, Any, _Watch]:
+    ctx = browser.new_context(viewport={"width": width, "height": height})
     page = ctx.new_page()
     # belt and braces: any http(s) request is recorded by _Watch and aborted here
     page.route("http*://**", lambda route: route.abort())
@@ -264,14 +264,7 @@ def flagged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def _open_small(browser: Any, url: str) -> tuple[Any, Any, _Watch]:
     """A page at 1366x768 (a common office laptop screen)."""
-    ctx = browser.new_context(viewport={"width": 1366, "height": 768})
-    page = ctx.new_page()
-    page.route("http*://**", lambda route: route.abort())
-    watch = _Watch(page)
-    page.goto(url)
-    page.wait_for_selector(".leaflet-control-layers")
-    page.wait_for_timeout(300)
-    return ctx, page, watch
+    return _open(browser, url, width=1366, height=768)
 
 
 def _legend_fits(page: Any) -> None:
