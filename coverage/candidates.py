@@ -59,7 +59,8 @@ def read_candidates(cfg: Config, study: StudyArea, *, roads: gpd.GeoSeries | Non
     for i, fc in enumerate(cfg.planning.candidates):
         fc = dataclasses.replace(fc, default_kind=fc.default_kind or CANDIDATE_KIND.id)
         fac, rej, summary = read_layer(
-            fc, i, known_kinds=kinds, area=area, metric_crs=study.metric_crs, roads=roads, lon_hint=lon
+            fc, i, known_kinds=kinds, config_key="planning.candidates", area=area,
+            metric_crs=study.metric_crs, roads=roads, lon_hint=lon
         )
         fac = assign_to_units(fac.reset_index(drop=True), study.units, study.communities)
         outside = (fac["unit_code"] == "").to_numpy()

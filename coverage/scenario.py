@@ -84,6 +84,7 @@ def scenario_facilities(
         cfg_add = dataclasses.replace(a.cfg, facilities=sc.add)
         read = layers.read_facilities(
             cfg_add,
+            config_key=f"scenarios.{sc.name}.add",
             study_area_wgs84=a.study.outline_wgs84,
             metric_crs=a.study.metric_crs,
             roads=a.roads.geometry,

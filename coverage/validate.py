@@ -117,6 +117,7 @@ def _check_plans_and_scenarios(cfg: Config, a: Analysis, res: RegionCheck) -> No
         try:
             if sc.add:
                 read_facilities(dataclasses.replace(cfg, facilities=sc.add),
+                                config_key=f"scenarios.{name}.add",
                                 study_area_wgs84=a.study.outline_wgs84, metric_crs=a.study.metric_crs,
                                 roads=a.roads.geometry)
             unknown = sorted(set(sc.remove) - set(a.facilities["fac_id"].astype(str)))

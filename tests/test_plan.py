@@ -303,6 +303,7 @@ def test_check_refuses_what_plan_and_scenario_would(region: Path) -> None:
     report = check_region(cfg)  # type: ignore[arg-type]
     text = report.text()
     assert not report.ok and "no-such-plots.csv" in text and "no facility with fac_id no-such-id" in text
+    assert "planning.candidates[0]" in text  # the message names the config table it comes from
     with pytest.raises(LayerError, match="no-such-plots.csv"):
         _plan(region, PlanRequest("elderly", sites=1), extra)
     with pytest.raises(PlanningError, match="no facility with fac_id 'no-such-id'"):

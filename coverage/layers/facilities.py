@@ -663,15 +663,17 @@ def _layer_problem(rows: _Rows, n: int, crs: CRS, area: BaseGeometry | None, met
 
 
 def read_layer(fc: FacilityLayerConfig, idx: int, *, known_kinds: Mapping[str, Kind] = BUILTIN_KINDS,
+               config_key: str = "facilities",
                area: BaseGeometry | None, metric_crs: str, roads: gpd.GeoSeries | None,
                lon_hint: float | None) -> tuple[gpd.GeoDataFrame, pd.DataFrame, LayerSummary]:
-    """Read and check one facility layer (``cfg.facilities[idx]``).
+    """Read and check one facility layer (``cfg.facilities[idx]``; messages name it
+    ``<config_key>[idx]``, e.g. ``planning.candidates[0]`` for a candidate layer).
 
     Returns (accepted facilities in ``metric_crs``, rejects, summary); raises :class:`LayerError`
     for a whole-layer problem. ``area`` is the buffered study area (metric CRS) or None, ``roads``
     the lines for the shift warning, ``lon_hint`` the study area's longitude (for CRS hints).
     """
-    key = f"facilities[{idx}]"
+    key = f"{config_key}[{idx}]"  # how messages name the layer's table in the config
     path = fc.path
     summary = LayerSummary(name=fc.name, source_file=str(path))
     _check_file(fc, key)
@@ -766,7 +768,7 @@ def _duplicates_across_layers(fac: gpd.GeoDataFrame, rej: pd.DataFrame, reports:
 
 
 def shift_against_other_layers(facs: Sequence[gpd.GeoDataFrame], summaries: Sequence[LayerSummary],
-                               cfg: Config, metric_crs: str) -> None:
+                               cfg: Config, metric_crs: str, *, config_key: str = "facilities") -> None:
     """Add the GCJ-02/BD-09 shift warning to the summary of each WGS84/CGCS2000 layer whose points sit
     markedly closer to the OTHER layers' facilities once back-shifted (when the roads gave no warning):
     co-located facilities (a 卫生服务站 beside a 日间照料中心) tell a shifted layer whatever its reader."""
@@ -780,7 +782,7 @@ def shift_against_other_layers(facs: Sequence[gpd.GeoDataFrame], summaries: Sequ
         pts = gpd.GeoSeries(pd.concat([g.geometry for g in others], ignore_index=True), crs=metric_crs)
         ll = f.geometry.to_crs("EPSG:4326")
         lon, lat = as_written(ll.x.to_numpy(), ll.y.to_numpy(), fc.coords)  # as the file wrote them
-        key = f"facilities[{cfg.facilities.index(fc)}]"
+        key = f"{config_key}[{cfg.facilities.index(fc)}]"
         w = shift_warning(f.geometry.x.to_numpy(), f.geometry.y.to_numpy(), lon, lat,
                           pts, metric_crs, key, against="facility of the other layers", coords=fc.coords)
         if w:
@@ -816,7 +818,7 @@ def _reject_ids_across_layers(fac: gpd.GeoDataFrame, rej: pd.DataFrame, reports:
     return fac[~dup_ids].reset_index(drop=True), pd.concat([rej, pd.DataFrame(extra)], ignore_index=True)
 
 
-def read_facilities(cfg: Config, *, study_area_wgs84: Any, metric_crs: str,
+def read_facilities(cfg: Config, *, study_area_wgs84: Any, metric_crs: str, config_key: str = "facilities",
                     roads: gpd.GeoSeries | None = None) -> FacilityLayers:
     """Read, check and project every ``[[facilities]]`` layer of the config.
 
@@ -854,7 +856,8 @@ def read_facilities(cfg: Config, *, study_area_wgs84: Any, metric_crs: str,
     facs, rejs, reports, problems = [], [], [], []
     for i, fc in enumerate(cfg.facilities):
         try:
-            f, r, s = read_layer(fc, i, known_kinds=cfg.kinds, area=area, metric_crs=metric_crs, roads=roads,
+            f, r, s = read_layer(fc, i, known_kinds=cfg.kinds, config_key=config_key, area=area,
+                                 metric_crs=metric_crs, roads=roads,
                                  lon_hint=lon_hint)
         except LayerError as exc:
             problems.append(str(exc))
@@ -871,7 +874,8 @@ def read_facilities(cfg: Config, *, study_area_wgs84: Any, metric_crs: str,
     rej = pd.concat(rejs, ignore_index=True) if rejs else pd.DataFrame(columns=list(REJECT_COLUMNS))
     fac, rej = _reject_ids_across_layers(fac, rej, reports)
     fac, rej = _duplicates_across_layers(fac, rej, reports, cfg)
-    shift_against_other_layers([fac[fac["layer"] == s.name] for s in reports], reports, cfg, metric_crs)
+    shift_against_other_layers([fac[fac["layer"] == s.name] for s in reports], reports, cfg, metric_crs,
+                               config_key=config_key)
     for s in reports:
         if s.accepted + sum(s.rejected.values()) != s.rows_read:
             raise RuntimeError(f"layer {s.name}: accepted + rejected != rows read")
