@@ -37,6 +37,9 @@ from coverage.graph import Network
 
 log = logging.getLogger(__name__)
 
+#: points snapped per chunk of :func:`snap_points` (peak memory ~ 1 KB per point of a chunk)
+SNAP_CHUNK_POINTS = 131_072
+
 __all__ = [
     "ZERO_TIME_S",
     "NearestResult",
@@ -192,50 +195,56 @@ def snap_points(net: Network, xy: np.ndarray, *, max_snap_m: float, workers: int
     t = (np.arange(seg.size) - np.repeat(np.cumsum(n_s) - n_s, n_s)) / np.repeat(n_s - 1, n_s).clip(1)
     samples = a[seg] + t[:, None] * ab[seg]
     tree = cKDTree(samples, balanced_tree=False, compact_nodes=False)
-    p = xy[ok]
-    k = int(min(12, samples.shape[0]))
-    dk, ik = tree.query(p, k=k, workers=workers)
-    dk, ik = dk.reshape(p.shape[0], k), ik.reshape(p.shape[0], k)
-    radius = dk[:, 0] + s / 2 + 1e-9 * (1.0 + dk[:, 0])  # relative slack for rounding of the samples
-    short = (dk[:, -1] <= radius) & (k < samples.shape[0])  # k neighbours may not cover the radius
-    m = (dk <= radius[:, None]) & ~short[:, None]
-    q, cand = np.nonzero(m)[0], ik[m]
-    if short.any():
-        rs = np.flatnonzero(short)
-        lists = tree.query_ball_point(p[rs], radius[rs], return_sorted=False, workers=workers)
-        cnt = np.fromiter(map(len, lists), np.int64, len(lists))
-        q = np.concatenate([q, np.repeat(rs, cnt)])
-        cand = np.concatenate([cand, np.concatenate([np.asarray(x, dtype=np.int64) for x in lists])])
-        o = np.argsort(q, kind="stable")
-        q, cand = q[o], cand[o]
-    cs = seg[cand]
-    # exact point-segment distance, computed from the canonical end so that a segment and its reverse
-    # (duplicate roads) give bit-identical distances; the segment ends are returned exactly
-    A, B, D, l2 = ca[cs], cb[cs], cd[cs], cl2[cs]
-    tc = np.clip(np.einsum("ij,ij->i", p[q] - A, D) / l2, 0.0, 1.0)
-    proj = np.where((tc >= 1.0)[:, None], B, A + tc[:, None] * D)
-    tq = np.where(flip[cs], 1.0 - tc, tc)
-    dq = np.hypot(p[q, 0] - proj[:, 0], p[q, 1] - proj[:, 1])
-    # per point (q is sorted): minimum distance, ties to the lowest segment (= lowest edge index)
-    start = np.flatnonzero(np.concatenate([[True], q[1:] != q[:-1]]))
-    dmin = np.minimum.reduceat(dq, start)
-    tie = np.where(dq == np.repeat(dmin, np.diff(np.append(start, q.size))), cs, np.iinfo(np.int64).max)
-    best_seg = np.minimum.reduceat(tie, start)
-    # position of each winning candidate: first row with the winning segment in its group
-    win = np.flatnonzero(tie == np.repeat(best_seg, np.diff(np.append(start, q.size))))
-    win = win[np.concatenate([[True], q[win][1:] != q[win][:-1]])]
-    rows = np.flatnonzero(ok)[q[win]]
-    e_pos = seg_e[cs[win]]
-    total = edge_len[e_pos]
-    f = np.where(total > 0,
-                 (seg_c[cs[win]] + tq[win] * seg_len[cs[win]]) / np.where(total > 0, total, 1.0), 0.0)
-    dist[rows] = dq[win]
-    sx[rows] = proj[win, 0]
-    sy[rows] = proj[win, 1]
+    # the points in chunks: every point's search is independent of the others (bit-identical results),
+    # and the candidate arrays (k per point, several floats each) stay ~100 MB however many points
+    okrows = np.flatnonzero(ok)
+    for c0 in range(0, okrows.size, SNAP_CHUNK_POINTS):
+        rows_c = okrows[c0:c0 + SNAP_CHUNK_POINTS]
+        p = xy[rows_c]
+        k = int(min(12, samples.shape[0]))
+        dk, ik = tree.query(p, k=k, workers=workers)
+        dk, ik = dk.reshape(p.shape[0], k), ik.reshape(p.shape[0], k)
+        radius = dk[:, 0] + s / 2 + 1e-9 * (1.0 + dk[:, 0])  # relative slack for rounding of the samples
+        short = (dk[:, -1] <= radius) & (k < samples.shape[0])  # k neighbours may not cover the radius
+        m = (dk <= radius[:, None]) & ~short[:, None]
+        q, cand = np.nonzero(m)[0], ik[m]
+        del dk, ik, m
+        if short.any():
+            rs = np.flatnonzero(short)
+            lists = tree.query_ball_point(p[rs], radius[rs], return_sorted=False, workers=workers)
+            cnt = np.fromiter(map(len, lists), np.int64, len(lists))
+            q = np.concatenate([q, np.repeat(rs, cnt)])
+            cand = np.concatenate([cand, np.concatenate([np.asarray(x, dtype=np.int64) for x in lists])])
+            o = np.argsort(q, kind="stable")
+            q, cand = q[o], cand[o]
+        cs = seg[cand]
+        # exact point-segment distance, computed from the canonical end so that a segment and its reverse
+        # (duplicate roads) give bit-identical distances; the segment ends are returned exactly
+        A, B, D, l2 = ca[cs], cb[cs], cd[cs], cl2[cs]
+        tc = np.clip(np.einsum("ij,ij->i", p[q] - A, D) / l2, 0.0, 1.0)
+        proj = np.where((tc >= 1.0)[:, None], B, A + tc[:, None] * D)
+        tq = np.where(flip[cs], 1.0 - tc, tc)
+        dq = np.hypot(p[q, 0] - proj[:, 0], p[q, 1] - proj[:, 1])
+        # per point (q is sorted): minimum distance, ties to the lowest segment (= lowest edge index)
+        start = np.flatnonzero(np.concatenate([[True], q[1:] != q[:-1]]))
+        dmin = np.minimum.reduceat(dq, start)
+        tie = np.where(dq == np.repeat(dmin, np.diff(np.append(start, q.size))), cs, np.iinfo(np.int64).max)
+        best_seg = np.minimum.reduceat(tie, start)
+        # position of each winning candidate: first row with the winning segment in its group
+        win = np.flatnonzero(tie == np.repeat(best_seg, np.diff(np.append(start, q.size))))
+        win = win[np.concatenate([[True], q[win][1:] != q[win][:-1]])]
+        rows = rows_c[q[win]]
+        e_pos = seg_e[cs[win]]
+        total = edge_len[e_pos]
+        f = np.where(total > 0,
+                     (seg_c[cs[win]] + tq[win] * seg_len[cs[win]]) / np.where(total > 0, total, 1.0), 0.0)
+        dist[rows] = dq[win]
+        sx[rows] = proj[win, 0]
+        sy[rows] = proj[win, 1]
+        near = dq[win] <= max_snap_m
+        edge[rows[near]] = phys[e_pos[near]]
+        frac[rows[near]] = np.clip(f[near], 0.0, 1.0)
     snapped = dist <= max_snap_m
-    sel = snapped[rows]
-    edge[rows[sel]] = phys[e_pos[sel]]
-    frac[rows[sel]] = np.clip(f[sel], 0.0, 1.0)
     log.info("Snapped %d of %d points to %s network edges (max %.0f m)", int(snapped.sum()), n,
              net.mode, max_snap_m)
     return Snap(edge, frac, dist, snapped, sx, sy)

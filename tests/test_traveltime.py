@@ -12,6 +12,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from coverage import traveltime
 from coverage.graph import Network
 from coverage.services import covered
 from coverage.traveltime import (
@@ -328,6 +329,20 @@ def test_snap_matches_brute_force_shapely(seed, pts):
     np.testing.assert_allclose(shapely.distance(shapely.points(on), shapely.points(xy[ok])), best[ok],
                                atol=1e-6)
     assert (s.edge[~ok] == -1).all() and np.isnan(s.frac[~ok]).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), chunk=st.integers(1, 50))
+def test_snap_in_chunks_is_bit_identical(seed, chunk):
+    """Points are snapped in chunks (memory): any chunk size gives exactly the one-chunk answer."""
+    net = _polyline_net(seed)
+    xy = np.random.default_rng(seed).uniform(-200, 500, size=(97, 2))
+    whole = snap_points(net, xy, max_snap_m=150)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(traveltime, "SNAP_CHUNK_POINTS", chunk)
+        parts = snap_points(net, xy, max_snap_m=150)
+    for f in ("edge", "frac", "dist_m", "snapped", "x", "y"):
+        np.testing.assert_array_equal(getattr(parts, f), getattr(whole, f), err_msg=f)
 
 
 def test_parallel_arcs_take_the_fastest():
