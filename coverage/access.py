@@ -42,6 +42,7 @@ __all__ = [
     "ServiceTimes",
     "TravelTimes",
     "TravelTimesFn",
+    "unique_cells",
     "facility_snap_columns",
     "fca_costs",
     "require_usable",
@@ -111,13 +112,14 @@ class TravelTimes:
 
 
 class TravelTimesFn(Protocol):
-    """A travel-time stage in place of :func:`travel_times` (a tiled run: coverage.cluster.TiledTravelTimes);
-    ``cells`` is the cells table (centres ``x``, ``y``), ``work_dir`` scratch space in the run's tmp
-    folder. Returns what :func:`travel_times` returns."""
+    """The cell snapping and travel-time stage in place of :func:`snap_cells` + :func:`travel_times` (a
+    tiled run: coverage.cluster.TiledTravelTimes, whose tiles snap their own cells); ``cells`` is the cells
+    table (centres ``x``, ``y``), ``work_dir`` scratch space in the run's tmp folder. Returns what those
+    two return."""
 
-    def __call__(self, cfg: Config, networks: dict[str, Network], cells: pd.DataFrame, csnaps: CellSnaps,
+    def __call__(self, cfg: Config, networks: dict[str, Network], cells: pd.DataFrame,
                  facilities: pd.DataFrame, fsnaps: FacilitySnaps, *, skip: Collection[str] = (),
-                 work_dir: Path | None = None) -> TravelTimes: ...
+                 work_dir: Path | None = None) -> tuple[CellSnaps, TravelTimes]: ...
 
 
 def service_network(service: Service, networks: Mapping[str, Network], cfg: Config) -> Network:
@@ -135,16 +137,22 @@ def _usable(service: Service, facilities: pd.DataFrame, fsnaps: FacilitySnaps) -
     return service.provided_by(facilities) & fsnaps.by_mode[service.mode].snapped
 
 
+def unique_cells(cells: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(sorted unique ``cell_id`` values, per piece the position of its cell among them, the cells'
+    centres ``(n, 2)`` in metres from their first piece): what :class:`CellSnaps` is aligned with."""
+    ids = cells["cell_id"].to_numpy()
+    cell_ids, first = np.unique(ids, return_index=True)
+    return cell_ids, np.searchsorted(cell_ids, ids), cells[["x", "y"]].to_numpy(float)[first]
+
+
 def snap_cells(cfg: Config, networks: Mapping[str, Network], cells: pd.DataFrame) -> CellSnaps:
     """Snap every unique cell centre once per mode (``snapping.cell_max_snap_m``)."""
-    cell_ids, first = np.unique(cells["cell_id"].to_numpy(), return_index=True)
-    xy = cells[["x", "y"]].to_numpy()[first]
+    cell_ids, piece_to_cell, xy = unique_cells(cells)
     by_mode = {mode: snap_points(net, xy, max_snap_m=cfg.snapping.cell_max_snap_m)
                for mode, net in networks.items()}
     for mode, cs in by_mode.items():
         log.info("Snapped on %s: %d/%d cells within the limit", mode, int(cs.snapped.sum()), len(cs.snapped))
-    return CellSnaps(cell_ids=cell_ids, piece_to_cell=np.searchsorted(cell_ids, cells["cell_id"].to_numpy()),
-                     by_mode=by_mode)
+    return CellSnaps(cell_ids=cell_ids, piece_to_cell=piece_to_cell, by_mode=by_mode)
 
 
 def snap_facilities(cfg: Config, networks: Mapping[str, Network], facilities: gpd.GeoDataFrame

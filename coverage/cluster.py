@@ -198,18 +198,20 @@ class TiledTravelTimes:
         self.opts = opts
 
     def __call__(self, cfg: Config, networks: Mapping[str, Network], cells: pd.DataFrame,
-                 csnaps: access.CellSnaps, facilities: pd.DataFrame, fsnaps: access.FacilitySnaps, *,
-                 skip: Collection[str] = (), work_dir: Path | None = None) -> access.TravelTimes:
-        n = len(csnaps.cell_ids)
+                 facilities: pd.DataFrame, fsnaps: access.FacilitySnaps, *, skip: Collection[str] = (),
+                 work_dir: Path | None = None) -> tuple[access.CellSnaps, access.TravelTimes]:
+        cell_ids, piece_to_cell, centres = access.unique_cells(cells)
+        n = len(cell_ids)
         if not use_tiles(self.opts.mode, n, cfg.tiles.min_cells):
             if self.opts.mode == "untiled":
                 log.info("Travel times in one process (--untiled)")
             else:
                 log.info("Travel times in one process: %d cells < [tiles] min_cells = %d (--tiled forces "
                          "tiles)", n, cfg.tiles.min_cells)
-            return access.travel_times(cfg, networks, csnaps, facilities, fsnaps, skip=skip)
+            csnaps = access.snap_cells(cfg, networks, cells)
+            return csnaps, access.travel_times(cfg, networks, csnaps, facilities, fsnaps, skip=skip)
         size = self.opts.tile_size_m or cfg.tiles.tile_size_m
-        log.info("Travel times in tiles of %.0f m on dask.distributed (%d cells; %s)", size, n,
+        log.info("Snapping and travel times in tiles of %.0f m on dask.distributed (%d cells; %s)", size, n,
                  "forced by --tiled" if self.opts.mode == "tiled" else f">= [tiles] min_cells = "
                  f"{cfg.tiles.min_cells}")
         folder = Path(tempfile.mkdtemp(prefix="coverage-tiles-")) if work_dir is None else Path(work_dir)
@@ -218,15 +220,17 @@ class TiledTravelTimes:
                 warm = warm_up(client)
                 t0 = time.perf_counter()
                 (folder / "in").mkdir(parents=True, exist_ok=True)
-                centres = tiling.cell_centres(cells, csnaps)
                 inputs = [(t.tile.name, t.save(folder / "in" / f"{t.tile.name}.npz"))
-                          for t in tiling.partition(cfg, networks, centres, csnaps, facilities, fsnaps,
+                          for t in tiling.partition(cfg, networks, centres, None, facilities, fsnaps,
                                                     tile_size_m=size, skip=skip)]
                 log.info("Partition: %d tile files written in %.1f s", len(inputs), time.perf_counter() - t0)
                 paths = run_tiles(client, inputs, folder / "out")
                 del warm  # the warm-up futures, done by now
             results = [tiling.TileResult.load(p) for p in paths]
-            return tiling.reduce_results(cfg, results, n_cells=n, facilities=facilities, fsnaps=fsnaps,
-                                         skip=skip)
+            csnaps = tiling.reduce_snaps(results, cell_ids=cell_ids, piece_to_cell=piece_to_cell,
+                                         centres=centres, networks=networks,
+                                         cell_max_snap_m=cfg.snapping.cell_max_snap_m)
+            return csnaps, tiling.reduce_results(cfg, results, n_cells=n, facilities=facilities,
+                                                 fsnaps=fsnaps, skip=skip)
         finally:
             shutil.rmtree(folder, ignore_errors=True)  # the tile files are scratch, never outputs

@@ -125,14 +125,14 @@ def analyse(cfg: Config, *, timings: dict[str, float] | None = None,
         log.info("Population: %d cell pieces, %.0f people (%s; ages from %s)", len(cells_in.cells),
                  cells_in.cells["pop_total"].sum(), cells_in.method, cells_in.age_source)
     with _stage("travel times", timings):
-        cell_snaps = access.snap_cells(cfg, nets, cells_in.cells.reset_index(drop=True))
         fac_snaps = access.snap_facilities(cfg, nets, placed)
         access.require_usable(cfg, placed, fac_snaps, skip=skip)
         if travel is None:
+            cell_snaps = access.snap_cells(cfg, nets, cells_in.cells.reset_index(drop=True))
             times = access.travel_times(cfg, nets, cell_snaps, placed, fac_snaps, skip=skip)
         else:
-            times = travel(cfg, nets, cells_in.cells.reset_index(drop=True), cell_snaps, placed, fac_snaps,
-                           skip=skip, work_dir=work_dir)
+            cell_snaps, times = travel(cfg, nets, cells_in.cells.reset_index(drop=True), placed, fac_snaps,
+                                       skip=skip, work_dir=work_dir)
     return Analysis(cfg=cfg, study=study, networks=nets, roads=roads, fac_layers=fac_layers,
                     facilities=access.facility_snap_columns(placed, fac_snaps), cells_in=cells_in,
                     cell_snaps=cell_snaps, fac_snaps=fac_snaps, times=times, not_assessed=skip,

@@ -51,6 +51,7 @@ Everything here is a pure function on arrays: :func:`partition` builds :class:`T
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -60,16 +61,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from coverage.access import CellSnaps, FacilitySnaps, ServiceTimes, TravelTimes, service_network
+from coverage.access import CellSnaps, FacilitySnaps, ServiceTimes, TravelTimes, service_network, unique_cells
 from coverage.config import Config
 from coverage.errors import PipelineError
 from coverage.graph import Network
 from coverage.services import Service, access_speed_mps
-from coverage.traveltime import Snap, nearest_facility_times
+from coverage.traveltime import Snap, nearest_facility_times, snap_points
 
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "SNAP_FIELDS",
     "Clip",
     "ServiceTask",
     "Tile",
@@ -82,8 +84,11 @@ __all__ = [
     "max_speed_mps",
     "partition",
     "reduce_results",
+    "reduce_snaps",
     "service_cap_s",
+    "snap_tile_cells",
     "solve_tile",
+    "tiled_snaps_and_times",
     "tiled_travel_times",
 ]
 
@@ -276,17 +281,24 @@ class TileInput:
     networks: dict[str, dict[str, np.ndarray]]
     targets: dict[str, dict[str, np.ndarray]]
     tasks: tuple[ServiceTask, ...]
+    #: the cells' centres (metres) and, per mode, the halo of the clip (m) and the snap limit: a tile
+    #: without ``targets`` for a mode snaps its cells on its clip itself (:func:`snap_tile_cells`)
+    cell_xy: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 2)))
+    halo_m: dict[str, float] = dataclasses.field(default_factory=dict)
+    cell_max_snap_m: float = 0.0
 
     def save(self, path: Path) -> Path:
         """Write the tile as one uncompressed ``.npz`` (arrays plus a JSON header)."""
-        arrays: dict[str, np.ndarray] = {"cells": self.cells}
+        arrays: dict[str, np.ndarray] = {"cells": self.cells, "cell_xy": self.cell_xy}
         for mode, d in self.networks.items():
             arrays.update({f"net/{mode}/{k}": v for k, v in d.items()})
         for mode, d in self.targets.items():
             arrays.update({f"tgt/{mode}/{k}": v for k, v in d.items()})
         tasks: list[list[object]] = []
         head = {"tile": [self.tile.i, self.tile.j, self.tile.x0, self.tile.y0, self.tile.size_m],
-                "modes": sorted(self.networks), "tasks": tasks}
+                "modes": sorted(self.networks), "targets": sorted(self.targets),
+                "net_keys": {m: sorted(d) for m, d in self.networks.items()}, "halo_m": self.halo_m,
+                "cell_max_snap_m": self.cell_max_snap_m, "tasks": tasks}
         for k, t in enumerate(self.tasks):
             tasks.append([t.service, t.mode, t.access_speed_mps, t.limit_s])
             for f in ("edge_time_s", "src_row", "src_edge", "src_frac", "src_dist_m"):
@@ -302,16 +314,17 @@ class TileInput:
         with np.load(path, allow_pickle=False) as z:
             head = json.loads(str(z["header"]))
             i, j, x0, y0, size = head["tile"]
-            nets = {m: {k: z[f"net/{m}/{k}"] for k in ("n_nodes", "edge_u", "edge_v", "edge_reverse")}
-                    for m in head["modes"]}
+            nets = {m: {k: z[f"net/{m}/{k}"] for k in head["net_keys"][m]} for m in head["modes"]}
             tgts = {m: {k: z[f"tgt/{m}/{k}"] for k in ("edge", "frac", "dist_m", "snapped")}
-                    for m in head["modes"]}
+                    for m in head["targets"]}
             tasks = tuple(ServiceTask(service=s, mode=m, access_speed_mps=float(a), limit_s=float(lim),
                                       **{f: z[f"task/{k}/{f}"] for f in ("edge_time_s", "src_row", "src_edge",
                                                                           "src_frac", "src_dist_m")})
                           for k, (s, m, a, lim) in enumerate(head["tasks"]))
             return TileInput(tile=Tile(int(i), int(j), float(x0), float(y0), float(size)), cells=z["cells"],
-                             networks=nets, targets=tgts, tasks=tasks)
+                             networks=nets, targets=tgts, tasks=tasks, cell_xy=z["cell_xy"],
+                             halo_m={m: float(v) for m, v in head["halo_m"].items()},
+                             cell_max_snap_m=float(head["cell_max_snap_m"]))
 
 
 @dataclass(frozen=True, eq=False)
@@ -323,12 +336,16 @@ class TileResult:
     cells: np.ndarray
     time_s: dict[str, np.ndarray]
     source_row: dict[str, np.ndarray]
+    #: per mode the tile's own snaps of its cells (:data:`SNAP_FIELDS`, ``edge`` global), when it snapped
+    snaps: dict[str, dict[str, np.ndarray]] = dataclasses.field(default_factory=dict)
 
     def to_frame(self) -> pd.DataFrame:
         cols: dict[str, np.ndarray] = {"cell": self.cells}
         for s in self.time_s:
             cols[f"tt_{s}_s"] = self.time_s[s]
             cols[f"src_{s}"] = self.source_row[s]
+        for mode, d in self.snaps.items():
+            cols.update({f"snap_{mode}_{k}": d[k] for k in SNAP_FIELDS})
         return pd.DataFrame(cols)
 
     def save(self, path: Path) -> Path:
@@ -342,17 +359,67 @@ class TileResult:
     def load(path: Path) -> TileResult:
         df = pd.read_parquet(path)
         sids = [c[len("tt_"):-len("_s")] for c in df.columns if c.startswith("tt_")]
+        modes = [c[len("snap_"):-len("_edge")] for c in df.columns
+                 if c.startswith("snap_") and c.endswith("_edge")]
         return TileResult(tile=Path(path).stem, cells=df["cell"].to_numpy(np.int64),
                           time_s={s: df[f"tt_{s}_s"].to_numpy(float) for s in sids},
-                          source_row={s: df[f"src_{s}"].to_numpy(np.int64) for s in sids})
+                          source_row={s: df[f"src_{s}"].to_numpy(np.int64) for s in sids},
+                          snaps={m: {k: df[f"snap_{m}_{k}"].to_numpy() for k in SNAP_FIELDS} for m in modes})
+
+
+#: what a tile reports of each cell's snap (:class:`~coverage.traveltime.Snap` plus ``uncertain``)
+SNAP_FIELDS = ("edge", "frac", "dist_m", "snapped", "x", "y", "uncertain")
+
+
+def snap_tile_cells(inp: TileInput, mode: str) -> dict[str, np.ndarray]:
+    """The tile's cells snapped on its clip of ``mode`` (``edge`` local), bit-identical to the whole
+    network's snap for every cell whose nearest road is within its margin, and ``uncertain`` for the others.
+
+    Why: the clip holds every edge whose bounding box meets the core + halo box. A cell ``c`` of the core
+    lies at least ``margin(c)`` (its distance to the box's border, >= the halo) inside the box. If the
+    clip's nearest road is at ``d <= margin(c)``, the whole network's nearest point (at ``D <= d``) and
+    every road tied with it lie in the disc of radius ``margin(c)`` around ``c``, so inside the box: their
+    edges are in the clip, the clip's minimum is ``D``, and ties go to the same lowest edge (the clip keeps
+    the edges' order; :func:`coverage.traveltime.snap_points` measures positions along each edge from its
+    own start). If ``d > margin(c)``, then ``D > margin(c) >= halo >= cell_max_snap_m``: the cell is not
+    snapped in either run, and only its reported distance and nearest point may differ; such cells are
+    marked ``uncertain`` and re-snapped on the whole network by :func:`reduce_snaps`.
+    """
+    import shapely
+
+    nd = inp.networks[mode]
+    m = int(nd["edge_u"].shape[0])
+    geometry = np.empty(m, dtype=object)
+    if nd["geom_edge"].size:
+        owners, inverse = np.unique(nd["geom_edge"], return_inverse=True)
+        geometry[owners] = shapely.linestrings(nd["geom_xy"], indices=inverse)
+    routing = _routing_network(mode, int(nd["n_nodes"]), nd["edge_u"], nd["edge_v"], np.ones(m),
+                               nd["edge_reverse"])
+    net = dataclasses.replace(routing, edge_geometry=geometry)
+    snap = snap_points(net, inp.cell_xy, max_snap_m=inp.cell_max_snap_m, workers=1)
+    x0, y0, x1, y1 = inp.tile.box(inp.halo_m[mode])
+    xy = inp.cell_xy
+    margin = np.minimum.reduce([xy[:, 0] - x0, x1 - xy[:, 0], xy[:, 1] - y0, y1 - xy[:, 1]]) if len(xy) \
+        else np.zeros(0)
+    return {"edge": snap.edge, "frac": snap.frac, "dist_m": snap.dist_m, "snapped": snap.snapped, "x": snap.x,
+            "y": snap.y, "uncertain": ~(snap.dist_m <= margin)}
 
 
 def solve_tile(inp: TileInput) -> TileResult:
     """Route one tile: one multi-source pass per service on its clipped network (no config, no geometry)."""
     times: dict[str, np.ndarray] = {}
     rows: dict[str, np.ndarray] = {}
+    targets = dict(inp.targets)
+    snaps: dict[str, dict[str, np.ndarray]] = {}
+    for mode in inp.networks:
+        if mode not in targets:  # the tile snaps its own cells: routing takes local edges, the result global
+            local = snap_tile_cells(inp, mode)
+            targets[mode] = local
+            glob = inp.networks[mode]["edge_index"]
+            snaps[mode] = {**local, "edge": np.where(local["edge"] >= 0, glob[local["edge"].clip(0)], -1)
+                           if glob.size else local["edge"]}
     for t in inp.tasks:
-        nd, td = inp.networks[t.mode], inp.targets[t.mode]
+        nd, td = inp.networks[t.mode], targets[t.mode]
         net = _routing_network(t.mode, int(nd["n_nodes"]), nd["edge_u"], nd["edge_v"], t.edge_time_s,
                                nd["edge_reverse"])
         n_t = int(td["edge"].shape[0])
@@ -368,7 +435,7 @@ def solve_tile(inp: TileInput) -> TileResult:
         res = nearest_facility_times(net, src, tgt, access_speed_mps=t.access_speed_mps, limit_s=t.limit_s)
         times[t.service] = res.target_time_s
         rows[t.service] = np.where(res.target_source >= 0, t.src_row[res.target_source.clip(0)], -1)
-    return TileResult(tile=inp.tile.name, cells=inp.cells, time_s=times, source_row=rows)
+    return TileResult(tile=inp.tile.name, cells=inp.cells, time_s=times, source_row=rows, snaps=snaps)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -395,21 +462,24 @@ def routed_services(cfg: Config, facilities: pd.DataFrame, fsnaps: FacilitySnaps
             if sid not in skip and _usable(s, facilities, fsnaps).any()]
 
 
-def partition(cfg: Config, networks: Mapping[str, Network], centres: np.ndarray, csnaps: CellSnaps,
+def partition(cfg: Config, networks: Mapping[str, Network], centres: np.ndarray, csnaps: CellSnaps | None,
               facilities: pd.DataFrame, fsnaps: FacilitySnaps, *, tile_size_m: float,
               skip: Collection[str] = ()) -> Iterator[TileInput]:
     """Cut the travel-time work into :class:`TileInput` objects, one per tile that owns a cell.
 
-    ``centres`` are the unique cell centres (metres, aligned with ``csnaps.cell_ids``). The snaps are
-    the whole network's (snapped once), re-indexed into each tile's clipped edges.
+    ``centres`` are the unique cell centres (metres, in the order of ``csnaps.cell_ids``). With
+    ``csnaps`` the cells' snaps are the whole network's, re-indexed into each tile's clipped edges;
+    without, each tile carries its clip's road geometry and snaps its own cells on every mode
+    (:func:`snap_tile_cells`), so the whole set of cells is never snapped in one process.
     """
     sids = routed_services(cfg, facilities, fsnaps, skip=skip)
     services = {sid: cfg.services[sid] for sid in sids}
     snet = {sid: service_network(s, networks, cfg) for sid, s in services.items()}
     caps = {sid: service_cap_s(cfg, s) for sid, s in services.items()}
-    modes = sorted({s.mode for s in services.values()})
-    halos: dict[str, float] = {}
-    for mode in modes:
+    routed_modes: set[str] = {s.mode for s in services.values()}
+    modes = sorted(routed_modes | (set(networks) if csnaps is None else set()))
+    halos: dict[str, float] = {mode: cfg.snapping.cell_max_snap_m for mode in modes}  # snapping only
+    for mode in sorted(routed_modes):
         halos[mode] = max(halo_m(cap_s=caps[sid], max_speed_mps=max_speed_mps(snet[sid]),
                                  cell_max_snap_m=cfg.snapping.cell_max_snap_m,
                                  facility_max_snap_m=cfg.snapping.facility_max_snap_m)
@@ -437,6 +507,9 @@ def partition(cfg: Config, networks: Mapping[str, Network], centres: np.ndarray,
             clips[mode] = clip
             nets[mode] = {"n_nodes": np.array(clip.n_nodes), "edge_u": clip.edge_u, "edge_v": clip.edge_v,
                           "edge_reverse": clip.edge_reverse}
+            if csnaps is None:
+                nets[mode].update(_clip_geometry(networks[mode], clip))
+                continue
             cs = csnaps.by_mode[mode]
             e = np.asarray(cs.edge, dtype=np.int64)[cells]
             snapped = np.asarray(cs.snapped, dtype=bool)[cells] & (e >= 0)
@@ -461,7 +534,22 @@ def partition(cfg: Config, networks: Mapping[str, Network], centres: np.ndarray,
                 access_speed_mps=access_speed_mps(s, cfg.walk, cfg.delivery), limit_s=caps[sid],
                 src_row=r.astype(np.int64), src_edge=le[inside], src_frac=np.asarray(fs.frac, float)[r],
                 src_dist_m=np.asarray(fs.dist_m, float)[r]))
-        yield TileInput(tile=tile, cells=cells, networks=nets, targets=tgts, tasks=tuple(tasks))
+        yield TileInput(tile=tile, cells=cells, networks=nets, targets=tgts, tasks=tuple(tasks),
+                        cell_xy=centres[cells], halo_m=dict(halos),
+                        cell_max_snap_m=cfg.snapping.cell_max_snap_m)
+
+
+def _clip_geometry(net: Network, clip: Clip) -> dict[str, np.ndarray]:
+    """What a tile snaps on: the global index of each clipped edge, and the coordinates of the clip's
+    physical edges (``geom_xy``, with ``geom_edge`` the local edge each vertex belongs to)."""
+    import shapely
+
+    local = np.arange(clip.edge_index.size)
+    phys = local[(clip.edge_reverse < 0) | (local < clip.edge_reverse)]  # Network.physical_edges of the clip
+    xy, owner = (shapely.get_coordinates(net.edge_geometry[clip.edge_index[phys]], return_index=True)
+                 if phys.size else (np.zeros((0, 2)), np.zeros(0, dtype=np.int64)))
+    return {"edge_index": clip.edge_index.astype(np.int64), "geom_xy": xy,
+            "geom_edge": phys[owner].astype(np.int64)}
 
 
 def reduce_results(cfg: Config, results: Sequence[TileResult], *, n_cells: int, facilities: pd.DataFrame,
@@ -493,6 +581,47 @@ def reduce_results(cfg: Config, results: Sequence[TileResult], *, n_cells: int, 
         out[sid] = ServiceTimes(time_s=tt, nearest_id=np.asarray(nid, dtype=object), n_facilities=n_fac)
     caps = {sid: service_cap_s(cfg, s) for sid, s in cfg.services.items() if sid not in skip}
     return TravelTimes(by_service=out, time_cap_s=caps, tiles=len(results))
+
+
+def reduce_snaps(results: Sequence[TileResult], *, cell_ids: np.ndarray, piece_to_cell: np.ndarray,
+                 centres: np.ndarray, networks: Mapping[str, Network], cell_max_snap_m: float) -> CellSnaps:
+    """The tiles' own snaps of their cells as one :class:`~coverage.access.CellSnaps`, equal to
+    :func:`coverage.access.snap_cells`: the few ``uncertain`` cells (no road within their margin: not
+    snapped, but their distance to the nearest road may lie beyond the clip) are snapped again on the
+    whole network."""
+    n = int(cell_ids.shape[0])
+    by_mode: dict[str, Snap] = {}
+    for mode, net in networks.items():
+        cols = {"edge": np.full(n, -1, dtype=np.int64), "frac": np.full(n, np.nan),
+                "dist_m": np.full(n, np.inf), "snapped": np.zeros(n, dtype=bool), "x": np.full(n, np.nan),
+                "y": np.full(n, np.nan), "uncertain": np.ones(n, dtype=bool)}
+        for r in results:
+            for k, v in r.snaps[mode].items():
+                cols[k][r.cells] = v
+        again = np.flatnonzero(cols["uncertain"])
+        if again.size:
+            fix = snap_points(net, centres[again], max_snap_m=cell_max_snap_m)
+            for k in ("edge", "frac", "dist_m", "snapped", "x", "y"):
+                cols[k][again] = getattr(fix, k)
+        log.info("Snaps on %s from %d tiles; %d cell(s) with no road within the tile's halo snapped again "
+                 "on the whole network", mode, len(results), again.size)
+        by_mode[mode] = Snap(edge=cols["edge"], frac=cols["frac"], dist_m=cols["dist_m"],
+                             snapped=cols["snapped"], x=cols["x"], y=cols["y"])
+    return CellSnaps(cell_ids=cell_ids, piece_to_cell=piece_to_cell, by_mode=by_mode)
+
+
+def tiled_snaps_and_times(cfg: Config, networks: Mapping[str, Network], cells: pd.DataFrame,
+                          facilities: pd.DataFrame, fsnaps: FacilitySnaps, *, tile_size_m: float,
+                          skip: Collection[str] = ()) -> tuple[CellSnaps, TravelTimes]:
+    """Cells snapped and routed tile by tile, in this process (the reference for :mod:`coverage.cluster`):
+    equal to :func:`coverage.access.snap_cells` and :func:`coverage.access.travel_times` under the cap."""
+    cell_ids, piece_to_cell, centres = unique_cells(cells)
+    results = [solve_tile(t) for t in partition(cfg, networks, centres, None, facilities, fsnaps,
+                                                tile_size_m=tile_size_m, skip=skip)]
+    csnaps = reduce_snaps(results, cell_ids=cell_ids, piece_to_cell=piece_to_cell, centres=centres,
+                          networks=networks, cell_max_snap_m=cfg.snapping.cell_max_snap_m)
+    return csnaps, reduce_results(cfg, results, n_cells=len(cell_ids), facilities=facilities, fsnaps=fsnaps,
+                                  skip=skip)
 
 
 def tiled_travel_times(cfg: Config, networks: Mapping[str, Network], cells: pd.DataFrame, csnaps: CellSnaps,

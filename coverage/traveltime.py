@@ -184,9 +184,7 @@ def snap_points(net: Network, xy: np.ndarray, *, max_snap_m: float, workers: int
     cd = cb - ca
     cl2 = np.einsum("ij,ij->i", cd, cd)
     cl2[cl2 == 0] = 1.0  # zero-length segment: t = 0
-    cum = np.cumsum(seg_len)
-    first_seg = np.searchsorted(seg_e, seg_e, side="left")
-    seg_c = cum - seg_len - (cum[first_seg] - seg_len[first_seg])
+    seg_c = _offsets_along_edges(seg_e, seg_len)
     edge_len = np.bincount(seg_e, weights=seg_len, minlength=phys.size)
     # ~4 samples per segment on average (memory ~ 5 x segments), never finer than 1 mm
     s = max(float(seg_len.sum()) / (4.0 * seg_len.size), 1e-3)
@@ -248,6 +246,24 @@ def snap_points(net: Network, xy: np.ndarray, *, max_snap_m: float, workers: int
     log.info("Snapped %d of %d points to %s network edges (max %.0f m)", int(snapped.sum()), n,
              net.mode, max_snap_m)
     return Snap(edge, frac, dist, snapped, sx, sy)
+
+
+def _offsets_along_edges(seg_e: np.ndarray, seg_len: np.ndarray) -> np.ndarray:
+    """Per segment (grouped by edge, ``seg_e`` ascending), the length of the segments before it on its
+    edge, summed edge by edge from the edge's start: the same bits whatever other edges the network
+    holds (a tile's clipped network snaps a point exactly as the whole network does; a cumulative sum
+    over every segment would carry the rounding of the edges before it)."""
+    n = seg_e.size
+    seg_c = np.zeros(n)
+    if n == 0:
+        return seg_c
+    pos = np.arange(n) - np.searchsorted(seg_e, seg_e, side="left")  # position of a segment on its edge
+    order = np.argsort(pos, kind="stable")
+    bounds = np.searchsorted(pos[order], np.arange(int(pos.max()) + 2))
+    for j in range(1, int(pos.max()) + 1):  # one step per vertex of the longest edge
+        i = order[bounds[j]:bounds[j + 1]]
+        seg_c[i] = seg_c[i - 1] + seg_len[i - 1]
+    return seg_c
 
 
 # --------------------------------------------------------------------------------------------------

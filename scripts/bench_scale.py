@@ -125,6 +125,7 @@ def one_size(side_km: float, *, workers: int, tile_size_m: float, untiled: bool)
     t = time.perf_counter()
     net, cxy, fxy = province(side_km)
     out["generate_s"] = time.perf_counter() - t
+    out["generate_peak_mb"] = _peak_rss_mb()
     out["directed_edges"], out["cells"], out["facilities"] = net.n_edges, len(cxy), len(fxy)
     kinds = [s.kinds[0] for s in cfg.services.values()]
     fac = pd.DataFrame({"fac_id": [f"f{k}" for k in range(len(fxy))],
@@ -133,6 +134,7 @@ def one_size(side_km: float, *, workers: int, tile_size_m: float, untiled: bool)
     cs = snap_points(net, cxy, max_snap_m=cfg.snapping.cell_max_snap_m)
     fs = snap_points(net, fxy, max_snap_m=cfg.snapping.facility_max_snap_m)
     out["snap_s"] = time.perf_counter() - t
+    out["snap_peak_mb"] = _peak_rss_mb()
     out["cells_snapped"] = int(cs.snapped.sum())
     csnaps = access.CellSnaps(cell_ids=np.arange(len(cxy)), piece_to_cell=np.arange(len(cxy)),
                               by_mode={"walk": cs})

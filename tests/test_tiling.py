@@ -86,10 +86,10 @@ def test_cap_defaults_to_the_largest_threshold() -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def grid_network(rng: np.random.Generator, n: int, spacing_m: float) -> Network:
+def grid_network(rng: np.random.Generator, n: int, spacing_m: float, *, jitter: float = 0.2) -> Network:
     """A jittered n x n two-way grid with a few edges missing and random speeds (0.6-1.6 m/s)."""
     ij = np.array([(i, j) for j in range(n) for i in range(n)], dtype=float)
-    xy = ij * spacing_m + rng.uniform(-0.2, 0.2, size=ij.shape) * spacing_m
+    xy = ij * spacing_m + rng.uniform(-jitter, jitter, size=ij.shape) * spacing_m
     pairs = [(j * n + i, j * n + i + 1) for j in range(n) for i in range(n - 1)]
     pairs += [(j * n + i, (j + 1) * n + i) for j in range(n - 1) for i in range(n)]
     pairs = [p for p in pairs if rng.random() > 0.1]
@@ -132,7 +132,8 @@ def test_generated_grid_tiled_equals_untiled(seed: int, tile_size_m: float, cap_
     lattice = np.array([(x, y) for x in np.linspace(0, extent, 12) for y in np.linspace(0, extent, 12)])
     on_border = np.array([(b, y) for b in border for y in np.linspace(0, extent, 5)]
                          + [(x, b) for b in border for x in np.linspace(0, extent, 5)])
-    cxy = np.vstack([lattice, on_border, rng.uniform(-300, extent + 300, size=(60, 2))])
+    far = rng.uniform(extent + 3000, extent + 6000, size=(3, 2))  # no road within any tile's halo
+    cxy = np.vstack([lattice, on_border, rng.uniform(-300, extent + 300, size=(60, 2)), far])
     # facilities: random, and just outside a tile border (1 mm to 1 m beyond it)
     just_out = np.array([(b - rng.uniform(1e-3, 1.0), rng.uniform(0, extent)) for b in border[1:]]
                         + [(rng.uniform(0, extent), b - rng.uniform(1e-3, 1.0)) for b in border[1:]]
@@ -153,6 +154,46 @@ def test_generated_grid_tiled_equals_untiled(seed: int, tile_size_m: float, cap_
     tiled = tiling.tiled_travel_times(cfg, nets, cells, csnaps, fac, fsnaps, tile_size_m=tile_size_m)
     caps = None if cap_min else {sid: tiling.service_cap_s(cfg, s) for sid, s in cfg.services.items()}
     assert_same_times(untiled, tiled, caps_s=caps)
+    # the tiles snapping their own cells: the same snaps, bit for bit, and the same times
+    own_snaps, own = tiling.tiled_snaps_and_times(cfg, nets, cells, fac, fsnaps, tile_size_m=tile_size_m)
+    assert_same_snaps(csnaps, own_snaps)
+    assert_same_times(untiled, own, caps_s=caps)
+
+
+def assert_same_snaps(whole: CellSnaps, tiled: CellSnaps) -> None:
+    """Every field of every mode's snaps identical (NaN where NaN), cells in the same order."""
+    np.testing.assert_array_equal(whole.cell_ids, tiled.cell_ids)
+    np.testing.assert_array_equal(whole.piece_to_cell, tiled.piece_to_cell)
+    assert set(whole.by_mode) == set(tiled.by_mode)
+    for mode, w in whole.by_mode.items():
+        t = tiled.by_mode[mode]
+        for f in ("edge", "frac", "dist_m", "snapped", "x", "y"):
+            np.testing.assert_array_equal(getattr(w, f), getattr(t, f), err_msg=f"{mode} {f}")
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), tile_size_m=st.sampled_from([300.0, 450.0, 600.0, 1000.0]))
+def test_tiles_snap_exact_ties_like_the_whole_network(seed: int, tile_size_m: float) -> None:
+    """A regular grid (no jitter): square centres are equidistant from four roads, nodes from four
+    edges, and tile borders fall on roads. Ties go to the lowest edge in a tile as on the whole network."""
+    rng = np.random.default_rng(seed)
+    net = grid_network(rng, 12, 150.0, jitter=0.0)
+    cfg = walk_only_config(15)
+    centres = np.array([(75.0 + 150 * i, 75.0 + 150 * j) for i in range(11) for j in range(11)])
+    nodes = np.array([(150.0 * i, 150.0 * j) for i in range(12) for j in range(12)])
+    cxy = np.vstack([centres, nodes, rng.uniform(-100, 1750, size=(40, 2))])
+    cells = pd.DataFrame({"cell_id": np.arange(len(cxy)), "x": cxy[:, 0], "y": cxy[:, 1]})
+    fxy = rng.uniform(0, 1650, size=(4, 2))
+    kinds = [s.kinds[0] for s in cfg.services.values()]
+    fac = pd.DataFrame({"fac_id": [f"f{k}" for k in range(4)], "kind": [kinds[k % len(kinds)] for k in range(4)],
+                        "childcare_slots": np.nan})
+    fsnaps = FacilitySnaps(by_mode={"walk": snap_points(net, fxy, max_snap_m=cfg.snapping.facility_max_snap_m)},
+                           status=np.full(4, "ok", dtype=object))
+    nets = {"walk": net}
+    whole = access.snap_cells(cfg, nets, cells)
+    own_snaps, own = tiling.tiled_snaps_and_times(cfg, nets, cells, fac, fsnaps, tile_size_m=tile_size_m)
+    assert_same_snaps(whole, own_snaps)
+    assert_same_times(access.travel_times(cfg, nets, whole, fac, fsnaps), own)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -187,6 +228,18 @@ def test_demo_tiled_equals_untiled_under_the_threshold_cap(demo_analysis, tile_s
                                           tiled.by_service[sid].time_s <= t * 60)
 
 
+@pytest.mark.parametrize("tile_size_m", [1000.0, 3777.0])
+def test_demo_tiles_snap_their_own_cells_exactly(demo_analysis, tile_size_m: float) -> None:
+    """Tiles snapping their cells on their clipped roads (real polylines): bit-identical snaps."""
+    a = demo_analysis
+    cells = a.cells_in.cells.reset_index(drop=True)
+    own_snaps, own = tiling.tiled_snaps_and_times(a.cfg, a.networks, cells, a.facilities, a.fac_snaps,
+                                                  tile_size_m=tile_size_m, skip=a.not_assessed)
+    assert_same_snaps(a.cell_snaps, own_snaps)
+    caps = {sid: tiling.service_cap_s(a.cfg, s) for sid, s in a.cfg.services.items()}
+    assert assert_same_times(a.times, own, caps_s=caps) > 10_000
+
+
 def test_demo_tiled_equals_untiled_with_a_configured_cap(demo_analysis) -> None:
     a = demo_analysis
     cfg = with_cap(a.cfg, 60)
@@ -212,6 +265,19 @@ def test_tile_input_and_result_round_trip_through_files(demo_analysis, tmp_path:
         np.testing.assert_array_equal(r1.time_s[s], r3.time_s[s])
         np.testing.assert_array_equal(r1.source_row[s], r3.source_row[s])
     np.testing.assert_array_equal(r1.cells, r3.cells)
+    # a tile that snaps its own cells carries its roads' geometry through the file, and its snaps back
+    own = list(tiling.partition(a.cfg, a.networks, centres, None, a.facilities, a.fac_snaps,
+                                tile_size_m=4000.0, skip=a.not_assessed))[1]
+    s1 = tiling.solve_tile(own)
+    s3 = tiling.TileResult.load(tiling.solve_tile(tiling.TileInput.load(own.save(tmp_path / "o.npz")))
+                                .save(tmp_path / "o.parquet"))
+    assert set(s1.snaps) == set(a.networks) == set(s3.snaps)
+    for mode in s1.snaps:
+        for f in tiling.SNAP_FIELDS:
+            np.testing.assert_array_equal(s1.snaps[mode][f], s3.snaps[mode][f])
+        np.testing.assert_array_equal(s1.snaps[mode]["edge"], a.cell_snaps.by_mode[mode].edge[own.cells])
+    for s in s1.time_s:
+        np.testing.assert_array_equal(s1.time_s[s], r1.time_s[s])
 
 
 @pytest.mark.slow
@@ -224,6 +290,17 @@ def test_comoros_tiled_equals_untiled() -> None:
                                       tile_size_m=7500.0, skip=a.not_assessed)
     caps = {sid: tiling.service_cap_s(a.cfg, s) for sid, s in a.cfg.services.items()}
     assert assert_same_times(a.times, tiled, caps_s=caps) > 1000
+    # the tiles snapping their own cells: bit-identical snaps (real coastlines: cells with no road within
+    # a tile's halo are snapped again on the whole island network)
+    centres = tiling.cell_centres(cells, a.cell_snaps)
+    results = [tiling.solve_tile(t) for t in tiling.partition(a.cfg, a.networks, centres, None, a.facilities,
+                                                              a.fac_snaps, tile_size_m=7500.0,
+                                                              skip=a.not_assessed)]
+    own_snaps = tiling.reduce_snaps(results, cell_ids=a.cell_snaps.cell_ids,
+                                    piece_to_cell=a.cell_snaps.piece_to_cell, centres=centres,
+                                    networks=a.networks, cell_max_snap_m=a.cfg.snapping.cell_max_snap_m)
+    assert_same_snaps(a.cell_snaps, own_snaps)
+    assert sum(int(r.snaps["walk"]["uncertain"].sum()) for r in results) > 0
 
 
 def _straight_road(cfg: Config, fac_x: float, cell_x: float):  # noqa: ANN202
