@@ -1,24 +1,25 @@
-"""Tiled travel times on dask.distributed: partition to files, route tiles on workers, reduce.
+"""Tiled snapping and travel times on dask.distributed: partition to files, tiles on workers, reduce.
 
-The run's travel-time stage, distributed (:class:`TiledTravelTimes` is what :func:`coverage.pipeline.run`
-calls instead of :func:`coverage.access.travel_times`):
+The run's cell-snapping and travel-time stage, distributed (:class:`TiledTravelTimes` is what
+:func:`coverage.pipeline.run` calls instead of :func:`coverage.access.snap_cells` +
+:func:`coverage.access.travel_times`; :func:`tiled_stage` is its body on a given client):
 
 1. **partition** (this process): :func:`coverage.tiling.partition` cuts the work into tiles and each
-   tile's inputs (clipped network arrays, its cells' snaps, the facilities in its halo) are written
-   to ``<tmp build>/.tiles/in/<tile>.npz``;
-2. **map** (workers): each task gets only a file path, reads its own tile, routes it
-   (:func:`coverage.tiling.solve_tile`) and writes ``.tiles/out/<tile>.parquet`` (per cell: time and
-   nearest facility row per service), returning the path and the number of cells. Nothing larger than a
-   path travels through the scheduler. A task that raises is retried once (``retries=1``), then the
-   run fails naming the tile;
-3. **reduce** (this process): the per-tile tables become one :class:`~coverage.access.TravelTimes`,
-   the same table the single-process path gives (under the cap, :mod:`coverage.tiling`), so every
-   later stage (isochrones, covered flags, indicators, standards, gaps, outputs, maps) runs unchanged
-   and every output table is identical.
+   tile's inputs (clipped network arrays with their road geometry, its cells' centres, the facilities in
+   its halo) are written to ``<tmp build>/.tiles/in/<tile>.npz``;
+2. **map** (workers): each task gets only a file path, reads its own tile, snaps its cells on its clipped
+   roads and routes them (:func:`coverage.tiling.solve_tile`) and writes ``.tiles/out/<tile>.parquet``
+   (per cell: its snap per mode, time and nearest facility row per service), returning the path and the
+   number of cells. Nothing larger than a path travels through the scheduler. A task that raises is
+   retried once (``retries=1``), then the run fails naming the tile;
+3. **reduce** (this process): the per-tile tables become one :class:`~coverage.access.CellSnaps` and one
+   :class:`~coverage.access.TravelTimes`, the same tables the single-process path gives (bit-identical
+   snaps; times under the cap, :mod:`coverage.tiling`), so every later stage (isochrones, covered flags,
+   indicators, standards, gaps, outputs, maps) runs unchanged and every output table is identical.
 
-Still in one process: reading the inputs (networks, facilities, population), snapping (once, on the
-whole network), and everything after the travel times (isochrones and the 2SFCA matrices route on the
-whole network too). A region below ``[tiles] min_cells`` keeps the single-process path (logged);
+Still in one process: reading the inputs (networks, facilities, population), snapping the facilities
+(on the whole network), and everything after the travel times (isochrones and the 2SFCA matrices route
+on the whole network too). A region below ``[tiles] min_cells`` keeps the single-process path (logged);
 ``mode`` forces either. With ``scheduler`` the tile files must be on a file system the workers share.
 
 Progress (tiles done / total, cells per second) is logged as tiles complete (``as_completed``).
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = ["ClusterOptions", "TiledTravelTimes", "check_workers", "connect", "open_client", "run_tiles",
-           "use_tiles", "warm_up"]
+           "tiled_stage", "use_tiles", "warm_up"]
 
 Mode = Literal["auto", "tiled", "untiled"]
 
@@ -200,8 +201,7 @@ class TiledTravelTimes:
     def __call__(self, cfg: Config, networks: Mapping[str, Network], cells: pd.DataFrame,
                  facilities: pd.DataFrame, fsnaps: access.FacilitySnaps, *, skip: Collection[str] = (),
                  work_dir: Path | None = None) -> tuple[access.CellSnaps, access.TravelTimes]:
-        cell_ids, piece_to_cell, centres = access.unique_cells(cells)
-        n = len(cell_ids)
+        n = int(cells["cell_id"].nunique())
         if not use_tiles(self.opts.mode, n, cfg.tiles.min_cells):
             if self.opts.mode == "untiled":
                 log.info("Travel times in one process (--untiled)")
@@ -214,23 +214,39 @@ class TiledTravelTimes:
         log.info("Snapping and travel times in tiles of %.0f m on dask.distributed (%d cells; %s)", size, n,
                  "forced by --tiled" if self.opts.mode == "tiled" else f">= [tiles] min_cells = "
                  f"{cfg.tiles.min_cells}")
-        folder = Path(tempfile.mkdtemp(prefix="coverage-tiles-")) if work_dir is None else Path(work_dir)
-        try:
-            with open_client(self.opts) as client:
-                warm = warm_up(client)
-                t0 = time.perf_counter()
-                (folder / "in").mkdir(parents=True, exist_ok=True)
-                inputs = [(t.tile.name, t.save(folder / "in" / f"{t.tile.name}.npz"))
-                          for t in tiling.partition(cfg, networks, centres, None, facilities, fsnaps,
-                                                    tile_size_m=size, skip=skip)]
-                log.info("Partition: %d tile files written in %.1f s", len(inputs), time.perf_counter() - t0)
-                paths = run_tiles(client, inputs, folder / "out")
-                del warm  # the warm-up futures, done by now
-            results = [tiling.TileResult.load(p) for p in paths]
-            csnaps = tiling.reduce_snaps(results, cell_ids=cell_ids, piece_to_cell=piece_to_cell,
-                                         centres=centres, networks=networks,
-                                         cell_max_snap_m=cfg.snapping.cell_max_snap_m)
-            return csnaps, tiling.reduce_results(cfg, results, n_cells=n, facilities=facilities,
-                                                 fsnaps=fsnaps, skip=skip)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)  # the tile files are scratch, never outputs
+        with open_client(self.opts) as client:
+            csnaps, times, _ = tiled_stage(client, cfg, networks, cells, facilities, fsnaps, tile_size_m=size,
+                                           skip=skip, work_dir=work_dir)
+        return csnaps, times
+
+
+def tiled_stage(client: Client, cfg: Config, networks: Mapping[str, Network], cells: pd.DataFrame,
+                facilities: pd.DataFrame, fsnaps: access.FacilitySnaps, *, tile_size_m: float,
+                skip: Collection[str] = (), work_dir: Path | None = None
+                ) -> tuple[access.CellSnaps, access.TravelTimes, dict[str, float]]:
+    """Partition, map and reduce on ``client``: the cells' snaps, the travel times and the seconds of
+    each step (``partition_s``, ``map_s``, ``reduce_s``). The tile files live in ``work_dir`` (a
+    temporary folder when None) and are removed."""
+    cell_ids, piece_to_cell, centres = access.unique_cells(cells)
+    folder = Path(tempfile.mkdtemp(prefix="coverage-tiles-")) if work_dir is None else Path(work_dir)
+    try:
+        warm = warm_up(client)
+        t0 = time.perf_counter()
+        (folder / "in").mkdir(parents=True, exist_ok=True)
+        inputs = [(t.tile.name, t.save(folder / "in" / f"{t.tile.name}.npz"))
+                  for t in tiling.partition(cfg, networks, centres, None, facilities, fsnaps,
+                                            tile_size_m=tile_size_m, skip=skip)]
+        t1 = time.perf_counter()
+        log.info("Partition: %d tile files written in %.1f s", len(inputs), t1 - t0)
+        paths = run_tiles(client, inputs, folder / "out")
+        del warm  # the warm-up futures, done by now
+        t2 = time.perf_counter()
+        results = [tiling.TileResult.load(p) for p in paths]
+        csnaps = tiling.reduce_snaps(results, cell_ids=cell_ids, piece_to_cell=piece_to_cell, centres=centres,
+                                     networks=networks, cell_max_snap_m=cfg.snapping.cell_max_snap_m)
+        times = tiling.reduce_results(cfg, results, n_cells=len(cell_ids), facilities=facilities,
+                                      fsnaps=fsnaps, skip=skip)
+        t3 = time.perf_counter()
+        return csnaps, times, {"partition_s": t1 - t0, "map_s": t2 - t1, "reduce_s": t3 - t2}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)  # the tile files are scratch, never outputs

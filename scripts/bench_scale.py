@@ -9,11 +9,14 @@ populated, some beyond the 500 m snap limit as in real villages), two-way walkin
 facilities of the three walking services (elderly, childcare, health; 80 % in towns). Each size runs in
 a fresh subprocess (its peak memory is its own) and times:
 
-* generation and snapping (one process, shared by both paths);
-* the tiled travel-time stage on a LocalCluster (``--workers`` processes, one thread each): partition
-  to tile files, the tiles on the workers (``as_completed``), the reduction; peak RSS per worker;
-* the single-process stage (``coverage.access.travel_times``) in the same process, up to
-  ``--untiled-max-km``, and the equality of both (times to 1e-9 s, nearest facility).
+* generation and the facilities' snapping (one process, shared by both paths);
+* the tiled stage (:func:`coverage.cluster.tiled_stage`, what a tiled run calls) on a LocalCluster
+  (``--workers`` processes, one thread each): partition to tile files, the tiles on the workers
+  snapping and routing their cells (``as_completed``), the reduction; peak RSS per worker and of this
+  process after it;
+* the single-process stage (``coverage.access.snap_cells`` + ``travel_times``) in the same process, up
+  to ``--untiled-max-km``, and the equality of both (snaps bit for bit, times to 1e-9 s, nearest
+  facility).
 
 Both paths use the same cap (``[tiles] time_cap_min`` = 15 min, the largest threshold). Prints a table and
 ``RATIO tiled_vs_untiled_<side>km <untiled_s / tiled_s>`` lines (> 1: tiled is faster).
@@ -28,7 +31,6 @@ import logging
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -39,7 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 # the repo on sys.path first (a script run from anywhere), so these imports must follow it
-from coverage import access, cluster, tiling  # noqa: E402
+from coverage import access, cluster  # noqa: E402
 from coverage.config import Config, load_config  # noqa: E402
 from coverage.graph import Network  # noqa: E402
 from coverage.traveltime import snap_points  # noqa: E402
@@ -111,6 +113,14 @@ def province(side_km: float, *, seed: int = 7) -> tuple[Network, np.ndarray, np.
     return net, cells, np.vstack([fac_t, fac_r])
 
 
+def _mismatches(a: np.ndarray, b: np.ndarray) -> int:
+    """Positions where ``a`` and ``b`` differ (NaN equals NaN)."""
+    same = a == b
+    if a.dtype.kind == "f":
+        same |= np.isnan(a) & np.isnan(b)
+    return int((~same).sum())
+
+
 def bench_config(cap_min: float) -> Config:
     cfg = load_config(REPO / "layers" / "demo" / "coverage.toml")
     services = {sid: s for sid, s in cfg.services.items() if s.mode == "walk"}
@@ -131,39 +141,33 @@ def one_size(side_km: float, *, workers: int, tile_size_m: float, untiled: bool)
     fac = pd.DataFrame({"fac_id": [f"f{k}" for k in range(len(fxy))],
                         "kind": [kinds[k % len(kinds)] for k in range(len(fxy))], "childcare_slots": np.nan})
     t = time.perf_counter()
-    cs = snap_points(net, cxy, max_snap_m=cfg.snapping.cell_max_snap_m)
     fs = snap_points(net, fxy, max_snap_m=cfg.snapping.facility_max_snap_m)
-    out["snap_s"] = time.perf_counter() - t
-    out["snap_peak_mb"] = _peak_rss_mb()
-    out["cells_snapped"] = int(cs.snapped.sum())
-    csnaps = access.CellSnaps(cell_ids=np.arange(len(cxy)), piece_to_cell=np.arange(len(cxy)),
-                              by_mode={"walk": cs})
+    out["facility_snap_s"] = time.perf_counter() - t
     fsnaps = access.FacilitySnaps(by_mode={"walk": fs}, status=np.full(len(fxy), "ok", dtype=object))
     cells = pd.DataFrame({"cell_id": np.arange(len(cxy)), "x": cxy[:, 0], "y": cxy[:, 1]})
     nets = {"walk": net}
     opts = cluster.ClusterOptions(workers=workers, mode="tiled", tile_size_m=tile_size_m)
-    with tempfile.TemporaryDirectory(prefix="bench-tiles-") as tmp, cluster.open_client(opts) as client:
-        warm = cluster.warm_up(client)
+    # the tiled stage exactly as a run calls it (cells snapped and routed in the tiles), on a cluster
+    # started beforehand (its start-up is not part of the stage)
+    with cluster.open_client(opts) as client:
         t0 = time.perf_counter()
-        centres = tiling.cell_centres(cells, csnaps)
-        inputs = [(ti.tile.name, ti.save(Path(tmp) / f"{ti.tile.name}.npz"))
-                  for ti in tiling.partition(cfg, nets, centres, csnaps, fac, fsnaps,
-                                             tile_size_m=tile_size_m)]
-        t1 = time.perf_counter()
-        paths = cluster.run_tiles(client, inputs, Path(tmp) / "out")
-        del warm
-        t2 = time.perf_counter()
-        tiled = tiling.reduce_results(cfg, [tiling.TileResult.load(p) for p in paths], n_cells=len(cxy),
-                                      facilities=fac, fsnaps=fsnaps)
-        t3 = time.perf_counter()
+        tiled_snaps, tiled, steps = cluster.tiled_stage(client, cfg, nets, cells, fac, fsnaps,
+                                                        tile_size_m=tile_size_m)
+        out["tiled_s"] = time.perf_counter() - t0
         rss = client.run(_peak_rss_mb)
-    out.update(tiles=len(inputs), partition_s=t1 - t0, map_s=t2 - t1, reduce_s=t3 - t2, tiled_s=t3 - t0,
-               tiled_cells_per_s=len(cxy) / (t3 - t0), worker_peak_mb=max(rss.values()))
+    out.update(steps, tiled_cells_per_s=len(cxy) / out["tiled_s"], worker_peak_mb=max(rss.values()),
+               tiled_main_peak_mb=_peak_rss_mb(),
+               cells_snapped=int(tiled_snaps.by_mode["walk"].snapped.sum()))
     if untiled:
         t = time.perf_counter()
-        ref = access.travel_times(cfg, nets, csnaps, fac, fsnaps)
+        ref_snaps = access.snap_cells(cfg, nets, cells)
+        out["untiled_snap_s"] = time.perf_counter() - t
+        ref = access.travel_times(cfg, nets, ref_snaps, fac, fsnaps)
         out["untiled_s"] = time.perf_counter() - t
         out["untiled_cells_per_s"] = len(cxy) / out["untiled_s"]
+        rs, ts = ref_snaps.by_mode["walk"], tiled_snaps.by_mode["walk"]
+        snaps_off = sum(_mismatches(getattr(rs, f), getattr(ts, f))
+                        for f in ("edge", "frac", "dist_m", "snapped", "x", "y"))
         worst, ids_off = 0.0, 0
         for sid, st in ref.by_service.items():
             a, b = st.time_s, tiled.by_service[sid].time_s
@@ -171,7 +175,7 @@ def one_size(side_km: float, *, workers: int, tile_size_m: float, untiled: bool)
             fin = np.isfinite(a)
             worst = max(worst, float(np.abs(a[fin] - b[fin]).max()) if fin.any() else 0.0)
             ids_off += int((st.nearest_id != tiled.by_service[sid].nearest_id).sum())
-        out["max_abs_diff_s"], out["nearest_id_mismatches"] = worst, ids_off
+        out.update(snap_mismatches=snaps_off, max_abs_diff_s=worst, nearest_id_mismatches=ids_off)
     out["main_peak_mb"] = _peak_rss_mb()
     return out
 
