@@ -114,8 +114,8 @@ class TravelTimes:
 class TravelTimesFn(Protocol):
     """The cell snapping and travel-time stage in place of :func:`snap_cells` + :func:`travel_times` (a
     tiled run: coverage.cluster.TiledTravelTimes, whose tiles snap their own cells); ``cells`` is the cells
-    table (centres ``x``, ``y``), ``work_dir`` scratch space in the run's tmp folder. Returns what those
-    two return."""
+    table (centres ``x``, ``y``), ``work_dir`` the run's tmp build folder (scratch and the tiles' results go
+    under it). Returns what those two return."""
 
     def __call__(self, cfg: Config, networks: dict[str, Network], cells: pd.DataFrame,
                  facilities: pd.DataFrame, fsnaps: FacilitySnaps, *, skip: Collection[str] = (),

@@ -225,20 +225,26 @@ def tiled_stage(client: Client, cfg: Config, networks: Mapping[str, Network], ce
                 skip: Collection[str] = (), work_dir: Path | None = None
                 ) -> tuple[access.CellSnaps, access.TravelTimes, dict[str, float]]:
     """Partition, map and reduce on ``client``: the cells' snaps, the travel times and the seconds of
-    each step (``partition_s``, ``map_s``, ``reduce_s``). The tile files live in ``work_dir`` (a
-    temporary folder when None) and are removed."""
+    each step (``partition_s``, ``map_s``, ``reduce_s``).
+
+    ``work_dir`` is the run's tmp build folder: the tile inputs are scratch in ``<work_dir>/.tiles/``
+    (removed), and the tiles' results stay as ``<work_dir>/tiles/<tile>.parquet``, one GeoParquet file
+    per tile (the partitioned travel times of the run). Without it everything goes to a temporary
+    folder that is removed."""
     cell_ids, piece_to_cell, centres = access.unique_cells(cells)
-    folder = Path(tempfile.mkdtemp(prefix="coverage-tiles-")) if work_dir is None else Path(work_dir)
+    scratch = (Path(tempfile.mkdtemp(prefix="coverage-tiles-")) if work_dir is None
+               else Path(work_dir) / ".tiles")
+    out_dir = scratch / "out" if work_dir is None else Path(work_dir) / "tiles"
     try:
         warm = warm_up(client)
         t0 = time.perf_counter()
-        (folder / "in").mkdir(parents=True, exist_ok=True)
-        inputs = [(t.tile.name, t.save(folder / "in" / f"{t.tile.name}.npz"))
+        (scratch / "in").mkdir(parents=True, exist_ok=True)
+        inputs = [(t.tile.name, t.save(scratch / "in" / f"{t.tile.name}.npz"))
                   for t in tiling.partition(cfg, networks, centres, None, facilities, fsnaps,
-                                            tile_size_m=tile_size_m, skip=skip)]
+                                            tile_size_m=tile_size_m, skip=skip, cell_ids=cell_ids)]
         t1 = time.perf_counter()
         log.info("Partition: %d tile files written in %.1f s", len(inputs), t1 - t0)
-        paths = run_tiles(client, inputs, folder / "out")
+        paths = run_tiles(client, inputs, out_dir)
         del warm  # the warm-up futures, done by now
         t2 = time.perf_counter()
         results = [tiling.TileResult.load(p) for p in paths]
@@ -249,4 +255,4 @@ def tiled_stage(client: Client, cfg: Config, networks: Mapping[str, Network], ce
         t3 = time.perf_counter()
         return csnaps, times, {"partition_s": t1 - t0, "map_s": t2 - t1, "reduce_s": t3 - t2}
     finally:
-        shutil.rmtree(folder, ignore_errors=True)  # the tile files are scratch, never outputs
+        shutil.rmtree(scratch, ignore_errors=True)  # the tile inputs are scratch, never outputs

@@ -369,7 +369,7 @@ def run(cfg: Config, *, build_root: Path = Path("build"), maps_root: Path | None
     lock = transaction.region_lock(Path(build_root), name)
     with lock, transaction.aside(final, final_maps) as (tmp, tmp_maps):
         assert tmp is not None
-        a = analyse(cfg, timings=timings, travel=travel, work_dir=tmp / ".tiles")
+        a = analyse(cfg, timings=timings, travel=travel, work_dir=tmp)
         res = evaluate(a, timings=timings)
         _check_qa(res.isochrone_qa)
         with _stage("write", timings):

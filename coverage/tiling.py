@@ -72,6 +72,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "SNAP_FIELDS",
+    "TASK_ARRAYS",
     "Clip",
     "ServiceTask",
     "Tile",
@@ -268,6 +269,12 @@ class ServiceTask:
     src_edge: np.ndarray
     src_frac: np.ndarray
     src_dist_m: np.ndarray
+    #: the facilities' fac_id (a fixed-width unicode array: a tile file holds no Python objects)
+    src_id: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype="U1"))
+
+
+#: the arrays of a :class:`ServiceTask` in a tile file
+TASK_ARRAYS = ("edge_time_s", "src_row", "src_edge", "src_frac", "src_dist_m", "src_id")
 
 
 @dataclass(frozen=True, eq=False)
@@ -286,10 +293,13 @@ class TileInput:
     cell_xy: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 2)))
     halo_m: dict[str, float] = dataclasses.field(default_factory=dict)
     cell_max_snap_m: float = 0.0
+    #: the cells' ``cell_id`` and the CRS of ``cell_xy``, for the tile's GeoParquet result
+    cell_id: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    crs: str = ""
 
     def save(self, path: Path) -> Path:
         """Write the tile as one uncompressed ``.npz`` (arrays plus a JSON header)."""
-        arrays: dict[str, np.ndarray] = {"cells": self.cells, "cell_xy": self.cell_xy}
+        arrays = {"cells": self.cells, "cell_xy": self.cell_xy, "cell_id": self.cell_id}
         for mode, d in self.networks.items():
             arrays.update({f"net/{mode}/{k}": v for k, v in d.items()})
         for mode, d in self.targets.items():
@@ -298,10 +308,10 @@ class TileInput:
         head = {"tile": [self.tile.i, self.tile.j, self.tile.x0, self.tile.y0, self.tile.size_m],
                 "modes": sorted(self.networks), "targets": sorted(self.targets),
                 "net_keys": {m: sorted(d) for m, d in self.networks.items()}, "halo_m": self.halo_m,
-                "cell_max_snap_m": self.cell_max_snap_m, "tasks": tasks}
+                "cell_max_snap_m": self.cell_max_snap_m, "crs": self.crs, "tasks": tasks}
         for k, t in enumerate(self.tasks):
             tasks.append([t.service, t.mode, t.access_speed_mps, t.limit_s])
-            for f in ("edge_time_s", "src_row", "src_edge", "src_frac", "src_dist_m"):
+            for f in TASK_ARRAYS:
                 arrays[f"task/{k}/{f}"] = getattr(t, f)
         arrays["header"] = np.array(json.dumps(head))
         with open(path, "wb") as fh:
@@ -318,19 +328,20 @@ class TileInput:
             tgts = {m: {k: z[f"tgt/{m}/{k}"] for k in ("edge", "frac", "dist_m", "snapped")}
                     for m in head["targets"]}
             tasks = tuple(ServiceTask(service=s, mode=m, access_speed_mps=float(a), limit_s=float(lim),
-                                      **{f: z[f"task/{k}/{f}"] for f in ("edge_time_s", "src_row", "src_edge",
-                                                                          "src_frac", "src_dist_m")})
+                                      **{f: z[f"task/{k}/{f}"] for f in TASK_ARRAYS})
                           for k, (s, m, a, lim) in enumerate(head["tasks"]))
             return TileInput(tile=Tile(int(i), int(j), float(x0), float(y0), float(size)), cells=z["cells"],
                              networks=nets, targets=tgts, tasks=tasks, cell_xy=z["cell_xy"],
                              halo_m={m: float(v) for m, v in head["halo_m"].items()},
-                             cell_max_snap_m=float(head["cell_max_snap_m"]))
+                             cell_max_snap_m=float(head["cell_max_snap_m"]), cell_id=z["cell_id"],
+                             crs=str(head["crs"]))
 
 
 @dataclass(frozen=True, eq=False)
 class TileResult:
     """Per cell of one tile (``cells``: positions in ``CellSnaps.cell_ids``) and per service: the time
-    to the nearest facility (s, inf beyond the cap) and its global facility row (-1 for none)."""
+    to the nearest facility (s, inf beyond the cap), its global facility row (-1 for none) and its fac_id
+    ("" for none)."""
 
     tile: str
     cells: np.ndarray
@@ -338,33 +349,57 @@ class TileResult:
     source_row: dict[str, np.ndarray]
     #: per mode the tile's own snaps of its cells (:data:`SNAP_FIELDS`, ``edge`` global), when it snapped
     snaps: dict[str, dict[str, np.ndarray]] = dataclasses.field(default_factory=dict)
+    nearest_id: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    #: the cells' ``cell_id`` and centres (metres, in ``crs``) from the tile's input
+    cell_id: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    cell_xy: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 2)))
+    crs: str = ""
 
     def to_frame(self) -> pd.DataFrame:
-        cols: dict[str, np.ndarray] = {"cell": self.cells}
+        """One row per cell: ``cell_id``, ``tt_<service>_s``, ``nearest_<service>_id`` (the names of
+        cells.parquet), then what the reduction reads: ``cell`` (position), ``src_<service>`` (facility
+        row), ``snap_<mode>_<field>``."""
+        named = len(self.cell_id) == len(self.cells)
+        cols: dict[str, np.ndarray] = {"cell_id": self.cell_id} if named else {}
         for s in self.time_s:
             cols[f"tt_{s}_s"] = self.time_s[s]
+            if s in self.nearest_id:
+                cols[f"nearest_{s}_id"] = self.nearest_id[s]
+        cols["cell"] = self.cells
+        for s in self.time_s:
             cols[f"src_{s}"] = self.source_row[s]
         for mode, d in self.snaps.items():
             cols.update({f"snap_{mode}_{k}": d[k] for k in SNAP_FIELDS})
         return pd.DataFrame(cols)
 
     def save(self, path: Path) -> Path:
-        """Write the result as parquet (columns ``cell``, ``tt_<service>_s``, ``src_<service>``)."""
+        """Write the result as GeoParquet (cell centres as points in ``crs``; :meth:`to_frame`'s columns),
+        or plain parquet when the tile has no CRS."""
         df = self.to_frame()
         df.attrs = {}
-        df.to_parquet(path, index=False)
+        if self.crs and len(self.cell_xy) == len(self.cells):
+            import geopandas as gpd
+
+            gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(self.cell_xy[:, 0], self.cell_xy[:, 1]),
+                             crs=self.crs).to_parquet(path, index=False)
+        else:
+            df.to_parquet(path, index=False)
         return Path(path)
 
     @staticmethod
     def load(path: Path) -> TileResult:
-        df = pd.read_parquet(path)
+        df = pd.read_parquet(path, columns=None)
         sids = [c[len("tt_"):-len("_s")] for c in df.columns if c.startswith("tt_")]
         modes = [c[len("snap_"):-len("_edge")] for c in df.columns
                  if c.startswith("snap_") and c.endswith("_edge")]
         return TileResult(tile=Path(path).stem, cells=df["cell"].to_numpy(np.int64),
                           time_s={s: df[f"tt_{s}_s"].to_numpy(float) for s in sids},
                           source_row={s: df[f"src_{s}"].to_numpy(np.int64) for s in sids},
-                          snaps={m: {k: df[f"snap_{m}_{k}"].to_numpy() for k in SNAP_FIELDS} for m in modes})
+                          snaps={m: {k: df[f"snap_{m}_{k}"].to_numpy() for k in SNAP_FIELDS} for m in modes},
+                          nearest_id={s: df[f"nearest_{s}_id"].to_numpy(dtype=object) for s in sids
+                                      if f"nearest_{s}_id" in df.columns},
+                          cell_id=df["cell_id"].to_numpy(np.int64) if "cell_id" in df.columns
+                          else np.zeros(0, dtype=np.int64))
 
 
 #: what a tile reports of each cell's snap (:class:`~coverage.traveltime.Snap` plus ``uncertain``)
@@ -409,6 +444,7 @@ def solve_tile(inp: TileInput) -> TileResult:
     """Route one tile: one multi-source pass per service on its clipped network (no config, no geometry)."""
     times: dict[str, np.ndarray] = {}
     rows: dict[str, np.ndarray] = {}
+    ids: dict[str, np.ndarray] = {}
     targets = dict(inp.targets)
     snaps: dict[str, dict[str, np.ndarray]] = {}
     for mode in inp.networks:
@@ -431,11 +467,16 @@ def solve_tile(inp: TileInput) -> TileResult:
         if k == 0:
             times[t.service] = np.full(n_t, np.inf)
             rows[t.service] = np.full(n_t, -1, dtype=np.int64)
+            ids[t.service] = np.full(n_t, "", dtype=object)
             continue
         res = nearest_facility_times(net, src, tgt, access_speed_mps=t.access_speed_mps, limit_s=t.limit_s)
         times[t.service] = res.target_time_s
         rows[t.service] = np.where(res.target_source >= 0, t.src_row[res.target_source.clip(0)], -1)
-    return TileResult(tile=inp.tile.name, cells=inp.cells, time_s=times, source_row=rows, snaps=snaps)
+        if len(t.src_id) == k:
+            ids[t.service] = np.where(res.target_source >= 0, t.src_id[res.target_source.clip(0)], "")
+    return TileResult(tile=inp.tile.name, cells=inp.cells, time_s=times, source_row=rows, snaps=snaps,
+                      nearest_id={s: v.astype(object) for s, v in ids.items()}, cell_id=inp.cell_id,
+                      cell_xy=inp.cell_xy, crs=inp.crs)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -464,13 +505,14 @@ def routed_services(cfg: Config, facilities: pd.DataFrame, fsnaps: FacilitySnaps
 
 def partition(cfg: Config, networks: Mapping[str, Network], centres: np.ndarray, csnaps: CellSnaps | None,
               facilities: pd.DataFrame, fsnaps: FacilitySnaps, *, tile_size_m: float,
-              skip: Collection[str] = ()) -> Iterator[TileInput]:
+              skip: Collection[str] = (), cell_ids: np.ndarray | None = None) -> Iterator[TileInput]:
     """Cut the travel-time work into :class:`TileInput` objects, one per tile that owns a cell.
 
     ``centres`` are the unique cell centres (metres, in the order of ``csnaps.cell_ids``). With
     ``csnaps`` the cells' snaps are the whole network's, re-indexed into each tile's clipped edges;
     without, each tile carries its clip's road geometry and snaps its own cells on every mode
-    (:func:`snap_tile_cells`), so the whole set of cells is never snapped in one process.
+    (:func:`snap_tile_cells`), so the whole set of cells is never snapped in one process. ``cell_ids``
+    (aligned with ``centres``) name the cells in the tiles' results.
     """
     sids = routed_services(cfg, facilities, fsnaps, skip=skip)
     services = {sid: cfg.services[sid] for sid in sids}
@@ -487,6 +529,9 @@ def partition(cfg: Config, networks: Mapping[str, Network], centres: np.ndarray,
         log.info("Tiles on %s: halo %.0f m (caps %s)", mode, halos[mode],
                  ", ".join(f"{sid} {caps[sid] / 60:g} min" for sid, s in services.items() if s.mode == mode))
     tiles, owner = assign_tiles(centres, tile_size_m=tile_size_m)
+    fac_ids = facilities["fac_id"].to_numpy().astype(str) if len(facilities) else np.zeros(0, dtype="U1")
+    ids_all = np.arange(len(centres), dtype=np.int64) if cell_ids is None else np.asarray(cell_ids, np.int64)
+    crs = next((n.crs for n in networks.values()), "")
     bounds = {mode: edge_bounds(networks[mode]) for mode in modes}
     usable = {sid: np.flatnonzero(_usable(s, facilities, fsnaps)) for sid, s in services.items()}
     order = np.argsort(owner, kind="stable")
@@ -533,10 +578,10 @@ def partition(cfg: Config, networks: Mapping[str, Network], centres: np.ndarray,
                 service=sid, mode=s.mode, edge_time_s=snet[sid].edge_time_s[clip.edge_index],
                 access_speed_mps=access_speed_mps(s, cfg.walk, cfg.delivery), limit_s=caps[sid],
                 src_row=r.astype(np.int64), src_edge=le[inside], src_frac=np.asarray(fs.frac, float)[r],
-                src_dist_m=np.asarray(fs.dist_m, float)[r]))
+                src_dist_m=np.asarray(fs.dist_m, float)[r], src_id=fac_ids[r]))
         yield TileInput(tile=tile, cells=cells, networks=nets, targets=tgts, tasks=tuple(tasks),
                         cell_xy=centres[cells], halo_m=dict(halos),
-                        cell_max_snap_m=cfg.snapping.cell_max_snap_m)
+                        cell_max_snap_m=cfg.snapping.cell_max_snap_m, cell_id=ids_all[cells], crs=crs)
 
 
 def _clip_geometry(net: Network, clip: Clip) -> dict[str, np.ndarray]:
@@ -617,7 +662,7 @@ def tiled_snaps_and_times(cfg: Config, networks: Mapping[str, Network], cells: p
     equal to :func:`coverage.access.snap_cells` and :func:`coverage.access.travel_times` under the cap."""
     cell_ids, piece_to_cell, centres = unique_cells(cells)
     results = [solve_tile(t) for t in partition(cfg, networks, centres, None, facilities, fsnaps,
-                                                tile_size_m=tile_size_m, skip=skip)]
+                                                tile_size_m=tile_size_m, skip=skip, cell_ids=cell_ids)]
     csnaps = reduce_snaps(results, cell_ids=cell_ids, piece_to_cell=piece_to_cell, centres=centres,
                           networks=networks, cell_max_snap_m=cfg.snapping.cell_max_snap_m)
     return csnaps, reduce_results(cfg, results, n_cells=len(cell_ids), facilities=facilities, fsnaps=fsnaps,

@@ -67,12 +67,28 @@ def test_tiled_run_on_a_local_cluster_writes_every_table_of_the_untiled_run(buil
         pd.testing.assert_frame_equal(pd.DataFrame(gu.drop(columns="geometry")),
                                       pd.DataFrame(gt.drop(columns="geometry")))
         assert gu.geometry.equals(gt.geometry)
-    assert not (tiled / ".tiles").exists()  # the tile files are scratch
+    assert not (tiled / ".tiles").exists()  # the tile inputs are scratch
+    # the tiles' results stay as a partitioned GeoParquet dataset: together, the travel-time columns of
+    # cells.parquet, each cell once, its centre as a point in the run's metric CRS
+    parts = sorted((tiled / "tiles").glob("tile_*.parquet"))
+    assert len(parts) == it_tiles(tiled) and not (untiled / "tiles").exists()
+    ds = pd.concat([gpd.read_parquet(p) for p in parts], ignore_index=True)
+    assert ds.crs is not None and ds.crs.is_projected and ds["cell_id"].is_unique
+    per_cell = cu.drop_duplicates("cell_id").set_index("cell_id")
+    ds = ds.set_index("cell_id").loc[per_cell.index]
+    for c in tt:
+        np.testing.assert_array_equal(ds[c].to_numpy(float), per_cell[c].to_numpy(float))
+        sid = c[len("tt_"):-len("_s")]
+        assert list(ds[f"nearest_{sid}_id"]) == list(per_cell[f"nearest_{sid}_id"].fillna(""))
     iu = json.loads((untiled / "run_info.json").read_text(encoding="utf-8"))
     it = json.loads((tiled / "run_info.json").read_text(encoding="utf-8"))
     caps = {s: 3600.0 for s in ("elderly", "childcare", "meal", "health")}
     assert iu["time_cap_s"] == it["time_cap_s"] == caps
     assert iu["tiles"] == 0 and it["tiles"] > 4
+
+
+def it_tiles(build: Path) -> int:
+    return int(json.loads((build / "run_info.json").read_text(encoding="utf-8"))["tiles"])
 
 
 def test_small_regions_keep_the_single_process_path() -> None:
