@@ -131,7 +131,10 @@ def open_client(opts: ClusterOptions) -> Iterator[Client]:
 
 
 def _import_engine() -> None:
-    """Worker side: import the routing modules (a few seconds of imports, overlapped with the partition)."""
+    """Worker side: import the routing modules and the GeoParquet writer (a few seconds of imports,
+    overlapped with the partition)."""
+    import geopandas  # noqa: F401
+
     import coverage.tiling  # noqa: F401
 
 
