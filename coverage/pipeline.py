@@ -109,10 +109,11 @@ def osm_cache_root(build_root: Path) -> Path:
 
 def analyse(cfg: Config, *, timings: dict[str, float] | None = None,
             travel: access.TravelTimesFn | None = None, work_dir: Path | None = None,
-            build_root: Path | None = Path("build")) -> Analysis:
+            build_root: Path | None = None) -> Analysis:
     """Read every input and compute the travel times of every service (with ``travel`` when given).
-    An OSM network file is read through its tile cache under ``<build_root>/.cache/osm`` (outside every
-    region's build folder, which a run swaps in whole; None: no cache)."""
+    With ``build_root`` (``run`` and ``make check`` pass theirs), an OSM network file is read through its
+    tile cache under ``<build_root>/.cache/osm``, outside every region's build folder (which a run swaps
+    in whole); None (the default: a library call writes nothing): the file is parsed."""
     timings = {} if timings is None else timings
     with _stage("units", timings):
         study = read_study_area(cfg)

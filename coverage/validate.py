@@ -49,7 +49,7 @@ class RegionCheck:
         return "\n".join(parts)
 
 
-def check_region(cfg: Config, *, build_root: Path | None = Path("build")) -> RegionCheck:
+def check_region(cfg: Config, *, build_root: Path | None = None) -> RegionCheck:
     """Validate every input of ``cfg`` exactly as a run would (see the module docstring); ``build_root``:
     where the OSM tile cache lives (``pipeline.analyse``; None: no cache)."""
     from coverage import access
