@@ -46,7 +46,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -916,8 +916,11 @@ def build_networks(cfg: Config, *, metric_crs: str, study_area_wgs84: Any = None
             ways = read_osm_ways(path)
             extent = ways_extent(ways)
         else:  # only the tiles near the clip polygon; the whole file's extent from the manifest
-            bbox = tuple(float(v) for v in shapely.bounds(clip)) if clip is not None else None
-            ways = read_osm_ways_cached(path, bbox_wgs84=cast(Any, bbox), cache_root=osm_cache_root)
+            bbox: tuple[float, float, float, float] | None = None
+            if clip is not None:
+                x0, y0, x1, y1 = (float(v) for v in shapely.bounds(clip))
+                bbox = (x0, y0, x1, y1)
+            ways = read_osm_ways_cached(path, bbox_wgs84=bbox, cache_root=osm_cache_root)
             extent = osm_cache_extent(path, cache_root=osm_cache_root)
         if extent.n_ways == 0:
             raise NetworkInputError(_no_ways_problem(ways))

@@ -246,11 +246,14 @@ def _file_identity(path: Path, st: os.stat_result, tile_deg: float) -> dict[str,
             "format": CACHE_FORMAT, "tile_deg": float(tile_deg)}
 
 
+def _folder_of(ident: dict[str, Any], cache_root: Path) -> Path:
+    return cache_root / hashlib.sha1(json.dumps(ident, sort_keys=True).encode()).hexdigest()
+
+
 def cache_folder(path: str | Path, *, cache_root: str | Path, tile_deg: float = TILE_DEG) -> Path:
     """``<cache_root>/<sha1 of the file's resolved path, size, mtime_ns, format and tile size>``."""
     path = Path(path)
-    ident = _file_identity(path, _check_osm_file(path), tile_deg)
-    return Path(cache_root) / hashlib.sha1(json.dumps(ident, sort_keys=True).encode()).hexdigest()
+    return _folder_of(_file_identity(path, _check_osm_file(path), tile_deg), Path(cache_root))
 
 
 def _tile_xy(lon: np.ndarray, lat: np.ndarray, tile_deg: float) -> tuple[np.ndarray, np.ndarray]:
@@ -381,7 +384,7 @@ def _open_cache(path: Path, cache_root: Path, tile_deg: float, *, rebuild: bool 
     """(folder, manifest, hit): the cache of ``path``, built (with ``read_osm_ways``) when missing,
     stale or unsound."""
     ident = _file_identity(path, _check_osm_file(path), tile_deg)
-    folder = cache_folder(path, cache_root=cache_root, tile_deg=tile_deg)
+    folder = _folder_of(ident, cache_root)
     hit = folder.is_dir() and not rebuild
     if hit:
         problem = _cache_problem(folder, ident)
