@@ -102,7 +102,8 @@ class OsmWays:
         Location of each ref (degrees, WGS84).
     source : str
     n_missing_locations : int
-        Refs dropped because the file has no location for them (ways cut by the extract border).
+        Refs dropped because the file has no location for them (ways cut by the extract border): the
+        WHOLE file's count, also in a :meth:`subset`, a clip or a tile-cache read.
     """
 
     way_id: np.ndarray
