@@ -42,7 +42,7 @@ run: setup ## validate, run the pipeline on layers/$(REGION)/coverage.toml and d
 	$(PY) -m coverage run --region $(REGION) --if-changed $(if $(WORKERS),--workers "$(WORKERS)") $(if $(SCHEDULER),--scheduler "$(SCHEDULER)")
 	@echo "open: $(MAPS)/index.html"
 
-check: setup ## validate every input of REGION exactly as run would, and report each layer; nothing is written
+check: setup ## validate every input of REGION exactly as run would, and report each layer; nothing is written but the OSM cache (build/.cache/osm)
 	$(PY) -m coverage check-layers --region $(REGION)
 
 SERVICE ?= elderly

@@ -90,7 +90,7 @@ def cmd_check_layers(args: argparse.Namespace) -> int:
     """Every input validated as a run would (coverage.validate): exit 0 exactly when run accepts."""
     from coverage.validate import check_region
 
-    report = check_region(_load(args))
+    report = check_region(_load(args), build_root=Path(args.build_root))
     print(report.text())
     return 0 if report.ok else 1
 

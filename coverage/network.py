@@ -2,8 +2,11 @@
 
 Sources
 -------
-* an OSM file (``.osm``, ``.osm.bz2``, ``.osm.pbf``) read with pyosmium: :func:`read_osm_ways` parses
-  the highway ways ONCE, :func:`network_from_osm_ways` turns them into a network for one mode;
+* an OSM file (``.osm``, ``.osm.bz2``, ``.osm.pbf``) read with pyosmium: :func:`read_osm_ways`
+  (:mod:`coverage.osm_ways`) parses the highway ways ONCE, :func:`network_from_osm_ways` turns them into
+  a network for one mode; with a cache root, :func:`build_networks` reads them from the tiled on-disk
+  cache of :mod:`coverage.osm_ways` (the file parsed once for every later run, check, plan and
+  scenario, and only the tiles near the study area read);
 * a municipal road-line layer (shapefile / GeoPackage, often GBK attributes and Chinese road
   classes): :func:`network_from_road_layer`;
 * an osmnx download (needs internet), saved as OSM XML and read like an OSM file:
@@ -43,7 +46,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -56,6 +59,16 @@ from coverage.config import DeliveryProfile, WalkProfile
 from coverage.coords import require_projected
 from coverage.errors import NetworkInputError
 from coverage.graph import MODES, Network
+from coverage.osm_ways import (
+    WAY_TAGS,
+    OsmWays,
+    WaysExtent,
+    clip_ways,
+    osm_cache_extent,
+    read_osm_ways,
+    read_osm_ways_cached,
+    ways_extent,
+)
 
 if TYPE_CHECKING:
     from coverage.config import Config
@@ -66,8 +79,10 @@ __all__ = [
     "CHINESE_ROAD_CLASSES",
     "DELIVERY_EXCLUDED_HIGHWAYS",
     "WALK_EXCLUDED_HIGHWAYS",
+    "WAY_TAGS",
     "NetworkInputError",
     "OsmWays",
+    "clip_ways",
     "build_networks",
     "estimate_utm_crs",
     "export_network_gpkg",
@@ -77,10 +92,6 @@ __all__ = [
     "network_from_road_layer",
     "read_osm_ways",
 ]
-
-#: OSM way tags read from the file (every other tag is ignored).
-WAY_TAGS = ("highway", "name", "oneway", "junction", "foot", "bicycle", "access", "area", "maxspeed",
-            "oneway:bicycle")
 
 #: Highway values that are not usable ways at all (planned, demolished, non-ways).
 _NOT_A_WAY = frozenset({"construction", "proposed", "planned", "abandoned", "disused", "razed", "raceway",
@@ -126,137 +137,6 @@ _OSM_HIGHWAYS = frozenset({
 
 _ONEWAY_FWD = frozenset({"yes", "true", "1", "t", "y", "是", "单向", "正向", "ft"})
 _ONEWAY_BWD = frozenset({"-1", "reverse", "反向", "tf"})
-
-
-# --------------------------------------------------------------------------------------------
-# OSM reading (mode independent, done once)
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class OsmWays:
-    """Highway ways of an OSM file as flat arrays (mode independent, WGS84).
-
-    Attributes
-    ----------
-    way_id : ndarray[int64], shape (n_ways,)
-    tags : DataFrame
-        One row per way, columns :data:`WAY_TAGS` (str, ``""`` when absent).
-    way_ptr : ndarray[int64], shape (n_ways + 1,)
-        Way ``i`` holds node refs ``node_ref[way_ptr[i]:way_ptr[i+1]]``.
-    node_ref : ndarray[int64]
-        OSM node ids, in way order.
-    lon, lat : ndarray[float64]
-        Location of each ref (degrees, WGS84).
-    source : str
-    n_missing_locations : int
-        Refs dropped because the file has no location for them (ways cut by the extract border).
-    """
-
-    way_id: np.ndarray
-    tags: pd.DataFrame
-    way_ptr: np.ndarray
-    node_ref: np.ndarray
-    lon: np.ndarray
-    lat: np.ndarray
-    source: str = ""
-    n_missing_locations: int = 0
-
-    @property
-    def n_ways(self) -> int:
-        return int(self.way_id.shape[0])
-
-    def subset(self, keep: np.ndarray) -> OsmWays:
-        """The ways where ``keep`` (bool, n_ways) is true, as a new object."""
-        keep = np.asarray(keep, dtype=bool)
-        counts = np.diff(self.way_ptr)
-        ref_keep = np.repeat(keep, counts)
-        ptr = np.concatenate([[0], np.cumsum(counts[keep])]).astype(np.int64)
-        return OsmWays(self.way_id[keep], self.tags[keep].reset_index(drop=True), ptr,
-                       self.node_ref[ref_keep], self.lon[ref_keep], self.lat[ref_keep], self.source,
-                       self.n_missing_locations)
-
-
-def read_osm_ways(path: str | Path) -> OsmWays:
-    """Read every ``highway=*`` way of an OSM file with node locations.
-
-    Parameters
-    ----------
-    path : .osm, .osm.bz2 or .osm.pbf file.
-
-    Returns
-    -------
-    OsmWays
-        Ways with at least two located nodes. Refs without a location (outside the extract) are
-        dropped from their way and counted in ``n_missing_locations``.
-    """
-    import osmium
-
-    path = Path(path)
-    if not path.is_file():
-        raise NetworkInputError(f"{path}: OSM file not found. Check `network.path` in the region config "
-                                f"(a .osm, .osm.bz2 or .osm.pbf file).")
-    if path.stat().st_size == 0:
-        raise NetworkInputError(f"{path}: the OSM file is empty (0 bytes). Fix: download the extract again "
-                                f"(e.g. from download.geofabrik.de) or correct `network.path`.")
-    t0 = time.perf_counter()
-    way_ids: list[int] = []
-    tag_rows: list[tuple[str, ...]] = []
-    ptr: list[int] = [0]
-    refs: list[int] = []
-    lons: list[float] = []
-    lats: list[float] = []
-    missing = 0
-    try:
-        fp = (osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY)
-              .with_locations()
-              .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
-              .with_filter(osmium.filter.KeyFilter("highway")))
-        for w in cast(Iterable["osmium.osm.Way"], fp):  # the EntityFilter passes ways only
-            n0 = len(refs)
-            for nd in w.nodes:
-                loc = nd.location
-                if loc.valid():
-                    refs.append(nd.ref)
-                    lons.append(loc.lon)
-                    lats.append(loc.lat)
-                else:
-                    missing += 1
-            if len(refs) - n0 < 2:
-                del refs[n0:], lons[n0:], lats[n0:]
-                continue
-            tags = w.tags
-            way_ids.append(w.id)
-            tag_rows.append(tuple(tags.get(k) or "" for k in WAY_TAGS))
-            ptr.append(len(refs))
-    except RuntimeError as exc:
-        raise NetworkInputError(f"{path}: cannot read as OSM data ({exc}). Give a .osm, .osm.bz2 or "
-                                f".osm.pbf file in `network.path`.") from None
-    ways = OsmWays(
-        way_id=np.asarray(way_ids, dtype=np.int64),
-        tags=pd.DataFrame(tag_rows, columns=list(WAY_TAGS), dtype=object) if tag_rows
-        else pd.DataFrame({k: pd.Series(dtype=object) for k in WAY_TAGS}),
-        way_ptr=np.asarray(ptr, dtype=np.int64),
-        node_ref=np.asarray(refs, dtype=np.int64),
-        lon=np.asarray(lons, dtype=np.float64),
-        lat=np.asarray(lats, dtype=np.float64),
-        source=str(path),
-        n_missing_locations=missing,
-    )
-    log.info("Read %d highway ways (%d node refs, %d refs without location) from %s in %.1f s",
-             ways.n_ways, len(refs), missing, path, time.perf_counter() - t0)
-    return ways
-
-
-def clip_ways(ways: OsmWays, polygon_wgs84: Any) -> OsmWays:
-    """Ways with at least one node inside ``polygon_wgs84`` (shapely geometry, lon/lat)."""
-    shapely.prepare(polygon_wgs84)
-    inside = shapely.contains_xy(polygon_wgs84, ways.lon, ways.lat)
-    counts = np.diff(ways.way_ptr)
-    way_of = np.repeat(np.arange(ways.n_ways), counts)
-    keep = np.bincount(way_of, weights=inside, minlength=ways.n_ways) > 0
-    log.info("Clipped ways to the study area: kept %d of %d", int(keep.sum()), ways.n_ways)
-    return ways.subset(keep)
 
 
 # --------------------------------------------------------------------------------------------
@@ -970,20 +850,23 @@ def _halo_wgs84(study_area_wgs84: Any, *, metric_crs: str, halo_m: float) -> Any
     return s.to_crs("EPSG:4326").iloc[0]
 
 
-def _outside_problem(ways: OsmWays, clip_wgs84: Any, *, halo_m: float) -> str:
-    b = (float(ways.lon.min()), float(ways.lat.min()), float(ways.lon.max()), float(ways.lat.max()))
+def _outside_problem(source: str, extent: WaysExtent, clip_wgs84: Any, *, halo_m: float) -> str:
+    """No way within the halo: ``extent`` is the WHOLE file's (not the tiles read)."""
+    assert extent.bounds_wgs84 is not None  # a file without ways fails earlier (_no_ways_problem)
+    b = extent.bounds_wgs84
     sb = tuple(float(v) for v in shapely.bounds(clip_wgs84))
 
     def fmt(v: tuple[float, ...]) -> str:
         return f"lon {v[0]:.4f}..{v[2]:.4f}, lat {v[1]:.4f}..{v[3]:.4f}"
 
-    return (f"{ways.source}: none of its {ways.n_ways} highway ways lies within {halo_m:.0f} m of the study "
+    return (f"{source}: none of its {extent.n_ways} highway ways lies within {halo_m:.0f} m of the study "
             f"area: the ways span {fmt(b)}, the study area (with the halo) {fmt(sb)}. Fix: give the OSM "
             f"extract of this region in `network.path` (or check the units layer's CRS).")
 
 
 def build_networks(cfg: Config, *, metric_crs: str, study_area_wgs84: Any = None, halo_m: float = 3000.0,
-                   cache_dir: str | Path | None = None) -> dict[str, Network]:
+                   cache_dir: str | Path | None = None,
+                   osm_cache_root: str | Path | None = None) -> dict[str, Network]:
     """Build the ``walk`` and ``delivery`` networks of a region, reading the source once.
 
     Parameters
@@ -994,6 +877,10 @@ def build_networks(cfg: Config, *, metric_crs: str, study_area_wgs84: Any = None
         ``halo_m`` (metres) so routes may leave and re-enter the area
     cache_dir : where ``network.source = "osmnx"`` saves its download (default
         ``<config folder>/cache``); an existing download is reused
+    osm_cache_root : folder of the tiled OSM ways caches (:func:`coverage.osm_ways.read_osm_ways_cached`;
+        the pipeline passes ``<build root>/.cache/osm``): the file is parsed once and only the tiles
+        meeting the clip polygon's bounds are read. None: parse the file every time. The networks
+        are the same either way.
 
     Returns
     -------
@@ -1025,14 +912,22 @@ def build_networks(cfg: Config, *, metric_crs: str, study_area_wgs84: Any = None
                 raise NetworkInputError(f"{cfg.path}: network.path is missing (required when "
                                         f"network.source = 'osm_file')")
             path = nc.path
-        ways = read_osm_ways(path)
-        if ways.n_ways == 0:
+        if osm_cache_root is None:
+            ways = read_osm_ways(path)
+            extent = ways_extent(ways)
+        else:  # only the tiles near the clip polygon; the whole file's extent from the manifest
+            bbox: tuple[float, float, float, float] | None = None
+            if clip is not None:
+                x0, y0, x1, y1 = (float(v) for v in shapely.bounds(clip))
+                bbox = (x0, y0, x1, y1)
+            ways = read_osm_ways_cached(path, bbox_wgs84=bbox, cache_root=osm_cache_root)
+            extent = osm_cache_extent(path, cache_root=osm_cache_root)
+        if extent.n_ways == 0:
             raise NetworkInputError(_no_ways_problem(ways))
         if clip is not None:
-            all_ways = ways
             ways = clip_ways(ways, clip)
             if ways.n_ways == 0:
-                raise NetworkInputError(_outside_problem(all_ways, clip, halo_m=halo_m))
+                raise NetworkInputError(_outside_problem(ways.source, extent, clip, halo_m=halo_m))
         crs = _check_metric_crs(metric_crs)
         built = {mode: _osm_way_edges(ways, mode=mode, crs=crs, walk=cfg.walk, delivery=cfg.delivery)
                  for mode in MODES}

@@ -54,7 +54,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Analysis", "PipelineError", "Results", "analyse", "baseline", "config_digest",
            "data_confidence", "evaluate", "evaluated_cells", "input_paths", "is_current", "load_baseline",
-           "plan_on", "redraw_maps", "run", "run_plan", "run_scenario", "save_baseline", "with_facilities"]
+           "osm_cache_root", "plan_on", "redraw_maps", "run", "run_plan", "run_scenario", "save_baseline",
+           "with_facilities"]
 
 
 @contextmanager
@@ -101,14 +102,24 @@ class Results:
     confidence: pd.DataFrame  # per unit_code: data-coverage measures, low_confidence, confidence_reasons
 
 
+def osm_cache_root(build_root: Path) -> Path:
+    """``<build_root>/.cache/osm``: the tiled OSM ways caches, shared by every region and run."""
+    return Path(build_root) / ".cache" / "osm"
+
+
 def analyse(cfg: Config, *, timings: dict[str, float] | None = None,
-            travel: access.TravelTimesFn | None = None, work_dir: Path | None = None) -> Analysis:
-    """Read every input and compute the travel times of every service (with ``travel`` when given)."""
+            travel: access.TravelTimesFn | None = None, work_dir: Path | None = None,
+            build_root: Path | None = None) -> Analysis:
+    """Read every input and compute the travel times of every service (with ``travel`` when given).
+    With ``build_root`` (``run`` and ``make check`` pass theirs), an OSM network file is read through its
+    tile cache under ``<build_root>/.cache/osm``, outside every region's build folder (which a run swaps
+    in whole); None (the default: a library call writes nothing): the file is parsed."""
     timings = {} if timings is None else timings
     with _stage("units", timings):
         study = read_study_area(cfg)
     with _stage("network", timings):
-        nets = network.build_networks(cfg, metric_crs=study.metric_crs, study_area_wgs84=study.outline_wgs84)
+        nets = network.build_networks(cfg, metric_crs=study.metric_crs, study_area_wgs84=study.outline_wgs84,
+                                      osm_cache_root=osm_cache_root(build_root) if build_root else None)
         roads = network.road_frame(nets)  # built once: shift checks here, census weights below
         shift = units_shift_warnings(cfg.units, study.units, study.communities, roads=roads.geometry,
                                      metric_crs=study.metric_crs)
@@ -369,7 +380,7 @@ def run(cfg: Config, *, build_root: Path = Path("build"), maps_root: Path | None
     lock = transaction.region_lock(Path(build_root), name)
     with lock, transaction.aside(final, final_maps) as (tmp, tmp_maps):
         assert tmp is not None
-        a = analyse(cfg, timings=timings, travel=travel, work_dir=tmp)
+        a = analyse(cfg, timings=timings, travel=travel, work_dir=tmp, build_root=Path(build_root))
         res = evaluate(a, timings=timings)
         _check_qa(res.isochrone_qa)
         with _stage("write", timings):

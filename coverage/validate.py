@@ -6,13 +6,15 @@ run starts with: units, networks, facility layers, population, snapping and the 
 Whatever would stop a run stops the check with the same message; what a run would accept, the check
 accepts. The inputs only plans and scenarios read (candidate layers, scenario layers, removed ids,
 target-year population) are checked with the same readers ``make plan`` and ``make scenario`` use.
-Nothing is written.
+Nothing is written but the OSM file's tile cache (``build/.cache/osm``, :mod:`coverage.osm_ways`),
+which the run then re-uses.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from coverage.config import Config
@@ -47,8 +49,9 @@ class RegionCheck:
         return "\n".join(parts)
 
 
-def check_region(cfg: Config) -> RegionCheck:
-    """Validate every input of ``cfg`` exactly as a run would (see the module docstring)."""
+def check_region(cfg: Config, *, build_root: Path | None = None) -> RegionCheck:
+    """Validate every input of ``cfg`` exactly as a run would (see the module docstring); ``build_root``:
+    where the OSM tile cache lives (``pipeline.analyse``; None: no cache)."""
     from coverage import access
     from coverage.confidence import LOW_ZH
     from coverage.pipeline import analyse, data_confidence
@@ -57,7 +60,7 @@ def check_region(cfg: Config) -> RegionCheck:
     if not res.layers.ok:
         return res  # the run would stop at the same layer errors
     try:
-        a = analyse(cfg)
+        a = analyse(cfg, build_root=build_root)
     except user_error_types() as exc:
         res.errors.append(str(exc))
         return res

@@ -185,10 +185,10 @@ def test_tiles_snap_exact_ties_like_the_whole_network(seed: int, tile_size_m: fl
     cells = pd.DataFrame({"cell_id": np.arange(len(cxy)), "x": cxy[:, 0], "y": cxy[:, 1]})
     fxy = rng.uniform(0, 1650, size=(4, 2))
     kinds = [s.kinds[0] for s in cfg.services.values()]
-    fac = pd.DataFrame({"fac_id": [f"f{k}" for k in range(4)], "kind": [kinds[k % len(kinds)] for k in range(4)],
-                        "childcare_slots": np.nan})
-    fsnaps = FacilitySnaps(by_mode={"walk": snap_points(net, fxy, max_snap_m=cfg.snapping.facility_max_snap_m)},
-                           status=np.full(4, "ok", dtype=object))
+    fac = pd.DataFrame({"fac_id": [f"f{k}" for k in range(4)],
+                        "kind": [kinds[k % len(kinds)] for k in range(4)], "childcare_slots": np.nan})
+    fsnap = snap_points(net, fxy, max_snap_m=cfg.snapping.facility_max_snap_m)
+    fsnaps = FacilitySnaps(by_mode={"walk": fsnap}, status=np.full(4, "ok", dtype=object))
     nets = {"walk": net}
     whole = access.snap_cells(cfg, nets, cells)
     own_snaps, own = tiling.tiled_snaps_and_times(cfg, nets, cells, fac, fsnaps, tile_size_m=tile_size_m)
