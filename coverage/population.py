@@ -3,7 +3,11 @@
 Two sources, one output table (the **cells** contract of docs/ARCHITECTURE.md):
 
 * **Raster** (``population.total``, e.g. WorldPop people-per-pixel): the raster is read WINDOWED to the
-  study area's bounds (rounded out to whole cells; a national raster is never read whole). Vectors are
+  study area's bounds (rounded out to whole cells; a national raster is never read whole), in bands of
+  ``population.read_block_rows`` rows of the window's width: only one band's arrays are held at a time,
+  and every per-cell decision is the one the whole window would give (the overlays look at a cell's
+  neighbours through a one-row margin, and burn each band in the window's pixel space); the checks
+  below and the conservation are made once, from the per-band figures. Vectors are
   moved to the raster's CRS, counts are never resampled. Nodata and NaN count as 0 ("no people").
   Inputs that would silently change the population are errors (:class:`PopulationError`): negative
   cells other than the declared nodata, a raster with no person in the study area, a raster whose CRS
