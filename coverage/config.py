@@ -175,6 +175,9 @@ class PopulationConfig:
     #: of a unit polygon join the nearest unit (near-shore cells of a coastline drawn inland); 0 = off:
     #: such cells stay reported as population outside every unit (:attr:`Cells.outside`)
     attach_outside_m: float = 0.0
+    #: raster rows read at a time (a band of the whole window's width): memory grows with the band, not the
+    #: window; the results do not depend on it (the demo and test regions fit in one band of 4096 rows)
+    read_block_rows: int = 4096
 
 
 @dataclass(frozen=True)
@@ -437,6 +440,7 @@ _RANGES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "population.census_cell_m": (lambda v: 10 <= v <= 1000, "a cell size between 10 and 1000 m"),
     "population.attach_outside_m": (lambda v: 0 <= v <= 2000,
                                     "a distance between 0 and 2000 m (default 0 = off)"),
+    "population.read_block_rows": (lambda v: v >= 1, "a number of raster rows >= 1 (default 4096)"),
     "isochrones.frontage_m": (lambda v: 0 <= v <= 500, "a distance between 0 and 500 m"),
     "facilities.duplicate_max_m": (lambda v: 0 <= v <= 5000, "a distance between 0 and 5000 m"),
     "facilities.max_rejected_share": (lambda v: 0 <= v <= 1,

@@ -3,7 +3,11 @@
 Two sources, one output table (the **cells** contract of docs/ARCHITECTURE.md):
 
 * **Raster** (``population.total``, e.g. WorldPop people-per-pixel): the raster is read WINDOWED to the
-  study area's bounds (rounded out to whole cells; a national raster is never read whole). Vectors are
+  study area's bounds (rounded out to whole cells; a national raster is never read whole), in bands of
+  ``population.read_block_rows`` rows of the window's width: only one band's arrays are held at a time,
+  and every per-cell decision is the one the whole window would give (the overlays look at a cell's
+  neighbours through a one-row margin, and burn each band in the window's pixel space); the checks
+  below and the conservation are made once, from the per-band figures. Vectors are
   moved to the raster's CRS, counts are never resampled. Nodata and NaN count as 0 ("no people").
   Inputs that would silently change the population are errors (:class:`PopulationError`): negative
   cells other than the declared nodata, a raster with no person in the study area, a raster whose CRS
@@ -44,7 +48,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -254,58 +258,154 @@ def _tiles(geoms: Sequence[Any], transform: Affine, shape: tuple[int, int]) -> t
     return np.concatenate(pieces), np.concatenate(owners)
 
 
-def _overlay(geoms: Sequence[Any], *, transform: Affine, shape: tuple[int, int],
-             cells_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Overlap of grid cells (where ``cells_mask``) with polygons.
+def _pixel_coords(geoms: Sequence[Any], transform: Affine) -> list[Any]:
+    """``geoms`` in the grid's pixel space (x = column, y = -row), computed as GDAL's rasteriser does.
+
+    GDAL maps a coordinate to (column, row) with the inverse geotransform ``-c/a + x/a``,
+    ``-f/e + y/e`` (north-up case of ``GDALInvGeoTransform``); doing the same here once, and giving GDAL
+    the pixel-space geometry with a pure translation by a whole number of rows per band
+    (:func:`_burn`), burns every band exactly as the whole window would have been burnt: the translation
+    by an integer is exact near the band, so GDAL decides each cell on the same numbers. The row is
+    negated so that the pixel-space transform stays north-up.
+    """
+    if transform.b != 0 or transform.d != 0:  # rotated grids (none known among population rasters)
+        inv = ~transform
+
+        def to_px(xy: np.ndarray) -> np.ndarray:
+            col = inv.c + xy[:, 0] * inv.a + xy[:, 1] * inv.b
+            row = inv.f + xy[:, 0] * inv.d + xy[:, 1] * inv.e
+            return np.column_stack([col, -row])
+    else:
+        inv_c, inv_a = -transform.c / transform.a, 1.0 / transform.a
+        inv_f, inv_e = -transform.f / transform.e, 1.0 / transform.e
+
+        def to_px(xy: np.ndarray) -> np.ndarray:
+            return np.column_stack([inv_c + xy[:, 0] * inv_a, -(inv_f + xy[:, 1] * inv_e)])
+    return [shapely.transform(g, to_px) for g in geoms]
+
+
+def _burn(shapes: Sequence[tuple[Any, int]], *, rows: tuple[int, int], ncols: int, all_touched: bool,
+          dtype: str) -> np.ndarray:
+    """Rasterise pixel-space ``shapes`` (:func:`_pixel_coords`) into the grid rows ``rows[0]:rows[1]``."""
+    from rasterio.features import rasterize
+
+    r0, r1 = rows
+    if not shapes or r1 <= r0 or ncols == 0:
+        return np.zeros((max(r1 - r0, 0), ncols), dtype=dtype)
+    return rasterize(shapes, out_shape=(r1 - r0, ncols), transform=Affine(1.0, 0.0, 0.0, 0.0, -1.0, -r0),
+                     fill=0, all_touched=all_touched, dtype=dtype)
+
+
+def _burn_dilated(shapes: Sequence[tuple[Any, int]], *, row0: int, nrows: int, shape: tuple[int, int]
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(touched, near) of the rows ``row0:row0+nrows`` of a grid of ``shape``: cells touched (GDAL
+    ``all_touched``) by ``shapes``, and those or their 8 neighbours, exactly as for the whole grid: the
+    band is burnt with one row of margin above and below (none beyond the grid, as for the whole grid)."""
+    from scipy.ndimage import binary_dilation
+
+    m0, m1 = max(row0 - 1, 0), min(row0 + nrows + 1, shape[0])
+    touched = _burn(shapes, rows=(m0, m1), ncols=shape[1], all_touched=True, dtype="uint8").astype(bool)
+    near = binary_dilation(touched, structure=np.ones((3, 3), bool))
+    return touched[row0 - m0:row0 - m0 + nrows], near[row0 - m0:row0 - m0 + nrows]
+
+
+@dataclass(frozen=True)
+class _GridPolygons:
+    """Polygons prepared once for :func:`_overlay_rows` on a grid read in row bands.
+
+    ``ids``: the polygons in pixel space with their index + 1 (centre rule); ``rims``: their boundaries
+    in pixel space; ``tiles``/``owners``/``tree``: grid-aligned tiles of the polygons (in the grid's CRS)
+    for the exact intersections of the boundary cells.
+    """
+
+    transform: Affine
+    shape: tuple[int, int]
+    ids: list[tuple[Any, int]]
+    rims: list[tuple[Any, int]]
+    tiles: np.ndarray
+    owners: np.ndarray
+    tree: shapely.STRtree
+
+
+def _grid_polygons(geoms: Sequence[Any], *, transform: Affine, shape: tuple[int, int]) -> _GridPolygons:
+    valid = [(g, i + 1) for i, g in enumerate(geoms) if g is not None and not g.is_empty]
+    px = _pixel_coords([g for g, _ in valid], transform)
+    tiles, owners = _tiles(list(geoms), transform, shape) if valid else (np.array([], dtype=object),
+                                                                          np.array([], dtype=np.int64))
+    return _GridPolygons(transform=transform, shape=shape, ids=[(g, v) for g, (_, v) in zip(px, valid,
+                                                                                            strict=True)],
+                         rims=[(shapely.boundary(g), 1) for g in px], tiles=tiles, owners=owners,
+                         tree=shapely.STRtree(tiles))
+
+
+def _overlay_rows(grid: _GridPolygons, cells_mask: np.ndarray, *, row0: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Overlap of grid cells (where ``cells_mask``, the rows ``row0:row0+len(cells_mask)`` of the grid)
+    with the polygons of ``grid``.
 
     Cells not crossed by any polygon boundary are resolved by rasterising polygon ids at cell
     centres (such a cell lies wholly inside or wholly outside each polygon); the rest (boundary cells,
     found by an ``all_touched`` rasterisation of the boundaries dilated by one cell) are intersected
-    exactly with grid-aligned tiles of the polygons.
+    exactly with grid-aligned tiles of the polygons. Each cell's answer depends only on the cell and
+    its 8 neighbours (burnt with a one-row margin), so any band of rows gives the rows' answers of the
+    whole grid.
 
     Returns
     -------
     flat, geom, frac : ndarray
-        Flat cell index (``row * cols + col``), polygon index, and the area of the overlap as a
-        fraction of the cell's area (1 for interior cells), for every overlap larger than 1e-9.
+        Flat cell index of the WHOLE grid (``row * cols + col``), polygon index, and the area of the
+        overlap as a fraction of the cell's area (1 for interior cells), for every overlap larger than
+        1e-9.
     """
-    from rasterio.features import rasterize
-    from scipy.ndimage import binary_dilation
-
-    nrows, ncols = shape
-    valid = [(g, i + 1) for i, g in enumerate(geoms) if g is not None and not g.is_empty]
+    transform = grid.transform
+    ncols = grid.shape[1]
+    nrows = cells_mask.shape[0]
     empty = (np.array([], np.int64), np.array([], np.int64), np.array([], float))
-    if not valid or nrows == 0 or ncols == 0:
+    if not grid.ids or nrows == 0 or ncols == 0:
         return empty
-    ids = rasterize(valid, out_shape=shape, transform=transform, fill=0, all_touched=False, dtype="int32")
-    bnd = rasterize(((shapely.boundary(g), 1) for g, _ in valid), out_shape=shape, transform=transform,
-                    fill=0, all_touched=True, dtype="uint8").astype(bool)
-    bnd = binary_dilation(bnd, structure=np.ones((3, 3), bool))
+    ids = _burn(grid.ids, rows=(row0, row0 + nrows), ncols=ncols, all_touched=False, dtype="int32")
+    _, bnd = _burn_dilated(grid.rims, row0=row0, nrows=nrows, shape=grid.shape)
     interior = cells_mask & ~bnd & (ids > 0)
     r_i, c_i = np.nonzero(interior)
-    flat_i = r_i.astype(np.int64) * ncols + c_i
+    flat_i = (r_i.astype(np.int64) + row0) * ncols + c_i
     geom_i = ids[r_i, c_i].astype(np.int64) - 1
 
     r_b, c_b = np.nonzero(cells_mask & bnd)
     if len(r_b):
+        r_b = r_b.astype(np.int64) + row0
         boxes = _cell_boxes(r_b, c_b, transform)
-        pieces, owners = _tiles(list(geoms), transform, shape)
-        tree = shapely.STRtree(pieces)
-        q_box, q_piece = tree.query(boxes, predicate="intersects")
-        area = shapely.area(shapely.intersection(boxes[q_box], pieces[q_piece]))
+        q_box, q_piece = grid.tree.query(boxes, predicate="intersects")
+        area = shapely.area(shapely.intersection(boxes[q_box], grid.tiles[q_piece]))
         frac = area / abs(transform.a * transform.e - transform.b * transform.d)
-        flat_b = r_b[q_box].astype(np.int64) * ncols + c_b[q_box]
-        geom_b = owners[q_piece]
+        flat_b = r_b[q_box] * ncols + c_b[q_box]
+        geom_b = grid.owners[q_piece]
         # a polygon may reach one cell through several tiles only if tiles are not grid aligned; sum anyway
-        key = pd.DataFrame({"flat": flat_b, "geom": geom_b, "frac": frac}).groupby(
-            ["flat", "geom"], sort=False, as_index=False)["frac"].sum()
-        key = key[key["frac"] > _MIN_FRAC]
-        flat_b, geom_b, frac_b = (key["flat"].to_numpy(np.int64), key["geom"].to_numpy(np.int64),
-                                  key["frac"].to_numpy(float))
+        group = pd.DataFrame({"flat": flat_b, "geom": geom_b}).groupby(["flat", "geom"], sort=False).ngroup()
+        _, first = np.unique(group.to_numpy(), return_index=True)
+        frac_b = _sum_by(group.to_numpy(), frac)[first]
+        keep = frac_b > _MIN_FRAC
+        flat_b, geom_b, frac_b = flat_b[first][keep], geom_b[first][keep], frac_b[keep]
     else:
         flat_b, geom_b, frac_b = empty
     return (np.concatenate([flat_i, flat_b]), np.concatenate([geom_i, geom_b]),
             np.concatenate([np.ones(len(flat_i)), np.minimum(frac_b, 1.0)]))
+
+
+def _overlay(geoms: Sequence[Any], *, transform: Affine, shape: tuple[int, int],
+             cells_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_overlay_rows` of the whole grid (``cells_mask`` of ``shape``)."""
+    return _overlay_rows(_grid_polygons(geoms, transform=transform, shape=shape), cells_mask, row0=0)
+
+
+def _sum_by(group: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per row, the sum of ``values`` over the rows of its ``group`` (ids 0..n-1), added in row order.
+
+    Each group's sum depends only on its own rows (``np.bincount``), never on the other rows of the
+    table: a cell's weights are the same whichever band of the raster it was read with. (pandas'
+    grouped ``transform("sum")`` is not: its compensated sum of one group changed in the last bit with
+    the rows of other groups interleaved.)
+    """
+    return np.bincount(group, weights=values)[group]
 
 
 def _renormalise(flat: np.ndarray, frac: np.ndarray) -> np.ndarray:
@@ -504,46 +604,39 @@ def _window(bounds: tuple[float, ...], src: Any, *, study_bounds: tuple[float, .
     return Window(cc0, rr0, cc1 - cc0, rr1 - rr0)
 
 
-def _read(path: Path, window: Any) -> tuple[np.ndarray, np.ndarray, float | None]:
-    """(values, has_data, nodata): nodata and NaN cells are 0 in ``values`` and False in ``has_data``;
-    negative cells are kept (and reported by :func:`_value_problems`)."""
-    import rasterio
-
-    with rasterio.open(path) as src:
-        a = src.read(1, window=window, masked=True).astype("float64")
-        nodata = src.nodata
+def _read(src: Any, window: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(values, has_data) of ``window`` of the open raster ``src``: nodata and NaN cells are 0 in
+    ``values`` and False in ``has_data``; negative cells are kept (and reported by
+    :func:`_value_problems`)."""
+    a = src.read(1, window=window, masked=True).astype("float64")
     arr = a.filled(np.nan)
     has_data = np.isfinite(arr)
     arr[~has_data] = 0.0
-    return arr, has_data, nodata
+    return arr, has_data
 
 
 def _num(v: float) -> str:
     return f"{v:,.1f}" if abs(v) < 1e12 else f"{v:.4g}"
 
 
-def _value_problems(path: Path, key: str, arr: np.ndarray, has_data: np.ndarray, nodata: float | None,
-                    in_area: np.ndarray) -> list[str]:
-    """Negative cells (other than nodata) in the study area: never counted as 0 silently."""
-    neg = in_area & has_data & (arr < 0)
-    if not neg.any():
+def _value_problems(path: Path, key: str, negative: np.ndarray, nodata: float | None) -> list[str]:
+    """Negative cells (other than nodata) in the study area (their values, in row-major order): never
+    counted as 0 silently."""
+    if len(negative) == 0:
         return []
-    vals = arr[neg]
-    low = float(vals.min())
-    return [f"{path} (population.{key}): {int(neg.sum())} cell(s) in the study area hold negative values "
-            f"(sum {_num(float(vals.sum()))}, most negative {low:g}; the raster's nodata value is {nodata}). "
-            f"Counting them as 0 would silently change the population. Fix: if {low:g} marks missing data, "
-            f"set it as the raster's nodata value (gdal_edit.py -a_nodata {low:g} {path.name}); otherwise "
-            f"fix the raster."]
+    low = float(negative.min())
+    return [f"{path} (population.{key}): {len(negative)} cell(s) in the study area hold negative values "
+            f"(sum {_num(float(negative.sum()))}, most negative {low:g}; the raster's nodata value is "
+            f"{nodata}). Counting them as 0 would silently change the population. Fix: if {low:g} marks "
+            f"missing data, set it as the raster's nodata value (gdal_edit.py -a_nodata {low:g} "
+            f"{path.name}); otherwise fix the raster."]
 
 
-def _empty_problem(path: Path, key: str, arr: np.ndarray, has_data: np.ndarray, in_area: np.ndarray,
-                   *, extra: str = "") -> str:
-    n = int(in_area.sum())
-    n_nodata = int((in_area & ~has_data).sum())
-    return (f"{path} (population.{key}): no population in the study area: all {n} cells are nodata "
-            f"({n_nodata}) or 0 ({n - n_nodata}){extra}. Fix: check that the raster covers the region (the "
-            f"right country/year, not a mask or an empty tile) and that its nodata value is not a real "
+def _empty_problem(path: Path, key: str, n_cells: int, n_nodata: int, *, extra: str = "") -> str:
+    """No person in the ``n_cells`` cells touching the study area (``n_nodata`` of them nodata)."""
+    return (f"{path} (population.{key}): no population in the study area: all {n_cells} cells are nodata "
+            f"({n_nodata}) or 0 ({n_cells - n_nodata}){extra}. Fix: check that the raster covers the region "
+            f"(the right country/year, not a mask or an empty tile) and that its nodata value is not a real "
             f"count.")
 
 
@@ -635,34 +728,70 @@ def _age_source(plan: Mapping[str, str]) -> str:
     return ", ".join(f"{names[v]} ({k})" for k, v in plan.items())
 
 
+@dataclass(frozen=True)
+class _Communities:
+    """社区/村 polygons prepared once for :func:`_split_rows`: ``grid`` (in the grid's CRS), and per
+    polygon its ``codes`` (community_code) and ``units`` (parent unit_code)."""
+
+    grid: _GridPolygons
+    codes: np.ndarray
+    units: np.ndarray
+
+
+def _prepared_communities(communities: gpd.GeoDataFrame | None, *, crs: Any, transform: Affine,
+                          shape: tuple[int, int]) -> _Communities | None:
+    if communities is None or len(communities) == 0:
+        return None
+    com = communities.to_crs(crs)
+    geoms = list(shapely.make_valid(com.geometry.values))
+    return _Communities(grid=_grid_polygons(geoms, transform=transform, shape=shape),
+                        codes=com["community_code"].to_numpy(), units=com["unit_code"].to_numpy())
+
+
+def _split_rows(pieces: pd.DataFrame, com: _Communities | None, *, row0: int, nrows: int) -> pd.DataFrame:
+    """Split unit pieces (flat, unit_code, weight) of the grid rows ``row0:row0+nrows`` among the unit's
+    communities by area fraction."""
+    if com is None or len(pieces) == 0:
+        return pieces.assign(community_code="")
+    ncols = com.grid.shape[1]
+    mask = np.zeros((nrows, ncols), bool)
+    mask.flat[pieces["flat"].to_numpy() - row0 * ncols] = True
+    flat, gi, frac = _overlay_rows(com.grid, mask, row0=row0)
+    cp = pd.DataFrame({"flat": flat, "community_code": com.codes[gi], "unit_code": com.units[gi],
+                       "cfrac": frac})
+    group = cp.groupby(["flat", "unit_code", "community_code"], sort=False).ngroup().to_numpy()
+    _, first = np.unique(group, return_index=True)
+    cp = cp.iloc[first].assign(cfrac=_sum_by(group, cp["cfrac"].to_numpy())[first])
+    m = pieces.merge(cp, on=["flat", "unit_code"], how="left")
+    m["community_code"] = m["community_code"].fillna("")
+    m["cfrac"] = m["cfrac"].fillna(1.0)
+    cell = m.groupby(["flat", "unit_code"], sort=False).ngroup().to_numpy()
+    m["weight"] = m["weight"] * m["cfrac"] / _sum_by(cell, m["cfrac"].to_numpy())
+    return m.drop(columns="cfrac")
+
+
 def _split_communities(pieces: pd.DataFrame, communities: gpd.GeoDataFrame | None, *, crs: Any,
                        transform: Affine, shape: tuple[int, int]) -> pd.DataFrame:
     """Split unit pieces (flat, unit_code, weight) among the unit's communities by area fraction."""
     if communities is None or len(communities) == 0 or len(pieces) == 0:
         return pieces.assign(community_code="")
-    com = communities.to_crs(crs)
-    com = com.set_geometry(shapely.make_valid(com.geometry.values))
-    mask = np.zeros(shape, bool)
-    mask.flat[pieces["flat"].to_numpy()] = True
-    flat, gi, frac = _overlay(list(com.geometry.values), transform=transform, shape=shape, cells_mask=mask)
-    cp = pd.DataFrame({"flat": flat, "community_code": com["community_code"].to_numpy()[gi],
-                       "unit_code": com["unit_code"].to_numpy()[gi], "cfrac": frac})
-    # as_index=False: a DataFrame (pandas-stubs types every column-selected groupby sum as a Series)
-    cp = cast(pd.DataFrame,
-              cp.groupby(["flat", "unit_code", "community_code"], as_index=False, sort=False)["cfrac"].sum())
-    m = pieces.merge(cp, on=["flat", "unit_code"], how="left")
-    m["community_code"] = m["community_code"].fillna("")
-    m["cfrac"] = m["cfrac"].fillna(1.0)
-    m["weight"] = m["weight"] * m["cfrac"] / m.groupby(["flat", "unit_code"])["cfrac"].transform("sum")
-    return m.drop(columns="cfrac")
+    com = _prepared_communities(communities, crs=crs, transform=transform, shape=shape)
+    return _split_rows(pieces, com, row0=0, nrows=shape[0])
+
+
+def _unit_pieces_rows(grid: _GridPolygons, codes: np.ndarray, cells_mask: np.ndarray, *,
+                      row0: int) -> pd.DataFrame:
+    """Pieces (flat, unit_code, frac, weight) of the masked cells of rows ``row0:`` among the units."""
+    flat, gi, frac = _overlay_rows(grid, cells_mask, row0=row0)
+    return pd.DataFrame({"flat": flat, "unit_code": codes[gi], "frac": frac,
+                         "weight": _renormalise(flat, frac)})
 
 
 def _unit_pieces(geoms: Sequence[Any], codes: np.ndarray, *, transform: Affine, shape: tuple[int, int],
                  cells_mask: np.ndarray) -> pd.DataFrame:
     """Pieces (flat, unit_code, frac, weight) of the masked cells among the units."""
-    flat, gi, frac = _overlay(geoms, transform=transform, shape=shape, cells_mask=cells_mask)
-    return pd.DataFrame({"flat": flat, "unit_code": codes[gi], "frac": frac,
-                         "weight": _renormalise(flat, frac)})
+    return _unit_pieces_rows(_grid_polygons(geoms, transform=transform, shape=shape), codes, cells_mask,
+                             row0=0)
 
 
 def _finish(pieces: pd.DataFrame, *, transform: Affine, shape: tuple[int, int], grid_crs: Any,
@@ -709,58 +838,164 @@ def _conserve(units_total: float, window_total: float, tol: float, *, what: str,
     return cons
 
 
-def _checked_rasters(paths: Mapping[str, Path], plan: Mapping[str, str], *, window: Any, transform: Affine,
-                     shape: tuple[int, int], union: Any
-                     ) -> tuple[np.ndarray, dict[str, np.ndarray], float, np.ndarray]:
-    """(total, age arrays, persons of the total raster in every cell overlapping ``union``, mask of the
-    cells with a value that overlap ``union``).
+@dataclass(frozen=True)
+class _RasterStudy:
+    """Everything a band of the raster window is overlaid with, prepared once for the whole window.
+
+    ``transform``/``shape``: the window; ``area``: the union of the units (touching cells and the exact
+    "in the study area" test); ``units``: the units (pieces); ``codes``: their unit_code;
+    ``communities``: for the community split (grid CRS) and ``near_communities``: for attached cells
+    (metric CRS); ``mgeoms``: the units in the metric CRS (distances of outside cells).
+    """
+
+    transform: Affine
+    shape: tuple[int, int]
+    grid_crs: Any
+    mcrs: CRS
+    area: _GridPolygons
+    units: _GridPolygons
+    codes: np.ndarray
+    mgeoms: np.ndarray
+    communities: _Communities | None
+    near_communities: _MetricCommunities | None
+    attach_m: float
+    plan: Mapping[str, str]
+    ratios: pd.DataFrame | None
+
+
+@dataclass(frozen=True)
+class _Band:
+    """Figures of one band of raster rows (:func:`_band`); the whole-area checks sum them.
+
+    ``pieces``: populated cell pieces (``flat`` of the WHOLE window, ``unit_code``, ``community_code``,
+    ``weight``, ``pop_*``), attached cells included. ``outside``: populated cells overlapping no unit in
+    ``flat`` order: nearest ``unit_code`` (categorical), ``distance_m``, ``pop_total``, ``attached``.
+    Per raster key: ``negative_in_area`` (values < 0 of the cells overlapping the units, row-major),
+    ``negative_cells`` (cells with data < 0 anywhere in the band), ``in_area`` (persons, negatives as 0,
+    in cells overlapping the units), ``nodata_touching`` (cells without data touching the units).
+    ``touching_cells``: cells touching the units (GDAL all_touched); ``window_people``: persons of
+    ``population.total`` in the band.
+    """
+
+    pieces: pd.DataFrame
+    outside: pd.DataFrame
+    negative_in_area: dict[str, np.ndarray]
+    negative_cells: dict[str, int]
+    in_area: dict[str, float]
+    nodata_touching: dict[str, int]
+    touching_cells: int
+    window_people: float
+
+
+def _band_rows(nrows: int, block_rows: int) -> list[tuple[int, int]]:
+    """(first row, number of rows) of each band of ``block_rows`` rows covering ``nrows`` rows."""
+    return [(r0, min(block_rows, nrows - r0)) for r0 in range(0, nrows, block_rows)]
+
+
+def _band(srcs: Mapping[str, Any], study: _RasterStudy, *, window: Any, row0: int, nrows: int) -> _Band:
+    """Read the rows ``row0:row0+nrows`` of the window of every raster in ``srcs`` and overlay them.
+
+    Every per-cell decision (touching and near the units, in the study area, unit and community
+    pieces, outside and attached cells) is the one the whole window would give: the overlays burn the
+    band with a one-row margin where they look at neighbours, and cells keep the window's
+    ``flat = row * cols + col``.
+    """
+    from rasterio.windows import Window
+
+    shape, ncols = study.shape, study.shape[1]
+    sub = Window(window.col_off, window.row_off + row0, window.width, nrows)
+    read = {k: _read(src, sub) for k, src in srcs.items()}
+    # cells touching the study area (for counts), and those of them with a value overlapping it (exact)
+    touching, near = _burn_dilated(study.area.ids, row0=row0, nrows=nrows, shape=shape)
+    nonzero = np.zeros((nrows, ncols), bool)
+    for arr, _ in read.values():
+        nonzero |= arr != 0
+    # GDAL's all_touched misses a cell the area enters by a sliver (1e-5 of a cell: hypothesis found it);
+    # the exact overlay decides, so its candidates are the touched cells and their neighbours
+    uflat, _, _ = _overlay_rows(study.area, near & nonzero, row0=row0)
+    uidx = np.unique(uflat) - row0 * ncols
+    in_area = np.zeros((nrows, ncols), bool)
+    in_area.flat[uidx] = True
+    arrays = {k: np.where(arr > 0, arr, 0.0) for k, (arr, _) in read.items()}
+    total = arrays["total"]
+    ages = {k.removeprefix("age_"): a for k, a in arrays.items() if k != "total"}
+    populated = total > 0
+    for a in ages.values():
+        populated |= a > 0
+
+    pieces = _unit_pieces_rows(study.units, study.codes, populated, row0=row0)
+    pieces = _split_rows(pieces, study.communities, row0=row0, nrows=nrows)
+    # cells wholly outside every unit: nearest unit and distance (metres, metric CRS); attach the near ones
+    out = _outside_cells(np.flatnonzero(populated & ~in_area) + row0 * ncols, study.mgeoms, study.codes,
+                         transform=study.transform, shape=shape, grid_crs=study.grid_crs, mcrs=study.mcrs)
+    out["pop_total"] = total.flat[out["flat"].to_numpy(np.int64) - row0 * ncols]
+    attach_m = study.attach_m
+    out["attached"] = out["distance_m"].to_numpy() <= attach_m if attach_m > 0 else np.zeros(len(out), bool)
+    attached = out[out["attached"].to_numpy(bool)]
+    if len(attached):
+        att = pd.DataFrame({"flat": attached["flat"].to_numpy(np.int64),
+                            "unit_code": attached["unit_code"].to_numpy(dtype=object),
+                            "frac": 0.0, "weight": 1.0})
+        att["community_code"] = _nearest_communities(attached, study.near_communities)
+        pieces = pd.concat([pieces, att], ignore_index=True)
+    flat = pieces["flat"].to_numpy(np.int64) - row0 * ncols
+    w = pieces["weight"].to_numpy()
+    pieces["pop_total"] = total.flat[flat] * w
+    for g in ("60plus", "0to3"):
+        if study.plan[g] == "raster":
+            pieces[f"pop_{g}"] = ages[g].flat[flat] * w
+        else:
+            assert study.ratios is not None
+            share = pieces["unit_code"].map(study.ratios[f"share_{g}"]).to_numpy(float)
+            pieces[f"pop_{g}"] = pieces["pop_total"].to_numpy() * share
+    pieces = pieces[(pieces["pop_total"] > 0) | (pieces["pop_60plus"] > 0) | (pieces["pop_0to3"] > 0)]
+    units = sorted(set(study.codes.astype(str)))
+    outside = pd.DataFrame({"unit_code": pd.Categorical(out["unit_code"].to_numpy(), categories=units),
+                            "distance_m": out["distance_m"].to_numpy(float),
+                            "pop_total": out["pop_total"].to_numpy(float),
+                            "attached": out["attached"].to_numpy(bool)})
+    return _Band(
+        pieces=pieces.drop(columns="frac").reset_index(drop=True), outside=outside,
+        negative_in_area={k: arr[in_area & ok & (arr < 0)] for k, (arr, ok) in read.items()},
+        negative_cells={k: int((ok & (arr < 0)).sum()) for k, (arr, ok) in read.items()},
+        in_area={k: float(a.flat[uidx].sum()) for k, a in arrays.items()},
+        nodata_touching={k: int((touching & ~ok).sum()) for k, (_, ok) in read.items()},
+        touching_cells=int(touching.sum()), window_people=float(total.sum()))
+
+
+def _checked_bands(paths: Mapping[str, Path], nodata: Mapping[str, float | None], bands: Sequence[_Band]
+                   ) -> float:
+    """Persons of the total raster in every cell overlapping the units, from the per-band figures.
 
     Every problem of the rasters in the study area is raised at once: negative cells; no person at all
     (all nodata or 0); an age raster empty, or holding more persons than the total raster.
     """
-    from rasterio.features import rasterize
-    from scipy.ndimage import binary_dilation
-
-    keys = ["total"] + [f"age_{g}" for g, v in plan.items() if v == "raster"]
-    read = {k: _read(paths[k], window) for k in keys}
-    # cells touching the study area (for counts), and those of them with a value overlapping it (exact)
-    touching = rasterize([(union, 1)], out_shape=shape, transform=transform, fill=0, all_touched=True,
-                         dtype="uint8").astype(bool)
-    nonzero = np.zeros(shape, bool)
-    for arr, _, _ in read.values():
-        nonzero |= arr != 0
-    # GDAL's all_touched misses a cell the area enters by a sliver (1e-5 of a cell: hypothesis found it);
-    # the exact overlay decides, so its candidates are the touched cells and their neighbours
-    near = binary_dilation(touching, structure=np.ones((3, 3), bool))
-    uflat, _, _ = _overlay([union], transform=transform, shape=shape, cells_mask=near & nonzero)
-    uidx = np.unique(uflat)
-    in_area = np.zeros(shape, bool)
-    in_area.flat[uidx] = True
+    keys = list(paths)
     problems: list[str] = []
-    for k, (arr, ok, nodata) in read.items():
-        problems += _value_problems(paths[k], k, arr, ok, nodata, in_area)
+    for k in keys:
+        negative = np.concatenate([b.negative_in_area[k] for b in bands])
+        problems += _value_problems(paths[k], k, negative, nodata[k])
     if problems:
         raise PopulationError(f"{len(problems)} problem(s) with the population rasters:\n  "
                               + "\n  ".join(problems))
-    arrays = {k: np.where(arr > 0, arr, 0.0) for k, (arr, _, _) in read.items()}
-    for k, (arr, ok, _) in read.items():
-        if (neg := int((ok & (arr < 0)).sum())):
+    for k in keys:
+        if (neg := sum(b.negative_cells[k] for b in bands)):
             log.warning("%s (population.%s): %d cell(s) of the raster window outside every unit hold "
                         "negative values; counted as 0 persons outside", paths[k], k, neg)
-    total = arrays["total"]
-    reference = float(total.flat[uidx].sum())
+    touching = sum(b.touching_cells for b in bands)
+    held = {k: math.fsum(b.in_area[k] for b in bands) for k in keys}
+    no_data = {k: sum(b.nodata_touching[k] for b in bands) for k in keys}
+    reference = held["total"]
     if reference <= 0:
-        raise PopulationError(_empty_problem(paths["total"], "total", total, read["total"][1], touching))
+        raise PopulationError(_empty_problem(paths["total"], "total", touching, no_data["total"]))
     for k in keys[1:]:
-        arr = arrays[k]
-        held = float(arr.flat[uidx].sum())
-        if held <= 0:
-            problems.append(_empty_problem(paths[k], k, arr, read[k][1], touching,
+        if held[k] <= 0:
+            problems.append(_empty_problem(paths[k], k, touching, no_data[k],
                                            extra=f", while population.total holds {reference:,.1f} persons"))
-        elif held > reference * (1 + 1e-6) + 1e-6:
+        elif held[k] > reference * (1 + 1e-6) + 1e-6:
             problems.append(
-                f"{paths[k]} (population.{k}): holds {held:,.1f} persons in the study area, more than the "
-                f"total raster {paths['total'].name} ({reference:,.1f}, {held / reference:.1%} of it): an "
+                f"{paths[k]} (population.{k}): holds {held[k]:,.1f} persons in the study area, more than the "
+                f"total raster {paths['total'].name} ({reference:,.1f}, {held[k] / reference:.1%} of it): an "
                 f"age group cannot outnumber the whole population. Fix: check that population.{k} and "
                 f"population.total are the right rasters (same year, persons per cell, not density), or "
                 f"drop population.{k} and give population.ratios_csv.")
@@ -768,12 +1003,14 @@ def _checked_rasters(paths: Mapping[str, Path], plan: Mapping[str, str], *, wind
         raise PopulationError(f"{len(problems)} problem(s) with the population age rasters:\n  "
                               + "\n  ".join(problems))
     log.info("Read %d population raster(s): %d cells in the study area, %.0f persons in the total raster",
-             len(keys), int(touching.sum()), reference)
-    return total, {k.removeprefix("age_"): arrays[k] for k in keys[1:]}, reference, in_area
+             len(keys), touching, reference)
+    return reference
 
 
 def _build_from_raster(pop_cfg: PopulationConfig, *, units: gpd.GeoDataFrame,
                        communities: gpd.GeoDataFrame | None, mcrs: CRS) -> Cells:
+    import contextlib
+
     import rasterio
 
     paths = _raster_grids(pop_cfg)
@@ -797,53 +1034,45 @@ def _build_from_raster(pop_cfg: PopulationConfig, *, units: gpd.GeoDataFrame,
         win = _window(bounds, src, study_bounds=study_bounds)
         wtr = rasterio.windows.transform(win, src.transform)
     shape = (int(win.height), int(win.width))
-    log.info("Reading population window %dx%d cells (offset row %d col %d) of %s", shape[0], shape[1],
-             win.row_off, win.col_off, paths["total"])
+    block_rows = int(pop_cfg.read_block_rows)
+    spans = _band_rows(shape[0], block_rows)
+    log.info("Reading population window %dx%d cells (offset row %d col %d) of %s in %d band(s) of up to %d "
+             "rows (population.read_block_rows)", shape[0], shape[1], win.row_off, win.col_off,
+             paths["total"], len(spans), min(block_rows, shape[0]))
     union = shapely.union_all(np.array(geoms, dtype=object))
-    total, ages, reference, in_area = _checked_rasters(paths, plan, window=win, transform=wtr, shape=shape,
-                                                       union=union)
-    populated = total > 0
-    for a in ages.values():
-        populated |= a > 0
+    study = _RasterStudy(
+        transform=wtr, shape=shape, grid_crs=rcrs, mcrs=mcrs,
+        area=_grid_polygons([union], transform=wtr, shape=shape),
+        units=_grid_polygons(geoms, transform=wtr, shape=shape), codes=codes, mgeoms=mgeoms,
+        communities=_prepared_communities(communities, crs=rcrs, transform=wtr, shape=shape),
+        near_communities=_metric_communities(communities, mcrs=mcrs) if attach_m > 0 else None,
+        attach_m=attach_m, plan=plan, ratios=ratios)
+    keys = ["total"] + [f"age_{g}" for g, v in plan.items() if v == "raster"]
+    with contextlib.ExitStack() as stack:
+        srcs = {k: stack.enter_context(rasterio.open(paths[k])) for k in keys}
+        nodata = {k: src.nodata for k, src in srcs.items()}
+        bands = [_band(srcs, study, window=win, row0=r0, nrows=n) for r0, n in spans]
+    reference = _checked_bands({k: paths[k] for k in keys}, nodata, bands)
 
-    pieces = _unit_pieces(geoms, codes, transform=wtr, shape=shape, cells_mask=populated)
-    pieces = _split_communities(pieces, communities, crs=rcrs, transform=wtr, shape=shape)
-    # cells wholly outside every unit: nearest unit and distance (metres, metric CRS); attach the near ones
-    out = _outside_cells(np.flatnonzero(populated & ~in_area), mgeoms, codes, transform=wtr, shape=shape,
-                         grid_crs=rcrs, mcrs=mcrs)
-    out["pop_total"] = total.flat[out["flat"].to_numpy(np.int64)]
-    near = out["distance_m"].to_numpy() <= attach_m if attach_m > 0 else np.zeros(len(out), bool)
-    attached = out[near]
-    if len(attached):
-        att = pd.DataFrame({"flat": attached["flat"].to_numpy(np.int64),
-                            "unit_code": attached["unit_code"].to_numpy(dtype=object),
-                            "frac": 0.0, "weight": 1.0})
-        att["community_code"] = _nearest_communities(attached, communities, mcrs=mcrs)
-        pieces = pd.concat([pieces, att], ignore_index=True)
-    flat = pieces["flat"].to_numpy()
-    w = pieces["weight"].to_numpy()
-    pieces["pop_total"] = total.flat[flat] * w
-    for g in ("60plus", "0to3"):
-        if plan[g] == "raster":
-            pieces[f"pop_{g}"] = ages[g].flat[flat] * w
-        else:
-            assert ratios is not None
-            share = pieces["unit_code"].map(ratios[f"share_{g}"]).to_numpy(float)
-            pieces[f"pop_{g}"] = pieces["pop_total"].to_numpy() * share
-    pieces = pieces[(pieces["pop_total"] > 0) | (pieces["pop_60plus"] > 0) | (pieces["pop_0to3"] > 0)]
-
-    window_total = float(total.sum())
-    summary = _outside_summary(out, near, window_total=window_total, attach_m=attach_m,
+    nonempty = [b.pieces for b in bands if len(b.pieces)] or [bands[0].pieces]
+    pieces = pd.concat(nonempty, ignore_index=True)
+    outs = [b.outside for b in bands if len(b.outside)] or [bands[0].outside]
+    out = pd.concat(outs, ignore_index=True)
+    out["unit_code"] = out["unit_code"].astype(str)
+    window_total = math.fsum(b.window_people for b in bands)
+    summary = _outside_summary(out, out["attached"].to_numpy(bool), window_total=window_total,
+                               attach_m=attach_m,
                                note=f"raster cells of the window (units' bounding box"
                                     f"{f' widened by {attach_m:g} m' if attach_m > 0 else ''}, whole cells) "
                                     f"that overlap no unit; distances from cell centres in {mcrs.name}")
-    # conservation: independent of the per-unit split: units + outside (by the union of units) = window
-    cons = _conserve(float(pieces["pop_total"].sum()), window_total, pop_cfg.conservation_tolerance,
+    cells = _finish(pieces, transform=wtr, shape=shape, grid_crs=rcrs, mcrs=mcrs)
+    # conservation: independent of the per-unit split: units + outside (by the union of units) = window;
+    # the units' total is summed over the sorted cells table, so it does not depend on the bands
+    cons = _conserve(float(cells["pop_total"].sum()), window_total, pop_cfg.conservation_tolerance,
                      what=f"the window of {paths['total'].name} ({shape[0]}x{shape[1]} cells around the "
                           f"units)",
                      outside_total=summary.people, attached_total=summary.attached_people,
                      touching_total=reference)
-    cells = _finish(pieces, transform=wtr, shape=shape, grid_crs=rcrs, mcrs=mcrs)
     log.info("Assigned %d populated cell pieces (%d cells) to %d units: %.0f persons (raster total "
              "touching the study area %.0f, rel. error %.2e); ages from %s", len(cells),
              cells["cell_id"].nunique(), cells["unit_code"].nunique(), cons["units_total"],
@@ -909,27 +1138,40 @@ def _outside_cells(flat: np.ndarray, mgeoms: np.ndarray, codes: np.ndarray, *, t
                          np.array([], dtype=object), "distance_m": dist})
 
 
-def _nearest_communities(cells: pd.DataFrame, communities: gpd.GeoDataFrame | None, *,
-                         mcrs: CRS) -> np.ndarray:
+@dataclass(frozen=True)
+class _MetricCommunities:
+    """社区/村 polygons in the metric CRS (made valid), with ``codes`` and parent ``units``."""
+
+    geoms: np.ndarray
+    codes: np.ndarray
+    units: np.ndarray
+
+
+def _metric_communities(communities: gpd.GeoDataFrame | None, *, mcrs: CRS) -> _MetricCommunities | None:
+    if communities is None or len(communities) == 0:
+        return None
+    com = communities.to_crs(mcrs)
+    return _MetricCommunities(geoms=np.array(list(shapely.make_valid(com.geometry.values)), dtype=object),
+                              codes=com["community_code"].to_numpy(dtype=object),
+                              units=com["unit_code"].to_numpy(dtype=object))
+
+
+def _nearest_communities(cells: pd.DataFrame, com: _MetricCommunities | None) -> np.ndarray:
     """For attached cells (``unit_code``, ``x``, ``y`` metric): the nearest community OF THAT UNIT
     ("" when the unit has none)."""
     out = np.full(len(cells), "", dtype=object)
-    if communities is None or len(communities) == 0:
+    if com is None:
         return out
-    com = communities.to_crs(mcrs)
-    cgeoms = np.array(list(shapely.make_valid(com.geometry.values)), dtype=object)
-    ccodes = com["community_code"].to_numpy(dtype=object)
-    cunits = com["unit_code"].to_numpy(dtype=object)
     ucodes = cells["unit_code"].to_numpy(dtype=object)
     pts = shapely.points(cells["x"].to_numpy(float), cells["y"].to_numpy(float))
     for code in pd.unique(ucodes):
-        mine = np.flatnonzero(cunits == code)
+        mine = np.flatnonzero(com.units == code)
         if len(mine) == 0:
             continue
         sel = np.flatnonzero(ucodes == code)
-        q, ci = shapely.STRtree(cgeoms[mine]).query_nearest(pts[sel], all_matches=True)
+        q, ci = shapely.STRtree(com.geoms[mine]).query_nearest(pts[sel], all_matches=True)
         first = pd.DataFrame({"q": q, "c": ci}).sort_values(["q", "c"]).drop_duplicates("q")
-        out[sel[first["q"].to_numpy()]] = ccodes[mine][first["c"].to_numpy()]
+        out[sel[first["q"].to_numpy()]] = com.codes[mine][first["c"].to_numpy()]
     return out
 
 
