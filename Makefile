@@ -38,8 +38,8 @@ layers/demo/.generated: coverage/demo.py | $(VENV)/.installed
 	$(PY) -m coverage demo-data layers/demo
 	@touch $@
 
-run: setup ## validate, run the pipeline on layers/$(REGION)/coverage.toml and draw the maps (skipped when no input changed; WORKERS=n / SCHEDULER=tcp://host:port for tiled runs)
-	$(PY) -m coverage run --region $(REGION) --if-changed $(if $(WORKERS),--workers "$(WORKERS)") $(if $(SCHEDULER),--scheduler "$(SCHEDULER)")
+run: setup ## validate, run the pipeline on layers/$(REGION)/coverage.toml and draw the maps (skipped when no input changed; WORKERS=n / SCHEDULER=tcp://host:port for tiled runs, TILES=tiled|untiled to force the choice)
+	$(PY) -m coverage run --region $(REGION) --if-changed $(if $(WORKERS),--workers "$(WORKERS)") $(if $(SCHEDULER),--scheduler "$(SCHEDULER)") $(if $(TILES),--tiles "$(TILES)")
 	@echo "open: $(MAPS)/index.html"
 
 check: setup ## validate every input of REGION exactly as run would, and report each layer; nothing is written but the OSM cache (build/.cache/osm)

@@ -206,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="route in tiles on dask whatever the region's size")
     tiles.add_argument("--untiled", dest="tiles", action="store_const", const="untiled",
                        help="route in this process whatever the region's size")
+    tiles.add_argument("--tiles", dest="tiles", choices=("auto", "tiled", "untiled"),
+                       help="the same choice as a value (make run TILES=...): auto (by [tiles] min_cells), "
+                            "tiled or untiled")
     sp.add_argument("--tile-size-m", type=float, help="side of a tile, metres (default [tiles] tile_size_m)")
     sp.set_defaults(func=cmd_run)
 

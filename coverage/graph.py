@@ -26,6 +26,13 @@ if TYPE_CHECKING:
 MODES = ("walk", "delivery")
 
 
+
+def physical_edge_index(edge_reverse: np.ndarray) -> np.ndarray:
+    """The representative directed edge of each physical road given each edge's reverse twin (-1 for
+    none): a one-way edge, or the lower index of a two-way pair (:meth:`Network.physical_edges`)."""
+    idx = np.arange(edge_reverse.shape[0])
+    return idx[(edge_reverse < 0) | (idx < edge_reverse)]
+
 @dataclass(frozen=True, eq=False)
 class Network:
     """A directed road network for one travel mode, as arrays.
@@ -91,8 +98,7 @@ class Network:
         For a two-way pair the lower index is the representative. Used for snapping (a point
         snaps to a road, not to a direction) and for exports.
         """
-        idx = np.arange(self.n_edges)
-        return idx[(self.edge_reverse < 0) | (idx < self.edge_reverse)]
+        return physical_edge_index(self.edge_reverse)
 
     def csr(self, weight: str = "time") -> sp.csr_matrix:
         """Sparse adjacency (n_nodes x n_nodes) weighted by ``time`` (s) or ``length`` (m).

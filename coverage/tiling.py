@@ -64,7 +64,7 @@ import pandas as pd
 from coverage.access import CellSnaps, FacilitySnaps, ServiceTimes, TravelTimes, service_network, unique_cells
 from coverage.config import Config
 from coverage.errors import PipelineError
-from coverage.graph import Network
+from coverage.graph import Network, physical_edge_index
 from coverage.services import Service, access_speed_mps
 from coverage.traveltime import Snap, nearest_facility_times, snap_points
 
@@ -589,8 +589,7 @@ def _clip_geometry(net: Network, clip: Clip) -> dict[str, np.ndarray]:
     physical edges (``geom_xy``, with ``geom_edge`` the local edge each vertex belongs to)."""
     import shapely
 
-    local = np.arange(clip.edge_index.size)
-    phys = local[(clip.edge_reverse < 0) | (local < clip.edge_reverse)]  # Network.physical_edges of the clip
+    phys = physical_edge_index(clip.edge_reverse)  # a clip keeps both edges of a pair, in their order
     xy, owner = (shapely.get_coordinates(net.edge_geometry[clip.edge_index[phys]], return_index=True)
                  if phys.size else (np.zeros((0, 2)), np.zeros(0, dtype=np.int64)))
     return {"edge_index": clip.edge_index.astype(np.int64), "geom_xy": xy,
@@ -646,7 +645,7 @@ def reduce_snaps(results: Sequence[TileResult], *, cell_ids: np.ndarray, piece_t
         again = np.flatnonzero(cols["uncertain"])
         if again.size:
             fix = snap_points(net, centres[again], max_snap_m=cell_max_snap_m)
-            for k in ("edge", "frac", "dist_m", "snapped", "x", "y"):
+            for k in SNAP_FIELDS[:-1]:  # the Snap fields (not "uncertain")
                 cols[k][again] = getattr(fix, k)
         log.info("Snaps on %s from %d tiles; %d cell(s) with no road within the tile's halo snapped again "
                  "on the whole network", mode, len(results), again.size)

@@ -116,6 +116,21 @@ def test_more_workers_than_cores_is_refused(capped_demo: Config, capsys) -> None
     assert code == 2 and "--workers 100000 is more than the" in capsys.readouterr().err
 
 
+def test_make_tiles_values_force_the_choice_and_a_bad_one_is_one_message(capped_demo: Config, capsys,
+                                                                       monkeypatch) -> None:
+    """`make run TILES=...` passes `--tiles VALUE`: the value sets the mode; anything else is refused by
+    the argument parser (exit 2, the allowed values named) before any input is read."""
+    seen: list[str] = []
+    monkeypatch.setattr(pipeline, "run", lambda cfg, **kw: seen.append(kw["travel"].opts.mode) or Path("x"))
+    for value in ("tiled", "untiled", "auto"):
+        assert cli.main(["run", "--config", str(capped_demo.path), "--no-maps", "--tiles", value]) == 0
+    assert seen == ["tiled", "untiled", "auto"]
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["run", "--config", str(capped_demo.path), "--tiles", "yes;rm -rf /"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "invalid choice: 'yes;rm -rf /'" in err and "Traceback" not in err
+
+
 def test_a_failing_tile_is_named_and_the_run_leaves_no_outputs(capped_demo: Config, scheduler: str,
                                                                tmp_path: Path, monkeypatch) -> None:
     real_save = tiling.TileInput.save
