@@ -234,7 +234,7 @@ def tiled_stage(client: Client, cfg: Config, networks: Mapping[str, Network], ce
     (removed), and the tiles' results stay as ``<work_dir>/tiles/<tile>.parquet``, one GeoParquet file
     per tile (the partitioned travel times of the run). Without it everything goes to a temporary
     folder that is removed."""
-    cell_ids, piece_to_cell, centres = access.unique_cells(cells)
+    cell_ids, _, centres = access.unique_cells(cells)
     scratch = (Path(tempfile.mkdtemp(prefix="coverage-tiles-")) if work_dir is None
                else Path(work_dir) / ".tiles")
     out_dir = scratch / "out" if work_dir is None else Path(work_dir) / "tiles"
@@ -251,10 +251,7 @@ def tiled_stage(client: Client, cfg: Config, networks: Mapping[str, Network], ce
         del warm  # the warm-up futures, done by now
         t2 = time.perf_counter()
         results = [tiling.TileResult.load(p) for p in paths]
-        csnaps = tiling.reduce_snaps(results, cell_ids=cell_ids, piece_to_cell=piece_to_cell, centres=centres,
-                                     networks=networks, cell_max_snap_m=cfg.snapping.cell_max_snap_m)
-        times = tiling.reduce_results(cfg, results, n_cells=len(cell_ids), facilities=facilities,
-                                      fsnaps=fsnaps, skip=skip)
+        csnaps, times = tiling.reduce_tiles(cfg, results, networks, cells, facilities, fsnaps, skip=skip)
         t3 = time.perf_counter()
         return csnaps, times, {"partition_s": t1 - t0, "map_s": t2 - t1, "reduce_s": t3 - t2}
     finally:

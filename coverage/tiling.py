@@ -86,6 +86,7 @@ __all__ = [
     "partition",
     "reduce_results",
     "reduce_snaps",
+    "reduce_tiles",
     "service_cap_s",
     "snap_tile_cells",
     "solve_tile",
@@ -520,7 +521,7 @@ def partition(cfg: Config, networks: Mapping[str, Network], centres: np.ndarray,
     caps = {sid: service_cap_s(cfg, s) for sid, s in services.items()}
     routed_modes: set[str] = {s.mode for s in services.values()}
     modes = sorted(routed_modes | (set(networks) if csnaps is None else set()))
-    halos: dict[str, float] = {mode: cfg.snapping.cell_max_snap_m for mode in modes}  # snapping only
+    halos: dict[str, float] = {}
     for mode in sorted(routed_modes):
         halos[mode] = max(halo_m(cap_s=caps[sid], max_speed_mps=max_speed_mps(snet[sid]),
                                  cell_max_snap_m=cfg.snapping.cell_max_snap_m,
@@ -528,6 +529,9 @@ def partition(cfg: Config, networks: Mapping[str, Network], centres: np.ndarray,
                           for sid, s in services.items() if s.mode == mode)
         log.info("Tiles on %s: halo %.0f m (caps %s)", mode, halos[mode],
                  ", ".join(f"{sid} {caps[sid] / 60:g} min" for sid, s in services.items() if s.mode == mode))
+    for mode in set(modes) - routed_modes:  # snapped only: as wide as the routed modes' clips, so that as
+        # few cells as with them lack a road within their margin (those are snapped again whole)
+        halos[mode] = max([cfg.snapping.cell_max_snap_m, *halos.values()])
     tiles, owner = assign_tiles(centres, tile_size_m=tile_size_m)
     fac_ids = facilities["fac_id"].to_numpy().astype(str) if len(facilities) else np.zeros(0, dtype="U1")
     ids_all = np.arange(len(centres), dtype=np.int64) if cell_ids is None else np.asarray(cell_ids, np.int64)
@@ -654,18 +658,27 @@ def reduce_snaps(results: Sequence[TileResult], *, cell_ids: np.ndarray, piece_t
     return CellSnaps(cell_ids=cell_ids, piece_to_cell=piece_to_cell, by_mode=by_mode)
 
 
+def reduce_tiles(cfg: Config, results: Sequence[TileResult], networks: Mapping[str, Network],
+                 cells: pd.DataFrame, facilities: pd.DataFrame, fsnaps: FacilitySnaps, *,
+                 skip: Collection[str] = ()) -> tuple[CellSnaps, TravelTimes]:
+    """The results of tiles that snapped their own cells as what :func:`coverage.access.snap_cells` and
+    :func:`coverage.access.travel_times` return (:func:`reduce_snaps`, :func:`reduce_results`)."""
+    cell_ids, piece_to_cell, centres = unique_cells(cells)
+    csnaps = reduce_snaps(results, cell_ids=cell_ids, piece_to_cell=piece_to_cell, centres=centres,
+                          networks=networks, cell_max_snap_m=cfg.snapping.cell_max_snap_m)
+    return csnaps, reduce_results(cfg, results, n_cells=len(cell_ids), facilities=facilities, fsnaps=fsnaps,
+                                  skip=skip)
+
+
 def tiled_snaps_and_times(cfg: Config, networks: Mapping[str, Network], cells: pd.DataFrame,
                           facilities: pd.DataFrame, fsnaps: FacilitySnaps, *, tile_size_m: float,
                           skip: Collection[str] = ()) -> tuple[CellSnaps, TravelTimes]:
     """Cells snapped and routed tile by tile, in this process (the reference for :mod:`coverage.cluster`):
     equal to :func:`coverage.access.snap_cells` and :func:`coverage.access.travel_times` under the cap."""
-    cell_ids, piece_to_cell, centres = unique_cells(cells)
+    cell_ids, _, centres = unique_cells(cells)
     results = [solve_tile(t) for t in partition(cfg, networks, centres, None, facilities, fsnaps,
                                                 tile_size_m=tile_size_m, skip=skip, cell_ids=cell_ids)]
-    csnaps = reduce_snaps(results, cell_ids=cell_ids, piece_to_cell=piece_to_cell, centres=centres,
-                          networks=networks, cell_max_snap_m=cfg.snapping.cell_max_snap_m)
-    return csnaps, reduce_results(cfg, results, n_cells=len(cell_ids), facilities=facilities, fsnaps=fsnaps,
-                                  skip=skip)
+    return reduce_tiles(cfg, results, networks, cells, facilities, fsnaps, skip=skip)
 
 
 def tiled_travel_times(cfg: Config, networks: Mapping[str, Network], cells: pd.DataFrame, csnaps: CellSnaps,
