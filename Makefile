@@ -69,6 +69,10 @@ bench: setup ## travel-time engine benchmark (ratios against baselines run in th
 bench-plan: setup ## site-planning solver benchmark (100k cells x 5k candidates; spopt's MCLP side by side)
 	$(PY) scripts/bench_plan.py
 
+.PHONY: bench-city
+bench-city: setup ## a whole run (no maps) of a generated prefecture-sized region written as real files: stage times and peak memory (SIDE_KM=100, WORKERS=0|n)
+	$(PY) scripts/bench_city.py $(if $(SIDE_KM),--side-km "$(SIDE_KM)") $(if $(WORKERS),--workers "$(WORKERS)")
+
 .PHONY: bench-scale
 bench-scale: setup ## tiled runs on a local dask cluster: a generated province-like region at three sizes, untiled side by side (SIZES=..., WORKERS=n)
 	$(PY) scripts/bench_scale.py $(if $(SIZES),--sizes "$(SIZES)") $(if $(WORKERS),--workers "$(WORKERS)")
