@@ -16,6 +16,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from scipy import ndimage
 from shapely.geometry import box
 from shapely.ops import unary_union
@@ -170,7 +171,12 @@ def _gap_rows(cand: pd.DataFrame, *, service: str, pop_col: str, nearest_col: st
 
 def _label_polygons(labels: np.ndarray, transform: Any, r0: int, c0: int) -> dict[int, Any]:
     """Union of the cell squares of each gap label, traced on the raster grid in one pass
-    (rasterio.features.shapes), instead of unioning thousands of squares one gap at a time."""
+    (rasterio.features.shapes), instead of unioning thousands of squares one gap at a time.
+
+    ``shapes`` traces 4-connected pieces; the pieces of one (8-connected) label share no edge (they
+    would be one piece), only corners, so their union is the MultiPolygon of the pieces as they are
+    (valid: interiors apart, boundaries meeting at points). A union operation gave the same set, at
+    3.6 s of the 4 s of a 400 x 400 grid half full of one-cell gaps."""
     from affine import Affine
     from rasterio.features import shapes
     from shapely.geometry import shape
@@ -179,7 +185,7 @@ def _label_polygons(labels: np.ndarray, transform: Any, r0: int, c0: int) -> dic
     parts: dict[int, list[Any]] = {}
     for geom, val in shapes(labels.astype(np.int32), mask=labels > 0, transform=t, connectivity=4):
         parts.setdefault(int(val), []).append(shape(geom))
-    return {k: (v[0] if len(v) == 1 else unary_union(v)) for k, v in parts.items()}
+    return {k: (v[0] if len(v) == 1 else shapely.MultiPolygon(v)) for k, v in parts.items()}
 
 
 def _spacing(cells: pd.DataFrame) -> float:

@@ -118,3 +118,27 @@ def test_all_gaps_at_once_equal_the_per_gap_loop(seed: int, pop_col: str) -> Non
         assert list(got[c]) == list(ref[c]), c
     for c in ("pop_total", "pop_60plus", "_rank_pop", "nearest_tt_min"):
         np.testing.assert_allclose(got[c].to_numpy(float), ref[c].to_numpy(float), rtol=1e-12, err_msg=c)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), density=st.floats(0.2, 0.8))
+def test_label_polygons_equal_the_union_of_their_squares(seed: int, density: float) -> None:
+    """Each label's shape (its 4-connected pieces as one MultiPolygon) is valid and covers exactly the
+    union of its cells' squares, holes and corner-touching pieces included."""
+    import numpy as np
+    import shapely
+    from scipy import ndimage
+
+    from coverage.gaps import _label_polygons
+
+    rng = np.random.default_rng(seed)
+    grid = rng.random((14, 11)) < density
+    labels, n = ndimage.label(grid, structure=np.ones((3, 3), bool))
+    t = Affine(100.0, 0, 5000.0, 0, -100.0, 9000.0)
+    got = _label_polygons(labels, t, 0, 0)
+    assert sorted(got) == list(range(1, n + 1))
+    for k, geom in got.items():
+        r, c = np.nonzero(labels == k)
+        squares = shapely.union_all([shapely.box(5000 + 100 * j, 9000 - 100 * (i + 1), 5000 + 100 * (j + 1),
+                                                 9000 - 100 * i) for i, j in zip(r, c, strict=True)])
+        assert geom.is_valid and geom.equals(squares) and geom.area == pytest.approx(1e4 * len(r))
