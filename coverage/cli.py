@@ -7,11 +7,14 @@ traceback; ``--debug`` shows the traceback.
 
 from __future__ import annotations
 
+import _thread
 import argparse
+import contextlib
 import json
 import logging
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -256,6 +259,29 @@ def build_parser() -> argparse.ArgumentParser:
 INTERRUPTED = "interrupted; no partial outputs were kept (the previous results are untouched)"
 
 
+@contextlib.contextmanager
+def interrupts_not_lost() -> Iterator[None]:
+    """Ctrl-C is never swallowed: a KeyboardInterrupt that lands in a weakref callback or a ``__del__``
+    (where Python cannot raise it and prints it, traceback and all, as "Exception ignored in ...") is
+    delivered again to the main thread 10 ms later, in ordinary code, so the run stops as it would
+    anywhere else (one line, the transaction undone) instead of going on and printing a traceback."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
+            timer = threading.Timer(0.01, _thread.interrupt_main)
+            timer.daemon = True
+            timer.start()
+            return
+        previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
@@ -266,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     user_errors = user_error_types()  # imported before the work: an except clause must not import
     try:
-        return int(args.func(args))
+        with interrupts_not_lost():
+            return int(args.func(args))
     except KeyboardInterrupt:
         print(INTERRUPTED, file=sys.stderr)
         return 130

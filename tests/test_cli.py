@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -72,3 +74,27 @@ def test_fetch_network_offline_is_a_clear_message(tmp_path: Path, monkeypatch, c
     assert "Traceback" not in err and "unexpected" not in err
     assert "network.source = 'osm_file'" in err
     assert not (tmp_path / "roads.osm").exists()
+
+
+def test_an_interrupt_landing_in_a_weakref_callback_is_delivered_again(capsys) -> None:
+    """Ctrl-C during a weakref callback (seen once in CI as "Exception ignored in ... KeyboardInterrupt"
+    with a traceback, the run going on): it reaches ordinary code a moment later, with no traceback."""
+    import time
+    import weakref
+
+    from coverage import cli
+
+    class Thing:
+        pass
+
+    def callback(_: object) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt), cli.interrupts_not_lost():
+        thing = Thing()
+        ref = weakref.ref(thing, callback)
+        del thing  # the callback runs here and its KeyboardInterrupt cannot propagate
+        for _ in range(300):  # ordinary code: the interrupt arrives within a few steps
+            time.sleep(0.01)
+    assert ref() is None
+    assert "Traceback" not in capsys.readouterr().err
