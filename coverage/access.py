@@ -43,6 +43,7 @@ __all__ = [
     "TravelTimes",
     "TravelTimesFn",
     "unique_cells",
+    "usable_facilities",
     "facility_snap_columns",
     "fca_costs",
     "require_usable",
@@ -132,7 +133,7 @@ def service_network(service: Service, networks: Mapping[str, Network], cfg: Conf
     return dataclasses.replace(net, edge_time_s=net.edge_length_m / speed)
 
 
-def _usable(service: Service, facilities: pd.DataFrame, fsnaps: FacilitySnaps) -> np.ndarray:
+def usable_facilities(service: Service, facilities: pd.DataFrame, fsnaps: FacilitySnaps) -> np.ndarray:
     """Facilities providing the service (:meth:`Service.provided_by`) that snapped on its network."""
     return service.provided_by(facilities) & fsnaps.by_mode[service.mode].snapped
 
@@ -180,7 +181,7 @@ def snap_facilities(cfg: Config, networks: Mapping[str, Network], facilities: gp
 
 def usable_counts(cfg: Config, facilities: pd.DataFrame, fsnaps: FacilitySnaps) -> dict[str, tuple[int, int]]:
     """Per service: (facilities providing it, of which snapped on its mode's network)."""
-    return {sid: (int(s.provided_by(facilities).sum()), int(_usable(s, facilities, fsnaps).sum()))
+    return {sid: (int(s.provided_by(facilities).sum()), int(usable_facilities(s, facilities, fsnaps).sum()))
             for sid, s in cfg.services.items()}
 
 
@@ -240,7 +241,7 @@ def travel_times(cfg: Config, networks: Mapping[str, Network], csnaps: CellSnaps
             out[sid] = ServiceTimes(time_s=np.full(n_cells, np.nan),
                                     nearest_id=np.full(n_cells, "", dtype=object), n_facilities=0)
             continue
-        mask = _usable(s, facilities, fsnaps)
+        mask = usable_facilities(s, facilities, fsnaps)
         ids = ids_all[mask]
         if mask.any():
             res = nearest_facility_times(service_network(s, networks, cfg), fsnaps.by_mode[s.mode].take(mask),
@@ -273,7 +274,7 @@ def isochrone_layers(cfg: Config, networks: Mapping[str, Network], facilities: g
     layers: dict[str, gpd.GeoDataFrame] = {}
     qa: list[pd.DataFrame] = []
     for sid, s in cfg.services.items():
-        mask = _usable(s, facilities, fsnaps)
+        mask = usable_facilities(s, facilities, fsnaps)
         if sid in skip or not mask.any():
             continue
         net = service_network(s, networks, cfg)
@@ -311,7 +312,7 @@ def fca_costs(cfg: Config, networks: Mapping[str, Network], facilities: gpd.GeoD
     for sid, s in cfg.services.items():
         if not s.capacity_col or sid in skip:
             continue
-        mask = _usable(s, facilities, fsnaps)
+        mask = usable_facilities(s, facilities, fsnaps)
         if not mask.any():
             continue
         m = coverage_matrix(service_network(s, networks, cfg), fsnaps.by_mode[s.mode].take(mask),

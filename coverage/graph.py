@@ -26,12 +26,12 @@ if TYPE_CHECKING:
 MODES = ("walk", "delivery")
 
 
-
 def physical_edge_index(edge_reverse: np.ndarray) -> np.ndarray:
     """The representative directed edge of each physical road given each edge's reverse twin (-1 for
     none): a one-way edge, or the lower index of a two-way pair (:meth:`Network.physical_edges`)."""
     idx = np.arange(edge_reverse.shape[0])
     return idx[(edge_reverse < 0) | (idx < edge_reverse)]
+
 
 @dataclass(frozen=True, eq=False)
 class Network:

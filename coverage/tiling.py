@@ -61,7 +61,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from coverage.access import CellSnaps, FacilitySnaps, ServiceTimes, TravelTimes, service_network, unique_cells
+from coverage.access import (
+    CellSnaps,
+    FacilitySnaps,
+    ServiceTimes,
+    TravelTimes,
+    service_network,
+    unique_cells,
+    usable_facilities,
+)
 from coverage.config import Config
 from coverage.errors import PipelineError
 from coverage.graph import Network, physical_edge_index
@@ -389,7 +397,10 @@ class TileResult:
 
     @staticmethod
     def load(path: Path) -> TileResult:
-        df = pd.read_parquet(path, columns=None)
+        import pyarrow.parquet as pq
+
+        # the GeoParquet's point geometry is for the user; the reduction needs none of it
+        df = pd.read_parquet(path, columns=[c for c in pq.read_schema(path).names if c != "geometry"])
         sids = [c[len("tt_"):-len("_s")] for c in df.columns if c.startswith("tt_")]
         modes = [c[len("snap_"):-len("_edge")] for c in df.columns
                  if c.startswith("snap_") and c.endswith("_edge")]
@@ -485,23 +496,20 @@ def solve_tile(inp: TileInput) -> TileResult:
 # --------------------------------------------------------------------------------------------------
 
 
-def _usable(service: Service, facilities: pd.DataFrame, fsnaps: FacilitySnaps) -> np.ndarray:
-    return np.asarray(service.provided_by(facilities) & fsnaps.by_mode[service.mode].snapped, dtype=bool)
-
-
 def cell_centres(cells: pd.DataFrame, csnaps: CellSnaps) -> np.ndarray:
-    """``(n_unique_cells, 2)`` centres aligned with ``csnaps.cell_ids`` (the first piece of each cell)."""
-    ids = cells["cell_id"].to_numpy()
-    first = np.full(len(csnaps.cell_ids), -1, dtype=np.int64)
-    first[csnaps.piece_to_cell[::-1]] = np.arange(len(ids))[::-1]
-    return cells[["x", "y"]].to_numpy(float)[first]
+    """``(n_unique_cells, 2)`` centres aligned with ``csnaps.cell_ids`` (the first piece of each cell:
+    :func:`coverage.access.unique_cells`, which :func:`coverage.access.snap_cells` aligns them with)."""
+    cell_ids, _, centres = unique_cells(cells)
+    if not np.array_equal(cell_ids, csnaps.cell_ids):
+        raise PipelineError("cell snaps of another cells table: their cell ids differ")
+    return centres
 
 
 def routed_services(cfg: Config, facilities: pd.DataFrame, fsnaps: FacilitySnaps, *,
                     skip: Collection[str] = ()) -> list[str]:
     """Services that are routed (assessed and with at least one usable facility)."""
     return [sid for sid, s in cfg.services.items()
-            if sid not in skip and _usable(s, facilities, fsnaps).any()]
+            if sid not in skip and usable_facilities(s, facilities, fsnaps).any()]
 
 
 def partition(cfg: Config, networks: Mapping[str, Network], centres: np.ndarray, csnaps: CellSnaps | None,
@@ -537,7 +545,7 @@ def partition(cfg: Config, networks: Mapping[str, Network], centres: np.ndarray,
     ids_all = np.arange(len(centres), dtype=np.int64) if cell_ids is None else np.asarray(cell_ids, np.int64)
     crs = next((n.crs for n in networks.values()), "")
     bounds = {mode: edge_bounds(networks[mode]) for mode in modes}
-    usable = {sid: np.flatnonzero(_usable(s, facilities, fsnaps)) for sid, s in services.items()}
+    usable = {sid: np.flatnonzero(usable_facilities(s, facilities, fsnaps)) for sid, s in services.items()}
     order = np.argsort(owner, kind="stable")
     starts = np.searchsorted(owner[order], np.arange(len(tiles) + 1))
     log.info("Partition: %d cells into %d tiles of %.0f m", len(centres), len(tiles), tile_size_m)
@@ -618,7 +626,7 @@ def reduce_results(cfg: Config, results: Sequence[TileResult], *, n_cells: int, 
             out[sid] = ServiceTimes(time_s=np.full(n_cells, np.nan),
                                     nearest_id=np.full(n_cells, "", dtype=object), n_facilities=0)
             continue
-        n_fac = int(_usable(s, facilities, fsnaps).sum())
+        n_fac = int(usable_facilities(s, facilities, fsnaps).sum())
         tt = np.full(n_cells, np.inf)
         src = np.full(n_cells, -1, dtype=np.int64)
         for r in results:

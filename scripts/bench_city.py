@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_scale import SPACING_M, province  # noqa: E402
+from bench_scale import SPACING_M, peak_rss_mb, province  # noqa: E402
 
 ORIGIN_M = (350_000.0, 3_350_000.0)  # UTM 48N: west of Chengdu
 UNIT_KM = 10.0
@@ -149,9 +149,7 @@ def _run_one(config: Path, build_root: Path, workers: int) -> dict[str, float]:
               if workers else None)
     out = run(load_config(config), build_root=build_root, maps_root=None, travel=travel)
     info = json.loads((out / "run_info.json").read_text(encoding="utf-8"))
-    hwm = next(float(x.split()[1]) / 1024.0 for x in Path("/proc/self/status").read_text().splitlines()
-               if x.startswith("VmHWM:"))
-    return {"run_s": time.perf_counter() - t, "peak_mb": hwm, "cells": info["cells"],
+    return {"run_s": time.perf_counter() - t, "peak_mb": peak_rss_mb(), "cells": info["cells"],
             "cell_pieces": info["cell_pieces"], "tiles": info["tiles"], "timings_s": info["timings_s"]}
 
 

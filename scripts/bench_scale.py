@@ -50,7 +50,7 @@ SPACING_M = 100.0
 RURAL_EVERY = 10  # rural roads every 10 lattice steps (1 km)
 
 
-def _peak_rss_mb() -> float:
+def peak_rss_mb() -> float:
     """This process's peak resident memory (VmHWM: unlike ru_maxrss, not inherited from the parent of a
     spawned worker), MB."""
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -135,7 +135,7 @@ def one_size(side_km: float, *, workers: int, tile_size_m: float, untiled: bool)
     t = time.perf_counter()
     net, cxy, fxy = province(side_km)
     out["generate_s"] = time.perf_counter() - t
-    out["generate_peak_mb"] = _peak_rss_mb()
+    out["generate_peak_mb"] = peak_rss_mb()
     out["directed_edges"], out["cells"], out["facilities"] = net.n_edges, len(cxy), len(fxy)
     kinds = [s.kinds[0] for s in cfg.services.values()]
     fac = pd.DataFrame({"fac_id": [f"f{k}" for k in range(len(fxy))],
@@ -154,9 +154,9 @@ def one_size(side_km: float, *, workers: int, tile_size_m: float, untiled: bool)
         tiled_snaps, tiled, steps = cluster.tiled_stage(client, cfg, nets, cells, fac, fsnaps,
                                                         tile_size_m=tile_size_m)
         out["tiled_s"] = time.perf_counter() - t0
-        rss = client.run(_peak_rss_mb)
+        rss = client.run(peak_rss_mb)
     out.update(steps, tiled_cells_per_s=len(cxy) / out["tiled_s"], worker_peak_mb=max(rss.values()),
-               tiled_main_peak_mb=_peak_rss_mb(),
+               tiled_main_peak_mb=peak_rss_mb(),
                cells_snapped=int(tiled_snaps.by_mode["walk"].snapped.sum()))
     if untiled:
         t = time.perf_counter()
@@ -176,7 +176,7 @@ def one_size(side_km: float, *, workers: int, tile_size_m: float, untiled: bool)
             worst = max(worst, float(np.abs(a[fin] - b[fin]).max()) if fin.any() else 0.0)
             ids_off += int((st.nearest_id != tiled.by_service[sid].nearest_id).sum())
         out.update(snap_mismatches=snaps_off, max_abs_diff_s=worst, nearest_id_mismatches=ids_off)
-    out["main_peak_mb"] = _peak_rss_mb()
+    out["main_peak_mb"] = peak_rss_mb()
     return out
 
 
