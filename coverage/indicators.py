@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from coverage import assessment
+from coverage import assessment, exact_sums, unit_sums
 from coverage.access2sfca import two_step_fca
 from coverage.config import Config
 from coverage.coords import require_projected
@@ -253,23 +253,6 @@ def _base_table(units: gpd.GeoDataFrame, communities: gpd.GeoDataFrame | None,
     return base
 
 
-def _coverage_columns(c: pd.DataFrame, key: str, services: Mapping[str, Service], std: Any
-                      ) -> tuple[dict[str, pd.Series], list[tuple[Service, float | None]]]:
-    """Covered persons per row key, per service and threshold (the per-class rule as one column);
-    and the (service, threshold or None) pairs they were computed for."""
-    cols: dict[str, pd.Series] = {}
-    done: list[tuple[Service, float | None]] = []
-    for s in services.values():
-        tt = c[s.tt_col].to_numpy(float)
-        pop = c[s.demand_col]
-        for t in s.indicator_minutes(std):
-            thr = (c["_cls"].map(lambda k, s=s: s.threshold_min_for_class(str(k))).to_numpy(float)
-                   if t is None else t)
-            cols[s.column("covered", t)] = pop.where(covered(tt, thr), 0.0).groupby(c[key]).sum()
-            done.append((s, t))
-    return cols, done
-
-
 def _capacity_columns(t: pd.DataFrame, fac: pd.DataFrame, key: str, cfg: Config, mixed_as: str) -> None:
     """Facility counts per service, beds, nursing beds, childcare slots (and the slots standard), and
     elderly-service area, added to ``t`` in place (``t`` is this function's own new table)."""
@@ -317,31 +300,57 @@ def _capacity_columns(t: pd.DataFrame, fac: pd.DataFrame, key: str, cfg: Config,
     t["elderly_area_standard_m2"] = std.elderly_land_m2_per_resident
 
 
-def _indicator_table(cells: gpd.GeoDataFrame, units: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
-                     cfg: Config, *, level: str, communities: gpd.GeoDataFrame | None,
-                     fca_costs: Any, mixed_as: str) -> gpd.GeoDataFrame:
-    key = "unit_code" if level == "unit" else "community_code"
-    base = _base_table(units, communities, level)
-    c = cells.copy()
-    c[key] = c[key].astype(str)
-    c["_cls"] = c["unit_code"].astype(str).map(
-        dict(zip(units["unit_code"].astype(str), units["unit_class"].astype(str), strict=True)))
-    pops = ["pop_total", "pop_60plus", "pop_0to3"]
-    cols: dict[str, pd.Series] = {p: c.groupby(key)[p].sum() for p in pops}
-    cov, done = _coverage_columns(c, key, cfg.services, cfg.standards)
-    cols.update(cov)
+def _fca_sum_col(score_col: str) -> str:
+    """The partial-sums column of a 2SFCA score times its demand population."""
+    return f"_sum_{score_col}"
 
-    # 2SFCA, population-weighted per unit
+
+def cell_partial(cells: pd.DataFrame, units: pd.DataFrame, facilities: gpd.GeoDataFrame, cfg: Config, *,
+                 fca_costs: Any = None, cover: pd.DataFrame | None = None
+                 ) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The exact partial sums (:mod:`coverage.exact_sums`) of every cell-derived indicator, per unit and
+    community, and the 2SFCA cost basis per service.
+
+    ``cover`` is the partial sums of the population and coverage terms (:mod:`coverage.unit_sums`) when
+    the caller has them (a tiled run: the sum of its tiles'); else they are summed here from ``cells``
+    (``tt_<service>_s`` columns). The 2SFCA score of each piece times its demand population is added.
+    """
+    cls = dict(zip(units["unit_code"].astype(str), units["unit_class"].astype(str), strict=True))
+    if cover is None:
+        terms = unit_sums.cover_terms(cfg.services, cfg.standards, cls.values())
+        cover = unit_sums.cells_partial(cells, terms, unit_class=cls)
     fca = cell_access_scores(cells, facilities, cfg, fca_costs=fca_costs)
+    weighted: dict[str, np.ndarray] = {}
     for s in _capacity_services(cfg):
-        dem = c[s.demand_col]
-        den = dem.groupby(c[key]).sum()
+        dem = cells[s.demand_col].to_numpy(float)
         for gaussian in (False, True):
             k = s.fca_column(gaussian=gaussian)
-            cols[k] = (fca[k] * dem).groupby(c[key]).sum() / den.where(den > 0)
+            weighted[_fca_sum_col(k)] = fca[k].to_numpy(float) * dem
+    by = {g: cells[g].astype(str).to_numpy() for g in unit_sums.GROUPINGS if g in cells.columns}
+    basis = {s.fca_basis_col: str(fca[s.fca_basis_col].iloc[0]) if len(fca) else ""
+             for s in _capacity_services(cfg)}
+    return exact_sums.merge([cover, exact_sums.partial_sums(by, weighted)]), basis
 
-    t = base.join(pd.DataFrame(cols), on=key)
-    for k in [*pops, *cov]:
+
+def _indicator_table(units: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, cfg: Config, *, level: str,
+                     communities: gpd.GeoDataFrame | None, partial: pd.DataFrame,
+                     fca_basis: Mapping[str, str], mixed_as: str) -> gpd.GeoDataFrame:
+    """The indicator rows of ``level`` from the cells' partial sums (:func:`cell_partial`) and the
+    facilities."""
+    key = "unit_code" if level == "unit" else "community_code"
+    base = _base_table(units, communities, level)
+    done = [(s, t) for s in cfg.services.values() for t in s.indicator_minutes(cfg.standards)]
+    cov = [s.column("covered", t) for s, t in done]
+    fca_cols = [(s, s.fca_column(gaussian=g)) for s in _capacity_services(cfg) for g in (False, True)]
+    tot = exact_sums.totals(partial, key).reindex(
+        columns=[*unit_sums.POP_COLS, *cov, *(_fca_sum_col(k) for _, k in fca_cols)]).fillna(0.0)
+    cols = tot[[*unit_sums.POP_COLS, *cov]].copy()
+    for s, k in fca_cols:  # 2SFCA, population-weighted per unit
+        den = tot[s.demand_col]
+        cols[k] = tot[_fca_sum_col(k)] / den.where(den > 0)
+
+    t = base.join(cols, on=key)
+    for k in [*unit_sums.POP_COLS, *cov]:
         t[k] = t[k].fillna(0.0)
     for s, minutes in done:
         pop = t[s.demand_col]
@@ -354,7 +363,7 @@ def _indicator_table(cells: gpd.GeoDataFrame, units: gpd.GeoDataFrame, facilitie
     fac = facilities[facilities[key] != ""]
     _capacity_columns(t, fac, key, cfg, mixed_as)
     for s in _capacity_services(cfg):
-        t[s.fca_basis_col] = fca[s.fca_basis_col].iloc[0] if len(fca) else ""
+        t[s.fca_basis_col] = fca_basis[s.fca_basis_col]
     return gpd.GeoDataFrame(t, geometry="geometry", crs=base.crs)
 
 
@@ -391,15 +400,15 @@ def unit_indicators(
     """
     _validate(cells, units, facilities, communities, level, cfg.services)
     facilities = placed_facilities(facilities, units, communities)
-    kw: dict[str, Any] = {"fca_costs": fca_costs, "mixed_as": mixed_as}
-    unit_t = _indicator_table(cells, units, facilities, cfg, level="unit", communities=communities, **kw)
+    partial, basis = cell_partial(cells, units, facilities, cfg, fca_costs=fca_costs)
+    kw: dict[str, Any] = {"partial": partial, "fca_basis": basis, "mixed_as": mixed_as}
+    unit_t = _indicator_table(units, facilities, cfg, level="unit", communities=communities, **kw)
     if level == "unit":
         res = check_standards(unit_t, facilities, cfg, units=units, communities=communities,
                               mixed_as=mixed_as)
         table, key = unit_t, "unit_code"
     else:
-        table = _indicator_table(cells, units, facilities, cfg, level="community",
-                                 communities=communities, **kw)
+        table = _indicator_table(units, facilities, cfg, level="community", communities=communities, **kw)
         res = check_standards(unit_t, facilities, cfg, units=units, communities=communities,
                               community_ind=table, mixed_as=mixed_as)
         key = "community_code"
@@ -430,12 +439,14 @@ def indicators_and_standards(
     fca_costs: Mapping[str, tuple[Sequence[str], sp.spmatrix]] | None = None,
     mixed_as: Literal["old", "new"] = "old",
     not_assessed: Mapping[str, str] | None = None,
+    cover: pd.DataFrame | None = None,
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame | None, pd.DataFrame]:
     """Unit indicators, community indicators (when ``communities`` is given) and the standards table,
     each computed once (the same results as :func:`unit_indicators` at both levels plus
     :func:`coverage.standards.check_standards`). The services in ``not_assessed`` (service id ->
     reason, :func:`coverage.assessment.not_assessed`) get empty columns and their standards read "not
-    assessed" with the reason, never "failed".
+    assessed" with the reason, never "failed". ``cover``: the exact partial sums of the population and
+    coverage terms when the caller has them (a tiled run's tiles computed them: :func:`cell_partial`).
 
     Returns
     -------
@@ -443,13 +454,14 @@ def indicators_and_standards(
     """
     _validate(cells, units, facilities, communities, "unit", cfg.services)
     facilities = placed_facilities(facilities, units, communities)
-    kw: dict[str, Any] = {"fca_costs": fca_costs, "mixed_as": mixed_as}
-    unit_t = _indicator_table(cells, units, facilities, cfg, level="unit", communities=communities, **kw)
     comm_t = None
     if communities is not None:
         _validate(cells, units, facilities, communities, "community", cfg.services)
-        comm_t = _indicator_table(cells, units, facilities, cfg, level="community",
-                                  communities=communities, **kw)
+    partial, basis = cell_partial(cells, units, facilities, cfg, fca_costs=fca_costs, cover=cover)
+    kw: dict[str, Any] = {"partial": partial, "fca_basis": basis, "mixed_as": mixed_as}
+    unit_t = _indicator_table(units, facilities, cfg, level="unit", communities=communities, **kw)
+    if communities is not None:
+        comm_t = _indicator_table(units, facilities, cfg, level="community", communities=communities, **kw)
     std = check_standards(unit_t, facilities, cfg, units=units, communities=communities, community_ind=comm_t,
                           mixed_as=mixed_as)
     if not_assessed:
@@ -468,11 +480,12 @@ def add_snap_columns(ind: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, key: str,
     """A copy of ``ind`` with the population whose cell centre lies beyond the snap limit per mode
     (``pop_beyond_snap_<mode>``) and the snapping rule itself (``snap_rule``)."""
     ind = ind.copy()
-    for mode in ("walk", "delivery"):
-        col = f"snapped_{mode}"
-        if col in cells:
-            beyond = cells.loc[~cells[col].astype(bool)].groupby(key)["pop_total"].sum()
-            ind[f"pop_beyond_snap_{mode}"] = ind[key].map(beyond).fillna(0.0).round(1)
+    beyond = {f"pop_beyond_snap_{mode}": np.where(cells[f"snapped_{mode}"].astype(bool), 0.0,
+                                                  cells["pop_total"].to_numpy(float))
+              for mode in ("walk", "delivery") if f"snapped_{mode}" in cells}
+    tot = exact_sums.totals(exact_sums.partial_sums({key: cells[key].astype(str).to_numpy()}, beyond), key)
+    for col in beyond:
+        ind[col] = ind[key].map(tot[col] if col in tot else pd.Series(dtype=float)).fillna(0.0).round(1)
     ind["snap_rule"] = (f"nearest edge; cells <= {cfg.snapping.cell_max_snap_m:g} m, facilities <= "
                         f"{cfg.snapping.facility_max_snap_m:g} m; "
                         f"access leg at {cfg.walk.access_speed_mps:g} m/s")
