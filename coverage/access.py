@@ -100,6 +100,10 @@ class TravelTimes:
     #: the number of tiles (0 = one process): recorded in run_info.json
     time_cap_s: dict[str, float] = dataclasses.field(default_factory=dict)
     tiles: int = 0
+    #: the exact partial sums of the population and coverage terms of every cell piece per unit and
+    #: community (coverage.unit_sums), when the tiles computed them with these times; None: the indicators
+    #: sum the cells table (a run in one process, or times computed again, e.g. for a scenario)
+    cover_sums: pd.DataFrame | None = None
 
     def add_to_cells(self, cells: gpd.GeoDataFrame, snaps: CellSnaps, services: Mapping[str, Service]
                      ) -> gpd.GeoDataFrame:
@@ -116,11 +120,13 @@ class TravelTimesFn(Protocol):
     """The cell snapping and travel-time stage in place of :func:`snap_cells` + :func:`travel_times` (a
     tiled run: coverage.cluster.TiledTravelTimes, whose tiles snap their own cells); ``cells`` is the cells
     table (centres ``x``, ``y``), ``work_dir`` the run's tmp build folder (scratch and the tiles' results go
-    under it). Returns what those two return."""
+    under it), ``unit_class`` the units' classes (unit_code -> 城区/郊区: tiles that sum their pieces per
+    unit apply the per-class thresholds). Returns what those two return."""
 
     def __call__(self, cfg: Config, networks: dict[str, Network], cells: pd.DataFrame,
                  facilities: pd.DataFrame, fsnaps: FacilitySnaps, *, skip: Collection[str] = (),
-                 work_dir: Path | None = None) -> tuple[CellSnaps, TravelTimes]: ...
+                 work_dir: Path | None = None, unit_class: Mapping[str, str] | None = None
+                 ) -> tuple[CellSnaps, TravelTimes]: ...
 
 
 def service_network(service: Service, networks: Mapping[str, Network], cfg: Config) -> Network:

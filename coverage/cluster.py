@@ -203,7 +203,8 @@ class TiledTravelTimes:
 
     def __call__(self, cfg: Config, networks: Mapping[str, Network], cells: pd.DataFrame,
                  facilities: pd.DataFrame, fsnaps: access.FacilitySnaps, *, skip: Collection[str] = (),
-                 work_dir: Path | None = None) -> tuple[access.CellSnaps, access.TravelTimes]:
+                 work_dir: Path | None = None, unit_class: Mapping[str, str] | None = None
+                 ) -> tuple[access.CellSnaps, access.TravelTimes]:
         n = int(cells["cell_id"].nunique())
         if not use_tiles(self.opts.mode, n, cfg.tiles.min_cells):
             if self.opts.mode == "untiled":
@@ -219,13 +220,14 @@ class TiledTravelTimes:
                  f"{cfg.tiles.min_cells}")
         with open_client(self.opts) as client:
             csnaps, times, _ = tiled_stage(client, cfg, networks, cells, facilities, fsnaps, tile_size_m=size,
-                                           skip=skip, work_dir=work_dir)
+                                           skip=skip, work_dir=work_dir, unit_class=unit_class)
         return csnaps, times
 
 
 def tiled_stage(client: Client, cfg: Config, networks: Mapping[str, Network], cells: pd.DataFrame,
                 facilities: pd.DataFrame, fsnaps: access.FacilitySnaps, *, tile_size_m: float,
-                skip: Collection[str] = (), work_dir: Path | None = None
+                skip: Collection[str] = (), work_dir: Path | None = None,
+                unit_class: Mapping[str, str] | None = None
                 ) -> tuple[access.CellSnaps, access.TravelTimes, dict[str, float]]:
     """Partition, map and reduce on ``client``: the cells' snaps, the travel times and the seconds of
     each step (``partition_s``, ``map_s``, ``reduce_s``).
@@ -233,8 +235,11 @@ def tiled_stage(client: Client, cfg: Config, networks: Mapping[str, Network], ce
     ``work_dir`` is the run's tmp build folder: the tile inputs are scratch in ``<work_dir>/.tiles/``
     (removed), and the tiles' results stay as ``<work_dir>/tiles/<tile>.parquet``, one GeoParquet file
     per tile (the partitioned travel times of the run). Without it everything goes to a temporary
-    folder that is removed."""
+    folder that is removed. With ``unit_class`` (unit_code -> 城区/郊区) each tile also sums its cell
+    pieces per unit and community (``<work_dir>/tiles_unit_sums/<tile>.parquet``), and the reduction adds
+    them up (``TravelTimes.cover_sums``: the per-unit population and coverage indicators)."""
     cell_ids, _, centres = access.unique_cells(cells)
+    pieces = None if unit_class is None else tiling.pieces_of(cells, cfg, unit_class)
     scratch = (Path(tempfile.mkdtemp(prefix="coverage-tiles-")) if work_dir is None
                else Path(work_dir) / ".tiles")
     out_dir = scratch / "out" if work_dir is None else Path(work_dir) / "tiles"
@@ -244,7 +249,8 @@ def tiled_stage(client: Client, cfg: Config, networks: Mapping[str, Network], ce
         (scratch / "in").mkdir(parents=True, exist_ok=True)
         inputs = [(t.tile.name, t.save(scratch / "in" / f"{t.tile.name}.npz"))
                   for t in tiling.partition(cfg, networks, centres, None, facilities, fsnaps,
-                                            tile_size_m=tile_size_m, skip=skip, cell_ids=cell_ids)]
+                                            tile_size_m=tile_size_m, skip=skip, cell_ids=cell_ids,
+                                            pieces=pieces)]
         t1 = time.perf_counter()
         log.info("Partition: %d tile files written in %.1f s", len(inputs), t1 - t0)
         paths = run_tiles(client, inputs, out_dir)

@@ -37,7 +37,7 @@ from coverage.config import Config
 from coverage.coords import require_projected
 from coverage.services import Service, covered, tlabel, walk_speed_mps
 from coverage.standards import check_standards
-from coverage.study import assign_to_units
+from coverage.study import assign_to_units, unit_classes
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def add_covered_flags(cells: gpd.GeoDataFrame, units: pd.DataFrame,
     for s in services.values():
         if s.tt_col not in cells.columns:
             problems.append(f"cells: column {s.tt_col} missing (run the travel-time stage first)")
-    cls = dict(zip(units["unit_code"].astype(str), units["unit_class"].astype(str), strict=True))
+    cls = unit_classes(units)
     unknown = sorted(set(cells["unit_code"].astype(str)) - set(cls))
     if unknown:
         problems.append(f"cells: unit_code {unknown[:10]} not in the units table (check units.code_field)")
@@ -315,7 +315,7 @@ def cell_partial(cells: pd.DataFrame, units: pd.DataFrame, facilities: gpd.GeoDa
     the caller has them (a tiled run: the sum of its tiles'); else they are summed here from ``cells``
     (``tt_<service>_s`` columns). The 2SFCA score of each piece times its demand population is added.
     """
-    cls = dict(zip(units["unit_code"].astype(str), units["unit_class"].astype(str), strict=True))
+    cls = unit_classes(units)
     if cover is None:
         terms = unit_sums.cover_terms(cfg.services, cfg.standards, cls.values())
         cover = unit_sums.cells_partial(cells, terms, unit_class=cls)

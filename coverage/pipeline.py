@@ -143,7 +143,7 @@ def analyse(cfg: Config, *, timings: dict[str, float] | None = None,
             times = access.travel_times(cfg, nets, cell_snaps, placed, fac_snaps, skip=skip)
         else:
             cell_snaps, times = travel(cfg, nets, cells_in.cells.reset_index(drop=True), placed, fac_snaps,
-                                       skip=skip, work_dir=work_dir)
+                                       skip=skip, work_dir=work_dir, unit_class=study.unit_class)
     return Analysis(cfg=cfg, study=study, networks=nets, roads=roads, fac_layers=fac_layers,
                     facilities=access.facility_snap_columns(placed, fac_snaps), cells_in=cells_in,
                     cell_snaps=cell_snaps, fac_snaps=fac_snaps, times=times, not_assessed=skip,
@@ -195,7 +195,7 @@ def evaluate(a: Analysis, *, timings: dict[str, float] | None = None, isochrones
         costs = access.fca_costs(cfg, a.networks, a.facilities, a.cell_snaps, a.fac_snaps, skip=skip)
         unit_ind, comm_ind, std = indicators.indicators_and_standards(
             cells, a.study.units, a.facilities, cfg, communities=a.study.communities, fca_costs=costs,
-            not_assessed=skip)
+            not_assessed=skip, cover=a.times.cover_sums)
         unit_ind = indicators.add_snap_columns(unit_ind, cells, "unit_code", cfg)
         if comm_ind is not None:
             comm_ind = indicators.add_snap_columns(comm_ind, cells, "community_code", cfg)

@@ -21,7 +21,7 @@ from coverage.coords import require_projected
 
 log = logging.getLogger(__name__)
 
-__all__ = ["StudyArea", "assign_to_units", "read_study_area"]
+__all__ = ["StudyArea", "assign_to_units", "read_study_area", "unit_classes"]
 
 
 @dataclass(frozen=True)
@@ -40,8 +40,12 @@ class StudyArea:
     @property
     def unit_class(self) -> dict[str, str]:
         """unit_code -> 城区 / 郊区."""
-        return dict(zip(self.units["unit_code"].astype(str), self.units["unit_class"].astype(str),
-                        strict=True))
+        return unit_classes(self.units)
+
+
+def unit_classes(units: pd.DataFrame) -> dict[str, str]:
+    """unit_code -> unit_class (城区 / 郊区) of a units table."""
+    return dict(zip(units["unit_code"].astype(str), units["unit_class"].astype(str), strict=True))
 
 
 def read_study_area(cfg: Config) -> StudyArea:

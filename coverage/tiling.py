@@ -61,6 +61,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from coverage import exact_sums, unit_sums
 from coverage.access import (
     CellSnaps,
     FacilitySnaps,
@@ -82,6 +83,7 @@ __all__ = [
     "SNAP_FIELDS",
     "TASK_ARRAYS",
     "Clip",
+    "Pieces",
     "ServiceTask",
     "Tile",
     "TileInput",
@@ -92,12 +94,14 @@ __all__ = [
     "halo_m",
     "max_speed_mps",
     "partition",
+    "pieces_of",
     "reduce_results",
     "reduce_snaps",
     "reduce_tiles",
     "service_cap_s",
     "snap_tile_cells",
     "solve_tile",
+    "sums_path",
     "tiled_snaps_and_times",
     "tiled_travel_times",
 ]
@@ -305,10 +309,15 @@ class TileInput:
     #: the cells' ``cell_id`` and the CRS of ``cell_xy``, for the tile's GeoParquet result
     cell_id: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     crs: str = ""
+    #: the cell pieces of the tile's cells (``cell``: local position; :data:`Pieces.COLUMNS`) and the
+    #: coverage terms it sums per unit and community (:mod:`coverage.unit_sums`); empty: no sums
+    pieces: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    terms: tuple[unit_sums.CoverTerm, ...] = ()
 
     def save(self, path: Path) -> Path:
         """Write the tile as one uncompressed ``.npz`` (arrays plus a JSON header)."""
         arrays = {"cells": self.cells, "cell_xy": self.cell_xy, "cell_id": self.cell_id}
+        arrays.update({f"piece/{k}": v for k, v in self.pieces.items()})
         for mode, d in self.networks.items():
             arrays.update({f"net/{mode}/{k}": v for k, v in d.items()})
         for mode, d in self.targets.items():
@@ -317,7 +326,8 @@ class TileInput:
         head = {"tile": [self.tile.i, self.tile.j, self.tile.x0, self.tile.y0, self.tile.size_m],
                 "modes": sorted(self.networks), "targets": sorted(self.targets),
                 "net_keys": {m: sorted(d) for m, d in self.networks.items()}, "halo_m": self.halo_m,
-                "cell_max_snap_m": self.cell_max_snap_m, "crs": self.crs, "tasks": tasks}
+                "cell_max_snap_m": self.cell_max_snap_m, "crs": self.crs, "tasks": tasks,
+                "pieces": sorted(self.pieces), "terms": unit_sums.terms_to_json(self.terms)}
         for k, t in enumerate(self.tasks):
             tasks.append([t.service, t.mode, t.access_speed_mps, t.limit_s])
             for f in TASK_ARRAYS:
@@ -343,7 +353,8 @@ class TileInput:
                              networks=nets, targets=tgts, tasks=tasks, cell_xy=z["cell_xy"],
                              halo_m={m: float(v) for m, v in head["halo_m"].items()},
                              cell_max_snap_m=float(head["cell_max_snap_m"]), cell_id=z["cell_id"],
-                             crs=str(head["crs"]))
+                             crs=str(head["crs"]), pieces={k: z[f"piece/{k}"] for k in head["pieces"]},
+                             terms=unit_sums.terms_from_json(head["terms"]))
 
 
 @dataclass(frozen=True, eq=False)
@@ -363,6 +374,8 @@ class TileResult:
     cell_id: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     cell_xy: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 2)))
     crs: str = ""
+    #: the exact partial sums of the tile's cell pieces per unit and community (:mod:`coverage.unit_sums`)
+    sums: pd.DataFrame | None = None
 
     def to_frame(self) -> pd.DataFrame:
         """One row per cell: ``cell_id``, ``tt_<service>_s``, ``nearest_<service>_id`` (the names of
@@ -383,7 +396,10 @@ class TileResult:
 
     def save(self, path: Path) -> Path:
         """Write the result as GeoParquet (cell centres as points in ``crs``; :meth:`to_frame`'s columns),
-        or plain parquet when the tile has no CRS."""
+        or plain parquet when the tile has no CRS; its partial sums to :func:`sums_path`."""
+        if self.sums is not None:
+            sums_path(Path(path)).parent.mkdir(parents=True, exist_ok=True)
+            self.sums.to_parquet(sums_path(Path(path)), index=False)
         df = self.to_frame()
         df.attrs = {}
         if self.crs and len(self.cell_xy) == len(self.cells):
@@ -401,6 +417,7 @@ class TileResult:
 
         # the GeoParquet's point geometry is for the user; the reduction needs none of it
         df = pd.read_parquet(path, columns=[c for c in pq.read_schema(path).names if c != "geometry"])
+        sums = pd.read_parquet(sums_path(Path(path))) if sums_path(Path(path)).is_file() else None
         sids = [c[len("tt_"):-len("_s")] for c in df.columns if c.startswith("tt_")]
         modes = [c[len("snap_"):-len("_edge")] for c in df.columns
                  if c.startswith("snap_") and c.endswith("_edge")]
@@ -411,7 +428,51 @@ class TileResult:
                           nearest_id={s: df[f"nearest_{s}_id"].to_numpy(dtype=object) for s in sids
                                       if f"nearest_{s}_id" in df.columns},
                           cell_id=df["cell_id"].to_numpy(np.int64) if "cell_id" in df.columns
-                          else np.zeros(0, dtype=np.int64))
+                          else np.zeros(0, dtype=np.int64), sums=sums)
+
+
+def sums_path(result_path: Path) -> Path:
+    """Where a tile's partial sums go: ``<folder>_unit_sums/<tile>.parquet`` beside its result's folder
+    (``build/<r>/tiles/tile_3_4.parquet`` -> ``build/<r>/tiles_unit_sums/tile_3_4.parquet``), so that
+    ``tiles/`` stays one GeoParquet dataset."""
+    folder = result_path.parent
+    return folder.with_name(f"{folder.name}_unit_sums") / result_path.name
+
+
+@dataclass(frozen=True, eq=False)
+class Pieces:
+    """The cells table's pieces as the tiles sum them per unit and community (:mod:`coverage.unit_sums`):
+    per piece the position of its cell among the unique cells (``cell``) and :data:`COLUMNS` (fixed-width
+    strings and floats: a tile file holds no Python objects); and the coverage terms."""
+
+    cell: np.ndarray
+    columns: dict[str, np.ndarray]
+    terms: tuple[unit_sums.CoverTerm, ...]
+
+    COLUMNS = (*unit_sums.GROUPINGS, "unit_class", *unit_sums.POP_COLS)
+
+
+def pieces_of(cells: pd.DataFrame, cfg: Config, unit_class: Mapping[str, str]) -> Pieces:
+    """The pieces of a cells table (``unit_class``: unit_code -> 城区/郊区 of the units table)."""
+    _, piece_to_cell, _ = unique_cells(cells)
+    codes = cells["unit_code"].astype(str)
+    cols = {g: cells[g].astype(str).to_numpy().astype(str) for g in unit_sums.GROUPINGS}
+    cols["unit_class"] = codes.map(dict(unit_class)).fillna("").to_numpy().astype(str)
+    cols.update({p: cells[p].to_numpy(float) for p in unit_sums.POP_COLS})
+    return Pieces(cell=piece_to_cell.astype(np.int64), columns=cols,
+                  terms=unit_sums.cover_terms(cfg.services, cfg.standards, unit_class.values()))
+
+
+def _tile_sums(inp: TileInput, times: Mapping[str, np.ndarray]) -> pd.DataFrame | None:
+    """The exact partial sums of the tile's pieces (:func:`coverage.unit_sums.cell_terms`), or None
+    for a tile without pieces."""
+    if not inp.pieces:
+        return None
+    pc = inp.pieces["cell"]
+    terms = unit_sums.cell_terms(inp.terms, tt_s={s: t[pc] for s, t in times.items()},
+                                 unit_class=inp.pieces["unit_class"],
+                                 pops={p: inp.pieces[p] for p in unit_sums.POP_COLS})
+    return exact_sums.partial_sums({g: inp.pieces[g] for g in unit_sums.GROUPINGS}, terms)
 
 
 #: what a tile reports of each cell's snap (:class:`~coverage.traveltime.Snap` plus ``uncertain``)
@@ -488,7 +549,7 @@ def solve_tile(inp: TileInput) -> TileResult:
             ids[t.service] = np.where(res.target_source >= 0, t.src_id[res.target_source.clip(0)], "")
     return TileResult(tile=inp.tile.name, cells=inp.cells, time_s=times, source_row=rows, snaps=snaps,
                       nearest_id={s: v.astype(object) for s, v in ids.items()}, cell_id=inp.cell_id,
-                      cell_xy=inp.cell_xy, crs=inp.crs)
+                      cell_xy=inp.cell_xy, crs=inp.crs, sums=_tile_sums(inp, times))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -514,14 +575,16 @@ def routed_services(cfg: Config, facilities: pd.DataFrame, fsnaps: FacilitySnaps
 
 def partition(cfg: Config, networks: Mapping[str, Network], centres: np.ndarray, csnaps: CellSnaps | None,
               facilities: pd.DataFrame, fsnaps: FacilitySnaps, *, tile_size_m: float,
-              skip: Collection[str] = (), cell_ids: np.ndarray | None = None) -> Iterator[TileInput]:
+              skip: Collection[str] = (), cell_ids: np.ndarray | None = None,
+              pieces: Pieces | None = None) -> Iterator[TileInput]:
     """Cut the travel-time work into :class:`TileInput` objects, one per tile that owns a cell.
 
     ``centres`` are the unique cell centres (metres, in the order of ``csnaps.cell_ids``). With
     ``csnaps`` the cells' snaps are the whole network's, re-indexed into each tile's clipped edges;
     without, each tile carries its clip's road geometry and snaps its own cells on every mode
     (:func:`snap_tile_cells`), so the whole set of cells is never snapped in one process. ``cell_ids``
-    (aligned with ``centres``) name the cells in the tiles' results.
+    (aligned with ``centres``) name the cells in the tiles' results. With ``pieces`` each tile also
+    carries its cells' pieces and sums them per unit and community.
     """
     sids = routed_services(cfg, facilities, fsnaps, skip=skip)
     services = {sid: cfg.services[sid] for sid in sids}
@@ -548,6 +611,9 @@ def partition(cfg: Config, networks: Mapping[str, Network], centres: np.ndarray,
     usable = {sid: np.flatnonzero(usable_facilities(s, facilities, fsnaps)) for sid, s in services.items()}
     order = np.argsort(owner, kind="stable")
     starts = np.searchsorted(owner[order], np.arange(len(tiles) + 1))
+    if pieces is not None:
+        p_order = np.argsort(owner[pieces.cell], kind="stable")
+        p_starts = np.searchsorted(owner[pieces.cell][p_order], np.arange(len(tiles) + 1))
     log.info("Partition: %d cells into %d tiles of %.0f m", len(centres), len(tiles), tile_size_m)
     column: dict[tuple[str, int], np.ndarray] = {}  # edges meeting a column of tiles (one scan per column)
     for k, tile in enumerate(tiles):
@@ -591,9 +657,15 @@ def partition(cfg: Config, networks: Mapping[str, Network], centres: np.ndarray,
                 access_speed_mps=access_speed_mps(s, cfg.walk, cfg.delivery), limit_s=caps[sid],
                 src_row=r.astype(np.int64), src_edge=le[inside], src_frac=np.asarray(fs.frac, float)[r],
                 src_dist_m=np.asarray(fs.dist_m, float)[r], src_id=fac_ids[r]))
+        own: dict[str, np.ndarray] = {}
+        if pieces is not None:  # the tile's pieces; cell: a position among the tile's (ascending) cells
+            pk = p_order[p_starts[k]:p_starts[k + 1]]
+            own = {"cell": np.searchsorted(cells, pieces.cell[pk]).astype(np.int64),
+                   **{c: v[pk] for c, v in pieces.columns.items()}}
         yield TileInput(tile=tile, cells=cells, networks=nets, targets=tgts, tasks=tuple(tasks),
                         cell_xy=centres[cells], halo_m=dict(halos),
-                        cell_max_snap_m=cfg.snapping.cell_max_snap_m, cell_id=ids_all[cells], crs=crs)
+                        cell_max_snap_m=cfg.snapping.cell_max_snap_m, cell_id=ids_all[cells], crs=crs,
+                        pieces=own, terms=() if pieces is None else pieces.terms)
 
 
 def _clip_geometry(net: Network, clip: Clip) -> dict[str, np.ndarray]:
@@ -636,7 +708,9 @@ def reduce_results(cfg: Config, results: Sequence[TileResult], *, n_cells: int, 
         nid = np.where(src >= 0, ids_all[src.clip(0)] if len(ids_all) else "", "")
         out[sid] = ServiceTimes(time_s=tt, nearest_id=np.asarray(nid, dtype=object), n_facilities=n_fac)
     caps = {sid: service_cap_s(cfg, s) for sid, s in cfg.services.items() if sid not in skip}
-    return TravelTimes(by_service=out, time_cap_s=caps, tiles=len(results))
+    cover = (exact_sums.merge([r.sums for r in results if r.sums is not None])
+             if results and all(r.sums is not None for r in results) else None)
+    return TravelTimes(by_service=out, time_cap_s=caps, tiles=len(results), cover_sums=cover)
 
 
 def reduce_snaps(results: Sequence[TileResult], *, cell_ids: np.ndarray, piece_to_cell: np.ndarray,
@@ -680,12 +754,16 @@ def reduce_tiles(cfg: Config, results: Sequence[TileResult], networks: Mapping[s
 
 def tiled_snaps_and_times(cfg: Config, networks: Mapping[str, Network], cells: pd.DataFrame,
                           facilities: pd.DataFrame, fsnaps: FacilitySnaps, *, tile_size_m: float,
-                          skip: Collection[str] = ()) -> tuple[CellSnaps, TravelTimes]:
+                          skip: Collection[str] = (), unit_class: Mapping[str, str] | None = None
+                          ) -> tuple[CellSnaps, TravelTimes]:
     """Cells snapped and routed tile by tile, in this process (the reference for :mod:`coverage.cluster`):
-    equal to :func:`coverage.access.snap_cells` and :func:`coverage.access.travel_times` under the cap."""
+    equal to :func:`coverage.access.snap_cells` and :func:`coverage.access.travel_times` under the cap;
+    with ``unit_class`` (unit_code -> class) the tiles also sum their pieces (``TravelTimes.cover_sums``)."""
     cell_ids, _, centres = unique_cells(cells)
+    pieces = None if unit_class is None else pieces_of(cells, cfg, unit_class)
     results = [solve_tile(t) for t in partition(cfg, networks, centres, None, facilities, fsnaps,
-                                                tile_size_m=tile_size_m, skip=skip, cell_ids=cell_ids)]
+                                                tile_size_m=tile_size_m, skip=skip, cell_ids=cell_ids,
+                                                pieces=pieces)]
     return reduce_tiles(cfg, results, networks, cells, facilities, fsnaps, skip=skip)
 
 
