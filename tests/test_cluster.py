@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from coverage import cli, cluster, pipeline, tiling
+from coverage import cli, cluster, exact_sums, pipeline, tiling
 from coverage.config import Config, load_config
 from coverage.errors import ClusterError, CoverageError, TileError
 
@@ -80,6 +80,17 @@ def test_tiled_run_on_a_local_cluster_writes_every_table_of_the_untiled_run(buil
         np.testing.assert_array_equal(ds[c].to_numpy(float), per_cell[c].to_numpy(float))
         sid = c[len("tt_"):-len("_s")]
         assert list(ds[f"nearest_{sid}_id"]) == list(per_cell[f"nearest_{sid}_id"].fillna(""))
+    # each tile summed its own cell pieces per unit and community; the indicators are their reduction
+    sums = sorted((tiled / "tiles_unit_sums").glob("tile_*.parquet"))
+    assert [p.name for p in sums] == [p.name for p in parts]
+    merged = exact_sums.merge([pd.read_parquet(p) for p in sums])
+    ind = pd.read_csv(tiled / "indicators.csv", dtype={"unit_code": str, "community_code": str},
+                      encoding="utf-8-sig")
+    for level, key in (("unit", "unit_code"), ("community", "community_code")):
+        rows = ind[ind["level"] == level].set_index(key)
+        tot = exact_sums.totals(merged, key).reindex(rows.index)
+        assert len(rows) > 5
+        np.testing.assert_allclose(rows["pop_total"], tot["pop_total"].fillna(0.0), rtol=1e-15, atol=0)
     iu = json.loads((untiled / "run_info.json").read_text(encoding="utf-8"))
     it = json.loads((tiled / "run_info.json").read_text(encoding="utf-8"))
     caps = {s: 3600.0 for s in ("elderly", "childcare", "meal", "health")}

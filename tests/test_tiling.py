@@ -240,6 +240,53 @@ def test_demo_tiles_snap_their_own_cells_exactly(demo_analysis, tile_size_m: flo
     assert assert_same_times(a.times, own, caps_s=caps) > 10_000
 
 
+def assert_tiles_sum_like_the_whole_table(a, *, tile_size_m: float) -> pd.DataFrame:  # noqa: ANN001
+    """The tiles' partial sums of their pieces, added up, equal the whole cells table's bit for bit, and
+    the indicator and standards tables built from them equal those built from the cells."""
+    from coverage import indicators, pipeline, unit_sums
+
+    cells = a.cells_in.cells.reset_index(drop=True)
+    _, own = tiling.tiled_snaps_and_times(a.cfg, a.networks, cells, a.facilities, a.fac_snaps,
+                                          tile_size_m=tile_size_m, skip=a.not_assessed,
+                                          unit_class=a.study.unit_class)
+    whole = pipeline.evaluated_cells(a)
+    terms = unit_sums.cover_terms(a.cfg.services, a.cfg.standards, a.study.unit_class.values())
+    ref = unit_sums.cells_partial(whole, terms, unit_class=a.study.unit_class)
+    assert own.cover_sums is not None and len(ref) > 100
+    pd.testing.assert_frame_equal(own.cover_sums, ref)
+    kw = {"communities": a.study.communities, "not_assessed": a.not_assessed}
+    from_cells = indicators.indicators_and_standards(whole, a.study.units, a.facilities, a.cfg, **kw)
+    from_tiles = indicators.indicators_and_standards(whole, a.study.units, a.facilities, a.cfg, **kw,
+                                                     cover=own.cover_sums)
+    for x, y in zip(from_cells, from_tiles, strict=True):
+        pd.testing.assert_frame_equal(x, y, check_exact=True)
+    return from_tiles[0]
+
+
+@pytest.mark.parametrize("tile_size_m", [1000.0, 3777.0])
+def test_demo_unit_indicators_are_a_reduction_over_tiles(demo_analysis, tile_size_m: float) -> None:
+    ind = assert_tiles_sum_like_the_whole_table(demo_analysis, tile_size_m=tile_size_m)
+    assert (ind["pop_total"] > 0).all() and (ind["elderly_covered_15min"] > 0).any()
+
+
+def test_a_wrong_tile_sum_would_show(demo_analysis) -> None:
+    """The comparison can fail: one tile's sums dropped changes the totals."""
+    from coverage import exact_sums
+
+    a = demo_analysis
+    cells = a.cells_in.cells.reset_index(drop=True)
+    centres = tiling.cell_centres(cells, a.cell_snaps)
+    pieces = tiling.pieces_of(cells, a.cfg, a.study.unit_class)
+    results = [tiling.solve_tile(t) for t in tiling.partition(
+        a.cfg, a.networks, centres, None, a.facilities, a.fac_snaps, tile_size_m=3000.0, skip=a.not_assessed,
+        cell_ids=a.cell_snaps.cell_ids, pieces=pieces)]
+    assert len(results) > 2 and sum(len(r.cells) for r in results) == len(centres)
+    full = exact_sums.totals(exact_sums.merge([r.sums for r in results]), "unit_code")
+    short = exact_sums.totals(exact_sums.merge([r.sums for r in results[1:]]), "unit_code")
+    assert full["pop_total"].sum() == pytest.approx(cells["pop_total"].sum(), rel=1e-12)
+    assert not full.reindex(short.index).equals(short)
+
+
 def test_demo_tiled_equals_untiled_with_a_configured_cap(demo_analysis) -> None:
     a = demo_analysis
     cfg = with_cap(a.cfg, 60)
@@ -278,6 +325,18 @@ def test_tile_input_and_result_round_trip_through_files(demo_analysis, tmp_path:
         np.testing.assert_array_equal(s1.snaps[mode]["edge"], a.cell_snaps.by_mode[mode].edge[own.cells])
     for s in s1.time_s:
         np.testing.assert_array_equal(s1.time_s[s], r1.time_s[s])
+    # with its cell pieces, a tile's partial sums per unit go through the files unchanged
+    pieces = tiling.pieces_of(cells, a.cfg, a.study.unit_class)
+    pt = list(tiling.partition(a.cfg, a.networks, centres, None, a.facilities, a.fac_snaps, tile_size_m=4000.0,
+                               skip=a.not_assessed, pieces=pieces))[1]
+    direct = tiling.solve_tile(pt).sums
+    out = tmp_path / "tiles" / "p.parquet"
+    out.parent.mkdir()
+    back_sums = tiling.TileResult.load(tiling.solve_tile(tiling.TileInput.load(pt.save(tmp_path / "p.npz")))
+                                       .save(out)).sums
+    assert direct is not None and len(direct) > 10 and tiling.sums_path(out).is_file()
+    assert tiling.sums_path(out) == tmp_path / "tiles_unit_sums" / "p.parquet"
+    pd.testing.assert_frame_equal(direct, back_sums)
 
 
 @pytest.mark.slow
@@ -301,6 +360,8 @@ def test_comoros_tiled_equals_untiled() -> None:
                                     networks=a.networks, cell_max_snap_m=a.cfg.snapping.cell_max_snap_m)
     assert_same_snaps(a.cell_snaps, own_snaps)
     assert sum(int(r.snaps["walk"]["uncertain"].sum()) for r in results) > 0
+    # per-unit indicators as a reduction over the tiles' sums: identical tables
+    assert_tiles_sum_like_the_whole_table(a, tile_size_m=7500.0)
 
 
 def _straight_road(cfg: Config, fac_x: float, cell_x: float):  # noqa: ANN202
