@@ -33,6 +33,7 @@ from coverage.graph import Network
 from coverage.isochrones import check_isochrones, isochrone_polygons
 from coverage.services import Service, access_speed_mps, tlabel, walk_speed_mps
 from coverage.traveltime import Snap, coverage_matrix, nearest_facility_times, snap_points
+from coverage.unit_sums import TileSums
 
 log = logging.getLogger(__name__)
 
@@ -100,10 +101,9 @@ class TravelTimes:
     #: the number of tiles (0 = one process): recorded in run_info.json
     time_cap_s: dict[str, float] = dataclasses.field(default_factory=dict)
     tiles: int = 0
-    #: the exact partial sums of the population and coverage terms of every cell piece per unit and
-    #: community (coverage.unit_sums), when the tiles computed them with these times; None: the indicators
-    #: sum the cells table (a run in one process, or times computed again, e.g. for a scenario)
-    cover_sums: pd.DataFrame | None = None
+    #: what the tiles summed per unit and community with these times (coverage.unit_sums); None: the
+    #: indicators sum the cells table (a run in one process, or times computed again, e.g. a scenario's)
+    unit_sums: TileSums | None = None
 
     def add_to_cells(self, cells: gpd.GeoDataFrame, snaps: CellSnaps, services: Mapping[str, Service]
                      ) -> gpd.GeoDataFrame:

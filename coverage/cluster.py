@@ -27,6 +27,8 @@ Progress (tiles done / total, cells per second) is logged as tiles complete (``a
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import os
 import shutil
@@ -39,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from coverage import access, tiling
@@ -147,14 +150,43 @@ def warm_up(client: Client) -> list[Any]:
 
 
 def _tile_task(in_path: str, out_path: str) -> tuple[str, int]:
-    """Worker side: read one tile, route it, write its result; returns (result path, cells)."""
+    """Worker side: read one tile, route it, write its result (and its 2SFCA work for step 2, beside its
+    input); returns (result path, cells)."""
     inp = tiling.TileInput.load(Path(in_path))
-    tiling.solve_tile(inp).save(Path(out_path))
+    res = tiling.solve_tile(inp)
+    res.save(Path(out_path))
+    if res.fca is not None:
+        res.fca.save(tiling.fca_path(Path(in_path)))
     return out_path, int(inp.cells.shape[0])
 
 
+def _fca_task(in_path: str, out_path: str, *, ratios_path: str) -> tuple[str, int]:
+    """Worker side, 2SFCA step 2: one tile's :class:`~coverage.tiling.FcaTile` and the run's site ratios
+    in, the tile's exact partial sums per unit and community out; returns (path, pieces)."""
+    fca = tiling.FcaTile.load(Path(in_path))
+    ratios = load_ratios(Path(ratios_path))
+    tiling.fca_tile_sums(fca, ratios).to_parquet(out_path, index=False)
+    return out_path, int(next(iter(fca.keys.values())).shape[0]) if fca.keys else 0
+
+
+def save_ratios(ratios: Mapping[str, Mapping[bool, Any]], path: Path) -> Path:
+    """The run's 2SFCA site ratios (:func:`coverage.tiling.fca_ratios`) as one ``.npz``."""
+    with open(path, "wb") as fh:
+        np.savez(fh, **{f"{sid}/{int(g)}": r for sid, by in ratios.items() for g, r in by.items()})
+    return path
+
+
+def load_ratios(path: Path) -> dict[str, dict[bool, Any]]:
+    out: dict[str, dict[bool, Any]] = {}
+    with np.load(path, allow_pickle=False) as z:
+        for k in z.files:
+            sid, g = k.rsplit("/", 1)
+            out.setdefault(sid, {})[bool(int(g))] = z[k]
+    return out
+
+
 def run_tiles(client: Client, tiles: Sequence[tuple[str, Path]], out_dir: Path, *, retries: int = 1,
-              task: Callable[[str, str], tuple[str, int]] = _tile_task) -> list[Path]:
+              task: Callable[[str, str], tuple[str, int]] = _tile_task, what: str = "Tiles") -> list[Path]:
     """Route every ``(name, input path)`` on the cluster; the result paths, in input order.
 
     Each task (``task(input path, output path) -> (output path, cells)``, importable by the workers) is
@@ -184,7 +216,7 @@ def run_tiles(client: Client, tiles: Sequence[tuple[str, Path]], out_dir: Path, 
         now = time.perf_counter()
         if now - last >= 1.0 or len(done) == len(tiles) or len(done) <= 3:
             last = now
-            log.info("Tiles %d/%d done, %d cells, %.0f cells/s", len(done), len(tiles), n_cells,
+            log.info("%s %d/%d done, %d cells, %.0f cells/s", what, len(done), len(tiles), n_cells,
                      n_cells / max(now - t0, 1e-9))
     return [done[k] for k in range(len(tiles))]
 
@@ -259,6 +291,17 @@ def tiled_stage(client: Client, cfg: Config, networks: Mapping[str, Network], ce
         results = [tiling.TileResult.load(p) for p in paths]
         csnaps, times = tiling.reduce_tiles(cfg, results, networks, cells, facilities, fsnaps, skip=skip)
         t3 = time.perf_counter()
-        return csnaps, times, {"partition_s": t1 - t0, "map_s": t2 - t1, "reduce_s": t3 - t2}
+        steps = {"partition_s": t1 - t0, "map_s": t2 - t1, "reduce_s": t3 - t2}
+        if times.unit_sums is not None:  # 2SFCA step 2 on the workers, with the whole region's site ratios
+            ratios = save_ratios(tiling.fca_ratios(cfg, facilities, times.unit_sums.partial),
+                                 scratch / "fca_ratios.npz")
+            work = [(name, tiling.fca_path(p)) for name, p in inputs if tiling.fca_path(p).is_file()]
+            parts = run_tiles(client, work, scratch / "fca_out", what="2SFCA tiles",
+                              task=functools.partial(_fca_task, ratios_path=str(ratios)))
+            sums = tiling.with_fca(times.unit_sums, [pd.read_parquet(p) for p in parts],
+                                   tiling.fca_services(cfg, facilities, fsnaps, skip=skip))
+            times = dataclasses.replace(times, unit_sums=sums)
+            steps["fca_s"] = time.perf_counter() - t3
+        return csnaps, times, steps
     finally:
         shutil.rmtree(scratch, ignore_errors=True)  # the tile inputs are scratch, never outputs

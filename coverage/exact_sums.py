@@ -60,7 +60,8 @@ def partial_sums(by: Mapping[str, np.ndarray], columns: Mapping[str, np.ndarray]
     Parameters
     ----------
     by
-        Grouping name -> key per row (strings; e.g. ``{"unit_code": ..., "community_code": ...}``).
+        Grouping name -> key per row (integers, or anything else as strings; e.g.
+        ``{"unit_code": ..., "community_code": ...}``).
     columns
         Column name -> float value per row (same length as the keys). NaN counts as 0.
 
@@ -76,7 +77,8 @@ def partial_sums(by: Mapping[str, np.ndarray], columns: Mapping[str, np.ndarray]
     """
     frames: list[pd.DataFrame] = []
     for name, keys in by.items():
-        k = np.asarray(keys).astype(str)
+        k = np.asarray(keys)
+        k = k if k.dtype.kind in "iu" else k.astype(str)
         gi, uk = pd.factorize(k, sort=False)  # hashing: faster than sorting strings
         gi = np.asarray(gi, dtype=np.int64)
         uk = np.asarray(uk, dtype=object)

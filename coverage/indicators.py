@@ -141,8 +141,10 @@ def cell_access_scores(
     cfg: Config,
     *,
     fca_costs: Mapping[str, tuple[Sequence[str], sp.spmatrix]] | None = None,
+    services: Sequence[Service] | None = None,
 ) -> pd.DataFrame:
-    """2SFCA scores per cell piece (same index as ``cells``).
+    """2SFCA scores per cell piece (same index as ``cells``) of ``services`` (default: every service
+    with a capacity).
 
     Parameters
     ----------
@@ -163,14 +165,13 @@ def cell_access_scores(
     catch_s = cfg.standards.fca_catchment_min * 60.0
     out = pd.DataFrame(index=cells.index)
     xy = _cell_xy(cells)
-    for s in _capacity_services(cfg):
+    for s in _capacity_services(cfg) if services is None else services:
         svc, supply_col = s.id, s.capacity_col
         fac = facilities[s.provided_by(facilities)] if len(facilities) else facilities
         demand = cells[s.demand_col].to_numpy(float)
         if fca_costs is not None and svc in fca_costs:
             ids, cost = fca_costs[svc]
-            sup_by_id = fac.set_index("fac_id")[supply_col] if len(fac) else pd.Series(dtype=float)
-            supply = pd.Series(list(ids)).map(sup_by_id).fillna(0.0).to_numpy(float)
+            supply = unit_sums.site_supply(fac, supply_col, ids)
             basis = "network"
         else:
             supply = fac[supply_col].fillna(0.0).to_numpy(float) if len(fac) else np.zeros(0)
@@ -186,7 +187,7 @@ def cell_access_scores(
             basis = "straight-line"
         for decay in (None, "gaussian"):
             score = two_step_fca(supply, demand, cost, catchment_s=catch_s, decay=decay)
-            out[s.fca_column(gaussian=decay is not None)] = score * 1000.0
+            out[s.fca_column(gaussian=decay is not None)] = score * unit_sums.FCA_PER_PERSONS
         out[s.fca_basis_col] = basis
     return out
 
@@ -300,36 +301,31 @@ def _capacity_columns(t: pd.DataFrame, fac: pd.DataFrame, key: str, cfg: Config,
     t["elderly_area_standard_m2"] = std.elderly_land_m2_per_resident
 
 
-def _fca_sum_col(score_col: str) -> str:
-    """The partial-sums column of a 2SFCA score times its demand population."""
-    return f"_sum_{score_col}"
-
-
 def cell_partial(cells: pd.DataFrame, units: pd.DataFrame, facilities: gpd.GeoDataFrame, cfg: Config, *,
-                 fca_costs: Any = None, cover: pd.DataFrame | None = None
+                 fca_costs: Any = None, tiles: unit_sums.TileSums | None = None
                  ) -> tuple[pd.DataFrame, dict[str, str]]:
     """The exact partial sums (:mod:`coverage.exact_sums`) of every cell-derived indicator, per unit and
     community, and the 2SFCA cost basis per service.
 
-    ``cover`` is the partial sums of the population and coverage terms (:mod:`coverage.unit_sums`) when
-    the caller has them (a tiled run: the sum of its tiles'); else they are summed here from ``cells``
-    (``tt_<service>_s`` columns). The 2SFCA score of each piece times its demand population is added.
+    ``tiles``: what the tiles of a tiled run summed (the population and coverage terms, and the 2SFCA
+    terms of ``tiles.fca_services``); everything else is summed here from ``cells`` (``tt_<service>_s``
+    columns) and the 2SFCA scores of :func:`cell_access_scores`.
     """
     cls = unit_classes(units)
-    if cover is None:
+    if tiles is None:
         terms = unit_sums.cover_terms(cfg.services, cfg.standards, cls.values())
-        cover = unit_sums.cells_partial(cells, terms, unit_class=cls)
-    fca = cell_access_scores(cells, facilities, cfg, fca_costs=fca_costs)
+        tiles = unit_sums.TileSums(partial=unit_sums.cells_partial(cells, terms, unit_class=cls))
+    here = [s for s in _capacity_services(cfg) if s.id not in tiles.fca_services]
+    fca = cell_access_scores(cells, facilities, cfg, fca_costs=fca_costs, services=here)
     weighted: dict[str, np.ndarray] = {}
-    for s in _capacity_services(cfg):
-        dem = cells[s.demand_col].to_numpy(float)
-        for gaussian in (False, True):
-            k = s.fca_column(gaussian=gaussian)
-            weighted[_fca_sum_col(k)] = fca[k].to_numpy(float) * dem
+    for s in here:
+        cols = unit_sums.score_columns(s)
+        weighted.update(unit_sums.fca_terms(cols, {g: fca[c].to_numpy(float) for g, c in cols.items()},
+                                            cells[s.demand_col].to_numpy(float)))
     by = {g: cells[g].astype(str).to_numpy() for g in unit_sums.GROUPINGS if g in cells.columns}
-    basis = {s.fca_basis_col: str(fca[s.fca_basis_col].iloc[0]) if len(fca) else ""
-             for s in _capacity_services(cfg)}
-    return exact_sums.merge([cover, exact_sums.partial_sums(by, weighted)]), basis
+    basis = {s.fca_basis_col: "network" if s.id in tiles.fca_services
+             else str(fca[s.fca_basis_col].iloc[0]) if len(fca) else "" for s in _capacity_services(cfg)}
+    return exact_sums.merge([tiles.partial, exact_sums.partial_sums(by, weighted)]), basis
 
 
 def _indicator_table(units: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, cfg: Config, *, level: str,
@@ -343,11 +339,11 @@ def _indicator_table(units: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, cfg:
     cov = [s.column("covered", t) for s, t in done]
     fca_cols = [(s, s.fca_column(gaussian=g)) for s in _capacity_services(cfg) for g in (False, True)]
     tot = exact_sums.totals(partial, key).reindex(
-        columns=[*unit_sums.POP_COLS, *cov, *(_fca_sum_col(k) for _, k in fca_cols)]).fillna(0.0)
+        columns=[*unit_sums.POP_COLS, *cov, *(unit_sums.fca_sum_col(k) for _, k in fca_cols)]).fillna(0.0)
     cols = tot[[*unit_sums.POP_COLS, *cov]].copy()
     for s, k in fca_cols:  # 2SFCA, population-weighted per unit
         den = tot[s.demand_col]
-        cols[k] = tot[_fca_sum_col(k)] / den.where(den > 0)
+        cols[k] = tot[unit_sums.fca_sum_col(k)] / den.where(den > 0)
 
     t = base.join(cols, on=key)
     for k in [*unit_sums.POP_COLS, *cov]:
@@ -439,14 +435,14 @@ def indicators_and_standards(
     fca_costs: Mapping[str, tuple[Sequence[str], sp.spmatrix]] | None = None,
     mixed_as: Literal["old", "new"] = "old",
     not_assessed: Mapping[str, str] | None = None,
-    cover: pd.DataFrame | None = None,
+    tiles: unit_sums.TileSums | None = None,
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame | None, pd.DataFrame]:
     """Unit indicators, community indicators (when ``communities`` is given) and the standards table,
     each computed once (the same results as :func:`unit_indicators` at both levels plus
     :func:`coverage.standards.check_standards`). The services in ``not_assessed`` (service id ->
     reason, :func:`coverage.assessment.not_assessed`) get empty columns and their standards read "not
-    assessed" with the reason, never "failed". ``cover``: the exact partial sums of the population and
-    coverage terms when the caller has them (a tiled run's tiles computed them: :func:`cell_partial`).
+    assessed" with the reason, never "failed". ``tiles``: what the tiles of a tiled run summed per unit
+    (:func:`cell_partial`).
 
     Returns
     -------
@@ -457,7 +453,7 @@ def indicators_and_standards(
     comm_t = None
     if communities is not None:
         _validate(cells, units, facilities, communities, "community", cfg.services)
-    partial, basis = cell_partial(cells, units, facilities, cfg, fca_costs=fca_costs, cover=cover)
+    partial, basis = cell_partial(cells, units, facilities, cfg, fca_costs=fca_costs, tiles=tiles)
     kw: dict[str, Any] = {"partial": partial, "fca_basis": basis, "mixed_as": mixed_as}
     unit_t = _indicator_table(units, facilities, cfg, level="unit", communities=communities, **kw)
     if communities is not None:

@@ -192,10 +192,12 @@ def evaluate(a: Analysis, *, timings: dict[str, float] | None = None, isochrones
             iso, qa = access.isochrone_layers(cfg, a.networks, a.facilities, a.fac_snaps, skip=skip)
     with _stage("indicators", timings):
         cells = evaluated_cells(a)
-        costs = access.fca_costs(cfg, a.networks, a.facilities, a.cell_snaps, a.fac_snaps, skip=skip)
+        tiled = a.times.unit_sums
+        costs = access.fca_costs(cfg, a.networks, a.facilities, a.cell_snaps, a.fac_snaps,
+                                 skip={*skip, *(tiled.fca_services if tiled else ())})
         unit_ind, comm_ind, std = indicators.indicators_and_standards(
             cells, a.study.units, a.facilities, cfg, communities=a.study.communities, fca_costs=costs,
-            not_assessed=skip, cover=a.times.cover_sums)
+            not_assessed=skip, tiles=tiled)
         unit_ind = indicators.add_snap_columns(unit_ind, cells, "unit_code", cfg)
         if comm_ind is not None:
             comm_ind = indicators.add_snap_columns(comm_ind, cells, "community_code", cfg)

@@ -60,6 +60,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from coverage import exact_sums, unit_sums
 from coverage.access import (
@@ -71,11 +72,12 @@ from coverage.access import (
     unique_cells,
     usable_facilities,
 )
+from coverage.access2sfca import catchment_weights, cell_scores, site_demand_partial, site_ratios
 from coverage.config import Config
 from coverage.errors import PipelineError
 from coverage.graph import Network, physical_edge_index
 from coverage.services import Service, access_speed_mps
-from coverage.traveltime import Snap, nearest_facility_times, snap_points
+from coverage.traveltime import Snap, coverage_matrix, nearest_facility_times, snap_points
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,8 @@ __all__ = [
     "SNAP_FIELDS",
     "TASK_ARRAYS",
     "Clip",
+    "FcaService",
+    "FcaTile",
     "Pieces",
     "ServiceTask",
     "Tile",
@@ -91,6 +95,10 @@ __all__ = [
     "assign_tiles",
     "clip_network",
     "edge_bounds",
+    "fca_path",
+    "fca_ratios",
+    "fca_services",
+    "fca_tile_sums",
     "halo_m",
     "max_speed_mps",
     "partition",
@@ -104,6 +112,7 @@ __all__ = [
     "sums_path",
     "tiled_snaps_and_times",
     "tiled_travel_times",
+    "with_fca",
 ]
 
 
@@ -284,6 +293,11 @@ class ServiceTask:
     src_dist_m: np.ndarray
     #: the facilities' fac_id (a fixed-width unicode array: a tile file holds no Python objects)
     src_id: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype="U1"))
+    #: 2SFCA of a service with a capacity, in a tile with pieces: the catchment (s; 0 = none), the demand
+    #: column and the two score columns (plain, Gaussian)
+    catchment_s: float = 0.0
+    demand_col: str = ""
+    score_cols: tuple[str, str] = ("", "")
 
 
 #: the arrays of a :class:`ServiceTask` in a tile file
@@ -329,7 +343,8 @@ class TileInput:
                 "cell_max_snap_m": self.cell_max_snap_m, "crs": self.crs, "tasks": tasks,
                 "pieces": sorted(self.pieces), "terms": unit_sums.terms_to_json(self.terms)}
         for k, t in enumerate(self.tasks):
-            tasks.append([t.service, t.mode, t.access_speed_mps, t.limit_s])
+            tasks.append([t.service, t.mode, t.access_speed_mps, t.limit_s, t.catchment_s, t.demand_col,
+                          list(t.score_cols)])
             for f in TASK_ARRAYS:
                 arrays[f"task/{k}/{f}"] = getattr(t, f)
         arrays["header"] = np.array(json.dumps(head))
@@ -347,8 +362,9 @@ class TileInput:
             tgts = {m: {k: z[f"tgt/{m}/{k}"] for k in ("edge", "frac", "dist_m", "snapped")}
                     for m in head["targets"]}
             tasks = tuple(ServiceTask(service=s, mode=m, access_speed_mps=float(a), limit_s=float(lim),
+                                      catchment_s=float(c), demand_col=d, score_cols=(sc[0], sc[1]),
                                       **{f: z[f"task/{k}/{f}"] for f in TASK_ARRAYS})
-                          for k, (s, m, a, lim) in enumerate(head["tasks"]))
+                          for k, (s, m, a, lim, c, d, sc) in enumerate(head["tasks"]))
             return TileInput(tile=Tile(int(i), int(j), float(x0), float(y0), float(size)), cells=z["cells"],
                              networks=nets, targets=tgts, tasks=tasks, cell_xy=z["cell_xy"],
                              halo_m={m: float(v) for m, v in head["halo_m"].items()},
@@ -374,8 +390,11 @@ class TileResult:
     cell_id: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     cell_xy: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 2)))
     crs: str = ""
-    #: the exact partial sums of the tile's cell pieces per unit and community (:mod:`coverage.unit_sums`)
+    #: the exact partial sums of the tile's cell pieces per unit and community (:mod:`coverage.unit_sums`),
+    #: with the 2SFCA step 1 per site (grouping ``"site"``, key the global facility row)
     sums: pd.DataFrame | None = None
+    #: the tile's 2SFCA work kept for step 2 (in memory; :func:`fca_path` on disk)
+    fca: FcaTile | None = None
 
     def to_frame(self) -> pd.DataFrame:
         """One row per cell: ``cell_id``, ``tt_<service>_s``, ``nearest_<service>_id`` (the names of
@@ -463,16 +482,127 @@ def pieces_of(cells: pd.DataFrame, cfg: Config, unit_class: Mapping[str, str]) -
                   terms=unit_sums.cover_terms(cfg.services, cfg.standards, unit_class.values()))
 
 
-def _tile_sums(inp: TileInput, times: Mapping[str, np.ndarray]) -> pd.DataFrame | None:
-    """The exact partial sums of the tile's pieces (:func:`coverage.unit_sums.cell_terms`), or None
-    for a tile without pieces."""
+def _tile_sums(inp: TileInput, times: Mapping[str, np.ndarray],
+               fca_costs: Mapping[str, tuple[ServiceTask, sp.csr_matrix]]
+               ) -> tuple[pd.DataFrame | None, FcaTile | None]:
+    """The exact partial sums of the tile's pieces (:func:`coverage.unit_sums.cell_terms`) with the
+    2SFCA step 1 of its sites, and its 2SFCA work for step 2 (both None without pieces)."""
     if not inp.pieces:
-        return None
+        return None, None
     pc = inp.pieces["cell"]
     terms = unit_sums.cell_terms(inp.terms, tt_s={s: t[pc] for s, t in times.items()},
                                  unit_class=inp.pieces["unit_class"],
                                  pops={p: inp.pieces[p] for p in unit_sums.POP_COLS})
-    return exact_sums.partial_sums({g: inp.pieces[g] for g in unit_sums.GROUPINGS}, terms)
+    parts = [exact_sums.partial_sums({g: inp.pieces[g] for g in unit_sums.GROUPINGS}, terms)]
+    keys = {g: inp.pieces[g] for g in unit_sums.GROUPINGS}
+    fca = FcaTile(keys=keys, services={})
+    for sid, (task, cost) in fca_costs.items():
+        demand = inp.pieces[task.demand_col]
+        fca.services[sid] = FcaService(cost=cost, rows=task.src_row, catchment_s=task.catchment_s,
+                                       demand=demand, score_cols=task.score_cols)
+        for g in (False, True):
+            wm = catchment_weights(cost, catchment_s=task.catchment_s, decay="gaussian" if g else None)
+            parts.append(site_demand_partial(wm, demand, site_keys=task.src_row.astype(str),
+                                             column=_site_col(sid, g)))
+    return exact_sums.merge(parts), fca
+
+
+def _site_col(sid: str, gaussian: bool) -> str:
+    """The column of a site's weighted demand (2SFCA step 1) in a tile's partial sums."""
+    return f"{sid}:{'gauss' if gaussian else 'plain'}"
+
+
+@dataclass(frozen=True, eq=False)
+class FcaService:
+    """One service's 2SFCA in one tile: travel times ``cost`` (sites x the tile's pieces, within the
+    catchment), the sites' global facility rows, the catchment (s), the pieces' demand and the score
+    columns (plain, Gaussian)."""
+
+    cost: sp.csr_matrix
+    rows: np.ndarray
+    catchment_s: float
+    demand: np.ndarray
+    score_cols: tuple[str, str]
+
+
+@dataclass(frozen=True, eq=False)
+class FcaTile:
+    """A tile's 2SFCA work between step 1 (the run adds up the sites' weighted demand) and step 2
+    (:func:`fca_tile_sums`): the pieces' unit and community codes and, per service, :class:`FcaService`."""
+
+    keys: dict[str, np.ndarray]
+    services: dict[str, FcaService]
+
+    def save(self, path: Path) -> Path:
+        """One uncompressed ``.npz`` (arrays plus a JSON header)."""
+        arrays: dict[str, np.ndarray] = {f"key/{g}": v for g, v in self.keys.items()}
+        head: dict[str, object] = {"keys": sorted(self.keys), "services": {}}
+        for sid, f in self.services.items():
+            c = f.cost
+            arrays.update({f"{sid}/data": c.data, f"{sid}/indices": c.indices, f"{sid}/indptr": c.indptr,
+                           f"{sid}/rows": f.rows, f"{sid}/demand": f.demand})
+            head["services"][sid] = [list(c.shape), f.catchment_s, list(f.score_cols)]  # type: ignore[index]
+        arrays["header"] = np.array(json.dumps(head))
+        with open(path, "wb") as fh:
+            np.savez(fh, **arrays)  # type: ignore[arg-type]
+        return Path(path)
+
+    @staticmethod
+    def load(path: Path) -> FcaTile:
+        with np.load(path, allow_pickle=False) as z:
+            head = json.loads(str(z["header"]))
+            services = {sid: FcaService(
+                cost=sp.csr_matrix((z[f"{sid}/data"], z[f"{sid}/indices"], z[f"{sid}/indptr"]),
+                                   shape=tuple(shape)),
+                rows=z[f"{sid}/rows"], catchment_s=float(c), demand=z[f"{sid}/demand"],
+                score_cols=(sc[0], sc[1])) for sid, (shape, c, sc) in head["services"].items()}
+            return FcaTile(keys={g: z[f"key/{g}"] for g in head["keys"]}, services=services)
+
+
+def fca_path(input_path: Path) -> Path:
+    """Where a tile's :class:`FcaTile` is kept between the two 2SFCA steps: beside its input file."""
+    return Path(input_path).with_suffix(".fca.npz")
+
+
+def fca_ratios(cfg: Config, facilities: pd.DataFrame, partial: pd.DataFrame
+               ) -> dict[str, dict[bool, np.ndarray]]:
+    """2SFCA step 1 reduced: per service in ``partial``'s site sums and kernel, ``R_j = S_j / weighted
+    demand`` of every facility row (0 for a row that is no site or reaches no demand)."""
+    sites = exact_sums.totals(partial, "site")
+    rows = sites.index.to_numpy().astype(np.int64) if len(sites) else np.zeros(0, dtype=np.int64)
+    out: dict[str, dict[bool, np.ndarray]] = {}
+    for col in sites.columns:
+        sid, kernel = str(col).split(":")
+        s = cfg.services[sid]
+        providers = facilities[s.provided_by(facilities)]
+        wd = np.zeros(len(facilities))
+        wd[rows] = sites[col].fillna(0.0).to_numpy(float)
+        supply = unit_sums.site_supply(providers, str(s.capacity_col), list(facilities["fac_id"]))
+        out.setdefault(sid, {})[kernel == "gauss"] = site_ratios(supply, wd)
+    return out
+
+
+def fca_tile_sums(fca: FcaTile, ratios: Mapping[str, Mapping[bool, np.ndarray]]) -> pd.DataFrame:
+    """2SFCA step 2 in one tile: each piece's score per 1000 (:func:`coverage.access2sfca.cell_scores`
+    with the run's ratios) times its demand, as exact partial sums per unit and community."""
+    terms: dict[str, np.ndarray] = {}
+    for sid, f in fca.services.items():
+        scores = {}
+        for g in (False, True):
+            wm = catchment_weights(f.cost, catchment_s=f.catchment_s, decay="gaussian" if g else None)
+            r = ratios.get(sid, {}).get(g)
+            ratio = r[f.rows] if r is not None else np.zeros(f.rows.shape[0])
+            scores[g] = cell_scores(wm, ratio) * unit_sums.FCA_PER_PERSONS
+        terms.update(unit_sums.fca_terms({False: f.score_cols[0], True: f.score_cols[1]}, scores, f.demand))
+    return exact_sums.partial_sums(fca.keys, terms)
+
+
+def with_fca(sums: unit_sums.TileSums, fca_partials: Sequence[pd.DataFrame], services: Sequence[str]
+             ) -> unit_sums.TileSums:
+    """``sums`` without its 2SFCA step-1 site sums, plus the tiles' step-2 partial sums of ``services``."""
+    p = sums.partial
+    return unit_sums.TileSums(partial=exact_sums.merge([p[p["by"] != "site"], *fca_partials]),
+                              fca_services=tuple(services))
 
 
 #: what a tile reports of each cell's snap (:class:`~coverage.traveltime.Snap` plus ``uncertain``)
@@ -520,6 +650,7 @@ def solve_tile(inp: TileInput) -> TileResult:
     ids: dict[str, np.ndarray] = {}
     targets = dict(inp.targets)
     snaps: dict[str, dict[str, np.ndarray]] = {}
+    fca_costs: dict[str, tuple[ServiceTask, sp.csr_matrix]] = {}
     for mode in inp.networks:
         if mode not in targets:  # the tile snaps its own cells: routing takes local edges, the result global
             local = snap_tile_cells(inp, mode)
@@ -538,18 +669,24 @@ def solve_tile(inp: TileInput) -> TileResult:
         src = Snap(edge=t.src_edge, frac=t.src_frac, dist_m=t.src_dist_m, snapped=np.ones(k, dtype=bool),
                    x=np.zeros(k), y=np.zeros(k))
         if k == 0:
+            if t.catchment_s > 0 and inp.pieces:
+                fca_costs[t.service] = (t, sp.csr_matrix((0, len(inp.pieces["cell"]))))
             times[t.service] = np.full(n_t, np.inf)
             rows[t.service] = np.full(n_t, -1, dtype=np.int64)
             ids[t.service] = np.full(n_t, "", dtype=object)
             continue
+        if t.catchment_s > 0 and inp.pieces:  # the 2SFCA cost matrix: sites x the tile's pieces
+            cost = coverage_matrix(net, src, tgt, access_speed_mps=t.access_speed_mps, limit_s=t.catchment_s)
+            fca_costs[t.service] = (t, cost.tocsc()[:, inp.pieces["cell"]].tocsr())
         res = nearest_facility_times(net, src, tgt, access_speed_mps=t.access_speed_mps, limit_s=t.limit_s)
         times[t.service] = res.target_time_s
         rows[t.service] = np.where(res.target_source >= 0, t.src_row[res.target_source.clip(0)], -1)
         if len(t.src_id) == k:
             ids[t.service] = np.where(res.target_source >= 0, t.src_id[res.target_source.clip(0)], "")
+    sums, fca = _tile_sums(inp, times, fca_costs)
     return TileResult(tile=inp.tile.name, cells=inp.cells, time_s=times, source_row=rows, snaps=snaps,
                       nearest_id={s: v.astype(object) for s, v in ids.items()}, cell_id=inp.cell_id,
-                      cell_xy=inp.cell_xy, crs=inp.crs, sums=_tile_sums(inp, times))
+                      cell_xy=inp.cell_xy, crs=inp.crs, sums=sums, fca=fca)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -564,6 +701,14 @@ def cell_centres(cells: pd.DataFrame, csnaps: CellSnaps) -> np.ndarray:
     if not np.array_equal(cell_ids, csnaps.cell_ids):
         raise PipelineError("cell snaps of another cells table: their cell ids differ")
     return centres
+
+
+def fca_services(cfg: Config, facilities: pd.DataFrame, fsnaps: FacilitySnaps, *,
+                 skip: Collection[str] = ()) -> list[str]:
+    """Routed services with a capacity: their 2SFCA is computed on network costs (in a tiled run, by the
+    tiles; :func:`coverage.access.fca_costs` in one process)."""
+    return [sid for sid in routed_services(cfg, facilities, fsnaps, skip=skip)
+            if cfg.services[sid].capacity_col]
 
 
 def routed_services(cfg: Config, facilities: pd.DataFrame, fsnaps: FacilitySnaps, *,
@@ -590,11 +735,15 @@ def partition(cfg: Config, networks: Mapping[str, Network], centres: np.ndarray,
     services = {sid: cfg.services[sid] for sid in sids}
     snet = {sid: service_network(s, networks, cfg) for sid, s in services.items()}
     caps = {sid: service_cap_s(cfg, s) for sid, s in services.items()}
+    # with pieces, a service with a capacity also computes its 2SFCA costs: its reach is the catchment
+    catch_s = cfg.standards.fca_catchment_min * 60.0
+    fca = {sid for sid in fca_services(cfg, facilities, fsnaps, skip=skip)} if pieces is not None else set()
+    reach = {sid: max(caps[sid], catch_s) if sid in fca else caps[sid] for sid in services}
     routed_modes: set[str] = {s.mode for s in services.values()}
     modes = sorted(routed_modes | (set(networks) if csnaps is None else set()))
     halos: dict[str, float] = {}
     for mode in sorted(routed_modes):
-        halos[mode] = max(halo_m(cap_s=caps[sid], max_speed_mps=max_speed_mps(snet[sid]),
+        halos[mode] = max(halo_m(cap_s=reach[sid], max_speed_mps=max_speed_mps(snet[sid]),
                                  cell_max_snap_m=cfg.snapping.cell_max_snap_m,
                                  facility_max_snap_m=cfg.snapping.facility_max_snap_m)
                           for sid, s in services.items() if s.mode == mode)
@@ -656,7 +805,10 @@ def partition(cfg: Config, networks: Mapping[str, Network], centres: np.ndarray,
                 service=sid, mode=s.mode, edge_time_s=snet[sid].edge_time_s[clip.edge_index],
                 access_speed_mps=access_speed_mps(s, cfg.walk, cfg.delivery), limit_s=caps[sid],
                 src_row=r.astype(np.int64), src_edge=le[inside], src_frac=np.asarray(fs.frac, float)[r],
-                src_dist_m=np.asarray(fs.dist_m, float)[r], src_id=fac_ids[r]))
+                src_dist_m=np.asarray(fs.dist_m, float)[r], src_id=fac_ids[r],
+                catchment_s=catch_s if sid in fca else 0.0, demand_col=s.demand_col if sid in fca else "",
+                score_cols=(s.fca_column(gaussian=False), s.fca_column(gaussian=True)) if sid in fca
+                else ("", "")))
         own: dict[str, np.ndarray] = {}
         if pieces is not None:  # the tile's pieces; cell: a position among the tile's (ascending) cells
             pk = p_order[p_starts[k]:p_starts[k + 1]]
@@ -708,9 +860,9 @@ def reduce_results(cfg: Config, results: Sequence[TileResult], *, n_cells: int, 
         nid = np.where(src >= 0, ids_all[src.clip(0)] if len(ids_all) else "", "")
         out[sid] = ServiceTimes(time_s=tt, nearest_id=np.asarray(nid, dtype=object), n_facilities=n_fac)
     caps = {sid: service_cap_s(cfg, s) for sid, s in cfg.services.items() if sid not in skip}
-    cover = (exact_sums.merge([r.sums for r in results if r.sums is not None])
-             if results and all(r.sums is not None for r in results) else None)
-    return TravelTimes(by_service=out, time_cap_s=caps, tiles=len(results), cover_sums=cover)
+    sums = (unit_sums.TileSums(partial=exact_sums.merge([r.sums for r in results if r.sums is not None]))
+            if results and all(r.sums is not None for r in results) else None)
+    return TravelTimes(by_service=out, time_cap_s=caps, tiles=len(results), unit_sums=sums)
 
 
 def reduce_snaps(results: Sequence[TileResult], *, cell_ids: np.ndarray, piece_to_cell: np.ndarray,
@@ -758,13 +910,20 @@ def tiled_snaps_and_times(cfg: Config, networks: Mapping[str, Network], cells: p
                           ) -> tuple[CellSnaps, TravelTimes]:
     """Cells snapped and routed tile by tile, in this process (the reference for :mod:`coverage.cluster`):
     equal to :func:`coverage.access.snap_cells` and :func:`coverage.access.travel_times` under the cap;
-    with ``unit_class`` (unit_code -> class) the tiles also sum their pieces (``TravelTimes.cover_sums``)."""
+    with ``unit_class`` (unit_code -> class) the tiles also sum their pieces per unit, 2SFCA included, in
+    two steps (``TravelTimes.unit_sums``)."""
     cell_ids, _, centres = unique_cells(cells)
     pieces = None if unit_class is None else pieces_of(cells, cfg, unit_class)
     results = [solve_tile(t) for t in partition(cfg, networks, centres, None, facilities, fsnaps,
                                                 tile_size_m=tile_size_m, skip=skip, cell_ids=cell_ids,
                                                 pieces=pieces)]
-    return reduce_tiles(cfg, results, networks, cells, facilities, fsnaps, skip=skip)
+    csnaps, times = reduce_tiles(cfg, results, networks, cells, facilities, fsnaps, skip=skip)
+    if times.unit_sums is None:
+        return csnaps, times
+    ratios = fca_ratios(cfg, facilities, times.unit_sums.partial)
+    step2 = [fca_tile_sums(r.fca, ratios) for r in results if r.fca is not None]
+    sums = with_fca(times.unit_sums, step2, fca_services(cfg, facilities, fsnaps, skip=skip))
+    return csnaps, dataclasses.replace(times, unit_sums=sums)
 
 
 def tiled_travel_times(cfg: Config, networks: Mapping[str, Network], cells: pd.DataFrame, csnaps: CellSnaps,

@@ -7,6 +7,9 @@ demand population when it is covered (:func:`coverage.services.covered`, inclusi
 :func:`cells_partial` applies it to a cells table, and a tile applies it to its own pieces
 (:func:`coverage.tiling.solve_tile`), so the rule lives here once.
 
+The 2SFCA indicators are population-weighted means: per service and kernel the sum of each piece's
+score times its demand population (:func:`fca_terms`), divided by the demand.
+
 The sums are exact (:mod:`coverage.exact_sums`): a tiled run adds its tiles' partial sums and gets the
 same totals, bit for bit, as a run that sums the whole cells table in one process.
 """
@@ -14,7 +17,7 @@ same totals, bit for bit, as a run that sums the whole cells table in one proces
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,13 +27,16 @@ import pandas as pd
 from coverage import exact_sums
 from coverage.services import Service, covered
 
-__all__ = ["GROUPINGS", "POP_COLS", "CoverTerm", "cell_terms", "cells_partial", "cover_terms",
-           "terms_from_json", "terms_to_json"]
+__all__ = ["FCA_PER_PERSONS", "GROUPINGS", "POP_COLS", "CoverTerm", "TileSums", "cell_terms", "cells_partial",
+           "cover_terms", "fca_sum_col", "fca_terms", "score_columns", "site_supply", "terms_from_json",
+           "terms_to_json"]
 
 #: the population columns of a cells table, each summed per unit and community
 POP_COLS = ("pop_total", "pop_60plus", "pop_0to3")
 #: the keys the sums are grouped by (indicators per 街道/乡镇 and per 社区/村)
 GROUPINGS = ("unit_code", "community_code")
+#: 2SFCA scores are given per this many persons of demand (beds per 1000 persons 60+)
+FCA_PER_PERSONS = 1000.0
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,40 @@ class CoverTerm:
         for c, minutes in self.minutes_by_class:
             out[cls == c] = minutes
         return out
+
+
+@dataclass(frozen=True)
+class TileSums:
+    """What the tiles of a run summed per unit and community, added up: ``partial`` (exact partial sums of
+    the population and coverage terms, and of the 2SFCA terms of ``fca_services``, the services whose
+    scores the tiles computed on network costs)."""
+
+    partial: pd.DataFrame
+    fca_services: tuple[str, ...] = ()
+
+
+def fca_sum_col(score_col: str) -> str:
+    """The summed column of a 2SFCA score times its demand population (``_sum_<score column>``)."""
+    return f"_sum_{score_col}"
+
+
+def fca_terms(score_cols: Mapping[bool, str], scores: Mapping[bool, np.ndarray], demand: np.ndarray
+              ) -> dict[str, np.ndarray]:
+    """Per piece and kernel (``gaussian`` False / True: the score column ``score_cols[gaussian]`` and the
+    piece's score per 1000, ``scores[gaussian]``), the score times the piece's demand population."""
+    d = np.asarray(demand, dtype=float)
+    return {fca_sum_col(score_cols[g]): np.asarray(scores[g], dtype=float) * d for g in (False, True)}
+
+
+def score_columns(service: Service) -> dict[bool, str]:
+    """The 2SFCA score columns of ``service``, by kernel (``gaussian`` False / True)."""
+    return {g: service.fca_column(gaussian=g) for g in (False, True)}
+
+
+def site_supply(providers: pd.DataFrame, supply_col: str, ids: Sequence[str]) -> np.ndarray:
+    """The capacity (``supply_col``) of each site in ``ids`` (fac_id of ``providers``; unknown: 0)."""
+    by_id = providers.set_index("fac_id")[supply_col] if len(providers) else pd.Series(dtype=float)
+    return pd.Series(list(ids), dtype=object).map(by_id).fillna(0.0).to_numpy(float)
 
 
 def cover_terms(services: Mapping[str, Service], standards: Any, classes: Iterable[str]

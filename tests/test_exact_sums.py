@@ -34,7 +34,8 @@ def test_totals_are_math_fsum_per_key_for_any_split_and_order(data: st.DataFrame
     ref = fsum_by_key(keys, values)
     for k, v in ref.items():
         got = whole["v"].get(k, np.nan) if "v" in whole else np.nan
-        assert (v == 0.0 and np.isnan(got)) or got == v, (k, got, v)  # a key whose values are all 0: no bucket
+        # a key whose values are all 0 has no bucket
+        assert (v == 0.0 and np.isnan(got)) or got == v, (k, got, v)
     # any split into parts, merged in any order, gives the same partial sums and totals
     cuts = sorted(data.draw(st.lists(st.integers(0, n), max_size=5)))
     perm = np.array(data.draw(st.permutations(range(n))))

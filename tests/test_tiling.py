@@ -243,21 +243,24 @@ def test_demo_tiles_snap_their_own_cells_exactly(demo_analysis, tile_size_m: flo
 def assert_tiles_sum_like_the_whole_table(a, *, tile_size_m: float) -> pd.DataFrame:  # noqa: ANN001
     """The tiles' partial sums of their pieces, added up, equal the whole cells table's bit for bit, and
     the indicator and standards tables built from them equal those built from the cells."""
-    from coverage import indicators, pipeline, unit_sums
+    from coverage import indicators, pipeline
 
     cells = a.cells_in.cells.reset_index(drop=True)
     _, own = tiling.tiled_snaps_and_times(a.cfg, a.networks, cells, a.facilities, a.fac_snaps,
                                           tile_size_m=tile_size_m, skip=a.not_assessed,
                                           unit_class=a.study.unit_class)
     whole = pipeline.evaluated_cells(a)
-    terms = unit_sums.cover_terms(a.cfg.services, a.cfg.standards, a.study.unit_class.values())
-    ref = unit_sums.cells_partial(whole, terms, unit_class=a.study.unit_class)
-    assert own.cover_sums is not None and len(ref) > 100
-    pd.testing.assert_frame_equal(own.cover_sums, ref)
+    costs = access.fca_costs(a.cfg, a.networks, a.facilities, a.cell_snaps, a.fac_snaps, skip=a.not_assessed)
+    ref, _ = indicators.cell_partial(whole, a.study.units, a.facilities, a.cfg, fca_costs=costs)
+    assert own.unit_sums is not None and len(ref) > 100
+    assert set(own.unit_sums.fca_services) == {"elderly", "childcare"} - set(a.not_assessed)
+    assert own.unit_sums.fca_services and (ref["column"].str.startswith("_sum_fca")).any()
+    pd.testing.assert_frame_equal(own.unit_sums.partial, ref)
     kw = {"communities": a.study.communities, "not_assessed": a.not_assessed}
-    from_cells = indicators.indicators_and_standards(whole, a.study.units, a.facilities, a.cfg, **kw)
+    from_cells = indicators.indicators_and_standards(whole, a.study.units, a.facilities, a.cfg, **kw,
+                                                     fca_costs=costs)
     from_tiles = indicators.indicators_and_standards(whole, a.study.units, a.facilities, a.cfg, **kw,
-                                                     cover=own.cover_sums)
+                                                     tiles=own.unit_sums)
     for x, y in zip(from_cells, from_tiles, strict=True):
         pd.testing.assert_frame_equal(x, y, check_exact=True)
     return from_tiles[0]
@@ -327,8 +330,8 @@ def test_tile_input_and_result_round_trip_through_files(demo_analysis, tmp_path:
         np.testing.assert_array_equal(s1.time_s[s], r1.time_s[s])
     # with its cell pieces, a tile's partial sums per unit go through the files unchanged
     pieces = tiling.pieces_of(cells, a.cfg, a.study.unit_class)
-    pt = list(tiling.partition(a.cfg, a.networks, centres, None, a.facilities, a.fac_snaps, tile_size_m=4000.0,
-                               skip=a.not_assessed, pieces=pieces))[1]
+    pt = list(tiling.partition(a.cfg, a.networks, centres, None, a.facilities, a.fac_snaps,
+                               tile_size_m=4000.0, skip=a.not_assessed, pieces=pieces))[1]
     direct = tiling.solve_tile(pt).sums
     out = tmp_path / "tiles" / "p.parquet"
     out.parent.mkdir()
