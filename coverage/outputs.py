@@ -146,6 +146,9 @@ def run_info(a: Analysis, res: Results, *, timings: dict[str, float], total_s: f
                         f"farther than {cfg.isochrones.frontage_m:g} m (frontage) from a reached road piece",
         "cells": int(cells["cell_id"].nunique()), "cell_pieces": len(cells),
         "time_cap_s": a.times.time_cap_s, "tiles": a.times.tiles,  # coverage.tiling: the cap of each service
+        # coverage.unit_sums: who summed the per-unit population, coverage and 2SFCA columns (exact sums)
+        "unit_sums": ({"by": "tiles", "fca_services": list(a.times.unit_sums.fca_services)}
+                      if a.times.unit_sums is not None else {"by": "cells table", "fca_services": []}),
         "timings_s": timings, "total_s": round(total_s, 2),
     }
 

@@ -96,6 +96,8 @@ def test_tiled_run_on_a_local_cluster_writes_every_table_of_the_untiled_run(buil
     caps = {s: 3600.0 for s in ("elderly", "childcare", "meal", "health")}
     assert iu["time_cap_s"] == it["time_cap_s"] == caps
     assert iu["tiles"] == 0 and it["tiles"] > 4
+    assert iu["unit_sums"] == {"by": "cells table", "fca_services": []}
+    assert it["unit_sums"] == {"by": "tiles", "fca_services": ["elderly", "childcare"]}
 
 
 def it_tiles(build: Path) -> int:

@@ -240,7 +240,8 @@ def test_demo_tiles_snap_their_own_cells_exactly(demo_analysis, tile_size_m: flo
     assert assert_same_times(a.times, own, caps_s=caps) > 10_000
 
 
-def assert_tiles_sum_like_the_whole_table(a, *, tile_size_m: float) -> pd.DataFrame:  # noqa: ANN001
+def assert_tiles_sum_like_the_whole_table(a, *, tile_size_m: float  # noqa: ANN001
+                                          ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The tiles' partial sums of their pieces, added up, equal the whole cells table's bit for bit, and
     the indicator and standards tables built from them equal those built from the cells."""
     from coverage import indicators, pipeline
@@ -252,9 +253,8 @@ def assert_tiles_sum_like_the_whole_table(a, *, tile_size_m: float) -> pd.DataFr
     whole = pipeline.evaluated_cells(a)
     costs = access.fca_costs(a.cfg, a.networks, a.facilities, a.cell_snaps, a.fac_snaps, skip=a.not_assessed)
     ref, _ = indicators.cell_partial(whole, a.study.units, a.facilities, a.cfg, fca_costs=costs)
-    assert own.unit_sums is not None and len(ref) > 100
+    assert own.unit_sums is not None and len(ref) > 50
     assert set(own.unit_sums.fca_services) == {"elderly", "childcare"} - set(a.not_assessed)
-    assert own.unit_sums.fca_services and (ref["column"].str.startswith("_sum_fca")).any()
     pd.testing.assert_frame_equal(own.unit_sums.partial, ref)
     kw = {"communities": a.study.communities, "not_assessed": a.not_assessed}
     from_cells = indicators.indicators_and_standards(whole, a.study.units, a.facilities, a.cfg, **kw,
@@ -262,14 +262,21 @@ def assert_tiles_sum_like_the_whole_table(a, *, tile_size_m: float) -> pd.DataFr
     from_tiles = indicators.indicators_and_standards(whole, a.study.units, a.facilities, a.cfg, **kw,
                                                      tiles=own.unit_sums)
     for x, y in zip(from_cells, from_tiles, strict=True):
+        if x is None:  # no communities
+            assert y is None
+            continue
         pd.testing.assert_frame_equal(x, y, check_exact=True)
-    return from_tiles[0]
+    return from_tiles[0], ref
 
 
 @pytest.mark.parametrize("tile_size_m", [1000.0, 3777.0])
 def test_demo_unit_indicators_are_a_reduction_over_tiles(demo_analysis, tile_size_m: float) -> None:
-    ind = assert_tiles_sum_like_the_whole_table(demo_analysis, tile_size_m=tile_size_m)
+    ind, partial = assert_tiles_sum_like_the_whole_table(demo_analysis, tile_size_m=tile_size_m)
     assert (ind["pop_total"] > 0).all() and (ind["elderly_covered_15min"] > 0).any()
+    # the 2SFCA scores were summed too (the demo's facilities have beds and slots)
+    assert partial["column"].str.startswith("_sum_fca_beds").any()
+    assert partial["column"].str.startswith("_sum_fca_slots").any()
+    assert (ind["fca_beds_per_1000_60plus"] > 0).any()
 
 
 def test_a_wrong_tile_sum_would_show(demo_analysis) -> None:
