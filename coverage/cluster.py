@@ -8,19 +8,27 @@ The run's cell-snapping and travel-time stage, distributed (:class:`TiledTravelT
    tile's inputs (clipped network arrays with their road geometry, its cells' centres, the facilities in
    its halo) are written to ``<tmp build>/.tiles/in/<tile>.npz``;
 2. **map** (workers): each task gets only a file path, reads its own tile, snaps its cells on its clipped
-   roads and routes them (:func:`coverage.tiling.solve_tile`) and writes ``.tiles/out/<tile>.parquet``
-   (per cell: its snap per mode, time and nearest facility row per service), returning the path and the
-   number of cells. Nothing larger than a path travels through the scheduler. A task that raises is
-   retried once (``retries=1``), then the run fails naming the tile;
+   roads and routes them (:func:`coverage.tiling.solve_tile`) and writes ``tiles/<tile>.parquet`` (per
+   cell: its snap per mode, time and nearest facility row per service) and ``tiles_unit_sums/<tile>.parquet``
+   (its cell pieces' population and coverage summed per unit and community, exactly, and 2SFCA step 1:
+   the weighted demand per site), returning the path and the number of cells. Nothing larger than a path
+   travels through the scheduler. A task that raises is retried once (``retries=1``), then the run fails
+   naming the tile;
 3. **reduce** (this process): the per-tile tables become one :class:`~coverage.access.CellSnaps` and one
    :class:`~coverage.access.TravelTimes`, the same tables the single-process path gives (bit-identical
-   snaps; times under the cap, :mod:`coverage.tiling`), so every later stage (isochrones, covered flags,
-   indicators, standards, gaps, outputs, maps) runs unchanged and every output table is identical.
+   snaps; times under the cap, :mod:`coverage.tiling`); the tiles' partial sums are added up
+   (:mod:`coverage.exact_sums`: bit for bit the whole table's sums);
+4. **2SFCA step 2** (workers): the sites' ratios of the whole region go to a file, and each tile turns its
+   kept cost matrices into its pieces' scores and sums them per unit (a second map over the tiles).
+
+The per-unit population, coverage and 2SFCA columns of the indicators are that reduction
+(``TravelTimes.unit_sums``); the later stages (isochrones, covered flags, standards, gaps, outputs, maps)
+run unchanged on the reduced tables, and every output table equals the untiled run's.
 
 Still in one process: reading the inputs (networks, facilities, population), snapping the facilities
-(on the whole network), and everything after the travel times (isochrones and the 2SFCA matrices route
-on the whole network too). A region below ``[tiles] min_cells`` keeps the single-process path (logged);
-``mode`` forces either. With ``scheduler`` the tile files must be on a file system the workers share.
+(on the whole network), the cells table, and isochrones, gaps and the data-confidence measures. A region
+below ``[tiles] min_cells`` keeps the single-process path (logged); ``mode`` forces either. With
+``scheduler`` the tile files must be on a file system the workers share.
 
 Progress (tiles done / total, cells per second) is logged as tiles complete (``as_completed``).
 """
@@ -262,7 +270,7 @@ def tiled_stage(client: Client, cfg: Config, networks: Mapping[str, Network], ce
                 unit_class: Mapping[str, str] | None = None
                 ) -> tuple[access.CellSnaps, access.TravelTimes, dict[str, float]]:
     """Partition, map and reduce on ``client``: the cells' snaps, the travel times and the seconds of
-    each step (``partition_s``, ``map_s``, ``reduce_s``).
+    each step (``partition_s``, ``map_s``, ``reduce_s``, and ``fca_s`` for the 2SFCA step 2).
 
     ``work_dir`` is the run's tmp build folder: the tile inputs are scratch in ``<work_dir>/.tiles/``
     (removed), and the tiles' results stay as ``<work_dir>/tiles/<tile>.parquet``, one GeoParquet file

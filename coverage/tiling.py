@@ -42,6 +42,18 @@ largest threshold (:func:`service_cap_s`: every covered flag and indicator stays
 "nearest facility beyond the threshold" figures of the gaps become "beyond the cap"). The cap used is
 logged per service.
 
+Per-unit sums and 2SFCA
+-----------------------
+Given the cells' pieces (:func:`pieces_of`), a tile also sums its own pieces per unit and community
+(:mod:`coverage.unit_sums`, exact: the run adds the tiles' partial sums and gets the whole table's sums
+bit for bit), and computes the 2SFCA costs of its sites to its pieces: the halo of a service with a
+capacity covers ``max(cap, [standards] fca_catchment_min)``, by the same argument, so every site that
+reaches a core piece within the catchment is in the tile, with the whole network's time. Step 1 (each
+site's weighted demand) is a sum over tiles like the others; step 2 (each piece's score) needs every
+site's ratio, so the run computes them (:func:`fca_ratios`) and each tile takes step 2 with its kept cost
+matrices (:func:`fca_tile_sums`, a second map). A piece adds its sites in the order of their rows in both
+runs, so the scores are bit-identical too.
+
 Everything here is a pure function on arrays: :func:`partition` builds :class:`TileInput` objects
 (savable as one ``.npz`` per tile), :func:`solve_tile` routes one tile (no geometry, no config), and
 :func:`reduce_results` puts the per-tile results back into one

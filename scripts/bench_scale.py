@@ -12,14 +12,18 @@ a fresh subprocess (its peak memory is its own) and times:
 * generation and the facilities' snapping (one process, shared by both paths);
 * the tiled stage (:func:`coverage.cluster.tiled_stage`, what a tiled run calls) on a LocalCluster
   (``--workers`` processes, one thread each): partition to tile files, the tiles on the workers
-  snapping and routing their cells (``as_completed``), the reduction; peak RSS per worker and of this
-  process after it;
-* the single-process stage (``coverage.access.snap_cells`` + ``travel_times``) in the same process, up
-  to ``--untiled-max-km``, and the equality of both (snaps bit for bit, times to 1e-9 s, nearest
-  facility).
+  snapping and routing their cells (``as_completed``) and summing their cell pieces per unit and
+  community, 2SFCA step 1 included; the reduction; 2SFCA step 2 on the workers (``fca_s``); peak RSS per
+  worker and of this process after it;
+* the single-process stage (``coverage.access.snap_cells`` + ``travel_times``, then the per-unit sums
+  as an untiled run takes them: ``access.fca_costs`` + ``indicators.cell_partial``) in the same process,
+  up to ``--untiled-max-km``, and the equality of both (snaps bit for bit, times to 1e-9 s, nearest
+  facility, per-unit partial sums identical).
 
-Both paths use the same cap (``[tiles] time_cap_min`` = 15 min, the largest threshold). Prints a table and
-``RATIO tiled_vs_untiled_<side>km <untiled_s / tiled_s>`` lines (> 1: tiled is faster).
+The cells carry populations and belong to 10 km units (城区 and 郊区 alternately) split into 2.5 km
+communities; elderly facilities have beds and childcare ones slots (the 2SFCA supply). Both paths use the
+same cap (``[tiles] time_cap_min`` = 15 min, the largest threshold). Prints a table and ``RATIO
+tiled_vs_untiled_<side>km <untiled / tiled seconds>`` lines (> 1: tiled is faster).
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 # the repo on sys.path first (a script run from anywhere), so these imports must follow it
-from coverage import access, cluster  # noqa: E402
+from coverage import access, cluster, indicators  # noqa: E402
 from coverage.config import Config, load_config  # noqa: E402
 from coverage.graph import Network  # noqa: E402
 from coverage.traveltime import snap_points  # noqa: E402
@@ -113,6 +117,24 @@ def province(side_km: float, *, seed: int = 7) -> tuple[Network, np.ndarray, np.
     return net, cells, np.vstack([fac_t, fac_r])
 
 
+def bench_cells(cxy: np.ndarray, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The cells table (one piece per cell: populations, a 10 km unit and a 2.5 km community) and the
+    units (城区 / 郊区 alternately)."""
+    block = np.floor(cxy / 10_000.0).astype(np.int64)
+    sub_block = np.floor(cxy / 2_500.0).astype(np.int64)
+    unit = np.char.add("U", (block[:, 0] * 1000 + block[:, 1]).astype(str))
+    comm = np.char.add("C", (sub_block[:, 0] * 10_000 + sub_block[:, 1]).astype(str))
+    pop = rng.gamma(2.0, 20.0, len(cxy))
+    cells = pd.DataFrame({"cell_id": np.arange(len(cxy)), "x": cxy[:, 0], "y": cxy[:, 1],
+                          "unit_code": unit, "community_code": comm, "pop_total": pop,
+                          "pop_60plus": pop * rng.uniform(0.1, 0.3, len(pop)),
+                          "pop_0to3": pop * rng.uniform(0.01, 0.04, len(pop))})
+    codes = np.unique(unit)
+    classes = np.where(np.arange(codes.size) % 2, "郊区", "城区")
+    units = pd.DataFrame({"unit_code": codes, "unit_class": classes})
+    return cells, units
+
+
 def _mismatches(a: np.ndarray, b: np.ndarray) -> int:
     """Positions where ``a`` and ``b`` differ (NaN equals NaN)."""
     same = a == b
@@ -138,13 +160,18 @@ def one_size(side_km: float, *, workers: int, tile_size_m: float, untiled: bool)
     out["generate_peak_mb"] = peak_rss_mb()
     out["directed_edges"], out["cells"], out["facilities"] = net.n_edges, len(cxy), len(fxy)
     kinds = [s.kinds[0] for s in cfg.services.values()]
+    rng = np.random.default_rng(11)
     fac = pd.DataFrame({"fac_id": [f"f{k}" for k in range(len(fxy))],
-                        "kind": [kinds[k % len(kinds)] for k in range(len(fxy))], "childcare_slots": np.nan})
+                        "kind": [kinds[k % len(kinds)] for k in range(len(fxy))],
+                        "beds": rng.integers(10, 200, len(fxy)).astype(float),
+                        "childcare_slots": rng.integers(20, 150, len(fxy)).astype(float),
+                        "x": fxy[:, 0], "y": fxy[:, 1]})
     t = time.perf_counter()
     fs = snap_points(net, fxy, max_snap_m=cfg.snapping.facility_max_snap_m)
     out["facility_snap_s"] = time.perf_counter() - t
     fsnaps = access.FacilitySnaps(by_mode={"walk": fs}, status=np.full(len(fxy), "ok", dtype=object))
-    cells = pd.DataFrame({"cell_id": np.arange(len(cxy)), "x": cxy[:, 0], "y": cxy[:, 1]})
+    cells, units = bench_cells(cxy, rng)
+    unit_class = dict(zip(units["unit_code"], units["unit_class"], strict=True))
     nets = {"walk": net}
     opts = cluster.ClusterOptions(workers=workers, mode="tiled", tile_size_m=tile_size_m)
     # the tiled stage exactly as a run calls it (cells snapped and routed in the tiles), on a cluster
@@ -152,7 +179,7 @@ def one_size(side_km: float, *, workers: int, tile_size_m: float, untiled: bool)
     with cluster.open_client(opts) as client:
         t0 = time.perf_counter()
         tiled_snaps, tiled, steps = cluster.tiled_stage(client, cfg, nets, cells, fac, fsnaps,
-                                                        tile_size_m=tile_size_m)
+                                                        tile_size_m=tile_size_m, unit_class=unit_class)
         out["tiled_s"] = time.perf_counter() - t0
         rss = client.run(peak_rss_mb)
     out.update(steps, tiled_cells_per_s=len(cxy) / out["tiled_s"], worker_peak_mb=max(rss.values()),
@@ -163,8 +190,17 @@ def one_size(side_km: float, *, workers: int, tile_size_m: float, untiled: bool)
         ref_snaps = access.snap_cells(cfg, nets, cells)
         out["untiled_snap_s"] = time.perf_counter() - t
         ref = access.travel_times(cfg, nets, ref_snaps, fac, fsnaps)
+        out["untiled_route_s"] = time.perf_counter() - t - out["untiled_snap_s"]
+        t1 = time.perf_counter()
+        costs = access.fca_costs(cfg, nets, fac, ref_snaps, fsnaps)
+        with_tt = ref.add_to_cells(cells, ref_snaps, cfg.services)
+        partial, _ = indicators.cell_partial(with_tt, units, fac, cfg, fca_costs=costs)
+        out["untiled_sums_s"] = time.perf_counter() - t1
         out["untiled_s"] = time.perf_counter() - t
         out["untiled_cells_per_s"] = len(cxy) / out["untiled_s"]
+        assert tiled.unit_sums is not None
+        out["unit_sums_identical"] = bool(partial.equals(tiled.unit_sums.partial))
+        out["unit_sum_buckets"] = len(partial)
         rs, ts = ref_snaps.by_mode["walk"], tiled_snaps.by_mode["walk"]
         snaps_off = sum(_mismatches(getattr(rs, f), getattr(ts, f))
                         for f in ("edge", "frac", "dist_m", "snapped", "x", "y"))
@@ -219,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         if "untiled_s" in r:
             print(f"RATIO tiled_vs_untiled_{r['side_km']:g}km {r['untiled_s'] / r['tiled_s']:.3f}")
+    ok = all(r.get("unit_sums_identical", True) for r in rows)
+    print("per-unit sums of both paths identical: " + ("yes" if ok else "NO"))
     return 0
 
 
