@@ -630,10 +630,16 @@ def coverage_matrix(net: Network, sources: Snap, targets: Snap, *, access_speed_
             net, sources, access_speed_mps=access_speed_mps, limit_s=limit_s, extra_cols=2 * t_use.size):
         if t_use.size == 0:
             break
-        tt, _ = _finish_targets(net, d, te, tf, tb)  # (chunk, n_t)
+        # only the targets on an edge with a reached end (the others are beyond the limit for every
+        # source of the chunk): the dense finish is (chunk, near targets), not (chunk, all targets)
+        reached = np.isfinite(d).any(axis=0)
+        near = np.flatnonzero(reached[net.edge_u[te]] | reached[net.edge_v[te]])
+        if near.size == 0:
+            continue
+        tt, _ = _finish_targets(net, d, te[near], tf[near], tb[near])  # (chunk, near)
         r, c = np.nonzero(tt <= limit_s)
         out_r.append(s_use[chunk_rows[r]])
-        out_c.append(t_use[c])
+        out_c.append(t_use[near[c]])
         out_v.append(tt[r, c])
     # same-edge direct pairs (all sources at once)
     s_use, se, sf = _canonical(net, sources)

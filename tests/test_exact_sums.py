@@ -25,7 +25,7 @@ def fsum_by_key(keys: np.ndarray, values: np.ndarray) -> dict[str, float]:
     return {k: math.fsum(v) for k, v in out.items()}
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(data=st.data(), n=st.integers(1, 60))
 def test_totals_are_math_fsum_per_key_for_any_split_and_order(data: st.DataFrameLike, n: int) -> None:
     values = np.array(data.draw(st.lists(VALUES, min_size=n, max_size=n)), dtype=float)
@@ -47,7 +47,7 @@ def test_totals_are_math_fsum_per_key_for_any_split_and_order(data: st.DataFrame
     pd.testing.assert_frame_equal(exact_sums.totals(merged, "k"), whole)
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(values=hnp.arrays(np.float64, st.integers(1, 300),
                          elements=st.floats(0, 1e4, allow_nan=False, allow_subnormal=False)),
        n_keys=st.integers(1, 7))
