@@ -688,7 +688,8 @@ def solve_tile(inp: TileInput) -> TileResult:
             ids[t.service] = np.full(n_t, "", dtype=object)
             continue
         if t.catchment_s > 0 and inp.pieces:  # the 2SFCA cost matrix: sites x the tile's pieces
-            cost = coverage_matrix(net, src, tgt, access_speed_mps=t.access_speed_mps, limit_s=t.catchment_s)
+            cost = coverage_matrix(net, src, tgt, access_speed_mps=t.access_speed_mps, limit_s=t.catchment_s,
+                                   local=False)  # a routing network has no node coordinates
             fca_costs[t.service] = (t, cost.tocsc()[:, inp.pieces["cell"]].tocsr())
         res = nearest_facility_times(net, src, tgt, access_speed_mps=t.access_speed_mps, limit_s=t.limit_s)
         times[t.service] = res.target_time_s

@@ -412,3 +412,52 @@ def test_radix_argsort_matches_numpy_stable(n, seed, size):
 
     a = np.random.default_rng(seed).integers(0, n, size).astype(np.int32)
     np.testing.assert_array_equal(_stable_argsort_nodes(a, n), np.argsort(a, kind="stable"))
+
+
+# --------------------------------------------------------------------------------------------------
+# coverage matrix searched locally (groups of nearby sources on a subnetwork) == on the whole network
+# --------------------------------------------------------------------------------------------------
+
+
+def assert_same_matrix(a, b) -> None:  # noqa: ANN001
+    a, b = a.tocsr(), b.tocsr()
+    a.sort_indices()
+    b.sort_indices()
+    assert a.shape == b.shape
+    np.testing.assert_array_equal(a.indptr, b.indptr)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_array_equal(a.data, b.data)  # bit for bit
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 20), n=st.integers(3, 14), limit=st.floats(0.0, 900.0),
+       n_src=st.integers(1, 12))
+def test_local_coverage_matrix_is_bit_identical(seed: int, n: int, limit: float, n_src: int) -> None:
+    """Random grids with one-way streets, sources and targets anywhere (on nodes, off the network,
+    sharing edges), any limit: the local searches give the whole network's matrix bit for bit."""
+    net = random_grid(seed, n)
+    rng = np.random.default_rng(seed)
+    hi = 100.0 * n
+    pts = np.vstack([rng.uniform(-60, hi, size=(n_src, 2)), [[0.0, 0.0]]])
+    src = snap_points(net, pts, max_snap_m=40)
+    tg_xy = np.vstack([rng.uniform(-60, hi, size=(150, 2)), pts, net.node_x[:3, None].repeat(2, 1)])
+    tg = snap_points(net, tg_xy, max_snap_m=40)
+    whole = coverage_matrix(net, src, tg, access_speed_mps=1.1, limit_s=limit, local=False)
+    local = coverage_matrix(net, src, tg, access_speed_mps=1.1, limit_s=limit, local=True)
+    assert_same_matrix(whole, local)
+
+
+@pytest.mark.parametrize("mode", ["walk", "delivery"])
+def test_local_coverage_matrix_on_helsinki(helsinki_pbf, mode) -> None:
+    """Real polylines, one-way streets (delivery) and 300 sources in many groups."""
+    net = helsinki_network(helsinki_pbf, mode)
+    rng = np.random.default_rng(3)
+    x0, x1, y0, y1 = net.node_x.min(), net.node_x.max(), net.node_y.min(), net.node_y.max()
+    src = snap_points(net, np.stack([rng.uniform(x0, x1, 300), rng.uniform(y0, y1, 300)], 1), max_snap_m=200)
+    tg = snap_points(net, np.stack([rng.uniform(x0, x1, 5000), rng.uniform(y0, y1, 5000)], 1),
+                     max_snap_m=100)
+    limit = 300.0 if mode == "walk" else 120.0
+    whole = coverage_matrix(net, src, tg, access_speed_mps=1.0, limit_s=limit, local=False)
+    local = coverage_matrix(net, src, tg, access_speed_mps=1.0, limit_s=limit, local=True)
+    assert whole.nnz > 1000
+    assert_same_matrix(whole, local)
