@@ -733,10 +733,11 @@ def _local_pairs(net: Network, sources: Snap, targets: Snap, *, access_speed_mps
     nkey = bx * (1 << 32) + by
     n_order = np.argsort(nkey, kind="stable")
     n_sorted = nkey[n_order]
+    # int64 like the queries: searchsorted would otherwise cast the whole array at every call
     out_order = np.argsort(net.edge_u, kind="stable")
-    out_sorted = net.edge_u[out_order]
+    out_sorted = net.edge_u[out_order].astype(np.int64)
     in_order = np.argsort(net.edge_v, kind="stable")
-    in_sorted = net.edge_v[in_order]
+    in_sorted = net.edge_v[in_order].astype(np.int64)
     t_order = np.argsort(te, kind="stable")
     te_sorted = te[t_order]
     tb_all = np.asarray(targets.dist_m, dtype=float)
@@ -751,8 +752,8 @@ def _local_pairs(net: Network, sources: Snap, targets: Snap, *, access_speed_mps
         lo = np.searchsorted(n_sorted, cols * (1 << 32) + int(np.floor(y0 / cell)), "left")
         hi = np.searchsorted(n_sorted, cols * (1 << 32) + int(np.floor(y1 / cell)), "right")
         cand = n_order[_ranges(lo, hi)]
-        core = cand[(net.node_x[cand] >= x0) & (net.node_x[cand] <= x1) & (net.node_y[cand] >= y0)
-                    & (net.node_y[cand] <= y1)]
+        core = np.sort(cand[(net.node_x[cand] >= x0) & (net.node_x[cand] <= x1) & (net.node_y[cand] >= y0)
+                            & (net.node_y[cand] <= y1)])  # sorted queries: searchsorted walks forward
         own = np.asarray(sources.edge, dtype=np.int64)[rows]
         out_e = _ranges(np.searchsorted(out_sorted, core, "left"), np.searchsorted(out_sorted, core, "right"))
         in_e = _ranges(np.searchsorted(in_sorted, core, "left"), np.searchsorted(in_sorted, core, "right"))
