@@ -316,6 +316,14 @@ class ServiceTask:
 TASK_ARRAYS = ("edge_time_s", "src_row", "src_edge", "src_frac", "src_dist_m", "src_id")
 
 
+def _write_npz(path: Path, arrays: Mapping[str, np.ndarray], header: Mapping[str, object]) -> Path:
+    """One uncompressed ``.npz`` of ``arrays`` and a JSON ``header`` (no Python objects: read without
+    pickle)."""
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays, header=np.array(json.dumps(header)))  # type: ignore[arg-type]
+    return Path(path)
+
+
 @dataclass(frozen=True, eq=False)
 class TileInput:
     """Everything one tile routes on: per mode the clipped network (``n_nodes``, ``edge_u``, ``edge_v``,
@@ -359,10 +367,7 @@ class TileInput:
                           list(t.score_cols)])
             for f in TASK_ARRAYS:
                 arrays[f"task/{k}/{f}"] = getattr(t, f)
-        arrays["header"] = np.array(json.dumps(head))
-        with open(path, "wb") as fh:
-            np.savez(fh, **arrays)  # type: ignore[arg-type]
-        return Path(path)
+        return _write_npz(path, arrays, head)
 
     @staticmethod
     def load(path: Path) -> TileInput:
@@ -554,10 +559,7 @@ class FcaTile:
             arrays.update({f"{sid}/data": c.data, f"{sid}/indices": c.indices, f"{sid}/indptr": c.indptr,
                            f"{sid}/rows": f.rows, f"{sid}/demand": f.demand})
             head["services"][sid] = [list(c.shape), f.catchment_s, list(f.score_cols)]  # type: ignore[index]
-        arrays["header"] = np.array(json.dumps(head))
-        with open(path, "wb") as fh:
-            np.savez(fh, **arrays)  # type: ignore[arg-type]
-        return Path(path)
+        return _write_npz(path, arrays, head)
 
     @staticmethod
     def load(path: Path) -> FcaTile:
