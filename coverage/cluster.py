@@ -194,7 +194,8 @@ def load_ratios(path: Path) -> dict[str, dict[bool, Any]]:
 
 
 def run_tiles(client: Client, tiles: Sequence[tuple[str, Path]], out_dir: Path, *, retries: int = 1,
-              task: Callable[[str, str], tuple[str, int]] = _tile_task, what: str = "Tiles") -> list[Path]:
+              task: Callable[[str, str], tuple[str, int]] = _tile_task, what: str = "Tiles",
+              unit: str = "cells") -> list[Path]:
     """Route every ``(name, input path)`` on the cluster; the result paths, in input order.
 
     Each task (``task(input path, output path) -> (output path, cells)``, importable by the workers) is
@@ -224,8 +225,8 @@ def run_tiles(client: Client, tiles: Sequence[tuple[str, Path]], out_dir: Path, 
         now = time.perf_counter()
         if now - last >= 1.0 or len(done) == len(tiles) or len(done) <= 3:
             last = now
-            log.info("%s %d/%d done, %d cells, %.0f cells/s", what, len(done), len(tiles), n_cells,
-                     n_cells / max(now - t0, 1e-9))
+            log.info("%s %d/%d done, %d %s, %.0f %s/s", what, len(done), len(tiles), n_cells, unit,
+                     n_cells / max(now - t0, 1e-9), unit)
     return [done[k] for k in range(len(tiles))]
 
 
@@ -304,7 +305,7 @@ def tiled_stage(client: Client, cfg: Config, networks: Mapping[str, Network], ce
             ratios = save_ratios(tiling.fca_ratios(cfg, facilities, times.unit_sums.partial),
                                  scratch / "fca_ratios.npz")
             work = [(name, tiling.fca_path(p)) for name, p in inputs if tiling.fca_path(p).is_file()]
-            parts = run_tiles(client, work, scratch / "fca_out", what="2SFCA tiles",
+            parts = run_tiles(client, work, scratch / "fca_out", what="2SFCA tiles", unit="cell pieces",
                               task=functools.partial(_fca_task, ratios_path=str(ratios)))
             sums = tiling.with_fca(times.unit_sums, [pd.read_parquet(p) for p in parts],
                                    tiling.fca_services(cfg, facilities, fsnaps, skip=skip))
