@@ -35,7 +35,6 @@ Progress (tiles done / total, cells per second) is logged as tiles complete (``a
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 import os
@@ -278,9 +277,10 @@ def tiled_stage(client: Client, cfg: Config, networks: Mapping[str, Network], ce
     per tile (the partitioned travel times of the run). Without it everything goes to a temporary
     folder that is removed. With ``unit_class`` (unit_code -> 城区/郊区) each tile also sums its cell
     pieces per unit and community (``<work_dir>/tiles_unit_sums/<tile>.parquet``), and the reduction adds
-    them up (``TravelTimes.cover_sums``: the per-unit population and coverage indicators)."""
-    cell_ids, _, centres = access.unique_cells(cells)
-    pieces = None if unit_class is None else tiling.pieces_of(cells, cfg, unit_class)
+    them up (``TravelTimes.unit_sums``: the per-unit population and coverage indicators)."""
+    cell_ids, piece_to_cell, centres = access.unique_cells(cells)
+    pieces = (None if unit_class is None
+              else tiling.pieces_of(cells, cfg, unit_class, piece_to_cell=piece_to_cell))
     scratch = (Path(tempfile.mkdtemp(prefix="coverage-tiles-")) if work_dir is None
                else Path(work_dir) / ".tiles")
     out_dir = scratch / "out" if work_dir is None else Path(work_dir) / "tiles"
@@ -302,14 +302,15 @@ def tiled_stage(client: Client, cfg: Config, networks: Mapping[str, Network], ce
         t3 = time.perf_counter()
         steps = {"partition_s": t1 - t0, "map_s": t2 - t1, "reduce_s": t3 - t2}
         if times.unit_sums is not None:  # 2SFCA step 2 on the workers, with the whole region's site ratios
-            ratios = save_ratios(tiling.fca_ratios(cfg, facilities, times.unit_sums.partial),
-                                 scratch / "fca_ratios.npz")
-            work = [(name, tiling.fca_path(p)) for name, p in inputs if tiling.fca_path(p).is_file()]
-            parts = run_tiles(client, work, scratch / "fca_out", what="2SFCA tiles", unit="cell pieces",
-                              task=functools.partial(_fca_task, ratios_path=str(ratios)))
-            sums = tiling.with_fca(times.unit_sums, [pd.read_parquet(p) for p in parts],
-                                   tiling.fca_services(cfg, facilities, fsnaps, skip=skip))
-            times = dataclasses.replace(times, unit_sums=sums)
+
+            def step2(ratios: dict[str, dict[bool, Any]]) -> list[pd.DataFrame]:
+                path = save_ratios(ratios, scratch / "fca_ratios.npz")
+                work = [(name, tiling.fca_path(p)) for name, p in inputs if tiling.fca_path(p).is_file()]
+                parts = run_tiles(client, work, scratch / "fca_out", what="2SFCA tiles", unit="cell pieces",
+                                  task=functools.partial(_fca_task, ratios_path=str(path)))
+                return [pd.read_parquet(p) for p in parts]
+
+            times = tiling.finish_fca(cfg, times, facilities, fsnaps, step2, skip=skip)
             steps["fca_s"] = time.perf_counter() - t3
         return csnaps, times, steps
     finally:

@@ -322,7 +322,7 @@ def cell_partial(cells: pd.DataFrame, units: pd.DataFrame, facilities: gpd.GeoDa
         cols = unit_sums.score_columns(s)
         weighted.update(unit_sums.fca_terms(cols, {g: fca[c].to_numpy(float) for g, c in cols.items()},
                                             cells[s.demand_col].to_numpy(float)))
-    by = {g: cells[g].astype(str).to_numpy() for g in unit_sums.GROUPINGS if g in cells.columns}
+    by = unit_sums.grouping_keys(cells)
     basis = {s.fca_basis_col: "network" if s.id in tiles.fca_services
              else str(fca[s.fca_basis_col].iloc[0]) if len(fca) else "" for s in _capacity_services(cfg)}
     return exact_sums.merge([tiles.partial, exact_sums.partial_sums(by, weighted)]), basis

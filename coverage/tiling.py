@@ -66,7 +66,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,6 +108,7 @@ __all__ = [
     "clip_network",
     "edge_bounds",
     "fca_path",
+    "finish_fca",
     "fca_ratios",
     "fca_services",
     "fca_tile_sums",
@@ -124,7 +125,6 @@ __all__ = [
     "sums_path",
     "tiled_snaps_and_times",
     "tiled_travel_times",
-    "with_fca",
 ]
 
 
@@ -488,11 +488,14 @@ class Pieces:
     COLUMNS = (*unit_sums.GROUPINGS, "unit_class", *unit_sums.POP_COLS)
 
 
-def pieces_of(cells: pd.DataFrame, cfg: Config, unit_class: Mapping[str, str]) -> Pieces:
-    """The pieces of a cells table (``unit_class``: unit_code -> 城区/郊区 of the units table)."""
-    _, piece_to_cell, _ = unique_cells(cells)
+def pieces_of(cells: pd.DataFrame, cfg: Config, unit_class: Mapping[str, str], *,
+              piece_to_cell: np.ndarray | None = None) -> Pieces:
+    """The pieces of a cells table (``unit_class``: unit_code -> 城区/郊区 of the units table;
+    ``piece_to_cell``: :func:`coverage.access.unique_cells`' when the caller has it)."""
+    if piece_to_cell is None:
+        _, piece_to_cell, _ = unique_cells(cells)
     codes = cells["unit_code"].astype(str)
-    cols = {g: cells[g].astype(str).to_numpy().astype(str) for g in unit_sums.GROUPINGS}
+    cols = {g: k.astype(str) for g, k in unit_sums.grouping_keys(cells).items()}
     cols["unit_class"] = codes.map(dict(unit_class)).fillna("").to_numpy().astype(str)
     cols.update({p: cells[p].to_numpy(float) for p in unit_sums.POP_COLS})
     return Pieces(cell=piece_to_cell.astype(np.int64), columns=cols,
@@ -510,8 +513,8 @@ def _tile_sums(inp: TileInput, times: Mapping[str, np.ndarray],
     terms = unit_sums.cell_terms(inp.terms, tt_s={s: t[pc] for s, t in times.items()},
                                  unit_class=inp.pieces["unit_class"],
                                  pops={p: inp.pieces[p] for p in unit_sums.POP_COLS})
-    parts = [exact_sums.partial_sums({g: inp.pieces[g] for g in unit_sums.GROUPINGS}, terms)]
     keys = {g: inp.pieces[g] for g in unit_sums.GROUPINGS}
+    parts = [exact_sums.partial_sums(keys, terms)]
     fca = FcaTile(keys=keys, services={})
     for sid, (task, cost) in fca_costs.items():
         demand = inp.pieces[task.demand_col]
@@ -611,12 +614,18 @@ def fca_tile_sums(fca: FcaTile, ratios: Mapping[str, Mapping[bool, np.ndarray]])
     return exact_sums.partial_sums(fca.keys, terms)
 
 
-def with_fca(sums: unit_sums.TileSums, fca_partials: Sequence[pd.DataFrame], services: Sequence[str]
-             ) -> unit_sums.TileSums:
-    """``sums`` without its 2SFCA step-1 site sums, plus the tiles' step-2 partial sums of ``services``."""
-    p = sums.partial
-    return unit_sums.TileSums(partial=exact_sums.merge([p[p["by"] != "site"], *fca_partials]),
-                              fca_services=tuple(services))
+def finish_fca(cfg: Config, times: TravelTimes, facilities: pd.DataFrame, fsnaps: FacilitySnaps,
+               step2: Callable[[dict[str, dict[bool, np.ndarray]]], Sequence[pd.DataFrame]], *,
+               skip: Collection[str] = ()) -> TravelTimes:
+    """``times`` whose tile sums have 2SFCA step 1 reduced (:func:`fca_ratios`) and step 2 added:
+    ``step2(ratios)`` gives every tile's :func:`fca_tile_sums` (in this process, or on the workers)."""
+    if times.unit_sums is None:
+        return times
+    p = times.unit_sums.partial
+    parts = step2(fca_ratios(cfg, facilities, p))
+    sums = unit_sums.TileSums(partial=exact_sums.merge([p[p["by"] != "site"], *parts]),
+                              fca_services=tuple(fca_services(cfg, facilities, fsnaps, skip=skip)))
+    return dataclasses.replace(times, unit_sums=sums)
 
 
 #: what a tile reports of each cell's snap (:class:`~coverage.traveltime.Snap` plus ``uncertain``)
@@ -927,18 +936,14 @@ def tiled_snaps_and_times(cfg: Config, networks: Mapping[str, Network], cells: p
     equal to :func:`coverage.access.snap_cells` and :func:`coverage.access.travel_times` under the cap;
     with ``unit_class`` (unit_code -> class) the tiles also sum their pieces per unit, 2SFCA included, in
     two steps (``TravelTimes.unit_sums``)."""
-    cell_ids, _, centres = unique_cells(cells)
-    pieces = None if unit_class is None else pieces_of(cells, cfg, unit_class)
+    cell_ids, piece_to_cell, centres = unique_cells(cells)
+    pieces = None if unit_class is None else pieces_of(cells, cfg, unit_class, piece_to_cell=piece_to_cell)
     results = [solve_tile(t) for t in partition(cfg, networks, centres, None, facilities, fsnaps,
                                                 tile_size_m=tile_size_m, skip=skip, cell_ids=cell_ids,
                                                 pieces=pieces)]
     csnaps, times = reduce_tiles(cfg, results, networks, cells, facilities, fsnaps, skip=skip)
-    if times.unit_sums is None:
-        return csnaps, times
-    ratios = fca_ratios(cfg, facilities, times.unit_sums.partial)
-    step2 = [fca_tile_sums(r.fca, ratios) for r in results if r.fca is not None]
-    sums = with_fca(times.unit_sums, step2, fca_services(cfg, facilities, fsnaps, skip=skip))
-    return csnaps, dataclasses.replace(times, unit_sums=sums)
+    return csnaps, finish_fca(cfg, times, facilities, fsnaps, skip=skip, step2=lambda ratios: [
+        fca_tile_sums(r.fca, ratios) for r in results if r.fca is not None])
 
 
 def tiled_travel_times(cfg: Config, networks: Mapping[str, Network], cells: pd.DataFrame, csnaps: CellSnaps,

@@ -745,8 +745,8 @@ def _local_pairs(net: Network, sources: Snap, targets: Snap, *, access_speed_mps
     cs: list[np.ndarray] = []
     vs: list[np.ndarray] = []
     for g in range(int(group.max()) + 1):
-        rows = s_ok[group == g]
-        gx, gy = np.asarray(sources.x, float)[rows], np.asarray(sources.y, float)[rows]
+        sel = group == g
+        rows, gx, gy = s_ok[sel], sx[sel], sy[sel]
         x0, x1, y0, y1 = gx.min() - reach, gx.max() + reach, gy.min() - reach, gy.max() + reach
         cols = np.arange(int(np.floor(x0 / cell)), int(np.floor(x1 / cell)) + 1, dtype=np.int64)
         lo = np.searchsorted(n_sorted, cols * (1 << 32) + int(np.floor(y0 / cell)), "left")

@@ -28,8 +28,8 @@ from coverage import exact_sums
 from coverage.services import Service, covered
 
 __all__ = ["FCA_PER_PERSONS", "GROUPINGS", "POP_COLS", "CoverTerm", "TileSums", "cell_terms", "cells_partial",
-           "cover_terms", "fca_sum_col", "fca_terms", "score_columns", "site_supply", "terms_from_json",
-           "terms_to_json"]
+           "cover_terms", "fca_sum_col", "fca_terms", "grouping_keys", "score_columns", "site_supply",
+           "terms_from_json", "terms_to_json"]
 
 #: the population columns of a cells table, each summed per unit and community
 POP_COLS = ("pop_total", "pop_60plus", "pop_0to3")
@@ -151,5 +151,10 @@ def cells_partial(cells: pd.DataFrame, terms: Iterable[CoverTerm], *, unit_class
     tt = {t.service: cells[t.tt_col].to_numpy(float) for t in terms if t.tt_col in cells.columns}
     cols = cell_terms(terms, tt_s=tt, unit_class=codes.map(unit_class).to_numpy(dtype=object),
                       pops={p: cells[p].to_numpy(float) for p in POP_COLS})
-    by = {g: cells[g].astype(str).to_numpy() for g in GROUPINGS if g in cells.columns}
-    return exact_sums.partial_sums(by, cols)
+    return exact_sums.partial_sums(grouping_keys(cells), cols)
+
+
+def grouping_keys(cells: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The keys of each piece of a cells table per :data:`GROUPINGS` (as strings; a table without
+    communities is grouped by unit only)."""
+    return {g: cells[g].astype(str).to_numpy() for g in GROUPINGS if g in cells.columns}
